@@ -1,0 +1,435 @@
+package apitoken
+
+import (
+	"encoding/json"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Scope is one right a token may carry.
+type Scope string
+
+// The scopes. meta: calls that list reports and their parameters; report:
+// calls that return report data.
+const (
+	ScopeMeta   Scope = "meta"
+	ScopeReport Scope = "report"
+)
+
+// Scopes is a set of scopes, kept as a bit set so that the request path can
+// intersect and test them without allocating.
+type Scopes uint8
+
+const (
+	scopeMetaBit Scopes = 1 << iota
+	scopeReportBit
+)
+
+var allScopes = []struct {
+	name Scope
+	bit  Scopes
+}{{ScopeMeta, scopeMetaBit}, {ScopeReport, scopeReportBit}}
+
+// AllScopes is the set of every known scope.
+const AllScopes = scopeMetaBit | scopeReportBit
+
+// ScopeBit returns the set holding only s, and whether s is a known scope.
+func ScopeBit(s Scope) (Scopes, bool) {
+	for _, sc := range allScopes {
+		if sc.name == s {
+			return sc.bit, true
+		}
+	}
+	return 0, false
+}
+
+// ParseScopes turns a list of scope names into a set. Unknown names, an empty
+// list and duplicates are refused with a message that says what is allowed.
+func ParseScopes(names []string) (Scopes, error) {
+	if len(names) == 0 {
+		return 0, Errorf(ErrInvalid, `scopes must name at least one of "meta" and "report"`)
+	}
+	var set Scopes
+	for _, n := range names {
+		bit, ok := ScopeBit(Scope(n))
+		if !ok {
+			return 0, Errorf(ErrInvalid, `unknown scope %q: scopes are "meta" and "report"`, n)
+		}
+		if set&bit != 0 {
+			return 0, Errorf(ErrInvalid, "scope %q is listed twice", n)
+		}
+		set |= bit
+	}
+	return set, nil
+}
+
+// ParseScopeClaim parses the space-separated scope claim of a JWT. Unknown
+// scopes are ignored: they grant nothing.
+func ParseScopeClaim(claim string) Scopes {
+	var set Scopes
+	for _, f := range strings.Fields(claim) {
+		if bit, ok := ScopeBit(Scope(f)); ok {
+			set |= bit
+		}
+	}
+	return set
+}
+
+// Has reports whether every scope of want is in s.
+func (s Scopes) Has(want Scopes) bool { return s&want == want }
+
+// Names lists the scopes in a fixed order.
+func (s Scopes) Names() []string {
+	names := make([]string, 0, len(allScopes))
+	for _, sc := range allScopes {
+		if s&sc.bit != 0 {
+			names = append(names, string(sc.name))
+		}
+	}
+	return names
+}
+
+// String is the space-separated form used in the JWT scope claim and in
+// headers.
+func (s Scopes) String() string { return strings.Join(s.Names(), " ") }
+
+// MarshalJSON renders the set as a list of names.
+func (s Scopes) MarshalJSON() ([]byte, error) { return json.Marshal(s.Names()) }
+
+// UnmarshalJSON parses a list of names with ParseScopes.
+func (s *Scopes) UnmarshalJSON(b []byte) error {
+	var names []string
+	if err := json.Unmarshal(b, &names); err != nil {
+		return Errorf(ErrInvalid, `scopes must be a list of strings, such as ["meta", "report"]`)
+	}
+	set, err := ParseScopes(names)
+	if err != nil {
+		return err
+	}
+	*s = set
+	return nil
+}
+
+// Expiry is the lifetime chosen for a token: one of 1d 7d 30d 60d 90d 1y never.
+type Expiry string
+
+// The expiry choices, shortest first.
+const (
+	Expiry1d    Expiry = "1d"
+	Expiry7d    Expiry = "7d"
+	Expiry30d   Expiry = "30d"
+	Expiry60d   Expiry = "60d"
+	Expiry90d   Expiry = "90d"
+	Expiry1y    Expiry = "1y"
+	ExpiryNever Expiry = "never"
+)
+
+const day = 24 * time.Hour
+
+var expiries = []struct {
+	e Expiry
+	d time.Duration
+}{
+	{Expiry1d, day}, {Expiry7d, 7 * day}, {Expiry30d, 30 * day}, {Expiry60d, 60 * day},
+	{Expiry90d, 90 * day}, {Expiry1y, 365 * day}, {ExpiryNever, 0},
+}
+
+// Expiries lists every choice, shortest first.
+func Expiries() []Expiry {
+	out := make([]Expiry, len(expiries))
+	for i, x := range expiries {
+		out[i] = x.e
+	}
+	return out
+}
+
+func (e Expiry) rank() int {
+	for i, x := range expiries {
+		if x.e == e {
+			return i
+		}
+	}
+	return -1
+}
+
+// Valid reports whether e is one of the seven choices.
+func (e Expiry) Valid() bool { return e.rank() >= 0 }
+
+// ParseExpiry checks that s is one of the seven choices.
+func ParseExpiry(s string) (Expiry, error) {
+	e := Expiry(s)
+	if !e.Valid() {
+		return "", Errorf(ErrInvalid, "unknown expiry %q: choose one of 1d, 7d, 30d, 60d, 90d, 1y, never", s)
+	}
+	return e, nil
+}
+
+// Duration is the lifetime; ok is false for never.
+func (e Expiry) Duration() (d time.Duration, ok bool) {
+	r := e.rank()
+	if r < 0 || e == ExpiryNever {
+		return 0, false
+	}
+	return expiries[r].d, true
+}
+
+// Longer reports whether e is a longer lifetime than o (never is the longest).
+func (e Expiry) Longer(o Expiry) bool { return e.rank() > o.rank() }
+
+// ExpiresAt is the end of a lifetime of e that starts at from; nil for never.
+func (e Expiry) ExpiresAt(from time.Time) *time.Time {
+	d, ok := e.Duration()
+	if !ok {
+		return nil
+	}
+	t := from.Add(d)
+	return &t
+}
+
+// Status is where a token is in its lifecycle.
+type Status string
+
+// The statuses, as they appear in JSON.
+const (
+	StatusNotGenerated      Status = "not_generated"
+	StatusGeneratedInactive Status = "generated_inactive"
+	StatusGeneratedActive   Status = "generated_active"
+	StatusExpired           Status = "expired"
+	StatusRevoked           Status = "revoked"
+)
+
+// Label is the status as shown to people.
+func (s Status) Label() string {
+	switch s {
+	case StatusNotGenerated:
+		return "Not Generated"
+	case StatusGeneratedInactive:
+		return "Generated - Inactive"
+	case StatusGeneratedActive:
+		return "Generated - Active"
+	case StatusExpired:
+		return "Expired"
+	case StatusRevoked:
+		return "Revoked"
+	}
+	return string(s)
+}
+
+// ParseStatus checks a status filter value.
+func ParseStatus(s string) (Status, error) {
+	st := Status(s)
+	switch st {
+	case StatusNotGenerated, StatusGeneratedInactive, StatusGeneratedActive, StatusExpired, StatusRevoked:
+		return st, nil
+	}
+	return "", Errorf(ErrInvalid, "unknown status %q: use not_generated, generated_inactive, generated_active, expired or revoked", s)
+}
+
+// Role is a right granted to a user by a system admin.
+type Role string
+
+// The roles.
+const (
+	// RoleAPITokens is the right to own tokens.
+	RoleAPITokens Role = "api_tokens"
+	// RoleAdmin makes a user a system admin.
+	RoleAdmin Role = "admin"
+)
+
+// ParseRole checks a role name.
+func ParseRole(s string) (Role, error) {
+	switch r := Role(s); r {
+	case RoleAPITokens, RoleAdmin:
+		return r, nil
+	}
+	return "", Errorf(ErrInvalid, `unknown role %q: roles are "api_tokens" and "admin"`, s)
+}
+
+// User is an identity known to the management routes.
+type User struct {
+	ID        string
+	Email     string
+	ViewOnly  bool
+	Disabled  bool
+	Roles     []Role // sorted
+	CreatedAt time.Time
+}
+
+// HasRole reports whether r is recorded for u (whether or not it has effect).
+func (u *User) HasRole(r Role) bool {
+	for _, x := range u.Roles {
+		if x == r {
+			return true
+		}
+	}
+	return false
+}
+
+// TokenRoleReason says why u's tokens may not authenticate, or "" when they
+// may: the token role must be held and have effect.
+func (u *User) TokenRoleReason() string {
+	switch {
+	case u.Disabled:
+		return ReasonDisabled
+	case u.ViewOnly:
+		return ReasonViewOnly
+	case !u.HasRole(RoleAPITokens):
+		return ReasonRoleMissing
+	}
+	return ""
+}
+
+// Token is a named record owned by one user. It has at most one live JWT,
+// identified by the SHA-256 of that JWT's jti.
+type Token struct {
+	ID        string
+	Name      string
+	Owner     string
+	Scopes    Scopes
+	Expires   Expiry
+	CreatedAt time.Time
+
+	// Set by generation; nil (empty) before the first.
+	GeneratedAt *time.Time
+	// GeneratedExp is the exp claim of the live JWT; nil for never.
+	GeneratedExp *time.Time
+	JTIHash      []byte
+
+	LastUsedAt *time.Time
+	LastUsedIP string
+	RevokedAt  *time.Time
+	RevokedBy  string
+}
+
+// ExpiresAt is the effective end of the live JWT: the earlier of its exp and
+// generated_at + the record's expiry. Nil before generation and for never.
+func (t *Token) ExpiresAt() *time.Time {
+	if t.GeneratedAt == nil {
+		return nil
+	}
+	end := t.Expires.ExpiresAt(*t.GeneratedAt)
+	if t.GeneratedExp != nil && (end == nil || t.GeneratedExp.Before(*end)) {
+		e := *t.GeneratedExp
+		end = &e
+	}
+	return end
+}
+
+// StatusAt derives the status at now.
+func (t *Token) StatusAt(now time.Time) Status {
+	switch {
+	case t.RevokedAt != nil:
+		return StatusRevoked
+	case t.GeneratedAt == nil:
+		return StatusNotGenerated
+	}
+	if end := t.ExpiresAt(); end != nil && !now.Before(*end) {
+		return StatusExpired
+	}
+	// Active once an OK authentication of this generation was recorded: the
+	// recorded time is the request's, so a late-flushed use of the previous
+	// JWT never marks a new generation active.
+	if t.LastUsedAt != nil && !t.LastUsedAt.Before(*t.GeneratedAt) {
+		return StatusGeneratedActive
+	}
+	return StatusGeneratedInactive
+}
+
+// Activity is what a log row records.
+type Activity string
+
+// The activities. Token activities carry a token id; user and role changes
+// (admin logs) carry the user they changed in Subject.
+const (
+	ActivityCreate       Activity = "CREATE"
+	ActivityGenerate     Activity = "GENERATE"
+	ActivityUpdate       Activity = "UPDATE"
+	ActivityRevoke       Activity = "REVOKE"
+	ActivityAuthenticate Activity = "AUTHENTICATE"
+	ActivityUserUpdate   Activity = "USER_UPDATE"
+	ActivityRoleGrant    Activity = "ROLE_GRANT"
+	ActivityRoleRemove   Activity = "ROLE_REMOVE"
+)
+
+// ParseActivity checks an activity filter value.
+func ParseActivity(s string) (Activity, error) {
+	switch a := Activity(s); a {
+	case ActivityCreate, ActivityGenerate, ActivityUpdate, ActivityRevoke, ActivityAuthenticate,
+		ActivityUserUpdate, ActivityRoleGrant, ActivityRoleRemove:
+		return a, nil
+	}
+	return "", Errorf(ErrInvalid, "unknown activity %q: use CREATE, GENERATE, UPDATE, REVOKE, AUTHENTICATE, USER_UPDATE, ROLE_GRANT or ROLE_REMOVE", s)
+}
+
+// Results of an AUTHENTICATE log.
+const (
+	ResultOK   = "OK"
+	ResultFail = "Fail"
+)
+
+// Reasons an authentication fails, as recorded in logs.
+const (
+	ReasonExpired           = "expired"
+	ReasonRevoked           = "revoked"
+	ReasonSuperseded        = "superseded"
+	ReasonInsufficientScope = "insufficient_scope"
+	ReasonRoleMissing       = "role_missing"
+	ReasonViewOnly          = "view_only"
+	ReasonDisabled          = "disabled"
+	ReasonOwnerMismatch     = "owner_mismatch"
+	ReasonUnknownToken      = "unknown_token"
+	ReasonNotGenerated      = "not_generated"
+	// ReasonFolded marks the row that absorbs a token's attempts past the
+	// per-window row bound.
+	ReasonFolded = "folded"
+)
+
+// Log is one row of a token's (or the admin) log. AUTHENTICATE rows coalesce
+// identical attempts: Count of them, the first at ActivityOn, the last at LastOn.
+type Log struct {
+	ID         int64
+	TokenID    string // empty for user and role changes
+	TokenName  string
+	Subject    string // the user a USER_UPDATE or ROLE_* row is about
+	Activity   Activity
+	ActivityOn time.Time
+	ActivityBy string
+	Result     string // AUTHENTICATE only
+	Reason     string
+	ClientIP   string
+	UserAgent  string
+	Count      int64
+	LastOn     time.Time
+}
+
+// MaxNameLen is the longest token name, in characters.
+const MaxNameLen = 100
+
+// NormalizeName trims a token name and checks it: 1 to 100 printable
+// characters.
+func NormalizeName(name string) (string, error) {
+	if !utf8.ValidString(name) {
+		return "", Errorf(ErrInvalid, "name must be valid UTF-8 text")
+	}
+	name = strings.TrimSpace(name)
+	if name == "" {
+		return "", Errorf(ErrInvalid, "name must not be empty")
+	}
+	if n := utf8.RuneCountInString(name); n > MaxNameLen {
+		return "", Errorf(ErrInvalid, "name is %d characters long; the limit is %d", n, MaxNameLen)
+	}
+	for _, r := range name {
+		if !unicode.IsPrint(r) {
+			return "", Errorf(ErrInvalid, "name must contain only printable characters (no control characters, tabs or line breaks)")
+		}
+	}
+	return name, nil
+}
+
+// NameKey is the form under which names are compared for uniqueness:
+// case-insensitive (Unicode simple folding).
+func NameKey(name string) string {
+	return strings.ToLower(strings.ToUpper(name))
+}

@@ -1,0 +1,520 @@
+package apitoken
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/mail"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Service carries out the token lifecycle and user administration for
+// callers, applying every rule of the product: who may do what, names,
+// scopes, the expiry policy, and the logs each change writes.
+type Service struct {
+	Store  Store
+	Signer *Signer
+	// MaxLifetime is the longest expiry allowed (default 1y).
+	MaxLifetime Expiry
+	// Admins are system admins by configuration.
+	Admins map[string]bool
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// Changed is called after a change to a token or user is committed, so
+	// caches can drop it. Either id may be empty.
+	Changed func(tokenID, userID string)
+}
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+func (s *Service) maxLifetime() Expiry {
+	if s.MaxLifetime == "" {
+		return Expiry1y
+	}
+	return s.MaxLifetime
+}
+
+func (s *Service) changed(tokenID, userID string) {
+	if s.Changed != nil {
+		s.Changed(tokenID, userID)
+	}
+}
+
+// Caller is the user on whose behalf a management call is made.
+type Caller struct {
+	ID    string
+	User  User // zero but for ID when the user has no record
+	Known bool // a user record exists
+	Admin bool // named in the config's admins or holding the admin role
+}
+
+// Caller loads the caller's record and rights. A disabled user is refused
+// (ErrForbidden).
+func (s *Service) Caller(ctx context.Context, id string) (Caller, error) {
+	if err := CheckUserID(id); err != nil {
+		return Caller{}, Errorf(ErrForbidden, "your user name cannot be used here: %s", Message(err))
+	}
+	c := Caller{ID: id, User: User{ID: id}, Admin: s.Admins[id]}
+	u, err := s.Store.GetUser(ctx, id)
+	switch {
+	case err == nil:
+		c.User, c.Known = u, true
+		c.Admin = c.Admin || u.HasRole(RoleAdmin)
+	case !errors.Is(err, ErrNotFound):
+		return Caller{}, err
+	}
+	if c.User.Disabled {
+		return Caller{}, Errorf(ErrForbidden, "your account is disabled")
+	}
+	return c, nil
+}
+
+// checkOwner refuses a caller who may not own tokens now, saying why.
+func (c Caller) checkOwner() error {
+	switch c.User.TokenRoleReason() {
+	case "":
+		return nil
+	case ReasonViewOnly:
+		return Errorf(ErrForbidden, "your account is view-only; view-only users cannot have API tokens")
+	case ReasonDisabled:
+		return Errorf(ErrForbidden, "your account is disabled")
+	}
+	return Errorf(ErrForbidden, "you do not have the api_tokens role; ask a system admin to grant it")
+}
+
+func (c Caller) checkAdmin() error {
+	if !c.Admin {
+		return Errorf(ErrForbidden, "this needs a system admin")
+	}
+	return nil
+}
+
+// CheckExpiry applies the lifetime policy to e.
+func (s *Service) CheckExpiry(e Expiry) error {
+	if !e.Valid() {
+		_, err := ParseExpiry(string(e))
+		return err
+	}
+	if max := s.maxLifetime(); e.Longer(max) {
+		return Errorf(ErrInvalid, "expiry %s is longer than this deployment allows; the longest allowed is %s", e, max)
+	}
+	return nil
+}
+
+// AllowedExpiries lists the expiry choices the policy allows, shortest first.
+func (s *Service) AllowedExpiries() []Expiry {
+	var out []Expiry
+	for _, e := range Expiries() {
+		if s.CheckExpiry(e) == nil {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// TokenInput is what a caller gives to create a token.
+type TokenInput struct {
+	Name    string
+	Expires Expiry
+	Scopes  Scopes
+}
+
+// TokenPatch is what a caller gives to update a token; nil fields stay.
+type TokenPatch struct {
+	Name    *string
+	Expires *Expiry
+	Scopes  *Scopes
+}
+
+// CreateToken creates a token owned by the caller and logs CREATE.
+func (s *Service) CreateToken(ctx context.Context, c Caller, in TokenInput) (Token, error) {
+	if err := c.checkOwner(); err != nil {
+		return Token{}, err
+	}
+	name, err := NormalizeName(in.Name)
+	if err != nil {
+		return Token{}, err
+	}
+	if in.Expires == "" {
+		return Token{}, Errorf(ErrInvalid, "expires is required: choose one of %s", joinExpiries(s.AllowedExpiries()))
+	}
+	if err := s.CheckExpiry(in.Expires); err != nil {
+		return Token{}, err
+	}
+	if in.Scopes&AllScopes == 0 {
+		return Token{}, Errorf(ErrInvalid, `scopes must name at least one of "meta" and "report"`)
+	}
+	now := s.now()
+	t := Token{ID: NewTokenID(), Name: name, Owner: c.ID, Scopes: in.Scopes & AllScopes, Expires: in.Expires, CreatedAt: now}
+	log := Log{TokenID: t.ID, TokenName: name, Activity: ActivityCreate, ActivityOn: now, ActivityBy: c.ID,
+		Reason: fmt.Sprintf("scopes %s, expires %s", t.Scopes, t.Expires)}
+	if err := s.Store.CreateToken(ctx, t, log); err != nil {
+		return Token{}, nameConflict(err, name)
+	}
+	return t, nil
+}
+
+func nameConflict(err error, name string) error {
+	if errors.Is(err, ErrConflict) {
+		return Errorf(ErrConflict, "you already have a token named %q; choose another name or revoke that token first", name)
+	}
+	return err
+}
+
+// OwnedToken returns the caller's token with that id. Another user's token
+// is ErrNotFound, exactly like a missing one.
+func (s *Service) OwnedToken(ctx context.Context, c Caller, id string) (Token, error) {
+	t, err := s.Store.GetToken(ctx, id)
+	if err == nil && t.Owner != c.ID {
+		err = ErrNotFound
+	}
+	if errors.Is(err, ErrNotFound) {
+		return Token{}, Errorf(ErrNotFound, "no token %q", id)
+	}
+	return t, err
+}
+
+// ListTokens lists the caller's tokens, or with all set (admins only) every
+// user's, filtered by f.Owner and f.Status.
+func (s *Service) ListTokens(ctx context.Context, c Caller, all bool, f TokenFilter) ([]Token, string, error) {
+	if all {
+		if err := c.checkAdmin(); err != nil {
+			return nil, "", err
+		}
+	} else {
+		f.Owner = c.ID
+	}
+	f.Now = s.now()
+	return s.Store.ListTokens(ctx, f)
+}
+
+// updateOwned runs fn on the caller's token (any token with admin set) in
+// the store's transaction, refusing other users' tokens as missing.
+func (s *Service) updateOwned(ctx context.Context, c Caller, id string, admin bool, fn func(t *Token) (Log, error)) (Token, error) {
+	t, err := s.Store.UpdateToken(ctx, id, func(t *Token) (Log, error) {
+		if !admin && t.Owner != c.ID {
+			return Log{}, ErrNotFound
+		}
+		return fn(t)
+	})
+	if errors.Is(err, ErrNotFound) {
+		return Token{}, Errorf(ErrNotFound, "no token %q", id)
+	}
+	if err != nil {
+		return Token{}, err
+	}
+	s.changed(t.ID, "")
+	return t, nil
+}
+
+// UpdateToken changes a token's name, expiry or scopes and logs UPDATE.
+// Narrowing applies to the live JWT at once (its effective scopes and expiry
+// are cut by the record); widening applies from the next generation (the
+// JWT's own claims still cap it).
+func (s *Service) UpdateToken(ctx context.Context, c Caller, id string, p TokenPatch) (Token, error) {
+	if err := c.checkOwner(); err != nil {
+		return Token{}, err
+	}
+	var name string
+	if p.Name != nil {
+		var err error
+		if name, err = NormalizeName(*p.Name); err != nil {
+			return Token{}, err
+		}
+	}
+	if p.Expires != nil {
+		if err := s.CheckExpiry(*p.Expires); err != nil {
+			return Token{}, err
+		}
+	}
+	if p.Scopes != nil && *p.Scopes&AllScopes == 0 {
+		return Token{}, Errorf(ErrInvalid, `scopes must name at least one of "meta" and "report"`)
+	}
+	now := s.now()
+	t, err := s.updateOwned(ctx, c, id, false, func(t *Token) (Log, error) {
+		if t.RevokedAt != nil {
+			return Log{}, Errorf(ErrConflict, "token %q is revoked; a revoked token cannot be changed", t.Name)
+		}
+		var changes []string
+		if p.Name != nil && name != t.Name {
+			changes = append(changes, fmt.Sprintf("name %q -> %q", t.Name, name))
+			t.Name = name
+		}
+		if p.Scopes != nil && *p.Scopes != t.Scopes {
+			changes = append(changes, fmt.Sprintf("scopes %s -> %s", t.Scopes, *p.Scopes))
+			t.Scopes = *p.Scopes & AllScopes
+		}
+		if p.Expires != nil && *p.Expires != t.Expires {
+			changes = append(changes, fmt.Sprintf("expires %s -> %s", t.Expires, *p.Expires))
+			t.Expires = *p.Expires
+		}
+		if len(changes) == 0 {
+			return Log{}, nil // nothing changed: nothing to log
+		}
+		return Log{TokenID: t.ID, TokenName: t.Name, Activity: ActivityUpdate, ActivityOn: now, ActivityBy: c.ID,
+			Reason: strings.Join(changes, "; ")}, nil
+	})
+	if err != nil {
+		return Token{}, nameConflict(err, name)
+	}
+	return t, nil
+}
+
+// Generate issues a new JWT for the caller's token, invalidating the previous
+// one in the same transaction, and logs GENERATE. The JWT is returned once and
+// never stored: only the SHA-256 of its jti is.
+func (s *Service) Generate(ctx context.Context, c Caller, id string) (string, Token, error) {
+	if err := c.checkOwner(); err != nil {
+		return "", Token{}, err
+	}
+	now := s.now().Truncate(time.Second) // JWT times are whole seconds
+	var jwt string
+	t, err := s.updateOwned(ctx, c, id, false, func(t *Token) (Log, error) {
+		if t.RevokedAt != nil {
+			return Log{}, Errorf(ErrConflict, "token %q is revoked; create a new token instead", t.Name)
+		}
+		if err := s.CheckExpiry(t.Expires); err != nil {
+			return Log{}, Errorf(ErrInvalid, "%s; change the token's expiry first", Message(err))
+		}
+		jti := NewJTI()
+		hash := HashJTI(jti)
+		t.GeneratedAt = &now
+		t.GeneratedExp = t.Expires.ExpiresAt(now)
+		t.JTIHash = hash[:]
+		var err error
+		if jwt, err = s.Signer.Issue(t, jti, now); err != nil {
+			return Log{}, err
+		}
+		reason := "expires never"
+		if end := t.ExpiresAt(); end != nil {
+			reason = "expires " + end.Format(time.RFC3339)
+		}
+		return Log{TokenID: t.ID, TokenName: t.Name, Activity: ActivityGenerate, ActivityOn: now, ActivityBy: c.ID,
+			Reason: reason + ", scopes " + t.Scopes.String()}, nil
+	})
+	if err != nil {
+		return "", Token{}, err
+	}
+	return jwt, t, nil
+}
+
+// Revoke revokes a token for good and logs REVOKE. With admin set (a system
+// admin's call) any user's token may be revoked; otherwise only the caller's.
+func (s *Service) Revoke(ctx context.Context, c Caller, id string, admin bool) (Token, error) {
+	if admin {
+		if err := c.checkAdmin(); err != nil {
+			return Token{}, err
+		}
+	} else if err := c.checkOwner(); err != nil {
+		return Token{}, err
+	}
+	now := s.now()
+	return s.updateOwned(ctx, c, id, admin, func(t *Token) (Log, error) {
+		if t.RevokedAt != nil {
+			return Log{}, Errorf(ErrConflict, "token %q is already revoked", t.Name)
+		}
+		t.RevokedAt, t.RevokedBy = &now, c.ID
+		reason := ""
+		if t.Owner != c.ID {
+			reason = "revoked by system admin " + c.ID
+		}
+		return Log{TokenID: t.ID, TokenName: t.Name, Activity: ActivityRevoke, ActivityOn: now, ActivityBy: c.ID, Reason: reason}, nil
+	})
+}
+
+// TokenLogs lists the logs of the caller's token.
+func (s *Service) TokenLogs(ctx context.Context, c Caller, id string, page Page) ([]Log, string, error) {
+	if _, err := s.OwnedToken(ctx, c, id); err != nil {
+		return nil, "", err
+	}
+	return s.Store.ListLogs(ctx, LogFilter{TokenID: id, Page: page})
+}
+
+// AdminLogs lists every log row matching f (admins only).
+func (s *Service) AdminLogs(ctx context.Context, c Caller, f LogFilter) ([]Log, string, error) {
+	if err := c.checkAdmin(); err != nil {
+		return nil, "", err
+	}
+	return s.Store.ListLogs(ctx, f)
+}
+
+// ListUsers lists users (admins only).
+func (s *Service) ListUsers(ctx context.Context, c Caller, page Page) ([]User, string, error) {
+	if err := c.checkAdmin(); err != nil {
+		return nil, "", err
+	}
+	return s.Store.ListUsers(ctx, page)
+}
+
+// UserPatch is what an admin gives to create or change a user; nil fields
+// stay (or take their zero value for a new user).
+type UserPatch struct {
+	Email    *string
+	ViewOnly *bool
+	Disabled *bool
+}
+
+// PutUser creates the user or changes the fields given (admins only), and
+// logs USER_UPDATE.
+func (s *Service) PutUser(ctx context.Context, c Caller, id string, p UserPatch) (User, error) {
+	if err := c.checkAdmin(); err != nil {
+		return User{}, err
+	}
+	if err := CheckUserID(id); err != nil {
+		return User{}, err
+	}
+	if p.Email != nil {
+		if err := checkEmail(*p.Email); err != nil {
+			return User{}, err
+		}
+	}
+	now := s.now()
+	return s.updateUser(ctx, id, func(u *User, created bool) ([]Log, error) {
+		var changes []string
+		if created {
+			u.CreatedAt = now
+			changes = append(changes, "created")
+		}
+		if p.Email != nil && *p.Email != u.Email {
+			changes = append(changes, fmt.Sprintf("email %q -> %q", u.Email, *p.Email))
+			u.Email = *p.Email
+		}
+		if p.ViewOnly != nil && *p.ViewOnly != u.ViewOnly {
+			changes = append(changes, fmt.Sprintf("view_only %t -> %t", u.ViewOnly, *p.ViewOnly))
+			u.ViewOnly = *p.ViewOnly
+		}
+		if p.Disabled != nil && *p.Disabled != u.Disabled {
+			changes = append(changes, fmt.Sprintf("disabled %t -> %t", u.Disabled, *p.Disabled))
+			u.Disabled = *p.Disabled
+		}
+		if len(changes) == 0 {
+			return nil, nil
+		}
+		return []Log{{Subject: id, Activity: ActivityUserUpdate, ActivityOn: now, ActivityBy: c.ID, Reason: strings.Join(changes, "; ")}}, nil
+	})
+}
+
+// GrantRole grants role to the user (admins only), creating the user if
+// needed, and logs ROLE_GRANT. The token role cannot go to a view-only user.
+func (s *Service) GrantRole(ctx context.Context, c Caller, id string, role Role) (User, error) {
+	if err := c.checkAdmin(); err != nil {
+		return User{}, err
+	}
+	if err := CheckUserID(id); err != nil {
+		return User{}, err
+	}
+	now := s.now()
+	return s.updateUser(ctx, id, func(u *User, created bool) ([]Log, error) {
+		if created {
+			u.CreatedAt = now
+		}
+		if role == RoleAPITokens && u.ViewOnly {
+			return nil, Errorf(ErrConflict, "user %q is view-only; view-only users cannot be given the api_tokens role", id)
+		}
+		if u.HasRole(role) {
+			return nil, nil
+		}
+		u.Roles = sortedRoles(append(u.Roles, role))
+		return []Log{{Subject: id, Activity: ActivityRoleGrant, ActivityOn: now, ActivityBy: c.ID, Reason: "granted " + string(role)}}, nil
+	})
+}
+
+// RemoveRole removes role from the user (admins only; idempotent) and logs
+// ROLE_REMOVE when it was held.
+func (s *Service) RemoveRole(ctx context.Context, c Caller, id string, role Role) (User, error) {
+	if err := c.checkAdmin(); err != nil {
+		return User{}, err
+	}
+	now := s.now()
+	return s.updateUser(ctx, id, func(u *User, created bool) ([]Log, error) {
+		if created {
+			return nil, Errorf(ErrNotFound, "no user %q", id)
+		}
+		if !u.HasRole(role) {
+			return nil, nil
+		}
+		kept := u.Roles[:0:0]
+		for _, r := range u.Roles {
+			if r != role {
+				kept = append(kept, r)
+			}
+		}
+		u.Roles = kept
+		return []Log{{Subject: id, Activity: ActivityRoleRemove, ActivityOn: now, ActivityBy: c.ID, Reason: "removed " + string(role)}}, nil
+	})
+}
+
+func (s *Service) updateUser(ctx context.Context, id string, fn func(u *User, created bool) ([]Log, error)) (User, error) {
+	u, err := s.Store.UpdateUser(ctx, id, fn)
+	if err != nil {
+		return User{}, err
+	}
+	s.changed("", id)
+	return u, nil
+}
+
+func sortedRoles(roles []Role) []Role {
+	for i := 1; i < len(roles); i++ {
+		for j := i; j > 0 && roles[j] < roles[j-1]; j-- {
+			roles[j], roles[j-1] = roles[j-1], roles[j]
+		}
+	}
+	return roles
+}
+
+// MaxUserIDLen is the longest user id, in bytes.
+const MaxUserIDLen = 200
+
+// CheckUserID checks a user id: 1 to 200 bytes of printable UTF-8 with no
+// spaces at either end and no slash.
+func CheckUserID(id string) error {
+	switch {
+	case id == "":
+		return Errorf(ErrInvalid, "user id must not be empty")
+	case len(id) > MaxUserIDLen:
+		return Errorf(ErrInvalid, "user id is %d bytes; the limit is %d", len(id), MaxUserIDLen)
+	case !utf8.ValidString(id):
+		return Errorf(ErrInvalid, "user id must be valid UTF-8 text")
+	case strings.TrimSpace(id) != id:
+		return Errorf(ErrInvalid, "user id must not start or end with spaces")
+	case strings.ContainsRune(id, '/'):
+		return Errorf(ErrInvalid, "user id must not contain a slash")
+	}
+	for _, r := range id {
+		if !unicode.IsPrint(r) {
+			return Errorf(ErrInvalid, "user id must contain only printable characters")
+		}
+	}
+	return nil
+}
+
+func checkEmail(email string) error {
+	if email == "" {
+		return nil
+	}
+	a, err := mail.ParseAddress(email)
+	if err != nil || a.Address != email || len(email) > 254 {
+		return Errorf(ErrInvalid, "email %q is not a plain address such as alice@example.com", email)
+	}
+	return nil
+}
+
+func joinExpiries(es []Expiry) string {
+	var b bytes.Buffer
+	for i, e := range es {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(string(e))
+	}
+	return b.String()
+}

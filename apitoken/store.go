@@ -1,0 +1,106 @@
+package apitoken
+
+import (
+	"context"
+	"time"
+)
+
+// Store keeps users, tokens and logs. Implementations must be safe for
+// concurrent use and must pass storetest.Run.
+//
+// Errors: ErrNotFound for a missing object, ErrConflict for a clash with
+// stored state (a duplicate token name), ErrInvalid for a malformed cursor,
+// ErrUnavailable (wrapped) when the database cannot be reached. Every other
+// error is internal.
+type Store interface {
+	// GetUser returns the user with that id.
+	GetUser(ctx context.Context, id string) (User, error)
+	// ListUsers lists users, newest first.
+	ListUsers(ctx context.Context, page Page) ([]User, string, error)
+	// UpdateUser runs fn on the stored user inside one transaction and, if fn
+	// returns no error, writes the user and the logs fn returns. A missing
+	// user is handed to fn as a zero User with only ID set and created true;
+	// if fn returns ErrNotFound for it nothing is written.
+	UpdateUser(ctx context.Context, id string, fn func(u *User, created bool) ([]Log, error)) (User, error)
+
+	// CreateToken stores a new token and its CREATE log. Its owner must
+	// exist. ErrConflict if the owner has a token of the same NameKey that is
+	// not revoked.
+	CreateToken(ctx context.Context, t Token, log Log) error
+	// GetToken returns the token with that id.
+	GetToken(ctx context.Context, id string) (Token, error)
+	// ListTokens lists tokens matching f, newest first.
+	ListTokens(ctx context.Context, f TokenFilter) ([]Token, string, error)
+	// UpdateToken runs fn on the stored token inside one transaction that no
+	// other write of the token can interleave with, and, if fn returns no
+	// error, writes the token and the log fn returns (none when its Activity
+	// is empty). ErrConflict if the new name clashes as in CreateToken. Only
+	// Name, Scopes, Expires, GeneratedAt, GeneratedExp, JTIHash, RevokedAt
+	// and RevokedBy may be changed by fn.
+	UpdateToken(ctx context.Context, id string, fn func(t *Token) (Log, error)) (Token, error)
+
+	// ListLogs lists log rows matching f, newest first.
+	ListLogs(ctx context.Context, f LogFilter) ([]Log, string, error)
+	// RecordAuth adds coalesced AUTHENTICATE attempts. Each record is added
+	// to the row of the same token, window, result, reason, client IP and
+	// user agent (Count summed, ActivityOn the earliest, LastOn the latest),
+	// or starts that row. A token has at most MaxAuthRowsPerWindow rows per
+	// window: past that, a record is added to the window's folded row for its
+	// result (Reason "folded", no client IP or user agent). An OK record moves
+	// the token's LastUsedAt (to the latest Last, never backwards) and
+	// LastUsedIP. Records of tokens that do not exist are skipped. The batch
+	// is applied in one transaction: all of it or none.
+	RecordAuth(ctx context.Context, records []AuthRecord) error
+
+	// Close releases the store.
+	Close() error
+}
+
+// MaxAuthRowsPerWindow bounds the AUTHENTICATE rows of one token in one audit
+// window, the folded rows included.
+const MaxAuthRowsPerWindow = 100
+
+// Page asks for one page of a list.
+type Page struct {
+	// Limit is the most items to return (1 to MaxPageLimit).
+	Limit int
+	// Cursor is the next_cursor of the previous page, or "".
+	Cursor string
+}
+
+// Page limits.
+const (
+	DefaultPageLimit = 100
+	MaxPageLimit     = 1000
+)
+
+// TokenFilter selects tokens.
+type TokenFilter struct {
+	Owner  string // "" for every owner
+	Status Status // "" for every status
+	Now    time.Time
+	Page
+}
+
+// LogFilter selects log rows.
+type LogFilter struct {
+	TokenID  string   // "" for every token (and user and role changes)
+	Activity Activity // "" for every activity
+	Since    time.Time
+	Page
+}
+
+// AuthRecord is a run of identical authentication attempts, coalesced in
+// memory before they are written.
+type AuthRecord struct {
+	TokenID    string
+	ActivityBy string // the guarded app
+	Result     string
+	Reason     string
+	ClientIP   string
+	UserAgent  string
+	Window     time.Time // start of the audit window the attempts fall in
+	First      time.Time
+	Last       time.Time
+	Count      int64
+}
