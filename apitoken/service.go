@@ -98,6 +98,13 @@ func (c Caller) checkAdmin() error {
 	return nil
 }
 
+// CheckOwner refuses (ErrForbidden, saying why) a caller who may not use the
+// self-service token routes now: the token role must be held and have effect.
+func (c Caller) CheckOwner() error { return c.checkOwner() }
+
+// CheckAdmin refuses (ErrForbidden) a caller who is not a system admin.
+func (c Caller) CheckAdmin() error { return c.checkAdmin() }
+
 // CheckExpiry applies the lifetime policy to e.
 func (s *Service) CheckExpiry(e Expiry) error {
 	if !e.Valid() {
