@@ -247,9 +247,11 @@ func (s *Service) UpdateToken(ctx context.Context, c Caller, id string, p TokenP
 		return Token{}, Errorf(ErrInvalid, `scopes must name at least one of "meta" and "report"`)
 	}
 	now := s.now()
+	var revoked error // fn's own conflict, which is not a name clash
 	t, err := s.updateOwned(ctx, c, id, false, func(t *Token) (Log, error) {
 		if t.RevokedAt != nil {
-			return Log{}, Errorf(ErrConflict, "token %q is revoked; a revoked token cannot be changed", t.Name)
+			revoked = Errorf(ErrConflict, "token %q is revoked; a revoked token cannot be changed", t.Name)
+			return Log{}, revoked
 		}
 		var changes []string
 		if p.Name != nil && name != t.Name {
@@ -270,6 +272,9 @@ func (s *Service) UpdateToken(ctx context.Context, c Caller, id string, p TokenP
 		return Log{TokenID: t.ID, TokenName: t.Name, Activity: ActivityUpdate, ActivityOn: now, ActivityBy: c.ID,
 			Reason: strings.Join(changes, "; ")}, nil
 	})
+	if err != nil && revoked != nil && errors.Is(err, revoked) {
+		return Token{}, err
+	}
 	if err != nil {
 		return Token{}, nameConflict(err, name)
 	}
