@@ -1,0 +1,152 @@
+package apitoken_test
+
+import (
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
+)
+
+func TestAuthenticate_RevokeIsSeenAtOnceThroughTheChangeHook(t *testing.T) {
+	e := newEnv(t, apitoken.AuthConfig{CacheTTL: time.Hour})
+	alice, tok, jwt := e.live("alice", apitoken.AllScopes, apitoken.Expiry30d)
+	e.accepted(jwt) // token and owner now cached for an hour
+	if _, err := e.svc.Revoke(e.ctx, alice, tok.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	e.refused(jwt, apitoken.ReasonRevoked)
+}
+
+// Without the change hook (another instance revoked the token), the cached
+// state serves until its TTL and the store is asked again after it.
+func TestAuthenticate_CachedStateIsReloadedAfterItsTTL(t *testing.T) {
+	e := newEnv(t, apitoken.AuthConfig{CacheTTL: 30 * time.Second})
+	alice, tok, jwt := e.live("alice", apitoken.AllScopes, apitoken.Expiry30d)
+	e.accepted(jwt)
+	e.svc.Changed = nil // as if the revoke happened on another instance
+	if _, err := e.svc.Revoke(e.ctx, alice, tok.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(29 * time.Second)
+	e.accepted(jwt) // still within the TTL: served from the cache
+	e.clock.Advance(time.Second)
+	e.refused(jwt, apitoken.ReasonRevoked)
+}
+
+func TestAuthenticate_InvalidateAllDropsEveryCachedState(t *testing.T) {
+	e := newEnv(t, apitoken.AuthConfig{CacheTTL: time.Hour})
+	_, _, jwt := e.live("alice", apitoken.AllScopes, apitoken.Expiry30d)
+	e.accepted(jwt)
+	e.svc.Changed = nil
+	e.putUser("alice", apitoken.UserPatch{Disabled: ptr(true)})
+	e.accepted(jwt) // the cache does not know yet
+	e.auth.InvalidateAll()
+	e.refused(jwt, apitoken.ReasonDisabled)
+}
+
+func TestAuthenticate_SteadyStateAsksTheStoreNothing(t *testing.T) {
+	e := newEnv(t, apitoken.AuthConfig{})
+	_, _, jwt := e.live("alice", apitoken.AllScopes, apitoken.Expiry30d)
+	e.accepted(jwt)
+	before := e.auth.Lookups()
+	if before == 0 {
+		t.Fatal("the first authentication made no store lookup")
+	}
+	for i := 0; i < 1000; i++ {
+		if _, f := e.auth.Authenticate(e.ctx, jwt); f != nil {
+			t.Fatalf("call %d refused: %q", i, f.Reason)
+		}
+	}
+	if after := e.auth.Lookups(); after != before {
+		t.Errorf("1000 repeat authentications made %d store lookups, want 0", after-before)
+	}
+}
+
+func TestAuthenticate_ConcurrentFirstUsesShareOneLookupEach(t *testing.T) {
+	e := newEnv(t, apitoken.AuthConfig{})
+	_, _, jwt := e.live("alice", apitoken.AllScopes, apitoken.Expiry30d)
+	var wg sync.WaitGroup
+	errs := make(chan string, 64)
+	for i := 0; i < 64; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, f := e.auth.Authenticate(e.ctx, jwt); f != nil {
+				errs <- f.Reason
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for r := range errs {
+		t.Errorf("concurrent authentication refused: %q", r)
+	}
+	// One token and one user; concurrent misses may overlap a little but
+	// must not ask once per request.
+	if n := e.auth.Lookups(); n < 2 || n > 16 {
+		t.Errorf("64 concurrent first uses made %d store lookups", n)
+	}
+}
+
+func TestAuthenticate_StoreDownAndStateNotCachedIsUnavailable(t *testing.T) {
+	e := newEnv(t, apitoken.AuthConfig{StaleIfError: time.Hour})
+	_, tok, jwt := e.live("alice", apitoken.AllScopes, apitoken.Expiry30d)
+	if err := e.store.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, f := e.auth.Authenticate(e.ctx, jwt)
+	if f == nil {
+		t.Fatal("authenticated with the store closed and nothing cached")
+	}
+	if !f.Unavailable || f.Reason != apitoken.ReasonUnavailable || f.TokenID != tok.ID {
+		t.Errorf("failure = %+v, want Unavailable naming token %s", *f, tok.ID)
+	}
+	if !errors.Is(f.Err, apitoken.ErrUnavailable) {
+		t.Errorf("failure error = %v, want one wrapping ErrUnavailable", f.Err)
+	}
+}
+
+func TestAuthenticate_StaleStateServesOnlyWithinTheStaleWindow(t *testing.T) {
+	e := newEnv(t, apitoken.AuthConfig{CacheTTL: 30 * time.Second, StaleIfError: time.Minute})
+	_, _, jwt := e.live("alice", apitoken.AllScopes, apitoken.Expiry30d)
+	e.accepted(jwt)
+	if err := e.store.Close(); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(30 * time.Second) // TTL passed: the store is asked and fails
+	e.accepted(jwt)
+	e.clock.Advance(time.Minute - time.Second) // 1s before the stale window ends
+	e.accepted(jwt)
+	e.clock.Advance(time.Second)
+	if f := e.refused(jwt, apitoken.ReasonUnavailable); !f.Unavailable {
+		t.Errorf("failure past the stale window = %+v, want Unavailable", *f)
+	}
+}
+
+func TestAuthenticate_WithoutStaleIfErrorAnExpiredCacheFailsClosed(t *testing.T) {
+	e := newEnv(t, apitoken.AuthConfig{CacheTTL: 30 * time.Second})
+	_, _, jwt := e.live("alice", apitoken.AllScopes, apitoken.Expiry30d)
+	e.accepted(jwt)
+	if err := e.store.Close(); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(29 * time.Second)
+	e.accepted(jwt) // fresh: no store needed
+	e.clock.Advance(time.Second)
+	e.refused(jwt, apitoken.ReasonUnavailable)
+}
+
+func TestAuthenticate_GarbageIsMalformedAndNamesNoToken(t *testing.T) {
+	e := newEnv(t, apitoken.AuthConfig{})
+	for _, raw := range []string{"", "not a jwt", "a.b.c", "Bearer x"} {
+		f := e.refused(raw, apitoken.ReasonMalformed)
+		if f.TokenID != "" || f.Unavailable || f.Err == nil {
+			t.Errorf("%q: failure = %+v", raw, *f)
+		}
+	}
+	if n := e.auth.Lookups(); n != 0 {
+		t.Errorf("malformed JWTs made %d store lookups", n)
+	}
+}
