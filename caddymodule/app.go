@@ -1,0 +1,290 @@
+// Package caddymodule is the Caddy glue of caddy-apitokens: the api_tokens
+// app, which owns the token store, the caches, the audit writer and the
+// signer, and the api_token_auth middleware that guards a report API.
+package caddymodule
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+
+	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
+	"github.com/caddy-apitokens/caddy-apitokens/apitoken/sqlite"
+)
+
+func init() {
+	caddy.RegisterModule(App{})
+}
+
+// App is the api_tokens app: the state shared by every api_token_auth and
+// api_token_admin handler of a Caddy instance.
+type App struct {
+	// Issuer is the iss claim of every JWT issued and the only one accepted.
+	// Tokens of another deployment fail even for the same user name.
+	// Default: "caddy-apitokens".
+	Issuer string `json:"issuer,omitempty"`
+
+	// Storage is where users, tokens and logs are kept. Default: SQLite in
+	// Caddy's data directory.
+	Storage *Storage `json:"storage,omitempty"`
+
+	// SigningKeys are raw HMAC keys, base64-encoded, at least 64 bytes
+	// decoded. The first signs; all of them verify (rotation by reload).
+	// Without any, a key is generated once into a 0600 file in Caddy's data
+	// directory.
+	SigningKeys []string `json:"signing_keys,omitempty"`
+
+	// Admins are system admins by configuration (user ids).
+	Admins []string `json:"admins,omitempty"`
+
+	// MaxLifetime is the longest expiry a token may have: one of 1d 7d 30d
+	// 60d 90d 1y never. Default: 1y.
+	MaxLifetime string `json:"max_lifetime,omitempty"`
+
+	// AuditWindow is the window in which identical authentication attempts
+	// of a token share one log row. Default: 1m.
+	AuditWindow caddy.Duration `json:"audit_window,omitempty"`
+
+	// CacheTTL bounds how long a token's state is trusted without asking
+	// the store; changes made through this instance apply at once. Default:
+	// 30s.
+	CacheTTL caddy.Duration `json:"cache_ttl,omitempty"`
+
+	// StaleIfError serves cached state this long past CacheTTL while the
+	// store is down. A revocation made elsewhere meanwhile is not seen until
+	// the store returns. Default 0: fail closed with 503.
+	StaleIfError caddy.Duration `json:"stale_if_error,omitempty"`
+
+	backend  *backend
+	poolKey  string
+	signer   *apitoken.Signer
+	auth     *apitoken.Authenticator
+	service  *apitoken.Service
+	logger   *zap.Logger
+	maxLife  apitoken.Expiry
+	adminSet map[string]bool
+}
+
+// Storage selects the token store.
+type Storage struct {
+	// Driver is "sqlite".
+	Driver string `json:"driver"`
+	// DSN is the database file for sqlite.
+	DSN string `json:"dsn,omitempty"`
+}
+
+// CaddyModule returns the Caddy module information.
+func (App) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "api_tokens",
+		New: func() caddy.Module { return new(App) },
+	}
+}
+
+// Provision applies defaults, opens (or reuses) the store and audit writer,
+// and builds the signer, the caches and the service.
+func (a *App) Provision(ctx caddy.Context) error {
+	a.logger = ctx.Logger()
+	if a.Issuer == "" {
+		a.Issuer = "caddy-apitokens"
+	}
+	if a.MaxLifetime == "" {
+		a.MaxLifetime = string(apitoken.Expiry1y)
+	}
+	if a.Storage == nil {
+		a.Storage = &Storage{Driver: "sqlite"}
+	}
+	if a.Storage.Driver == "sqlite" && a.Storage.DSN == "" {
+		a.Storage.DSN = filepath.Join(caddy.AppDataDir(), "apitokens", "apitokens.db")
+	}
+	if err := a.Validate(); err != nil {
+		return err
+	}
+	a.maxLife = apitoken.Expiry(a.MaxLifetime)
+	a.adminSet = make(map[string]bool, len(a.Admins))
+	for _, id := range a.Admins {
+		a.adminSet[id] = true
+	}
+
+	keys, err := a.loadKeys()
+	if err != nil {
+		return err
+	}
+	if a.signer, err = apitoken.NewSigner(a.Issuer, keys, nil); err != nil {
+		return err
+	}
+
+	a.poolKey = a.Storage.Driver + ":" + a.Storage.DSN
+	val, _, err := backends.LoadOrNew(a.poolKey, func() (caddy.Destructor, error) {
+		return openBackend(ctx, a.Storage, a.logger)
+	})
+	if err != nil {
+		return err
+	}
+	a.backend = val.(*backend)
+	a.backend.auditor.SetWindow(time.Duration(a.AuditWindow))
+
+	a.auth, err = apitoken.NewAuthenticator(apitoken.AuthConfig{
+		Signer:       a.signer,
+		Store:        a.backend.store,
+		CacheTTL:     time.Duration(a.CacheTTL),
+		StaleIfError: time.Duration(a.StaleIfError),
+	})
+	if err != nil {
+		return err
+	}
+	a.service = &apitoken.Service{
+		Store:       a.backend.store,
+		Signer:      a.signer,
+		MaxLifetime: a.maxLife,
+		Admins:      a.adminSet,
+		Changed: func(tokenID, userID string) {
+			if tokenID != "" {
+				a.auth.InvalidateToken(tokenID)
+			}
+			if userID != "" {
+				a.auth.InvalidateUser(userID)
+			}
+		},
+	}
+	a.logger.Info("api tokens ready",
+		zap.String("issuer", a.Issuer),
+		zap.String("storage", a.Storage.Driver),
+		zap.Strings("key_ids", a.signer.KeyIDs()))
+	return nil
+}
+
+// Validate checks the configuration.
+func (a *App) Validate() error {
+	if _, err := apitoken.ParseExpiry(a.MaxLifetime); err != nil {
+		return fmt.Errorf("api_tokens: max_lifetime: %s", apitoken.Message(err))
+	}
+	if a.Storage != nil && a.Storage.Driver != "sqlite" {
+		return fmt.Errorf("api_tokens: storage: unknown driver %q (use sqlite)", a.Storage.Driver)
+	}
+	for name, d := range map[string]caddy.Duration{"audit_window": a.AuditWindow, "cache_ttl": a.CacheTTL, "stale_if_error": a.StaleIfError} {
+		if d < 0 {
+			return fmt.Errorf("api_tokens: %s must not be negative", name)
+		}
+	}
+	for _, id := range a.Admins {
+		if err := apitoken.CheckUserID(id); err != nil {
+			return fmt.Errorf("api_tokens: admins: %q: %s", id, apitoken.Message(err))
+		}
+	}
+	return nil
+}
+
+func (a *App) loadKeys() ([]apitoken.Key, error) {
+	if len(a.SigningKeys) == 0 {
+		path := filepath.Join(caddy.AppDataDir(), "apitokens", "signing.key")
+		k, err := apitoken.LoadOrCreateKeyFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("api_tokens: signing key: %w", err)
+		}
+		return []apitoken.Key{k}, nil
+	}
+	keys := make([]apitoken.Key, 0, len(a.SigningKeys))
+	seen := map[string]bool{}
+	for i, enc := range a.SigningKeys {
+		k, err := apitoken.ParseKey(enc)
+		if err != nil {
+			return nil, fmt.Errorf("api_tokens: signing_key #%d: %s", i+1, apitoken.Message(err))
+		}
+		if seen[k.ID] {
+			return nil, fmt.Errorf("api_tokens: signing_key #%d repeats key %s", i+1, k.ID)
+		}
+		seen[k.ID] = true
+		keys = append(keys, k)
+	}
+	return keys, nil
+}
+
+// Start implements caddy.App; the audit writer started with the backend.
+func (a *App) Start() error { return nil }
+
+// Stop implements caddy.App. Queued audit events are flushed when the last
+// config using the backend is cleaned up, so a reload loses none.
+func (a *App) Stop() error { return nil }
+
+// Cleanup releases this config's hold on the backend; the last one out
+// flushes the audit queue and closes the store. Safe after a failed
+// Provision and when called twice.
+func (a *App) Cleanup() error {
+	if a.backend == nil {
+		return nil
+	}
+	a.backend = nil
+	_, err := backends.Delete(a.poolKey)
+	return err
+}
+
+// Service is the token lifecycle and user administration of this app.
+func (a *App) Service() *apitoken.Service { return a.service }
+
+// Authenticator checks JWTs and token state for the guard.
+func (a *App) Authenticator() *apitoken.Authenticator { return a.auth }
+
+// Auditor queues AUTHENTICATE logs.
+func (a *App) Auditor() *apitoken.Auditor { return a.backend.auditor }
+
+// backends holds the store and audit writer of each storage, shared across
+// config reloads so no queued audit event is lost and no connection churns.
+var backends = caddy.NewUsagePool()
+
+type backend struct {
+	store   apitoken.Store
+	auditor *apitoken.Auditor
+}
+
+func openBackend(ctx context.Context, s *Storage, logger *zap.Logger) (*backend, error) {
+	octx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	store, err := sqlite.Open(octx, s.DSN)
+	if err != nil {
+		return nil, fmt.Errorf("api_tokens: opening token store: %w", err)
+	}
+	// The backend outlives the config that opened it: log through a logger
+	// that is not tied to that config's lifetime.
+	logger = logger.Named("audit")
+	return &backend{
+		store: store,
+		auditor: apitoken.NewAuditor(apitoken.AuditConfig{
+			Store: store,
+			OnError: func(err error, queued int) {
+				logger.Error("writing authentication logs failed; will retry", zap.Error(err), zap.Int("queued_rows", queued))
+			},
+		}),
+	}, nil
+}
+
+// Destruct flushes the audit queue (for up to 10 s) and closes the store.
+func (b *backend) Destruct() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return errors.Join(b.auditor.Close(ctx), b.store.Close())
+}
+
+// app returns the api_tokens app of ctx, loading it with defaults if the
+// config has none.
+func app(ctx caddy.Context) (*App, error) {
+	v, err := ctx.App("api_tokens")
+	if err != nil {
+		return nil, fmt.Errorf("loading api_tokens app: %w", err)
+	}
+	return v.(*App), nil
+}
+
+// Interface guards
+var (
+	_ caddy.App          = (*App)(nil)
+	_ caddy.Provisioner  = (*App)(nil)
+	_ caddy.Validator    = (*App)(nil)
+	_ caddy.CleanerUpper = (*App)(nil)
+	_ caddy.Destructor   = (*backend)(nil)
+)

@@ -1,0 +1,393 @@
+package caddymodule
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
+)
+
+func init() {
+	caddy.RegisterModule(Auth{})
+}
+
+// VarTokenID is the request variable that api_token_auth sets to the id of
+// the token that authenticated the request. api_token_admin refuses such
+// requests: a JWT never manages tokens.
+const VarTokenID = "api_token.id"
+
+// Auth is the api_token_auth middleware. Every request must carry a valid,
+// unrevoked JWT whose token has the scope that the path needs, or it is
+// answered here (RFC 6750) and never reaches the next handler.
+type Auth struct {
+	// App names the guarded API: the realm of WWW-Authenticate and the
+	// "activity by" of AUTHENTICATE logs. Default: the request's host.
+	App string `json:"app,omitempty"`
+
+	// Scopes map paths to the scope they need. The first rule whose paths
+	// match wins. Paths use the syntax of Caddy's path matcher.
+	Scopes []ScopeRule `json:"scopes,omitempty"`
+
+	// DefaultScope is the scope needed by paths that no rule matches.
+	// Empty: such paths are refused (403).
+	DefaultScope string `json:"default_scope,omitempty"`
+
+	// ForwardAuthorization keeps the Authorization header for the next
+	// handler. By default it is removed.
+	ForwardAuthorization bool `json:"forward_authorization,omitempty"`
+
+	rules        []scopeRule
+	defaultScope apitoken.Scopes
+	app          *App
+	logger       *zap.Logger
+}
+
+// ScopeRule is one path-to-scope rule.
+type ScopeRule struct {
+	Scope string              `json:"scope"`
+	Paths caddyhttp.MatchPath `json:"paths"`
+}
+
+type scopeRule struct {
+	name  string
+	scope apitoken.Scopes
+	paths caddyhttp.MatchPath
+}
+
+// CaddyModule returns the Caddy module information.
+func (Auth) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.api_token_auth",
+		New: func() caddy.Module { return new(Auth) },
+	}
+}
+
+// Provision compiles the scope rules and binds the api_tokens app.
+func (h *Auth) Provision(ctx caddy.Context) error {
+	h.logger = ctx.Logger()
+	h.rules = make([]scopeRule, 0, len(h.Scopes))
+	for i, r := range h.Scopes {
+		bit, ok := apitoken.ScopeBit(apitoken.Scope(r.Scope))
+		if !ok {
+			return fmt.Errorf("api_token_auth: scope rule #%d: unknown scope %q (use meta or report)", i+1, r.Scope)
+		}
+		if len(r.Paths) == 0 {
+			return fmt.Errorf("api_token_auth: scope rule #%d (%s) has no paths", i+1, r.Scope)
+		}
+		paths := append(caddyhttp.MatchPath(nil), r.Paths...)
+		if err := paths.Provision(ctx); err != nil {
+			return err
+		}
+		h.rules = append(h.rules, scopeRule{name: r.Scope, scope: bit, paths: paths})
+	}
+	if h.DefaultScope != "" {
+		bit, ok := apitoken.ScopeBit(apitoken.Scope(h.DefaultScope))
+		if !ok {
+			return fmt.Errorf("api_token_auth: default_scope: unknown scope %q (use meta or report)", h.DefaultScope)
+		}
+		h.defaultScope = bit
+	}
+	var err error
+	h.app, err = app(ctx)
+	return err
+}
+
+// Validate checks that the guard can let anything through at all.
+func (h *Auth) Validate() error {
+	if len(h.rules) == 0 && h.defaultScope == 0 {
+		return fmt.Errorf("api_token_auth: no scope rule and no default_scope: every request would be refused; add e.g. `scope meta /meta /meta/*`")
+	}
+	return nil
+}
+
+// refusal is an RFC 6750 answer.
+type refusal struct {
+	status int
+	code   string // error of WWW-Authenticate and the body; "" for a bare challenge
+	desc   string
+	scope  string // the scope needed, for insufficient_scope
+}
+
+var (
+	refuseNoCredential = refusal{status: http.StatusUnauthorized, desc: "an API token is required: send Authorization: Bearer <token>"}
+	refuseInvalid      = refusal{status: http.StatusUnauthorized, code: "invalid_token", desc: "token is not valid"}
+	refuseExpired      = refusal{status: http.StatusUnauthorized, code: "invalid_token", desc: "token expired"}
+)
+
+func badRequest(desc string) refusal {
+	return refusal{status: http.StatusBadRequest, code: "invalid_request", desc: desc}
+}
+
+// ServeHTTP authenticates the request, checks its scope and records the
+// attempt, then hands it to next; a refused request is answered here.
+func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	if desc := unsafePath(r); desc != "" {
+		return h.refuse(w, r, badRequest(desc), "", "unsafe_path", nil)
+	}
+	raw, ref := credential(r)
+	if ref != nil {
+		return h.refuse(w, r, *ref, "", "no_credential", nil)
+	}
+	p, fail := h.app.auth.Authenticate(r.Context(), raw)
+	if fail != nil {
+		h.record(r, fail.TokenID, apitoken.ResultFail, fail.Reason)
+		switch {
+		case fail.Unavailable:
+			w.Header().Set("Retry-After", "1")
+			return h.refuse(w, r, refusal{status: http.StatusServiceUnavailable, code: "temporarily_unavailable",
+				desc: "the token service is unavailable; try again shortly"}, fail.TokenID, fail.Reason, fail.Err)
+		case fail.Reason == apitoken.ReasonExpired:
+			return h.refuse(w, r, refuseExpired, fail.TokenID, fail.Reason, fail.Err)
+		default:
+			return h.refuse(w, r, refuseInvalid, fail.TokenID, fail.Reason, fail.Err)
+		}
+	}
+	need, name, err := h.scopeFor(r)
+	if err != nil {
+		return caddyhttp.Error(http.StatusInternalServerError, err)
+	}
+	if need == 0 || !p.Scopes.Has(need) {
+		reason := apitoken.ReasonInsufficientScope
+		desc := "the token does not have the " + name + " scope"
+		if need == 0 {
+			reason, desc = "path_not_allowed", "no scope grants access to this path"
+		}
+		h.record(r, p.Token.ID, apitoken.ResultFail, reason)
+		return h.refuse(w, r, refusal{status: http.StatusForbidden, code: "insufficient_scope", desc: desc, scope: name}, p.Token.ID, reason, nil)
+	}
+	h.record(r, p.Token.ID, apitoken.ResultOK, "")
+	h.identify(w, r, p)
+	return next.ServeHTTP(w, r)
+}
+
+// identify strips client-sent credentials and identity headers, then sets
+// ours, the placeholders and the expiration header.
+func (h *Auth) identify(w http.ResponseWriter, r *http.Request, p apitoken.Principal) {
+	if !h.ForwardAuthorization {
+		r.Header.Del("Authorization")
+	}
+	stripIdentityHeaders(r.Header)
+	t := p.Token
+	scopes := p.Scopes.String()
+	r.Header["X-Api-Token-User"] = []string{t.Owner}
+	r.Header["X-Api-Token-Id"] = []string{t.ID}
+	r.Header["X-Api-Token-Name"] = []string{t.Name}
+	r.Header["X-Api-Token-Scopes"] = []string{scopes}
+
+	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	repl.Set("http.auth.user.id", t.Owner)
+	repl.Set("api_token.id", t.ID)
+	repl.Set("api_token.name", t.Name)
+	repl.Set("api_token.scopes", scopes)
+	caddyhttp.SetVar(r.Context(), VarTokenID, t.ID)
+
+	if !p.ExpiresAt.IsZero() {
+		w.Header()["Api-Token-Expiration"] = []string{p.ExpiresAt.UTC().Format(http.TimeFormat)}
+	}
+}
+
+const identityPrefix = "X-Api-Token-"
+
+// stripIdentityHeaders removes every X-Api-Token-* header and every
+// Connection option naming one (a proxy would otherwise drop ours as
+// hop-by-hop).
+func stripIdentityHeaders(hdr http.Header) {
+	for k := range hdr {
+		if len(k) >= len(identityPrefix) && strings.EqualFold(k[:len(identityPrefix)], identityPrefix) {
+			delete(hdr, k)
+		}
+	}
+	conn := hdr["Connection"]
+	if len(conn) == 0 {
+		return
+	}
+	var kept []string
+	for _, v := range conn {
+		for _, opt := range strings.Split(v, ",") {
+			opt = strings.TrimSpace(opt)
+			if opt != "" && !(len(opt) >= len(identityPrefix) && strings.EqualFold(opt[:len(identityPrefix)], identityPrefix)) {
+				kept = append(kept, opt)
+			}
+		}
+	}
+	if len(kept) == 0 {
+		delete(hdr, "Connection")
+		return
+	}
+	hdr["Connection"] = []string{strings.Join(kept, ", ")}
+}
+
+// scopeFor returns the scope the request's path needs, 0 when none grants it.
+func (h *Auth) scopeFor(r *http.Request) (apitoken.Scopes, string, error) {
+	for _, rule := range h.rules {
+		ok, err := rule.paths.MatchWithError(r)
+		if err != nil {
+			return 0, "", err
+		}
+		if ok {
+			return rule.scope, rule.name, nil
+		}
+	}
+	return h.defaultScope, h.DefaultScope, nil
+}
+
+// unsafePath refuses raw paths that path normalisation between Caddy and
+// the upstream could read differently: dot segments, and encoded slashes,
+// backslashes, dots or NULs.
+func unsafePath(r *http.Request) string {
+	escaped := r.URL.EscapedPath()
+	if i := strings.IndexByte(escaped, '%'); i >= 0 {
+		lower := strings.ToLower(escaped[i:])
+		for _, bad := range []string{"%2f", "%5c", "%2e", "%00"} {
+			if strings.Contains(lower, bad) {
+				return "the path contains an encoded slash, backslash, dot or NUL"
+			}
+		}
+	}
+	if strings.IndexByte(r.URL.Path, '\\') >= 0 {
+		return "the path contains a backslash"
+	}
+	for _, seg := range strings.Split(r.URL.Path, "/") {
+		if seg == "." || seg == ".." {
+			return "the path contains a dot segment (. or ..)"
+		}
+	}
+	return ""
+}
+
+// credential extracts the JWT: Authorization Bearer, or Basic with the JWT
+// as the password. Two Authorization headers, a token in the query string or
+// a token over 8 KiB are refused.
+func credential(r *http.Request) (string, *refusal) {
+	if q := r.URL.RawQuery; q != "" && strings.Contains(strings.ToLower(q), "access_token") {
+		if _, ok := r.URL.Query()["access_token"]; ok {
+			ref := badRequest("tokens in the query string are refused: send Authorization: Bearer <token>")
+			return "", &ref
+		}
+	}
+	vals := r.Header["Authorization"]
+	switch len(vals) {
+	case 0:
+		return "", &refuseNoCredential
+	case 1:
+	default:
+		ref := badRequest("send exactly one Authorization header")
+		return "", &ref
+	}
+	v := vals[0]
+	if len(v) > apitoken.MaxJWTLen+64 {
+		ref := badRequest("the Authorization header is too long")
+		return "", &ref
+	}
+	scheme, rest, _ := strings.Cut(v, " ")
+	var raw string
+	switch {
+	case strings.EqualFold(scheme, "Bearer"):
+		raw = strings.TrimSpace(rest)
+	case strings.EqualFold(scheme, "Basic"):
+		dec, err := base64.StdEncoding.DecodeString(strings.TrimSpace(rest))
+		if err != nil {
+			return "", &refuseInvalid
+		}
+		_, pass, ok := strings.Cut(string(dec), ":")
+		if !ok {
+			return "", &refuseInvalid
+		}
+		raw = pass
+	default:
+		return "", &refuseNoCredential
+	}
+	switch {
+	case raw == "":
+		return "", &refuseNoCredential
+	case len(raw) > apitoken.MaxJWTLen:
+		ref := badRequest("the token is longer than 8 KiB")
+		return "", &ref
+	}
+	return raw, nil
+}
+
+// appName is the guarded API's name: the configured app or the host.
+func (h *Auth) appName(r *http.Request) string {
+	if h.App != "" {
+		return h.App
+	}
+	return r.Host
+}
+
+// record queues an AUTHENTICATE log for an attempt that named a token.
+func (h *Auth) record(r *http.Request, tokenID, result, reason string) {
+	if tokenID == "" {
+		return
+	}
+	ip, _ := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string)
+	h.app.backend.auditor.Record(apitoken.AuthEvent{TokenID: tokenID, ActivityBy: h.appName(r), Result: result, Reason: reason,
+		ClientIP: ip, UserAgent: r.UserAgent(), At: time.Now()})
+}
+
+// refuse writes an RFC 6750 answer and logs the refusal (never the token).
+func (h *Auth) refuse(w http.ResponseWriter, r *http.Request, ref refusal, tokenID, reason string, detail error) error {
+	level := zapcore.InfoLevel
+	if reason == "no_credential" {
+		level = zapcore.DebugLevel
+	}
+	if ce := h.logger.Check(level, "api token refused"); ce != nil {
+		ip, _ := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string)
+		fields := []zap.Field{zap.Int("status", ref.status), zap.String("reason", reason), zap.String("token_id", tokenID),
+			zap.String("client_ip", ip), zap.String("path", r.URL.Path)}
+		if detail != nil {
+			fields = append(fields, zap.String("detail", detail.Error()))
+		}
+		ce.Write(fields...)
+	}
+	if ref.status == http.StatusUnauthorized || ref.status == http.StatusForbidden {
+		w.Header().Set("WWW-Authenticate", challenge(h.appName(r), ref))
+	}
+	code := ref.code
+	if code == "" {
+		code = "unauthorized" // RFC 6750 gives no error code when no credential came
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(ref.status)
+	return json.NewEncoder(w).Encode(struct {
+		Error       string `json:"error"`
+		Description string `json:"error_description"`
+	}{code, ref.desc})
+}
+
+// challenge builds the WWW-Authenticate value of RFC 6750.
+func challenge(realm string, ref refusal) string {
+	var b strings.Builder
+	b.WriteString("Bearer realm=")
+	b.WriteString(strconv.Quote(realm))
+	if ref.code != "" {
+		b.WriteString(", error=")
+		b.WriteString(strconv.Quote(ref.code))
+		b.WriteString(", error_description=")
+		b.WriteString(strconv.Quote(ref.desc))
+	}
+	if ref.scope != "" {
+		b.WriteString(", scope=")
+		b.WriteString(strconv.Quote(ref.scope))
+	}
+	return b.String()
+}
+
+// Interface guards
+var (
+	_ caddyhttp.MiddlewareHandler = (*Auth)(nil)
+	_ caddy.Provisioner           = (*Auth)(nil)
+	_ caddy.Validator             = (*Auth)(nil)
+)

@@ -1,0 +1,159 @@
+package caddymodule
+
+import (
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	caddyfile "github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+)
+
+func init() {
+	httpcaddyfile.RegisterGlobalOption("api_tokens", parseGlobalOption)
+	httpcaddyfile.RegisterHandlerDirective("api_token_auth", parseAuth)
+	httpcaddyfile.RegisterDirectiveOrder("api_token_auth", httpcaddyfile.After, "forward_auth")
+}
+
+// parseGlobalOption sets up the api_tokens app from the global option:
+//
+//	api_tokens {
+//		issuer         <iss>
+//		storage        sqlite <path>
+//		signing_key    <base64>          # may be repeated; the first signs
+//		admins         <user...>
+//		max_lifetime   1d|7d|30d|60d|90d|1y|never
+//		audit_window   <duration>
+//		cache_ttl      <duration>
+//		stale_if_error <duration>
+//	}
+func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
+	app := new(App)
+	if existing != nil {
+		return nil, d.Err("api_tokens may be given only once")
+	}
+	if err := app.UnmarshalCaddyfile(d); err != nil {
+		return nil, err
+	}
+	return httpcaddyfile.App{Name: "api_tokens", Value: caddyconfig.JSON(app, nil)}, nil
+}
+
+// UnmarshalCaddyfile parses the body of the api_tokens global option.
+func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // the option name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for d.NextBlock(0) {
+		switch d.Val() {
+		case "issuer":
+			if !d.AllArgs(&a.Issuer) {
+				return d.ArgErr()
+			}
+		case "storage":
+			var driver, dsn string
+			if !d.AllArgs(&driver, &dsn) {
+				return d.Errf("storage takes a driver and its location, e.g. `storage sqlite /var/lib/caddy/apitokens.db`")
+			}
+			a.Storage = &Storage{Driver: driver, DSN: dsn}
+		case "signing_key":
+			var key string
+			if !d.AllArgs(&key) {
+				return d.ArgErr()
+			}
+			a.SigningKeys = append(a.SigningKeys, key)
+		case "admins":
+			ids := d.RemainingArgs()
+			if len(ids) == 0 {
+				return d.ArgErr()
+			}
+			a.Admins = append(a.Admins, ids...)
+		case "max_lifetime":
+			if !d.AllArgs(&a.MaxLifetime) {
+				return d.ArgErr()
+			}
+		case "audit_window":
+			if err := parseDuration(d, &a.AuditWindow); err != nil {
+				return err
+			}
+		case "cache_ttl":
+			if err := parseDuration(d, &a.CacheTTL); err != nil {
+				return err
+			}
+		case "stale_if_error":
+			if err := parseDuration(d, &a.StaleIfError); err != nil {
+				return err
+			}
+		default:
+			return d.Errf("unrecognized api_tokens option %q", d.Val())
+		}
+	}
+	return nil
+}
+
+func parseDuration(d *caddyfile.Dispenser, dst *caddy.Duration) error {
+	var s string
+	if !d.AllArgs(&s) {
+		return d.ArgErr()
+	}
+	dur, err := caddy.ParseDuration(s)
+	if err != nil {
+		return d.Errf("%s: %v", d.Val(), err)
+	}
+	*dst = caddy.Duration(dur)
+	return nil
+}
+
+func parseAuth(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	a := new(Auth)
+	err := a.UnmarshalCaddyfile(h.Dispenser)
+	return a, err
+}
+
+// UnmarshalCaddyfile parses the api_token_auth directive:
+//
+//	api_token_auth {
+//		app    <name>
+//		scope  meta|report <path...>
+//		default_scope meta|report
+//		forward_authorization
+//	}
+func (h *Auth) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // the directive name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for d.NextBlock(0) {
+		switch d.Val() {
+		case "app":
+			if !d.AllArgs(&h.App) {
+				return d.ArgErr()
+			}
+		case "scope":
+			args := d.RemainingArgs()
+			if len(args) < 2 {
+				return d.Errf("scope takes a scope and at least one path, e.g. `scope report /data/*`")
+			}
+			h.Scopes = append(h.Scopes, ScopeRule{Scope: args[0], Paths: args[1:]})
+		case "default_scope":
+			if !d.AllArgs(&h.DefaultScope) {
+				return d.ArgErr()
+			}
+		case "forward_authorization":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			h.ForwardAuthorization = true
+		default:
+			return d.Errf("unrecognized api_token_auth option %q", d.Val())
+		}
+	}
+	return nil
+}
+
+
+// Interface guards
+var (
+	_ caddyfile.Unmarshaler = (*App)(nil)
+	_ caddyfile.Unmarshaler = (*Auth)(nil)
+)

@@ -1,0 +1,518 @@
+package caddymodule
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddytest"
+
+	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
+
+	// The standard modules: reverse_proxy, respond, basic_auth.
+	_ "github.com/caddyserver/caddy/v2/modules/standard"
+)
+
+// Ports of this package's test Caddy; other packages use others, so their
+// test binaries can run at the same time.
+const (
+	testAdminPort = 2991
+	testHTTPPort  = 9101
+)
+
+func TestMain(m *testing.M) {
+	// Keep Caddy's data and config (autosave, generated keys) out of $HOME.
+	dir, err := os.MkdirTemp("", "caddymodule-test")
+	if err != nil {
+		panic(err)
+	}
+	os.Setenv("XDG_DATA_HOME", dir)
+	os.Setenv("XDG_CONFIG_HOME", dir)
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// upstream is the report server behind the guard. It records what reached it.
+type upstream struct {
+	*httptest.Server
+	hits    atomic.Int64
+	mu      sync.Mutex
+	headers http.Header
+}
+
+func newUpstream(t *testing.T) *upstream {
+	u := &upstream{}
+	u.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u.hits.Add(1)
+		u.mu.Lock()
+		u.headers = r.Header.Clone()
+		u.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"path":%q}`, r.URL.Path)
+	}))
+	t.Cleanup(u.Close)
+	return u
+}
+
+func (u *upstream) lastHeaders() http.Header {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.headers
+}
+
+// guardEnv is a real Caddy with api_token_auth in front of a real upstream.
+type guardEnv struct {
+	t        *testing.T
+	tester   *caddytest.Tester
+	up       *upstream
+	app      *App
+	svc      *apitoken.Service
+	base     string
+	clock    *testClock
+	owner    apitoken.Caller
+	adminCtl apitoken.Caller
+}
+
+type testClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *testClock) Set(t time.Time) {
+	c.mu.Lock()
+	c.now = t
+	c.mu.Unlock()
+}
+
+var testKey = apitoken.GenerateKeySecret()
+
+// guardConfig is the Caddyfile of the guard tests; %s are the database path
+// and the upstream address.
+const guardConfig = `{
+	admin localhost:%d
+	http_port %d
+	skip_install_trust
+	persist_config off
+	api_tokens {
+		issuer       https://reports.test
+		storage      sqlite %s
+		signing_key  %s
+		admins       root
+		max_lifetime never
+	}
+}
+http://localhost:%d {
+	api_token_auth {
+		app    "Reports API"
+		scope  meta   /meta /meta/*
+		scope  report /data/*
+	}
+	reverse_proxy %s
+}
+`
+
+func newGuardEnv(t *testing.T) *guardEnv {
+	t.Helper()
+	up := newUpstream(t)
+	db := t.TempDir() + "/tokens.db"
+	tester := caddytest.NewTester(t).WithDefaultOverrides(caddytest.Config{AdminPort: testAdminPort})
+	tester.InitServer(fmt.Sprintf(guardConfig, testAdminPort, testHTTPPort, db, testKey, testHTTPPort, up.Listener.Addr()), "caddyfile")
+	if t.Failed() {
+		t.FailNow()
+	}
+	a, err := caddy.ActiveContext().App("api_tokens")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &guardEnv{t: t, tester: tester, up: up, app: a.(*App), base: fmt.Sprintf("http://localhost:%d", testHTTPPort),
+		clock: &testClock{now: time.Now()}}
+	e.svc = e.app.Service()
+	e.svc.Now = e.clock.Now
+	ctx := context.Background()
+	if e.adminCtl, err = e.svc.Caller(ctx, "root"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.GrantRole(ctx, e.adminCtl, "alice", apitoken.RoleAPITokens); err != nil {
+		t.Fatal(err)
+	}
+	e.owner = e.caller("alice")
+	return e
+}
+
+func (e *guardEnv) caller(id string) apitoken.Caller {
+	c, err := e.svc.Caller(context.Background(), id)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return c
+}
+
+// token creates and generates a token of alice's and returns it with its JWT.
+func (e *guardEnv) token(name string, expires apitoken.Expiry, scopes apitoken.Scopes) (apitoken.Token, string) {
+	e.t.Helper()
+	ctx := context.Background()
+	tok, err := e.svc.CreateToken(ctx, e.owner, apitoken.TokenInput{Name: name, Expires: expires, Scopes: scopes})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	jwt, tok, err := e.svc.Generate(ctx, e.owner, tok.ID)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return tok, jwt
+}
+
+// do sends a request to the guard; header pairs are name, value.
+func (e *guardEnv) do(method, path string, header ...string) (*http.Response, string) {
+	e.t.Helper()
+	req, err := http.NewRequest(method, e.base+path, nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Add(header[i], header[i+1])
+	}
+	res, err := e.tester.Client.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	return res, string(body)
+}
+
+// flushLogs writes the queued AUTHENTICATE logs and returns the token's.
+func (e *guardEnv) authLogs(tokenID string) []apitoken.Log {
+	e.t.Helper()
+	ctx := context.Background()
+	if err := e.app.Auditor().Flush(ctx); err != nil {
+		e.t.Fatal(err)
+	}
+	logs, _, err := e.app.backend.store.ListLogs(ctx, apitoken.LogFilter{TokenID: tokenID, Activity: apitoken.ActivityAuthenticate,
+		Page: apitoken.Page{Limit: apitoken.MaxPageLimit}})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return logs
+}
+
+func bearer(jwt string) []string { return []string{"Authorization", "Bearer " + jwt} }
+
+func TestGuard_ValidTokenReachesUpstreamWithIdentity(t *testing.T) {
+	e := newGuardEnv(t)
+	tok, jwt := e.token("Excel", apitoken.Expiry30d, apitoken.AllScopes)
+
+	res, body := e.do("GET", "/data/sales?year=2026", "Authorization", "Bearer "+jwt,
+		"X-Api-Token-User", "mallory", "x-api-token-scopes", "meta report", "Connection", "X-Api-Token-Id, keep-alive")
+	if res.StatusCode != http.StatusOK || body != `{"path":"/data/sales"}` {
+		t.Fatalf("got %d %s, want 200 from upstream", res.StatusCode, body)
+	}
+	h := e.up.lastHeaders()
+	for name, want := range map[string]string{
+		"X-Api-Token-User": "alice", "X-Api-Token-Id": tok.ID, "X-Api-Token-Name": "Excel", "X-Api-Token-Scopes": "meta report",
+	} {
+		if got := h.Values(name); len(got) != 1 || got[0] != want {
+			t.Errorf("upstream saw %s = %q, want exactly %q", name, got, want)
+		}
+	}
+	if h.Get("Authorization") != "" {
+		t.Error("upstream saw the Authorization header")
+	}
+	exp, err := http.ParseTime(res.Header.Get("Api-Token-Expiration"))
+	if err != nil || !exp.Equal(tok.ExpiresAt().Truncate(time.Second)) {
+		t.Errorf("Api-Token-Expiration = %q, want %v", res.Header.Get("Api-Token-Expiration"), tok.ExpiresAt())
+	}
+}
+
+func TestGuard_BasicAuthWithTheTokenAsPasswordIsAccepted(t *testing.T) {
+	e := newGuardEnv(t)
+	_, jwt := e.token("Power BI", apitoken.ExpiryNever, apitoken.AllScopes)
+	res, _ := e.do("GET", "/meta", "Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte("anything:"+jwt)))
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("got %d, want 200", res.StatusCode)
+	}
+	if res.Header.Get("Api-Token-Expiration") != "" {
+		t.Error("a token that never expires got an Api-Token-Expiration header")
+	}
+}
+
+// refusalCase is one request the guard must refuse without reaching the upstream.
+type refusalCase struct {
+	name      string
+	path      string
+	header    []string
+	status    int
+	challenge string // the exact WWW-Authenticate, "" for none
+	errCode   string
+	reason    string // the AUTHENTICATE Fail reason logged, "" when nothing names a token
+}
+
+const (
+	invalidChallenge = `Bearer realm="Reports API", error="invalid_token", error_description="token is not valid"`
+	expiredChallenge = `Bearer realm="Reports API", error="invalid_token", error_description="token expired"`
+)
+
+func TestGuard_RefusalsNeverReachTheUpstream(t *testing.T) {
+	e := newGuardEnv(t)
+	ctx := context.Background()
+	_, good := e.token("good", apitoken.Expiry30d, apitoken.AllScopes)
+	metaTok, metaOnly := e.token("meta only", apitoken.Expiry30d, mustScope(apitoken.ScopeMeta))
+
+	revokedTok, revoked := e.token("revoked", apitoken.Expiry30d, apitoken.AllScopes)
+	if _, err := e.svc.Revoke(ctx, e.owner, revokedTok.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	supTok, superseded := e.token("superseded", apitoken.Expiry30d, apitoken.AllScopes)
+	if _, _, err := e.svc.Generate(ctx, e.owner, supTok.ID); err != nil {
+		t.Fatal(err)
+	}
+	// Generated two days ago with a one-day expiry.
+	e.clock.Set(time.Now().Add(-48 * time.Hour))
+	expTok, expired := e.token("expired", apitoken.Expiry1d, apitoken.AllScopes)
+	e.clock.Set(time.Now())
+
+	// Signed with the real key for another user, and by another deployment.
+	forged := metaTok
+	forged.Owner = "bob"
+	ownerMismatch, err := e.app.signer.Issue(&forged, "some-jti", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, _ := apitoken.ParseKey(testKey)
+	other, _ := apitoken.NewSigner("https://other.test", []apitoken.Key{key}, nil)
+	foreign, _ := other.Issue(&metaTok, "jti", time.Now())
+
+	cases := []refusalCase{
+		{name: "no credential", path: "/meta", status: 401, challenge: `Bearer realm="Reports API"`, errCode: "unauthorized"},
+		{name: "unknown scheme", path: "/meta", header: []string{"Authorization", "Token " + good}, status: 401, challenge: `Bearer realm="Reports API"`, errCode: "unauthorized"},
+		{name: "garbage token", path: "/meta", header: bearer("not.a.jwt"), status: 401, challenge: invalidChallenge, errCode: "invalid_token"},
+		{name: "tampered signature", path: "/meta", header: bearer(good[:len(good)-4] + "AAAA"), status: 401, challenge: invalidChallenge, errCode: "invalid_token"},
+		{name: "revoked", path: "/meta", header: bearer(revoked), status: 401, challenge: invalidChallenge, errCode: "invalid_token", reason: apitoken.ReasonRevoked},
+		{name: "superseded", path: "/meta", header: bearer(superseded), status: 401, challenge: invalidChallenge, errCode: "invalid_token", reason: apitoken.ReasonSuperseded},
+		{name: "expired", path: "/meta", header: bearer(expired), status: 401, challenge: expiredChallenge, errCode: "invalid_token", reason: apitoken.ReasonExpired},
+		{name: "owner mismatch", path: "/meta", header: bearer(ownerMismatch), status: 401, challenge: invalidChallenge, errCode: "invalid_token", reason: apitoken.ReasonOwnerMismatch},
+		{name: "foreign issuer", path: "/meta", header: bearer(foreign), status: 401, challenge: invalidChallenge, errCode: "invalid_token"},
+		{name: "insufficient scope", path: "/data/sales", header: bearer(metaOnly), status: 403,
+			challenge: `Bearer realm="Reports API", error="insufficient_scope", error_description="the token does not have the report scope", scope="report"`,
+			errCode: "insufficient_scope", reason: apitoken.ReasonInsufficientScope},
+		{name: "path no rule matches", path: "/admin", header: bearer(good), status: 403,
+			challenge: `Bearer realm="Reports API", error="insufficient_scope", error_description="no scope grants access to this path"`,
+			errCode: "insufficient_scope", reason: "path_not_allowed"},
+		{name: "dot-dot path", path: "/meta/../data/x", header: bearer(metaOnly), status: 400, errCode: "invalid_request"},
+		{name: "encoded dot path", path: "/meta/%2e%2e/data/x", header: bearer(metaOnly), status: 400, errCode: "invalid_request"},
+		{name: "encoded slash path", path: "/meta%2F..%2Fdata/x", header: bearer(metaOnly), status: 400, errCode: "invalid_request"},
+		{name: "two authorization headers", path: "/meta", header: append(bearer(good), bearer(good)...), status: 400, errCode: "invalid_request"},
+		{name: "token in query", path: "/meta?access_token=" + good, status: 400, errCode: "invalid_request"},
+		{name: "token over 8 KiB", path: "/meta", header: bearer(strings.Repeat("a", 8<<10+1)), status: 400, errCode: "invalid_request"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			before := e.up.hits.Load()
+			res, body := e.do("GET", c.path, c.header...)
+			if res.StatusCode != c.status {
+				t.Fatalf("status %d, want %d (%s)", res.StatusCode, c.status, body)
+			}
+			if got := res.Header.Get("WWW-Authenticate"); got != c.challenge {
+				t.Errorf("WWW-Authenticate = %q, want %q", got, c.challenge)
+			}
+			var raw map[string]string
+			if err := json.Unmarshal([]byte(body), &raw); err != nil || raw["error"] != c.errCode || raw["error_description"] == "" {
+				t.Errorf("body %s, want JSON error %q with a description", body, c.errCode)
+			}
+			if e.up.hits.Load() != before {
+				t.Error("the upstream was reached")
+			}
+			if strings.Contains(body, good) {
+				t.Error("the answer contains the token")
+			}
+		})
+	}
+
+	// The reasons are in the tokens' logs.
+	for id, want := range map[string]string{revokedTok.ID: apitoken.ReasonRevoked, supTok.ID: apitoken.ReasonSuperseded,
+		expTok.ID: apitoken.ReasonExpired} {
+		logs := e.authLogs(id)
+		if len(logs) != 1 || logs[0].Result != apitoken.ResultFail || logs[0].Reason != want || logs[0].ActivityBy != "Reports API" {
+			t.Errorf("token %s logs %+v, want one Fail %s by Reports API", id, logs, want)
+		}
+	}
+}
+
+func mustScope(s apitoken.Scope) apitoken.Scopes {
+	b, _ := apitoken.ScopeBit(s)
+	return b
+}
+
+func TestGuard_OwnerRoleChangesApplyAtOnceAndUndoRestores(t *testing.T) {
+	e := newGuardEnv(t)
+	ctx := context.Background()
+	tok, jwt := e.token("role", apitoken.Expiry7d, apitoken.AllScopes)
+	yes, no := true, false
+	steps := []struct {
+		name   string
+		change func() error
+		status int
+		reason string
+	}{
+		{"role removed", func() error { _, err := e.svc.RemoveRole(ctx, e.adminCtl, "alice", apitoken.RoleAPITokens); return err }, 401, apitoken.ReasonRoleMissing},
+		{"role granted again", func() error { _, err := e.svc.GrantRole(ctx, e.adminCtl, "alice", apitoken.RoleAPITokens); return err }, 200, ""},
+		{"made view-only", func() error { _, err := e.svc.PutUser(ctx, e.adminCtl, "alice", apitoken.UserPatch{ViewOnly: &yes}); return err }, 401, apitoken.ReasonViewOnly},
+		{"view-only undone", func() error { _, err := e.svc.PutUser(ctx, e.adminCtl, "alice", apitoken.UserPatch{ViewOnly: &no}); return err }, 200, ""},
+		{"disabled", func() error { _, err := e.svc.PutUser(ctx, e.adminCtl, "alice", apitoken.UserPatch{Disabled: &yes}); return err }, 401, apitoken.ReasonDisabled},
+		{"enabled", func() error { _, err := e.svc.PutUser(ctx, e.adminCtl, "alice", apitoken.UserPatch{Disabled: &no}); return err }, 200, ""},
+	}
+	// Warm the caches first: the change must apply although the state is cached.
+	if res, _ := e.do("GET", "/meta", bearer(jwt)...); res.StatusCode != 200 {
+		t.Fatalf("got %d before any change", res.StatusCode)
+	}
+	for _, s := range steps {
+		if err := s.change(); err != nil {
+			t.Fatalf("%s: %v", s.name, err)
+		}
+		before := e.up.hits.Load()
+		res, _ := e.do("GET", "/meta", bearer(jwt)...)
+		if res.StatusCode != s.status {
+			t.Fatalf("after %s: status %d, want %d", s.name, res.StatusCode, s.status)
+		}
+		if reached := e.up.hits.Load() != before; reached != (s.status == 200) {
+			t.Fatalf("after %s: upstream reached = %v", s.name, reached)
+		}
+	}
+	fails := map[string]int64{}
+	var oks int64
+	for _, l := range e.authLogs(tok.ID) {
+		if l.Result == apitoken.ResultOK {
+			oks += l.Count
+		} else {
+			fails[l.Reason] += l.Count
+		}
+	}
+	if oks != 4 || fails[apitoken.ReasonRoleMissing] != 1 || fails[apitoken.ReasonViewOnly] != 1 || fails[apitoken.ReasonDisabled] != 1 {
+		t.Errorf("logged %d OK and fails %v; want 4 OK and one each of role_missing, view_only, disabled", oks, fails)
+	}
+}
+
+func TestGuard_NarrowingScopesAppliesToTheLiveTokenAtOnce(t *testing.T) {
+	e := newGuardEnv(t)
+	ctx := context.Background()
+	tok, jwt := e.token("narrow", apitoken.Expiry30d, apitoken.AllScopes)
+	if res, _ := e.do("GET", "/data/x", bearer(jwt)...); res.StatusCode != 200 {
+		t.Fatalf("got %d before the change", res.StatusCode)
+	}
+	meta := mustScope(apitoken.ScopeMeta)
+	if _, err := e.svc.UpdateToken(ctx, e.owner, tok.ID, apitoken.TokenPatch{Scopes: &meta}); err != nil {
+		t.Fatal(err)
+	}
+	if res, _ := e.do("GET", "/data/x", bearer(jwt)...); res.StatusCode != 403 {
+		t.Fatalf("got %d after removing the report scope, want 403", res.StatusCode)
+	}
+	// Widening again does not reach the live JWT... it had both scopes, so
+	// it is back; a JWT generated with meta only stays meta only.
+	_, metaJWT := e.token("meta first", apitoken.Expiry30d, meta)
+	all := apitoken.AllScopes
+	metaTok := e.tokenByName("meta first")
+	if _, err := e.svc.UpdateToken(ctx, e.owner, metaTok.ID, apitoken.TokenPatch{Scopes: &all}); err != nil {
+		t.Fatal(err)
+	}
+	if res, _ := e.do("GET", "/data/x", bearer(metaJWT)...); res.StatusCode != 403 {
+		t.Fatalf("widened token got %d before regeneration, want 403", res.StatusCode)
+	}
+	newJWT, _, err := e.svc.Generate(ctx, e.owner, metaTok.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, _ := e.do("GET", "/data/x", bearer(newJWT)...); res.StatusCode != 200 {
+		t.Fatalf("widened token got %d after regeneration, want 200", res.StatusCode)
+	}
+}
+
+func (e *guardEnv) tokenByName(name string) apitoken.Token {
+	e.t.Helper()
+	toks, _, err := e.svc.ListTokens(context.Background(), e.owner, false, apitoken.TokenFilter{Page: apitoken.Page{Limit: 1000}})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for _, t := range toks {
+		if t.Name == name {
+			return t
+		}
+	}
+	e.t.Fatalf("no token %q", name)
+	return apitoken.Token{}
+}
+
+func TestGuard_ConcurrentRequestsAreCountedExactlyWithoutStoreQueries(t *testing.T) {
+	e := newGuardEnv(t)
+	tok, jwt := e.token("load", apitoken.Expiry30d, apitoken.AllScopes)
+	// The first request fills the caches.
+	if res, _ := e.do("GET", "/meta", bearer(jwt)...); res.StatusCode != 200 {
+		t.Fatalf("got %d", res.StatusCode)
+	}
+	lookups := e.app.Authenticator().Lookups()
+
+	const workers, each = 16, 50
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < each; i++ {
+				req, _ := http.NewRequest("GET", e.base+"/meta/reports/sales", nil)
+				req.Header.Set("Authorization", "Bearer "+jwt)
+				req.Header.Set("User-Agent", "loadtest")
+				res, err := e.tester.Client.Do(req)
+				if err != nil {
+					failed.Add(1)
+					continue
+				}
+				io.Copy(io.Discard, res.Body)
+				res.Body.Close()
+				if res.StatusCode != 200 {
+					failed.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if failed.Load() != 0 {
+		t.Fatalf("%d requests failed", failed.Load())
+	}
+	if got := e.app.Authenticator().Lookups() - lookups; got != 0 {
+		t.Errorf("the steady state made %d store queries, want 0", got)
+	}
+	var counted int64
+	for _, l := range e.authLogs(tok.ID) {
+		if l.Result == apitoken.ResultOK && l.UserAgent == "loadtest" {
+			counted += l.Count
+		}
+	}
+	if counted != workers*each {
+		t.Errorf("counted %d OK authentications, want %d", counted, workers*each)
+	}
+	got, err := e.svc.OwnedToken(context.Background(), e.owner, tok.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := got.StatusAt(time.Now()); st != apitoken.StatusGeneratedActive || got.LastUsedIP == "" {
+		t.Errorf("status %s, last used ip %q; want generated_active and an address", st, got.LastUsedIP)
+	}
+}

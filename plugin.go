@@ -1,0 +1,16 @@
+// Package apitokens is caddy-apitokens: personal API access tokens for report
+// APIs, enforced by Caddy. Importing it registers every module:
+//
+//	xcaddy build --with github.com/caddy-apitokens/caddy-apitokens
+//
+// The app `api_tokens` holds the token store, caches, audit writer and signer;
+// `api_token_auth` guards a report API; `api_token_admin` serves the
+// management routes.
+package apitokens
+
+import (
+	// Register the api_tokens app and the api_token_auth middleware.
+	_ "github.com/caddy-apitokens/caddy-apitokens/caddymodule"
+	// Register the api_token_admin handler.
+	_ "github.com/caddy-apitokens/caddy-apitokens/tokenadmin"
+)
