@@ -1,7 +1,6 @@
 package caddymodule
 
 import (
-
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	caddyfile "github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
@@ -150,7 +149,6 @@ func (h *Auth) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	}
 	return nil
 }
-
 
 // Interface guards
 var (

@@ -312,10 +312,10 @@ func TestGuard_RefusalsNeverReachTheUpstream(t *testing.T) {
 		{name: "foreign issuer", path: "/meta", header: bearer(foreign), status: 401, challenge: invalidChallenge, errCode: "invalid_token"},
 		{name: "insufficient scope", path: "/data/sales", header: bearer(metaOnly), status: 403,
 			challenge: `Bearer realm="Reports API", error="insufficient_scope", error_description="the token does not have the report scope", scope="report"`,
-			errCode: "insufficient_scope", reason: apitoken.ReasonInsufficientScope},
+			errCode:   "insufficient_scope", reason: apitoken.ReasonInsufficientScope},
 		{name: "path no rule matches", path: "/admin", header: bearer(good), status: 403,
 			challenge: `Bearer realm="Reports API", error="insufficient_scope", error_description="no scope grants access to this path"`,
-			errCode: "insufficient_scope", reason: "path_not_allowed"},
+			errCode:   "insufficient_scope", reason: "path_not_allowed"},
 		{name: "dot-dot path", path: "/meta/../data/x", header: bearer(metaOnly), status: 400, errCode: "invalid_request"},
 		{name: "encoded dot path", path: "/meta/%2e%2e/data/x", header: bearer(metaOnly), status: 400, errCode: "invalid_request"},
 		{name: "encoded slash path", path: "/meta%2F..%2Fdata/x", header: bearer(metaOnly), status: 400, errCode: "invalid_request"},
@@ -374,10 +374,22 @@ func TestGuard_OwnerRoleChangesApplyAtOnceAndUndoRestores(t *testing.T) {
 	}{
 		{"role removed", func() error { _, err := e.svc.RemoveRole(ctx, e.adminCtl, "alice", apitoken.RoleAPITokens); return err }, 401, apitoken.ReasonRoleMissing},
 		{"role granted again", func() error { _, err := e.svc.GrantRole(ctx, e.adminCtl, "alice", apitoken.RoleAPITokens); return err }, 200, ""},
-		{"made view-only", func() error { _, err := e.svc.PutUser(ctx, e.adminCtl, "alice", apitoken.UserPatch{ViewOnly: &yes}); return err }, 401, apitoken.ReasonViewOnly},
-		{"view-only undone", func() error { _, err := e.svc.PutUser(ctx, e.adminCtl, "alice", apitoken.UserPatch{ViewOnly: &no}); return err }, 200, ""},
-		{"disabled", func() error { _, err := e.svc.PutUser(ctx, e.adminCtl, "alice", apitoken.UserPatch{Disabled: &yes}); return err }, 401, apitoken.ReasonDisabled},
-		{"enabled", func() error { _, err := e.svc.PutUser(ctx, e.adminCtl, "alice", apitoken.UserPatch{Disabled: &no}); return err }, 200, ""},
+		{"made view-only", func() error {
+			_, err := e.svc.PutUser(ctx, e.adminCtl, "alice", apitoken.UserPatch{ViewOnly: &yes})
+			return err
+		}, 401, apitoken.ReasonViewOnly},
+		{"view-only undone", func() error {
+			_, err := e.svc.PutUser(ctx, e.adminCtl, "alice", apitoken.UserPatch{ViewOnly: &no})
+			return err
+		}, 200, ""},
+		{"disabled", func() error {
+			_, err := e.svc.PutUser(ctx, e.adminCtl, "alice", apitoken.UserPatch{Disabled: &yes})
+			return err
+		}, 401, apitoken.ReasonDisabled},
+		{"enabled", func() error {
+			_, err := e.svc.PutUser(ctx, e.adminCtl, "alice", apitoken.UserPatch{Disabled: &no})
+			return err
+		}, 200, ""},
 	}
 	// Warm the caches first: the change must apply although the state is cached.
 	if res, _ := e.do("GET", "/meta", bearer(jwt)...); res.StatusCode != 200 {

@@ -165,7 +165,11 @@ func jsonError(err error, fields string) error {
 		if typ.Field == "" {
 			return apitoken.Errorf(apitoken.ErrInvalid, "the request body must be a JSON object with %s", fields)
 		}
-		return apitoken.Errorf(apitoken.ErrInvalid, "field %q must be %s, not a JSON %s", typ.Field, kindName(typ.Type.String()), typ.Value)
+		want, ok := fieldKinds[typ.Field]
+		if !ok {
+			want = "of another type"
+		}
+		return apitoken.Errorf(apitoken.ErrInvalid, "field %q must be %s, not a JSON %s", typ.Field, want, typ.Value)
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		name := strings.TrimPrefix(err.Error(), "json: unknown field ")
 		return apitoken.Errorf(apitoken.ErrInvalid, "unknown field %s; this request accepts %s", name, fields)
@@ -173,16 +177,14 @@ func jsonError(err error, fields string) error {
 	return apitoken.Errorf(apitoken.ErrInvalid, "the request body is not valid JSON")
 }
 
-func kindName(goType string) string {
-	switch strings.TrimPrefix(goType, "*") {
-	case "string":
-		return "a string"
-	case "bool":
-		return "true or false"
-	case "[]string":
-		return "a list of strings"
-	}
-	return "of another type"
+// fieldKinds says what each accepted JSON field holds, for messages.
+var fieldKinds = map[string]string{
+	"name":      "a string",
+	"expires":   `a string such as "30d"`,
+	"scopes":    `a list of strings, such as ["meta", "report"]`,
+	"email":     "a string",
+	"view_only": "true or false",
+	"disabled":  "true or false",
 }
 
 // page reads the limit and cursor query parameters of a list.
