@@ -1,0 +1,83 @@
+// Package tokenadmin is the api_token_admin handler: the management routes
+// through which users manage their own API tokens and system admins manage
+// users, roles and every token. It turns HTTP into calls of
+// apitoken.Service and back.
+package tokenadmin
+
+import (
+	"fmt"
+	"net/http"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/caddy-apitokens/caddy-apitokens/caddymodule"
+)
+
+func init() {
+	caddy.RegisterModule(Handler{})
+}
+
+// Handler answers the token management routes (GET /tokens, POST
+// /tokens/{id}/generate, GET /admin/users, ...). It is terminal: every
+// request that reaches it is answered here, unknown routes with 404.
+//
+// The caller is {http.auth.user.id}, so put Caddy authentication
+// (basic_auth, forward_auth, ...) before it. An identity established by
+// api_token_auth is refused: a JWT never manages tokens.
+type Handler struct {
+	api    *api
+	logger *zap.Logger
+}
+
+// CaddyModule returns the Caddy module information.
+func (Handler) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.api_token_admin",
+		New: func() caddy.Module { return new(Handler) },
+	}
+}
+
+// Provision reaches the api_tokens app and its service.
+func (h *Handler) Provision(ctx caddy.Context) error {
+	h.logger = ctx.Logger()
+	appAny, err := ctx.App("api_tokens")
+	if err != nil {
+		return fmt.Errorf("loading the api_tokens app: %w", err)
+	}
+	app, ok := appAny.(*caddymodule.App)
+	if !ok {
+		return fmt.Errorf("api_tokens app is a %T, not *caddymodule.App", appAny)
+	}
+	svc := app.Service()
+	if svc == nil {
+		return fmt.Errorf("api_tokens app has no token service")
+	}
+	h.api = newAPI(svc, h.logger)
+	return nil
+}
+
+// ServeHTTP answers a management request. It never calls next.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
+	var caller string
+	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
+		caller, _ = repl.GetString("http.auth.user.id")
+	}
+	viaToken := false
+	switch v := caddyhttp.GetVar(r.Context(), caddymodule.VarTokenID).(type) {
+	case nil:
+	case string:
+		viaToken = v != ""
+	default:
+		viaToken = true
+	}
+	h.api.serve(w, r, caller, viaToken)
+	return nil
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*Handler)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
+)
