@@ -361,7 +361,9 @@ func (h *Auth) refuse(w http.ResponseWriter, r *http.Request, ref refusal, token
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(ref.status)
-	return json.NewEncoder(w).Encode(struct {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return enc.Encode(struct {
 		Error       string `json:"error"`
 		Description string `json:"error_description"`
 	}{code, ref.desc})
