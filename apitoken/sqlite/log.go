@@ -1,0 +1,271 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
+)
+
+// insertLog writes one log row. A row that is not a coalesced one counts one
+// event: Count 1 and LastOn its ActivityOn, unless the log says otherwise.
+func insertLog(ctx context.Context, tx *sql.Tx, l apitoken.Log) error {
+	if l.Count <= 0 {
+		l.Count = 1
+	}
+	if l.LastOn.IsZero() {
+		l.LastOn = l.ActivityOn
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO logs (token_id, token_name, subject, activity, activity_on, activity_by,
+		result, reason, client_ip, user_agent, count, last_on) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		nullString(l.TokenID), l.TokenName, l.Subject, string(l.Activity), micros(l.ActivityOn), l.ActivityBy,
+		l.Result, l.Reason, l.ClientIP, l.UserAgent, l.Count, micros(l.LastOn))
+	if err != nil {
+		return fmt.Errorf("writing %s log: %w", l.Activity, dbErr(err))
+	}
+	return nil
+}
+
+const logColumns = `id, token_id, token_name, subject, activity, activity_on, activity_by, result, reason,
+	client_ip, user_agent, count, last_on`
+
+func scanLog(row interface{ Scan(...any) error }) (apitoken.Log, error) {
+	var l apitoken.Log
+	var tokenID sql.NullString
+	var on, last int64
+	if err := row.Scan(&l.ID, &tokenID, &l.TokenName, &l.Subject, &l.Activity, &on, &l.ActivityBy, &l.Result,
+		&l.Reason, &l.ClientIP, &l.UserAgent, &l.Count, &last); err != nil {
+		return apitoken.Log{}, err
+	}
+	l.TokenID = tokenID.String
+	l.ActivityOn, l.LastOn = fromMicros(on), fromMicros(last)
+	return l, nil
+}
+
+// ListLogs lists log rows matching f, newest first (by id: the order rows
+// were started in). f.Since keeps the rows whose LastOn is at or after it.
+func (s *Store) ListLogs(ctx context.Context, f apitoken.LogFilter) ([]apitoken.Log, string, error) {
+	n := limit(f.Page)
+	var where []string
+	var args []any
+	if f.TokenID != "" {
+		where = append(where, `token_id = ?`)
+		args = append(args, f.TokenID)
+	}
+	if f.Activity != "" {
+		where = append(where, `activity = ?`)
+		args = append(args, string(f.Activity))
+	}
+	if !f.Since.IsZero() {
+		where = append(where, `last_on >= ?`)
+		args = append(args, micros(f.Since))
+	}
+	if f.Cursor != "" {
+		id, err := decodeLogCursor(f.Cursor)
+		if err != nil {
+			return nil, "", err
+		}
+		where = append(where, `id < ?`)
+		args = append(args, id)
+	}
+	q := `SELECT ` + logColumns + ` FROM logs`
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, ` AND `)
+	}
+	q += ` ORDER BY id DESC LIMIT ?`
+	args = append(args, n+1)
+
+	rows, err := s.r.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, "", fmt.Errorf("listing logs: %w", dbErr(err))
+	}
+	defer rows.Close()
+	logs := make([]apitoken.Log, 0, min(n, 64))
+	for rows.Next() {
+		l, err := scanLog(rows)
+		if err != nil {
+			return nil, "", fmt.Errorf("listing logs: %w", dbErr(err))
+		}
+		logs = append(logs, l)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", fmt.Errorf("listing logs: %w", dbErr(err))
+	}
+	next := ""
+	if len(logs) > n {
+		logs = logs[:n]
+		next = logCursor(logs[n-1].ID)
+	}
+	return logs, next, nil
+}
+
+// RecordAuth statements. The coalescing key is the logs_auth_key index.
+const (
+	// authUpsertSQL adds a record to its row or starts the row. It returns
+	// the row's count: equal to the record's when the row is new (a stored
+	// count is at least 1).
+	authUpsertSQL = `INSERT INTO logs (token_id, token_name, activity, activity_on, activity_by, result, reason,
+		client_ip, user_agent, count, last_on, window_start) VALUES (?, ?, 'AUTHENTICATE', ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (token_id, window_start, activity_by, result, reason, client_ip, user_agent)
+			WHERE activity = 'AUTHENTICATE'
+		DO UPDATE SET count = count + excluded.count, activity_on = min(activity_on, excluded.activity_on),
+			last_on = max(last_on, excluded.last_on)
+		RETURNING count`
+	// authAddSQL adds a record to its row, if the row exists.
+	authAddSQL = `UPDATE logs SET count = count + ?, activity_on = min(activity_on, ?), last_on = max(last_on, ?)
+		WHERE activity = 'AUTHENTICATE' AND token_id = ? AND window_start = ? AND activity_by = ? AND result = ?
+			AND reason = ? AND client_ip = ? AND user_agent = ?`
+	// authFoldAddSQL adds a record to the folded row of its token, window and
+	// result, if there is one.
+	authFoldAddSQL = `UPDATE logs SET count = count + ?, activity_on = min(activity_on, ?), last_on = max(last_on, ?)
+		WHERE id = (SELECT id FROM logs WHERE activity = 'AUTHENTICATE' AND token_id = ? AND window_start = ?
+			AND result = ? AND reason = '` + apitoken.ReasonFolded + `' ORDER BY id LIMIT 1)`
+	// authInsertSQL starts the folded row of a token, window and result.
+	authInsertSQL = `INSERT INTO logs (token_id, token_name, activity, activity_on, activity_by, result, reason,
+		client_ip, user_agent, count, last_on, window_start)
+		VALUES (?, ?, 'AUTHENTICATE', ?, ?, ?, '` + apitoken.ReasonFolded + `', '', '', ?, ?, ?)`
+	authRowCountSQL = `SELECT count(*) FROM logs WHERE activity = 'AUTHENTICATE' AND token_id = ? AND window_start = ?`
+	// tokenUsedSQL moves last_used_at forward, never back.
+	tokenUsedSQL = `UPDATE tokens SET last_used_at = ?, last_used_ip = ?
+		WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)`
+)
+
+// foldReserve is how many of a window's MaxAuthRowsPerWindow rows are kept
+// for the folded rows: one per result (OK and Fail). A record starts a row
+// of its own only while the token's window has fewer rows than
+// MaxAuthRowsPerWindow-foldReserve; after that it is added to its own row if
+// it has one, else to the folded row of its result.
+const foldReserve = 2
+
+type tokenWindow struct {
+	tokenID string
+	window  int64
+}
+
+type lastUse struct {
+	at int64
+	ip string
+}
+
+// RecordAuth adds coalesced AUTHENTICATE attempts in one write transaction.
+// Records of tokens that do not exist, and records with no attempt (Count
+// below 1), are skipped. A record that is already folded (Reason "folded")
+// is added to its window's folded row for its result, so that there is at
+// most one folded row per token, window and result. The log row takes the
+// token's name from the tokens table.
+func (s *Store) RecordAuth(ctx context.Context, records []apitoken.AuthRecord) error {
+	if len(records) == 0 {
+		return nil
+	}
+	return s.write(ctx, "recording authentications", func(tx *sql.Tx) error {
+		var (
+			upsert   = tx.StmtContext(ctx, s.authUpsert)
+			add      = tx.StmtContext(ctx, s.authAdd)
+			foldAdd  = tx.StmtContext(ctx, s.authFoldAdd)
+			insert   = tx.StmtContext(ctx, s.authInsert)
+			rowCount = tx.StmtContext(ctx, s.authRowCount)
+			getName  = tx.StmtContext(ctx, s.tokenName)
+			used     = tx.StmtContext(ctx, s.tokenUsed)
+		)
+		names := make(map[string]*string) // nil: no such token
+		rows := make(map[tokenWindow]int)
+		uses := make(map[string]lastUse)
+		fail := func(err error) error { return fmt.Errorf("recording authentications: %w", dbErr(err)) }
+
+		for i := range records {
+			r := &records[i]
+			if r.Count < 1 {
+				continue
+			}
+			name, ok := names[r.TokenID]
+			if !ok {
+				var n string
+				switch err := getName.QueryRowContext(ctx, r.TokenID).Scan(&n); {
+				case err == nil:
+					name = &n
+				case !errors.Is(err, sql.ErrNoRows):
+					return fail(err)
+				}
+				names[r.TokenID] = name
+			}
+			if name == nil {
+				continue
+			}
+			first, last := r.First, r.Last
+			if first.IsZero() {
+				first = last
+			}
+			if last.IsZero() {
+				last = first
+			}
+			on, lastOn, win := micros(first), micros(last), micros(r.Window)
+			key := tokenWindow{r.TokenID, win}
+			n, ok := rows[key]
+			if !ok {
+				if err := rowCount.QueryRowContext(ctx, r.TokenID, win).Scan(&n); err != nil {
+					return fail(err)
+				}
+			}
+
+			folded := r.Reason == apitoken.ReasonFolded
+			switch {
+			case !folded && n < apitoken.MaxAuthRowsPerWindow-foldReserve:
+				var count int64
+				if err := upsert.QueryRowContext(ctx, r.TokenID, *name, on, r.ActivityBy, r.Result, r.Reason,
+					r.ClientIP, r.UserAgent, r.Count, lastOn, win).Scan(&count); err != nil {
+					return fail(err)
+				}
+				if count == r.Count {
+					n++
+				}
+			default:
+				done := false
+				if !folded {
+					res, err := add.ExecContext(ctx, r.Count, on, lastOn, r.TokenID, win, r.ActivityBy, r.Result,
+						r.Reason, r.ClientIP, r.UserAgent)
+					if err != nil {
+						return fail(err)
+					}
+					done = affected(res) > 0
+				}
+				if !done {
+					res, err := foldAdd.ExecContext(ctx, r.Count, on, lastOn, r.TokenID, win, r.Result)
+					if err != nil {
+						return fail(err)
+					}
+					done = affected(res) > 0
+				}
+				if !done {
+					if _, err := insert.ExecContext(ctx, r.TokenID, *name, on, r.ActivityBy, r.Result, r.Count, lastOn, win); err != nil {
+						return fail(err)
+					}
+					n++
+				}
+			}
+			rows[key] = n
+
+			if r.Result == apitoken.ResultOK {
+				if u, ok := uses[r.TokenID]; !ok || lastOn > u.at {
+					uses[r.TokenID] = lastUse{at: lastOn, ip: r.ClientIP}
+				}
+			}
+		}
+		for id, u := range uses {
+			if _, err := used.ExecContext(ctx, u.at, u.ip, id, u.at); err != nil {
+				return fail(err)
+			}
+		}
+		return nil
+	})
+}
+
+func affected(res sql.Result) int64 {
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0
+	}
+	return n
+}

@@ -1,0 +1,230 @@
+package sqlite
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
+)
+
+const tokenColumns = `id, owner, name, scopes, expires, created_at, generated_at, generated_exp, jti_hash,
+	last_used_at, last_used_ip, revoked_at, revoked_by`
+
+func scanToken(row interface{ Scan(...any) error }) (apitoken.Token, error) {
+	var t apitoken.Token
+	var scopes, created int64
+	var generated, exp, used, revoked sql.NullInt64
+	if err := row.Scan(&t.ID, &t.Owner, &t.Name, &scopes, &t.Expires, &created, &generated, &exp, &t.JTIHash,
+		&used, &t.LastUsedIP, &revoked, &t.RevokedBy); err != nil {
+		return apitoken.Token{}, err
+	}
+	t.Scopes = apitoken.Scopes(scopes)
+	t.CreatedAt = fromMicros(created)
+	t.GeneratedAt, t.GeneratedExp = timePtr(generated), timePtr(exp)
+	t.LastUsedAt, t.RevokedAt = timePtr(used), timePtr(revoked)
+	if len(t.JTIHash) == 0 {
+		t.JTIHash = nil
+	}
+	return t, nil
+}
+
+// normalizeToken is t as it reads back from the database: times to the
+// microsecond in UTC, no pointer or slice shared with the caller.
+func normalizeToken(t apitoken.Token) apitoken.Token {
+	t.CreatedAt = stored(t.CreatedAt)
+	t.GeneratedAt, t.GeneratedExp = storedPtr(t.GeneratedAt), storedPtr(t.GeneratedExp)
+	t.LastUsedAt, t.RevokedAt = storedPtr(t.LastUsedAt), storedPtr(t.RevokedAt)
+	if len(t.JTIHash) == 0 {
+		t.JTIHash = nil
+	} else {
+		t.JTIHash = bytes.Clone(t.JTIHash)
+	}
+	return t
+}
+
+// tokenWriteErr turns a failed insert or update of t into the domain's
+// errors.
+func tokenWriteErr(op string, t apitoken.Token, err error) error {
+	switch {
+	case constraint(err, sqlite3.SQLITE_CONSTRAINT_UNIQUE) && strings.Contains(err.Error(), "name_key"):
+		return apitoken.Errorf(apitoken.ErrConflict, "%s already has a token named %q that is not revoked", t.Owner, t.Name)
+	case constraint(err, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY), constraint(err, sqlite3.SQLITE_CONSTRAINT_UNIQUE):
+		return apitoken.Errorf(apitoken.ErrConflict, "a token with id %q already exists", t.ID)
+	case constraint(err, sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY):
+		return apitoken.Errorf(apitoken.ErrNotFound, "no user %q: a token's owner must exist", t.Owner)
+	}
+	return fmt.Errorf("%s: %w", op, dbErr(err))
+}
+
+// CreateToken stores a new token and its CREATE log (which is given the
+// token's id and name). Its owner must exist (ErrNotFound otherwise).
+// ErrConflict if the owner has a token of the same NameKey that is not
+// revoked, or the id is taken.
+func (s *Store) CreateToken(ctx context.Context, t apitoken.Token, log apitoken.Log) error {
+	t = normalizeToken(t)
+	return s.write(ctx, "creating token", func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO tokens (id, owner, name, name_key, scopes, expires, created_at,
+			generated_at, generated_exp, jti_hash, expires_at, last_used_at, last_used_ip, revoked_at, revoked_by)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			t.ID, t.Owner, t.Name, apitoken.NameKey(t.Name), int64(t.Scopes), string(t.Expires), micros(t.CreatedAt),
+			nullMicros(t.GeneratedAt), nullMicros(t.GeneratedExp), nullBytes(t.JTIHash), nullMicros(t.ExpiresAt()),
+			nullMicros(t.LastUsedAt), t.LastUsedIP, nullMicros(t.RevokedAt), t.RevokedBy)
+		if err != nil {
+			return tokenWriteErr("creating token", t, err)
+		}
+		log.TokenID, log.TokenName = t.ID, t.Name
+		return insertLog(ctx, tx, log)
+	})
+}
+
+// GetToken returns the token with that id.
+func (s *Store) GetToken(ctx context.Context, id string) (apitoken.Token, error) {
+	t, err := scanToken(s.getToken.QueryRowContext(ctx, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return apitoken.Token{}, apitoken.Errorf(apitoken.ErrNotFound, "no token %q", id)
+	}
+	if err != nil {
+		return apitoken.Token{}, fmt.Errorf("reading token: %w", dbErr(err))
+	}
+	return t, nil
+}
+
+// statusCond is the SQL condition of a status at now (the first ? of each
+// is now). It must agree with apitoken.Token.StatusAt; expires_at holds
+// Token.ExpiresAt().
+func statusCond(st apitoken.Status) (cond string, usesNow bool, err error) {
+	const live = `revoked_at IS NULL AND generated_at IS NOT NULL AND (expires_at IS NULL OR expires_at > ?)`
+	switch st {
+	case apitoken.StatusRevoked:
+		return `revoked_at IS NOT NULL`, false, nil
+	case apitoken.StatusNotGenerated:
+		return `revoked_at IS NULL AND generated_at IS NULL`, false, nil
+	case apitoken.StatusExpired:
+		return `revoked_at IS NULL AND generated_at IS NOT NULL AND expires_at <= ?`, true, nil
+	case apitoken.StatusGeneratedActive:
+		return live + ` AND last_used_at >= generated_at`, true, nil
+	case apitoken.StatusGeneratedInactive:
+		return live + ` AND (last_used_at IS NULL OR last_used_at < generated_at)`, true, nil
+	}
+	_, err = apitoken.ParseStatus(string(st))
+	return "", false, err
+}
+
+// ListTokens lists tokens matching f, newest first (by CreatedAt, then id).
+// A zero f.Now is the current time.
+func (s *Store) ListTokens(ctx context.Context, f apitoken.TokenFilter) ([]apitoken.Token, string, error) {
+	n := limit(f.Page)
+	var where []string
+	var args []any
+	if f.Owner != "" {
+		where = append(where, `owner = ?`)
+		args = append(args, f.Owner)
+	}
+	if f.Status != "" {
+		cond, usesNow, err := statusCond(f.Status)
+		if err != nil {
+			return nil, "", err
+		}
+		where = append(where, cond)
+		if usesNow {
+			now := f.Now
+			if now.IsZero() {
+				now = time.Now()
+			}
+			args = append(args, micros(now))
+		}
+	}
+	if f.Cursor != "" {
+		created, id, err := decodeTimeCursor("t", f.Cursor)
+		if err != nil {
+			return nil, "", err
+		}
+		where = append(where, `(created_at, id) < (?, ?)`)
+		args = append(args, created, id)
+	}
+	q := `SELECT ` + tokenColumns + ` FROM tokens`
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, ` AND `)
+	}
+	q += ` ORDER BY created_at DESC, id DESC LIMIT ?`
+	args = append(args, n+1)
+
+	rows, err := s.r.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, "", fmt.Errorf("listing tokens: %w", dbErr(err))
+	}
+	defer rows.Close()
+	tokens := make([]apitoken.Token, 0, min(n, 64))
+	for rows.Next() {
+		t, err := scanToken(rows)
+		if err != nil {
+			return nil, "", fmt.Errorf("listing tokens: %w", dbErr(err))
+		}
+		tokens = append(tokens, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", fmt.Errorf("listing tokens: %w", dbErr(err))
+	}
+	next := ""
+	if len(tokens) > n {
+		tokens = tokens[:n]
+		last := tokens[n-1]
+		next = timeCursor("t", micros(last.CreatedAt), last.ID)
+	}
+	return tokens, next, nil
+}
+
+// UpdateToken runs fn on the stored token inside one write transaction (the
+// store's single writer, begun IMMEDIATE, so no other write can interleave)
+// and, if fn returns no error, writes the token and the log fn returns (none
+// when its Activity is empty; the log is given the token's id and name).
+// Changes fn makes to fields other than Name, Scopes, Expires, GeneratedAt,
+// GeneratedExp, JTIHash, RevokedAt and RevokedBy are not written. The
+// effective expiry (expires_at) is recomputed.
+func (s *Store) UpdateToken(ctx context.Context, id string, fn func(t *apitoken.Token) (apitoken.Log, error)) (apitoken.Token, error) {
+	var out apitoken.Token
+	err := s.write(ctx, "updating token", func(tx *sql.Tx) error {
+		t, err := scanToken(tx.QueryRowContext(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE id = ?`, id))
+		if errors.Is(err, sql.ErrNoRows) {
+			return apitoken.Errorf(apitoken.ErrNotFound, "no token %q", id)
+		}
+		if err != nil {
+			return fmt.Errorf("updating token: reading it: %w", dbErr(err))
+		}
+		orig := normalizeToken(t) // a deep copy: fn cannot reach it
+		log, err := fn(&t)
+		if err != nil {
+			return err
+		}
+		t.ID, t.Owner, t.CreatedAt, t.LastUsedAt, t.LastUsedIP = orig.ID, orig.Owner, orig.CreatedAt, orig.LastUsedAt, orig.LastUsedIP
+		t = normalizeToken(t)
+		_, err = tx.ExecContext(ctx, `UPDATE tokens SET name = ?, name_key = ?, scopes = ?, expires = ?,
+			generated_at = ?, generated_exp = ?, jti_hash = ?, expires_at = ?, revoked_at = ?, revoked_by = ?
+			WHERE id = ?`,
+			t.Name, apitoken.NameKey(t.Name), int64(t.Scopes), string(t.Expires),
+			nullMicros(t.GeneratedAt), nullMicros(t.GeneratedExp), nullBytes(t.JTIHash), nullMicros(t.ExpiresAt()),
+			nullMicros(t.RevokedAt), t.RevokedBy, t.ID)
+		if err != nil {
+			return tokenWriteErr("updating token", t, err)
+		}
+		if log.Activity != "" {
+			log.TokenID, log.TokenName = t.ID, t.Name
+			if err := insertLog(ctx, tx, log); err != nil {
+				return err
+			}
+		}
+		out = t
+		return nil
+	})
+	if err != nil {
+		return apitoken.Token{}, err
+	}
+	return out, nil
+}

@@ -1,0 +1,163 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
+)
+
+// userColumns reads a user and its roles (space-separated, sorted) in one
+// query.
+const userColumns = `id, email, view_only, disabled, created_at,
+	(SELECT group_concat(role, ' ' ORDER BY role) FROM user_roles WHERE user_id = users.id)`
+
+func scanUser(row interface{ Scan(...any) error }) (apitoken.User, error) {
+	var u apitoken.User
+	var created int64
+	var roles sql.NullString
+	if err := row.Scan(&u.ID, &u.Email, &u.ViewOnly, &u.Disabled, &created, &roles); err != nil {
+		return apitoken.User{}, err
+	}
+	u.CreatedAt = fromMicros(created)
+	if roles.String != "" {
+		for _, r := range strings.Fields(roles.String) {
+			u.Roles = append(u.Roles, apitoken.Role(r))
+		}
+	}
+	return u, nil
+}
+
+// GetUser returns the user with that id.
+func (s *Store) GetUser(ctx context.Context, id string) (apitoken.User, error) {
+	u, err := scanUser(s.getUser.QueryRowContext(ctx, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return apitoken.User{}, apitoken.Errorf(apitoken.ErrNotFound, "no user %q", id)
+	}
+	if err != nil {
+		return apitoken.User{}, fmt.Errorf("reading user: %w", dbErr(err))
+	}
+	return u, nil
+}
+
+// ListUsers lists users, newest first.
+func (s *Store) ListUsers(ctx context.Context, page apitoken.Page) ([]apitoken.User, string, error) {
+	n := limit(page)
+	q := `SELECT ` + userColumns + ` FROM users`
+	args := []any{}
+	if page.Cursor != "" {
+		created, id, err := decodeTimeCursor("u", page.Cursor)
+		if err != nil {
+			return nil, "", err
+		}
+		q += ` WHERE (created_at, id) < (?, ?)`
+		args = append(args, created, id)
+	}
+	q += ` ORDER BY created_at DESC, id DESC LIMIT ?`
+	args = append(args, n+1)
+	rows, err := s.r.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, "", fmt.Errorf("listing users: %w", dbErr(err))
+	}
+	defer rows.Close()
+	users := make([]apitoken.User, 0, min(n, 64))
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, "", fmt.Errorf("listing users: %w", dbErr(err))
+		}
+		users = append(users, u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", fmt.Errorf("listing users: %w", dbErr(err))
+	}
+	next := ""
+	if len(users) > n {
+		users = users[:n]
+		last := users[n-1]
+		next = timeCursor("u", micros(last.CreatedAt), last.ID)
+	}
+	return users, next, nil
+}
+
+// UpdateUser runs fn on the stored user inside one write transaction and, if
+// fn returns no error, writes the user (its roles sorted and without
+// duplicates) and the logs fn returns. A missing user is handed to fn as a
+// zero User with only ID set and created true; a new user whose CreatedAt fn
+// leaves zero gets the current time. fn cannot change the ID. A log without
+// Subject is about this user.
+func (s *Store) UpdateUser(ctx context.Context, id string, fn func(u *apitoken.User, created bool) ([]apitoken.Log, error)) (apitoken.User, error) {
+	var out apitoken.User
+	err := s.write(ctx, "updating user", func(tx *sql.Tx) error {
+		u, err := scanUser(tx.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = ?`, id))
+		created := errors.Is(err, sql.ErrNoRows)
+		switch {
+		case created:
+			u = apitoken.User{ID: id}
+		case err != nil:
+			return fmt.Errorf("updating user: reading it: %w", dbErr(err))
+		}
+		logs, err := fn(&u, created)
+		if err != nil {
+			return err
+		}
+		u.ID = id
+		if created && u.CreatedAt.IsZero() {
+			u.CreatedAt = time.Now()
+		}
+		u.CreatedAt = stored(u.CreatedAt)
+		u.Roles = normalizeRoles(u.Roles)
+
+		if created {
+			_, err = tx.ExecContext(ctx, `INSERT INTO users (id, email, view_only, disabled, created_at) VALUES (?, ?, ?, ?, ?)`,
+				u.ID, u.Email, u.ViewOnly, u.Disabled, micros(u.CreatedAt))
+		} else {
+			_, err = tx.ExecContext(ctx, `UPDATE users SET email = ?, view_only = ?, disabled = ?, created_at = ? WHERE id = ?`,
+				u.Email, u.ViewOnly, u.Disabled, micros(u.CreatedAt), u.ID)
+		}
+		if err != nil {
+			return fmt.Errorf("updating user: %w", dbErr(err))
+		}
+		if !created {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM user_roles WHERE user_id = ?`, u.ID); err != nil {
+				return fmt.Errorf("updating user roles: %w", dbErr(err))
+			}
+		}
+		for _, r := range u.Roles {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO user_roles (user_id, role) VALUES (?, ?)`, u.ID, string(r)); err != nil {
+				return fmt.Errorf("updating user roles: %w", dbErr(err))
+			}
+		}
+		for _, l := range logs {
+			if l.Subject == "" {
+				l.Subject = id
+			}
+			if err := insertLog(ctx, tx, l); err != nil {
+				return err
+			}
+		}
+		out = u
+		return nil
+	})
+	if err != nil {
+		return apitoken.User{}, err
+	}
+	return out, nil
+}
+
+func normalizeRoles(roles []apitoken.Role) []apitoken.Role {
+	if len(roles) == 0 {
+		return nil
+	}
+	out := slices.DeleteFunc(slices.Clone(roles), func(r apitoken.Role) bool { return r == "" })
+	if len(out) == 0 {
+		return nil
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
