@@ -17,7 +17,6 @@ import (
 // without a server.
 type api struct {
 	svc    *apitoken.Service
-	now    func() time.Time
 	logger *zap.Logger
 	mux    *http.ServeMux
 }
@@ -35,10 +34,7 @@ func newAPI(svc *apitoken.Service, logger *zap.Logger) *api {
 	if logger == nil {
 		logger = zap.NewNop()
 	}
-	a := &api{svc: svc, now: svc.Now, logger: logger, mux: http.NewServeMux()}
-	if a.now == nil {
-		a.now = time.Now
-	}
+	a := &api{svc: svc, logger: logger, mux: http.NewServeMux()}
 	routes := []route{
 		// Self-service.
 		{"GET", "/tokens", a.listTokens},
@@ -80,6 +76,15 @@ func newAPI(svc *apitoken.Service, logger *zap.Logger) *api {
 	}
 	a.mux.HandleFunc("/", a.notFound)
 	return a
+}
+
+// now is the service's clock, so statuses are derived at the time the
+// service acted.
+func (a *api) now() time.Time {
+	if a.svc.Now != nil {
+		return a.svc.Now()
+	}
+	return time.Now()
 }
 
 type callerKey struct{}
