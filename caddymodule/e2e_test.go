@@ -19,6 +19,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddytest"
 
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
+	"github.com/caddy-apitokens/caddy-apitokens/apitoken/sqlite"
 
 	// The standard modules: reverse_proxy, respond, basic_auth.
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
@@ -77,6 +78,8 @@ type guardEnv struct {
 	t        *testing.T
 	tester   *caddytest.Tester
 	up       *upstream
+	db       string
+	logFile  string
 	app      *App
 	svc      *apitoken.Service
 	base     string
@@ -104,13 +107,17 @@ func (c *testClock) Set(t time.Time) {
 
 var testKey = apitoken.GenerateKeySecret()
 
-// guardConfig is the Caddyfile of the guard tests; %s are the database path
-// and the upstream address.
+// guardConfig is the Caddyfile of the guard tests: admin and HTTP ports, the
+// log file, the database, the key, the HTTP port again and the upstream.
 const guardConfig = `{
 	admin localhost:%d
 	http_port %d
 	skip_install_trust
 	persist_config off
+	log {
+		output file %s
+		level  DEBUG
+	}
 	api_tokens {
 		issuer       https://reports.test
 		storage      sqlite %s
@@ -131,22 +138,13 @@ http://localhost:%d {
 
 func newGuardEnv(t *testing.T) *guardEnv {
 	t.Helper()
-	up := newUpstream(t)
-	db := t.TempDir() + "/tokens.db"
-	tester := caddytest.NewTester(t).WithDefaultOverrides(caddytest.Config{AdminPort: testAdminPort})
-	tester.InitServer(fmt.Sprintf(guardConfig, testAdminPort, testHTTPPort, db, testKey, testHTTPPort, up.Listener.Addr()), "caddyfile")
-	if t.Failed() {
-		t.FailNow()
-	}
-	a, err := caddy.ActiveContext().App("api_tokens")
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &guardEnv{t: t, tester: tester, up: up, app: a.(*App), base: fmt.Sprintf("http://localhost:%d", testHTTPPort),
-		clock: &testClock{now: time.Now()}}
-	e.svc = e.app.Service()
-	e.svc.Now = e.clock.Now
+	dir := t.TempDir()
+	e := &guardEnv{t: t, up: newUpstream(t), db: dir + "/tokens.db", logFile: dir + "/caddy.log",
+		base: fmt.Sprintf("http://localhost:%d", testHTTPPort), clock: &testClock{now: time.Now()}}
+	e.tester = caddytest.NewTester(t).WithDefaultOverrides(caddytest.Config{AdminPort: testAdminPort})
+	e.load()
 	ctx := context.Background()
+	var err error
 	if e.adminCtl, err = e.svc.Caller(ctx, "root"); err != nil {
 		t.Fatal(err)
 	}
@@ -155,6 +153,22 @@ func newGuardEnv(t *testing.T) *guardEnv {
 	}
 	e.owner = e.caller("alice")
 	return e
+}
+
+// load loads (or reloads) the guard's config into the test Caddy.
+func (e *guardEnv) load() {
+	e.t.Helper()
+	e.tester.InitServer(fmt.Sprintf(guardConfig, testAdminPort, testHTTPPort, e.logFile, e.db, testKey, testHTTPPort, e.up.Listener.Addr()), "caddyfile")
+	if e.t.Failed() {
+		e.t.FailNow()
+	}
+	a, err := caddy.ActiveContext().App("api_tokens")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.app = a.(*App)
+	e.svc = e.app.Service()
+	e.svc.Now = e.clock.Now
 }
 
 func (e *guardEnv) caller(id string) apitoken.Caller {
@@ -346,6 +360,23 @@ func TestGuard_RefusalsNeverReachTheUpstream(t *testing.T) {
 		})
 	}
 
+	// Caddy's log has one line per refusal with the reason, and no token.
+	logs, err := os.ReadFile(e.logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, jwt := range []string{good, metaOnly, revoked, superseded, expired, ownerMismatch, foreign} {
+		sig := jwt[strings.LastIndexByte(jwt, '.')+1:]
+		if strings.Contains(string(logs), sig) {
+			t.Error("Caddy's log contains a token's signature")
+		}
+	}
+	for _, reason := range []string{`"reason":"revoked"`, `"reason":"superseded"`, `"reason":"expired"`, `"reason":"owner_mismatch"`} {
+		if n := strings.Count(string(logs), reason); n != 1 {
+			t.Errorf("Caddy's log has %d lines with %s, want 1", n, reason)
+		}
+	}
+
 	// The reasons are in the tokens' logs.
 	for id, want := range map[string]string{revokedTok.ID: apitoken.ReasonRevoked, supTok.ID: apitoken.ReasonSuperseded,
 		expTok.ID: apitoken.ReasonExpired} {
@@ -526,5 +557,40 @@ func TestGuard_ConcurrentRequestsAreCountedExactlyWithoutStoreQueries(t *testing
 	}
 	if st := got.StatusAt(time.Now()); st != apitoken.StatusGeneratedActive || got.LastUsedIP == "" {
 		t.Errorf("status %s, last used ip %q; want generated_active and an address", st, got.LastUsedIP)
+	}
+}
+
+func TestGuard_ReloadAndStopLoseNoAuditCount(t *testing.T) {
+	e := newGuardEnv(t)
+	tok, jwt := e.token("reload", apitoken.Expiry30d, apitoken.AllScopes)
+	send := func(n int) {
+		for i := 0; i < n; i++ {
+			if res, _ := e.do("GET", "/meta", bearer(jwt)...); res.StatusCode != 200 {
+				t.Fatalf("request %d got %d", i, res.StatusCode)
+			}
+		}
+	}
+	send(40)
+	e.load() // a config reload right behind the requests, before any flush
+	send(40)
+
+	// Stop the app: load a config without it. The last holder of the
+	// backend flushes the queue and closes the store.
+	e.tester.InitServer(fmt.Sprintf("{\n\tadmin localhost:%d\n\tpersist_config off\n}\n", testAdminPort), "caddyfile")
+	store, err := sqlite.Open(context.Background(), e.db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	logs, _, err := store.ListLogs(context.Background(), apitoken.LogFilter{TokenID: tok.ID, Activity: apitoken.ActivityAuthenticate, Page: apitoken.Page{Limit: 1000}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	for _, l := range logs {
+		n += l.Count
+	}
+	if n != 80 {
+		t.Fatalf("counted %d authentications across a reload and a stop, want 80", n)
 	}
 }
