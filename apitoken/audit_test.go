@@ -206,6 +206,9 @@ func TestAuditor_ManyDistinctAttemptsFoldWithinTheRowBound(t *testing.T) {
 		}
 		a.Record(ev)
 	}
+	if n := a.Pending(); n > apitoken.MaxAuthRowsPerWindow {
+		t.Errorf("%d distinct rows queued in memory for one token and window, want at most %d", n, apitoken.MaxAuthRowsPerWindow)
+	}
 	if err := a.Flush(e.ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -235,12 +238,18 @@ func TestAuditor_ManyDistinctAttemptsFoldWithinTheRowBound(t *testing.T) {
 type failingStore struct {
 	apitoken.Store
 	failures atomic.Int32
+	// during, when set, runs inside each failing call: attempts that come
+	// in while a flush is under way.
+	during func()
 }
 
 var errInjected = errors.New("injected: database is locked")
 
 func (s *failingStore) RecordAuth(ctx context.Context, records []apitoken.AuthRecord) error {
 	if s.failures.Add(-1) >= 0 {
+		if s.during != nil {
+			s.during()
+		}
 		return errInjected
 	}
 	return s.Store.RecordAuth(ctx, records)
@@ -345,5 +354,38 @@ func TestAuditor_OKMarksTheTokenActiveOnlyForItsGeneration(t *testing.T) {
 	}
 	if got.LastUsedIP != "203.0.113.9" || got.LastUsedAt == nil || !got.LastUsedAt.Equal(ok.At) {
 		t.Errorf("last used %v from %q, want the OK attempt's time and IP", got.LastUsedAt, got.LastUsedIP)
+	}
+}
+
+func TestAuditor_AttemptsDuringAFailedFlushMergeWithTheKeptBatch(t *testing.T) {
+	e := newEnv(t, apitoken.AuthConfig{})
+	_, tok, _ := e.live("alice", apitoken.AllScopes, apitoken.Expiry30d)
+	store := &failingStore{Store: e.store}
+	store.failures.Store(1)
+	a := apitoken.NewAuditor(apitoken.AuditConfig{Store: store, Window: time.Minute, FlushInterval: time.Hour})
+	defer a.Close(e.ctx)
+	store.during = func() {
+		for i := 0; i < 3; i++ {
+			a.Record(event(tok.ID, t0.Add(20*time.Second))) // the same row as the batch in flight
+		}
+	}
+	for i := 0; i < 5; i++ {
+		a.Record(event(tok.ID, t0.Add(10*time.Second)))
+	}
+	if err := a.Flush(e.ctx); !errors.Is(err, errInjected) {
+		t.Fatalf("first Flush = %v, want the injected failure", err)
+	}
+	if n := a.Pending(); n != 1 {
+		t.Errorf("%d rows pending, want the kept batch and the new attempts merged into 1", n)
+	}
+	if err := a.Flush(e.ctx); err != nil {
+		t.Fatalf("second Flush: %v", err)
+	}
+	logs := authLogs(t, e, tok.ID)
+	if len(logs) != 1 || logs[0].Count != 8 {
+		t.Fatalf("rows = %+v, want one row counting 8", logs)
+	}
+	if !logs[0].ActivityOn.Equal(t0.Add(10*time.Second)) || !logs[0].LastOn.Equal(t0.Add(20*time.Second)) {
+		t.Errorf("row spans %v to %v", logs[0].ActivityOn, logs[0].LastOn)
 	}
 }

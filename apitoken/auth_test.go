@@ -1,6 +1,7 @@
 package apitoken_test
 
 import (
+	"context"
 	"errors"
 	"sync"
 	"testing"
@@ -148,5 +149,60 @@ func TestAuthenticate_GarbageIsMalformedAndNamesNoToken(t *testing.T) {
 	}
 	if n := e.auth.Lookups(); n != 0 {
 		t.Errorf("malformed JWTs made %d store lookups", n)
+	}
+}
+
+// slowStore is a fault injector over the real store: once armed, the next
+// GetToken reads the store, then holds its answer until released.
+type slowStore struct {
+	apitoken.Store
+	armed   chan struct{} // receives once per held call
+	read    chan struct{} // closed when the held call has read the store
+	release chan struct{}
+}
+
+func (s *slowStore) GetToken(ctx context.Context, id string) (apitoken.Token, error) {
+	t, err := s.Store.GetToken(ctx, id)
+	select {
+	case <-s.armed:
+		close(s.read)
+		<-s.release
+	default:
+	}
+	return t, err
+}
+
+// A lookup that read the store before a change and answers after it must not
+// put its stale answer in the cache.
+func TestAuthenticate_LookupOverlappingAChangeDoesNotCacheStaleState(t *testing.T) {
+	e := newEnv(t, apitoken.AuthConfig{})
+	alice, tok, jwt := e.live("alice", apitoken.AllScopes, apitoken.Expiry30d)
+	slow := &slowStore{Store: e.store, armed: make(chan struct{}, 1), read: make(chan struct{}), release: make(chan struct{})}
+	a, err := apitoken.NewAuthenticator(apitoken.AuthConfig{Signer: e.signer, Store: slow, Now: e.clock.Now, CacheTTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.svc.Changed = func(tokenID, userID string) {
+		if tokenID != "" {
+			a.InvalidateToken(tokenID)
+		}
+		if userID != "" {
+			a.InvalidateUser(userID)
+		}
+	}
+	slow.armed <- struct{}{}
+	done := make(chan *apitoken.Failure)
+	go func() {
+		_, f := a.Authenticate(e.ctx, jwt)
+		done <- f
+	}()
+	<-slow.read // the lookup holds the token as it was before the revoke
+	if _, err := e.svc.Revoke(e.ctx, alice, tok.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	close(slow.release)
+	<-done // raced with the revoke: either answer is acceptable
+	if _, f := a.Authenticate(e.ctx, jwt); f == nil || f.Reason != apitoken.ReasonRevoked {
+		t.Fatalf("after the revoke: failure %+v, want reason %q", f, apitoken.ReasonRevoked)
 	}
 }
