@@ -114,6 +114,30 @@ func TestOpen_ReopeningKeepsDataAndAppliesNoMigrationTwice(t *testing.T) {
 	}
 }
 
+// Caddy's data directory may hold spaces ("Application Support") and a path
+// may hold any character that means something in a URI.
+func TestOpen_PathWithURICharactersIsUsedAsIs(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "Application Support", "odd?#%20&name=x")
+	path := filepath.Join(dir, "tokens 100%.db")
+	s := openStore(t, path)
+	putUser(t, s, "alice")
+	s.Close()
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("the database is not at the path given: %v", err)
+	}
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if e.Name() != "tokens 100%.db" && e.Name() != "tokens 100%.db-wal" && e.Name() != "tokens 100%.db-shm" {
+			t.Errorf("unexpected file %q beside the database", e.Name())
+		}
+	}
+	s = openStore(t, path)
+	defer s.Close()
+	if _, err := s.GetUser(context.Background(), "alice"); err != nil {
+		t.Errorf("after reopening: %v", err)
+	}
+}
+
 func TestOpen_RefusesAPathThatIsNotADatabase(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "notes.txt")
 	if err := os.WriteFile(path, []byte("this is not an SQLite database, it is a plain text file of some length"), 0o600); err != nil {
