@@ -170,8 +170,8 @@ func (a *Auditor) Flush(ctx context.Context) error {
 			}
 		} else {
 			a.pending[k] = r
+			a.rows[tokenWindow{k.tokenID, k.window}]++
 		}
-		a.rows[tokenWindow{k.tokenID, k.window}]++
 	}
 	n := len(a.pending)
 	a.mu.Unlock()

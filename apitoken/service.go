@@ -288,7 +288,8 @@ func (s *Service) Generate(ctx context.Context, c Caller, id string) (string, To
 	if err := c.checkOwner(); err != nil {
 		return "", Token{}, err
 	}
-	now := s.now().Truncate(time.Second) // JWT times are whole seconds
+	now := s.now()
+	iat := now.Truncate(time.Second) // JWT times are whole seconds
 	var jwt string
 	t, err := s.updateOwned(ctx, c, id, false, func(t *Token) (Log, error) {
 		if t.RevokedAt != nil {
@@ -299,11 +300,13 @@ func (s *Service) Generate(ctx context.Context, c Caller, id string) (string, To
 		}
 		jti := NewJTI()
 		hash := HashJTI(jti)
+		// generated_at keeps the exact time, so that a use of the previous
+		// JWT in the same second never counts as a use of this one.
 		t.GeneratedAt = &now
-		t.GeneratedExp = t.Expires.ExpiresAt(now)
+		t.GeneratedExp = t.Expires.ExpiresAt(iat)
 		t.JTIHash = hash[:]
 		var err error
-		if jwt, err = s.Signer.Issue(t, jti, now); err != nil {
+		if jwt, err = s.Signer.Issue(t, jti, iat); err != nil {
 			return Log{}, err
 		}
 		reason := "expires never"
