@@ -86,8 +86,7 @@ func checkContentType(r *http.Request) error {
 }
 
 // checkOrigin refuses a request that a browser sent from another site: an
-// Origin that is not this site's own scheme://host (an opaque "null" origin
-// included), or a Sec-Fetch-Site other than same-origin or none.
+// Origin whose host is not this site's (an opaque "null" origin included), or a Sec-Fetch-Site other than same-origin or none.
 func checkOrigin(r *http.Request) error {
 	foreign := apitoken.Errorf(apitoken.ErrForbidden,
 		"this request comes from another web site; changes are accepted only from this site or from clients that send no Origin header")
@@ -103,13 +102,16 @@ func checkOrigin(r *http.Request) error {
 	if len(origins) > 1 {
 		return foreign
 	}
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
+	// Over TLS the Origin must be https. Over plain http either scheme is
+	// accepted, as Go's http.CrossOriginProtection does: behind a proxy that
+	// terminates TLS, Caddy sees http while the browser sends an https Origin.
 	u, err := url.Parse(origins[0])
-	if err != nil || u.Host == "" || u.Path != "" || u.RawQuery != "" || u.User != nil ||
-		!strings.EqualFold(u.Scheme, scheme) || !sameHost(u.Host, r.Host, scheme) {
+	if err != nil {
+		return foreign
+	}
+	scheme := strings.ToLower(u.Scheme)
+	if (scheme != "https" && (scheme != "http" || r.TLS != nil)) || u.Host == "" || u.Path != "" || u.RawQuery != "" ||
+		u.User != nil || !sameHost(u.Host, r.Host, scheme) {
 		return foreign
 	}
 	return nil
