@@ -347,10 +347,12 @@ func TestService_RevokeIsFinal(t *testing.T) {
 	}
 	e.refused(jwt, apitoken.ReasonRevoked)
 
-	_, _, err = e.svc.Generate(e.ctx, alice, tok.ID)
-	wantKind(t, err, apitoken.ErrConflict)
-	_, err = e.svc.Revoke(e.ctx, alice, tok.ID, false)
-	wantKind(t, err, apitoken.ErrConflict)
+	if _, regen, err := e.svc.Generate(e.ctx, alice, tok.ID); !errors.Is(err, apitoken.ErrConflict) {
+		t.Fatalf("Generate after revoke = %v, want ErrConflict; token %+v", err, regen)
+	}
+	if again, err := e.svc.Revoke(e.ctx, alice, tok.ID, false); !errors.Is(err, apitoken.ErrConflict) {
+		t.Fatalf("second Revoke = %v, want ErrConflict; token %+v", err, again)
+	}
 	e.refused(jwt, apitoken.ReasonRevoked)
 }
 
