@@ -167,6 +167,8 @@ func (a *Authenticator) Authenticate(ctx context.Context, raw string) (Principal
 		return fail(ReasonOwnerMismatch)
 	case t.RevokedAt != nil:
 		return fail(ReasonRevoked)
+	case t.GeneratedAt == nil:
+		return fail(ReasonNotGenerated)
 	case !bytes.Equal(t.JTIHash, v.JTIHash[:]):
 		return fail(ReasonSuperseded)
 	}

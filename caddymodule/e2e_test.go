@@ -310,6 +310,15 @@ func TestGuard_RefusalsNeverReachTheUpstream(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Signed with the real key for a token that was never generated.
+	neverTok, err := e.svc.CreateToken(ctx, e.owner, apitoken.TokenInput{Name: "never generated", Expires: apitoken.Expiry1d, Scopes: apitoken.AllScopes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	never, err := e.app.signer.Issue(&neverTok, "guessed-jti", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
 	key, _ := apitoken.ParseKey(testKey)
 	other, _ := apitoken.NewSigner("https://other.test", []apitoken.Key{key}, nil)
 	foreign, _ := other.Issue(&metaTok, "jti", time.Now())
@@ -323,6 +332,7 @@ func TestGuard_RefusalsNeverReachTheUpstream(t *testing.T) {
 		{name: "superseded", path: "/meta", header: bearer(superseded), status: 401, challenge: invalidChallenge, errCode: "invalid_token", reason: apitoken.ReasonSuperseded},
 		{name: "expired", path: "/meta", header: bearer(expired), status: 401, challenge: expiredChallenge, errCode: "invalid_token", reason: apitoken.ReasonExpired},
 		{name: "owner mismatch", path: "/meta", header: bearer(ownerMismatch), status: 401, challenge: invalidChallenge, errCode: "invalid_token", reason: apitoken.ReasonOwnerMismatch},
+		{name: "never generated", path: "/meta", header: bearer(never), status: 401, challenge: invalidChallenge, errCode: "invalid_token", reason: apitoken.ReasonNotGenerated},
 		{name: "foreign issuer", path: "/meta", header: bearer(foreign), status: 401, challenge: invalidChallenge, errCode: "invalid_token"},
 		{name: "insufficient scope", path: "/data/sales", header: bearer(metaOnly), status: 403,
 			challenge: `Bearer realm="Reports API", error="insufficient_scope", error_description="the token does not have the report scope", scope="report"`,
@@ -379,7 +389,7 @@ func TestGuard_RefusalsNeverReachTheUpstream(t *testing.T) {
 
 	// The reasons are in the tokens' logs.
 	for id, want := range map[string]string{revokedTok.ID: apitoken.ReasonRevoked, supTok.ID: apitoken.ReasonSuperseded,
-		expTok.ID: apitoken.ReasonExpired} {
+		expTok.ID: apitoken.ReasonExpired, neverTok.ID: apitoken.ReasonNotGenerated} {
 		logs := e.authLogs(id)
 		if len(logs) != 1 || logs[0].Result != apitoken.ResultFail || logs[0].Reason != want || logs[0].ActivityBy != "Reports API" {
 			t.Errorf("token %s logs %+v, want one Fail %s by Reports API", id, logs, want)

@@ -227,9 +227,9 @@ func (a *api) generate(w http.ResponseWriter, r *http.Request, c apitoken.Caller
 	return nil
 }
 
-// POST /tokens/{id}/revoke
+// POST /tokens/{id}/revoke. An owner may revoke without the token role.
 func (a *api) revoke(w http.ResponseWriter, r *http.Request, c apitoken.Caller) error {
-	t, err := a.owned(r, c)
+	t, err := a.svc.OwnedToken(r.Context(), c, r.PathValue("id"))
 	if err != nil {
 		return err
 	}
