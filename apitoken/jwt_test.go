@@ -564,3 +564,32 @@ func TestVerify_ErrorNeverContainsTheJWT(t *testing.T) {
 		}
 	}
 }
+
+// Verify checks the JWTs it issued on a fast path keyed by their exact header
+// segment; any other spelling of a valid header takes golang-jwt's parser and
+// must be judged the same way.
+func TestVerify_AnotherSpellingOfAValidHeaderIsJudgedTheSame(t *testing.T) {
+	k := testKey(t, 1)
+	s := newSigner(t, issuer, func() time.Time { return t0 }, k)
+	respelled := `{ "typ": "JWT", "kid": "` + k.ID + `", "alg": "HS512" }`
+	if _, err := s.Verify(forge(t, respelled, goodClaims(), "HS512", k.Secret)); err != nil {
+		t.Fatalf("a respelled valid header was refused: %v", err)
+	}
+	for name, claims := range map[string]map[string]any{
+		"wrong issuer": with(goodClaims(), "iss", "https://other.example.com"),
+		"exp a string": with(goodClaims(), "exp", "2099-01-01"),
+		"missing tid":  with(goodClaims(), "tid", nil),
+	} {
+		_, fast := s.Verify(forge(t, goodHeader(k.ID), claims, "HS512", k.Secret))
+		_, slow := s.Verify(forge(t, respelled, claims, "HS512", k.Secret))
+		if !errors.Is(fast, apitoken.ErrMalformedJWT) || !errors.Is(slow, apitoken.ErrMalformedJWT) {
+			t.Errorf("%s: fast path %v, parser path %v; want both refused", name, fast, slow)
+		}
+	}
+	expired := with(goodClaims(), "exp", t0.Add(-time.Hour).Unix(), "iat", t0.Add(-2*time.Hour).Unix())
+	_, fast := s.Verify(forge(t, goodHeader(k.ID), expired, "HS512", k.Secret))
+	_, slow := s.Verify(forge(t, respelled, expired, "HS512", k.Secret))
+	if !errors.Is(fast, apitoken.ErrJWTExpired) || !errors.Is(slow, apitoken.ErrJWTExpired) {
+		t.Errorf("expired: fast path %v, parser path %v; want both ErrJWTExpired", fast, slow)
+	}
+}
