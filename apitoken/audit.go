@@ -2,6 +2,7 @@ package apitoken
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -63,7 +64,22 @@ type Auditor struct {
 	stop     chan struct{}
 	done     chan struct{}
 	stopOnce sync.Once
-	flushes  atomic.Uint64
+	stats    struct{ flushes, failures, flushNanos, lastFlushNanos, dropped atomic.Uint64 }
+}
+
+// AuditStats are the Auditor's counters since it started.
+type AuditStats struct {
+	Flushes, FailedFlushes uint64
+	FlushTime, LastFlush   time.Duration // total and latest flush latency
+	Dropped                uint64        // attempts lost because the store stayed down past Close
+	Pending                int           // distinct rows queued now
+}
+
+// Stats reads the counters.
+func (a *Auditor) Stats() AuditStats {
+	return AuditStats{Flushes: a.stats.flushes.Load(), FailedFlushes: a.stats.failures.Load(),
+		FlushTime: time.Duration(a.stats.flushNanos.Load()), LastFlush: time.Duration(a.stats.lastFlushNanos.Load()),
+		Dropped: a.stats.dropped.Load(), Pending: a.Pending()}
 }
 
 // NewAuditor starts an Auditor; Close stops it after a last flush.
@@ -153,11 +169,16 @@ func (a *Auditor) Flush(ctx context.Context) error {
 	for _, r := range batch {
 		records = append(records, *r)
 	}
+	start := time.Now()
 	err := a.cfg.Store.RecordAuth(ctx, records)
-	a.flushes.Add(1)
+	took := time.Since(start)
+	a.stats.flushes.Add(1)
+	a.stats.flushNanos.Add(uint64(took))
+	a.stats.lastFlushNanos.Store(uint64(took))
 	if err == nil {
 		return nil
 	}
+	a.stats.failures.Add(1)
 	a.mu.Lock()
 	for k, r := range batch {
 		if cur, ok := a.pending[k]; ok {
@@ -207,7 +228,13 @@ func (a *Auditor) Close(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
-			a.cfg.OnError(ctx.Err(), a.Pending())
+			a.mu.Lock()
+			rows := len(a.pending)
+			for _, r := range a.pending {
+				a.stats.dropped.Add(uint64(r.Count))
+			}
+			a.mu.Unlock()
+			a.cfg.OnError(fmt.Errorf("giving up on queued authentication logs: %w", ctx.Err()), rows)
 			return err
 		case <-time.After(100 * time.Millisecond):
 		}

@@ -46,6 +46,20 @@ type Authenticator struct {
 	// epoch does not fill the cache, so a stale read never outlives a change.
 	epoch   atomic.Uint64
 	lookups atomic.Uint64
+	stats   struct{ jwtHits, jwtMisses, stateHits atomic.Uint64 }
+}
+
+// AuthStats are the Authenticator's counters since it was built.
+type AuthStats struct {
+	JWTCacheHits, JWTCacheMisses     uint64 // misses are full verifications
+	StateCacheHits, StateCacheMisses uint64 // token and user state; misses ask the store
+	JWTCacheLen                      int
+}
+
+// Stats reads the counters.
+func (a *Authenticator) Stats() AuthStats {
+	return AuthStats{JWTCacheHits: a.stats.jwtHits.Load(), JWTCacheMisses: a.stats.jwtMisses.Load(),
+		StateCacheHits: a.stats.stateHits.Load(), StateCacheMisses: a.lookups.Load(), JWTCacheLen: a.jwts.Len()}
 }
 
 type cached[T any] struct {
@@ -137,7 +151,10 @@ func (a *Authenticator) InvalidateAll() {
 func (a *Authenticator) Authenticate(ctx context.Context, raw string) (Principal, *Failure) {
 	now := a.cfg.Now()
 	v, ok := a.jwts.Get(raw)
-	if !ok {
+	if ok {
+		a.stats.jwtHits.Add(1)
+	} else {
+		a.stats.jwtMisses.Add(1)
 		var err error
 		v, err = a.cfg.Signer.Verify(raw)
 		if errors.Is(err, ErrJWTExpired) {
@@ -212,6 +229,7 @@ func (a *Authenticator) user(ctx context.Context, id string, now time.Time) (*Us
 func lookup[T any](a *Authenticator, c *lru.Cache[string, cached[*T]], ctx context.Context, kind, id string, now time.Time, get func(context.Context) (*T, error)) (*T, error) {
 	e, hit := c.Get(id)
 	if hit && now.Sub(e.at) < a.cfg.CacheTTL {
+		a.stats.stateHits.Add(1)
 		return e.v, nil
 	}
 	epoch := a.epoch.Load()

@@ -64,6 +64,7 @@ type App struct {
 	poolKey  string
 	signer   *apitoken.Signer
 	auth     *apitoken.Authenticator
+	metrics  *metrics
 	service  *apitoken.Service
 	logger   *zap.Logger
 	maxLife  apitoken.Expiry
@@ -137,6 +138,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 	})
 	if err != nil {
 		return err
+	}
+	if a.metrics, err = newMetrics(ctx.GetMetricsRegistry(), a.auth, a.backend.auditor); err != nil {
+		return fmt.Errorf("api_tokens: registering metrics: %w", err)
 	}
 	a.service = &apitoken.Service{
 		Store:       a.backend.store,

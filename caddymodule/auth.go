@@ -166,6 +166,7 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 		return h.refuse(w, r, refusal{status: http.StatusForbidden, code: "insufficient_scope", desc: desc, scope: name}, p.Token.ID, reason, nil)
 	}
 	h.record(r, p.Token.ID, apitoken.ResultOK, "")
+	h.app.metrics.authenticated(apitoken.ResultOK, "")
 	h.identify(w, r, p)
 	return next.ServeHTTP(w, r)
 }
@@ -337,6 +338,7 @@ func (h *Auth) record(r *http.Request, tokenID, result, reason string) {
 
 // refuse writes an RFC 6750 answer and logs the refusal (never the token).
 func (h *Auth) refuse(w http.ResponseWriter, r *http.Request, ref refusal, tokenID, reason string, detail error) error {
+	h.app.metrics.authenticated(apitoken.ResultFail, reason)
 	level := zapcore.InfoLevel
 	if reason == "no_credential" {
 		level = zapcore.DebugLevel

@@ -8,6 +8,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
@@ -56,7 +57,11 @@ func benchGuard(b *testing.B) (*Auth, string) {
 		bit, _ := apitoken.ScopeBit(apitoken.Scope(r.Scope))
 		h.rules = append(h.rules, scopeRule{name: r.Scope, scope: bit, paths: r.Paths})
 	}
-	h.app = &App{auth: auth, backend: &backend{store: store, auditor: auditor}}
+	m, err := newMetrics(prometheus.NewRegistry(), auth, auditor)
+	if err != nil {
+		b.Fatal(err)
+	}
+	h.app = &App{auth: auth, backend: &backend{store: store, auditor: auditor}, metrics: m}
 	return h, jwt
 }
 

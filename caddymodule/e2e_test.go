@@ -604,3 +604,39 @@ func TestGuard_ReloadAndStopLoseNoAuditCount(t *testing.T) {
 		t.Fatalf("counted %d authentications across a reload and a stop, want 80", n)
 	}
 }
+
+func TestGuard_MetricsCountAuthenticationsOnCaddysMetricsEndpoint(t *testing.T) {
+	e := newGuardEnv(t)
+	_, jwt := e.token("metrics", apitoken.Expiry30d, mustScope(apitoken.ScopeMeta))
+	for i := 0; i < 7; i++ {
+		e.do("GET", "/meta", bearer(jwt)...)
+	}
+	e.do("GET", "/data/x", bearer(jwt)...)
+	e.do("GET", "/meta", bearer("garbage")...)
+	e.app.Auditor().Flush(context.Background())
+
+	res, err := http.Get(fmt.Sprintf("http://localhost:%d/metrics", testAdminPort))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	for _, want := range []string{
+		`caddy_api_tokens_authentications_total{reason="",result="OK"} 7`,
+		`caddy_api_tokens_authentications_total{reason="insufficient_scope",result="Fail"} 1`,
+		`caddy_api_tokens_authentications_total{reason="malformed",result="Fail"} 1`,
+		`caddy_api_tokens_cache_hits_total{cache="jwt"} 7`,
+		`caddy_api_tokens_cache_misses_total{cache="jwt"} 2`,
+		`caddy_api_tokens_store_queries_total 2`,
+		`caddy_api_tokens_audit_queue_rows 0`,
+		`caddy_api_tokens_audit_flushes_total`,
+		`caddy_api_tokens_audit_flush_seconds_total`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	if strings.Contains(string(body), jwt[strings.LastIndexByte(jwt, '.')+1:]) {
+		t.Error("the metrics contain a token's signature")
+	}
+}
