@@ -1,0 +1,217 @@
+package apitoken_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
+)
+
+// Tests of CreateTokenFor and GenerateFor: a system admin making and
+// generating another user's token (a service account's, from the command
+// line), with every rule applied to the owner.
+
+func TestServiceFor_OnlySystemAdminsCreateOrGenerateForOthers(t *testing.T) {
+	e := newEnv(t, apitoken.AuthConfig{})
+	alice := e.holder("alice")
+	e.holder("svc-export")
+	in := apitoken.TokenInput{Name: "n", Scopes: apitoken.AllScopes, Expires: apitoken.Expiry30d}
+	if _, err := e.svc.CreateTokenFor(e.ctx, alice, "svc-export", in); !errors.Is(err, apitoken.ErrForbidden) {
+		t.Errorf("CreateTokenFor by a holder of the token role = %v, want ErrForbidden", err)
+	}
+	tok := e.create(alice, "alice's", apitoken.AllScopes, apitoken.Expiry30d)
+	if _, _, err := e.svc.GenerateFor(e.ctx, alice, tok.ID); !errors.Is(err, apitoken.ErrForbidden) {
+		t.Errorf("GenerateFor by a holder of the token role = %v, want ErrForbidden", err)
+	}
+	if got, _ := e.store.GetToken(e.ctx, tok.ID); got.GeneratedAt != nil {
+		t.Error("a refused GenerateFor generated the token")
+	}
+	list, _, _ := e.svc.ListTokens(e.ctx, e.admin, true, apitoken.TokenFilter{Owner: "svc-export"})
+	if len(list) != 0 {
+		t.Errorf("a refused CreateTokenFor left %d tokens", len(list))
+	}
+}
+
+func TestServiceFor_TheOwnerMustExistAndHoldTheEffectiveTokenRole(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		setup func(e *env, id string)
+		kind  error // nil for success
+		msg   string
+	}{
+		{"a holder of the token role may have one", func(e *env, id string) { e.holder(id) }, nil, ""},
+		{"an unknown user is not found", func(e *env, id string) {}, apitoken.ErrNotFound, `no user "svc"`},
+		{"a user without the role is refused", func(e *env, id string) { e.putUser(id, apitoken.UserPatch{}) }, apitoken.ErrConflict, "does not have the api_tokens role"},
+		{"a system admin by role without the token role is refused", func(e *env, id string) {
+			if _, err := e.svc.GrantRole(e.ctx, e.admin, id, apitoken.RoleAdmin); err != nil {
+				t.Fatal(err)
+			}
+		}, apitoken.ErrConflict, "does not have the api_tokens role"},
+		{"a holder made view-only is refused", func(e *env, id string) {
+			e.holder(id)
+			e.putUser(id, apitoken.UserPatch{ViewOnly: ptr(true)})
+		}, apitoken.ErrConflict, "view-only"},
+		{"a disabled holder is refused", func(e *env, id string) {
+			e.holder(id)
+			e.putUser(id, apitoken.UserPatch{Disabled: ptr(true)})
+		}, apitoken.ErrConflict, "disabled"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, apitoken.AuthConfig{})
+			tc.setup(e, "svc")
+			tok, err := e.svc.CreateTokenFor(e.ctx, e.admin, "svc", apitoken.TokenInput{Name: "export", Scopes: apitoken.AllScopes, Expires: apitoken.Expiry30d})
+			if tc.kind == nil {
+				if err != nil {
+					t.Fatalf("CreateTokenFor: %v", err)
+				}
+				if tok.Owner != "svc" {
+					t.Errorf("owner %q, want svc", tok.Owner)
+				}
+				return
+			}
+			wantKind(t, err, tc.kind)
+			if msg := apitoken.Message(err); !strings.Contains(msg, tc.msg) || !strings.Contains(msg, `"svc"`) {
+				t.Errorf("message %q, want it to name the user and contain %q", msg, tc.msg)
+			}
+			list, _, _ := e.svc.ListTokens(e.ctx, e.admin, true, apitoken.TokenFilter{})
+			if len(list) != 0 {
+				t.Errorf("a refused create left %d tokens", len(list))
+			}
+		})
+	}
+}
+
+func TestServiceFor_CreateAppliesEveryRuleToTheOwner(t *testing.T) {
+	e := newEnv(t, apitoken.AuthConfig{})
+	e.svc.MaxLifetime = apitoken.Expiry90d
+	e.holder("svc")
+	e.holder("other")
+	for _, tc := range []struct {
+		in   apitoken.TokenInput
+		kind error
+		msg  string
+	}{
+		{apitoken.TokenInput{Name: " ", Scopes: apitoken.AllScopes, Expires: apitoken.Expiry1d}, apitoken.ErrInvalid, "name"},
+		{apitoken.TokenInput{Name: "n", Scopes: 0, Expires: apitoken.Expiry1d}, apitoken.ErrInvalid, "scopes"},
+		{apitoken.TokenInput{Name: "n", Scopes: apitoken.AllScopes}, apitoken.ErrInvalid, "expires is required"},
+		{apitoken.TokenInput{Name: "n", Scopes: apitoken.AllScopes, Expires: apitoken.Expiry1y}, apitoken.ErrInvalid, "the longest allowed is 90d"},
+	} {
+		_, err := e.svc.CreateTokenFor(e.ctx, e.admin, "svc", tc.in)
+		wantKind(t, err, tc.kind)
+		if msg := apitoken.Message(err); !strings.Contains(msg, tc.msg) {
+			t.Errorf("CreateTokenFor(%+v): message %q, want it to contain %q", tc.in, msg, tc.msg)
+		}
+	}
+
+	tok, err := e.svc.CreateTokenFor(e.ctx, e.admin, "svc", apitoken.TokenInput{Name: "  Nightly Export ", Scopes: mustScopes(t, "report"), Expires: apitoken.Expiry90d})
+	if err != nil {
+		t.Fatalf("CreateTokenFor: %v", err)
+	}
+	if tok.Name != "Nightly Export" || tok.Owner != "svc" || tok.Scopes != mustScopes(t, "report") || tok.Expires != apitoken.Expiry90d {
+		t.Errorf("created %+v", tok)
+	}
+	// Names are unique per owner, case-insensitively; the message names the owner.
+	_, err = e.svc.CreateTokenFor(e.ctx, e.admin, "svc", apitoken.TokenInput{Name: "nightly EXPORT", Scopes: apitoken.AllScopes, Expires: apitoken.Expiry1d})
+	wantKind(t, err, apitoken.ErrConflict)
+	if msg := apitoken.Message(err); !strings.Contains(msg, `user "svc" already has a token named "nightly EXPORT"`) {
+		t.Errorf("duplicate message %q", msg)
+	}
+	// Another owner may use the name.
+	if _, err := e.svc.CreateTokenFor(e.ctx, e.admin, "other", apitoken.TokenInput{Name: "Nightly Export", Scopes: apitoken.AllScopes, Expires: apitoken.Expiry1d}); err != nil {
+		t.Errorf("the same name for another owner: %v", err)
+	}
+
+	// The owner sees it as their own; the CREATE log names the admin.
+	own, _, err := e.svc.ListTokens(e.ctx, e.caller("svc"), false, apitoken.TokenFilter{})
+	if err != nil || len(own) != 1 || own[0].ID != tok.ID {
+		t.Fatalf("the owner's list = %v, %v; want the created token", own, err)
+	}
+	logs, _, _ := e.store.ListLogs(e.ctx, apitoken.LogFilter{TokenID: tok.ID, Activity: apitoken.ActivityCreate})
+	if len(logs) != 1 || logs[0].ActivityBy != rootAdmin || !strings.Contains(logs[0].Reason, "created by system admin root") {
+		t.Errorf("CREATE logs %+v, want one by %s saying so", logs, rootAdmin)
+	}
+}
+
+func TestServiceFor_GenerateIssuesAJWTThatAuthenticatesAsTheOwner(t *testing.T) {
+	e := newEnv(t, apitoken.AuthConfig{})
+	e.holder("svc")
+	tok, err := e.svc.CreateTokenFor(e.ctx, e.admin, "svc", apitoken.TokenInput{Name: "export", Scopes: mustScopes(t, "meta"), Expires: apitoken.Expiry7d})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, gen, err := e.svc.GenerateFor(e.ctx, e.admin, tok.ID)
+	if err != nil {
+		t.Fatalf("GenerateFor: %v", err)
+	}
+	if gen.GeneratedAt == nil || gen.ExpiresAt() == nil || !gen.ExpiresAt().Equal(gen.GeneratedAt.Add(7*day)) {
+		t.Errorf("generated token %+v, want generated_at and expires_at 7 days later", gen)
+	}
+	p := e.accepted(first)
+	if p.Token.Owner != "svc" || p.Token.ID != tok.ID || p.Scopes != mustScopes(t, "meta") {
+		t.Errorf("principal %+v, want svc's token with scope meta", p)
+	}
+	if _, claims := segments(t, first); claims["sub"] != "svc" {
+		t.Errorf("sub claim %v, want svc", claims["sub"])
+	}
+
+	// Generating again supersedes the first JWT, as for the owner.
+	e.clock.Advance(2e9)
+	second, _, err := e.svc.GenerateFor(e.ctx, e.admin, tok.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.refused(first, apitoken.ReasonSuperseded)
+	e.accepted(second)
+
+	logs, _, _ := e.store.ListLogs(e.ctx, apitoken.LogFilter{TokenID: tok.ID, Activity: apitoken.ActivityGenerate})
+	if len(logs) != 2 || logs[0].ActivityBy != rootAdmin || !strings.Contains(logs[0].Reason, "generated by system admin root") {
+		t.Errorf("GENERATE logs %+v, want two by %s saying so", logs, rootAdmin)
+	}
+}
+
+func TestServiceFor_GenerateRefusesMissingRevokedAndRoleLessTokens(t *testing.T) {
+	e := newEnv(t, apitoken.AuthConfig{})
+	svc := e.holder("svc")
+	tok := e.create(svc, "export", apitoken.AllScopes, apitoken.Expiry30d)
+
+	_, _, err := e.svc.GenerateFor(e.ctx, e.admin, "tok_missing")
+	wantKind(t, err, apitoken.ErrNotFound)
+
+	if _, err := e.svc.RemoveRole(e.ctx, e.admin, "svc", apitoken.RoleAPITokens); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = e.svc.GenerateFor(e.ctx, e.admin, tok.ID)
+	wantKind(t, err, apitoken.ErrConflict)
+	if msg := apitoken.Message(err); !strings.Contains(msg, `user "svc" does not have the api_tokens role`) {
+		t.Errorf("message %q", msg)
+	}
+	if got, _ := e.store.GetToken(e.ctx, tok.ID); got.GeneratedAt != nil {
+		t.Error("a refused GenerateFor generated the token")
+	}
+
+	e.holder("svc")
+	if _, err := e.svc.Revoke(e.ctx, e.admin, tok.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = e.svc.GenerateFor(e.ctx, e.admin, tok.ID)
+	wantKind(t, err, apitoken.ErrConflict)
+	if msg := apitoken.Message(err); !strings.Contains(msg, "revoked") {
+		t.Errorf("message %q, want it to say the token is revoked", msg)
+	}
+}
+
+func TestServiceFor_TheExpiryPolicyAppliesAtGenerate(t *testing.T) {
+	e := newEnv(t, apitoken.AuthConfig{})
+	e.holder("svc")
+	tok, err := e.svc.CreateTokenFor(e.ctx, e.admin, "svc", apitoken.TokenInput{Name: "export", Scopes: apitoken.AllScopes, Expires: apitoken.Expiry1y})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.svc.MaxLifetime = apitoken.Expiry30d // tightened by a reload
+	_, _, err = e.svc.GenerateFor(e.ctx, e.admin, tok.ID)
+	wantKind(t, err, apitoken.ErrInvalid)
+	if msg := apitoken.Message(err); !strings.Contains(msg, "the longest allowed is 30d") {
+		t.Errorf("message %q", msg)
+	}
+}
