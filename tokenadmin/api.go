@@ -93,6 +93,10 @@ type callerKey struct{}
 // no one). viaToken tells that the identity comes from an API token, which
 // never manages tokens.
 func (a *api) serve(w http.ResponseWriter, r *http.Request, caller string, viaToken bool) {
+	if isUIPath(r.URL.Path) { // the web pages, in ui.go
+		a.serveUI(w, r, caller, viaToken)
+		return
+	}
 	h := w.Header()
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")

@@ -737,7 +737,7 @@ func TestAPI_RequestRules(t *testing.T) {
 
 func TestAPI_UnknownRoutesAndMethods(t *testing.T) {
 	f := newFixture(t)
-	for _, path := range []string{"/", "/token", "/tokens/", "/tokens/x/y", "/admin", "/admin/tokens/x", "/tokens/../admin/users", "//tokens"} {
+	for _, path := range []string{"/token", "/tokens/", "/tokens/x/y", "/admin", "/admin/tokens/x", "/tokens/../admin/users", "//tokens"} {
 		f.do(req{caller: "alice", method: "GET", path: path}).want(t, http.StatusNotFound, "not_found")
 	}
 	for _, tc := range []struct{ method, path, allow string }{

@@ -1,0 +1,87 @@
+// All API Tokens (system admins): every user's tokens over GET /admin/tokens,
+// filtered by owner and status; revoke with POST /admin/tokens/{id}/revoke.
+import {
+	$, api, enc, el, busy, notify, showError, clearError, confirmAction, showLogs,
+	statusBadge, scopeTags, expiryCell, lastUsedCell, actionButton,
+} from "./common.js";
+
+const table = $("#tokens");
+const filters = $("#filters");
+let tokens = [];
+let cursor = null;
+let query = "";
+
+function filterQuery() {
+	const q = new URLSearchParams();
+	const owner = filters.elements.owner.value.trim();
+	const status = filters.elements.status.value;
+	if (owner) q.set("owner", owner);
+	if (status) q.set("status", status);
+	return q.toString();
+}
+
+async function load(more) {
+	try {
+		const data = await api("GET", "admin/tokens?limit=100" + (query ? "&" + query : "") + (more && cursor ? "&cursor=" + enc(cursor) : ""));
+		tokens = more ? tokens.concat(data.tokens) : data.tokens;
+		cursor = data.next_cursor;
+		render();
+	} catch (err) {
+		showError(err);
+	}
+}
+
+function render() {
+	$("tbody", table).replaceChildren(...tokens.map(row));
+	$("#empty").hidden = tokens.length > 0;
+	table.hidden = tokens.length === 0;
+	$("#more").hidden = !cursor;
+}
+
+function row(t) {
+	const revoked = t.status === "revoked";
+	const label = `${t.name} of ${t.owner}`;
+	const actions = [actionButton("logs", "Logs", t.id, label, () => showLogs(`Logs of “${t.name}” (${t.owner})`, "admin/logs?token=" + enc(t.id)))];
+	if (!revoked) actions.push(actionButton("revoke", "Revoke", t.id, label, () => revoke(t.id), "link-danger"));
+	return el("tr", { class: revoked ? "revoked" : "", dataset: { token: t.id } },
+		el("td", {}, t.owner),
+		el("td", { class: "name" }, t.name),
+		el("td", {}, statusBadge(t)),
+		el("td", {}, scopeTags(t.scopes)),
+		el("td", {}, expiryCell(t)),
+		el("td", {}, lastUsedCell(t)),
+		el("td", { class: "actions" }, actions));
+}
+
+async function revoke(id) {
+	const t = tokens.find((x) => x.id === id);
+	if (!t) return;
+	clearError();
+	if (!await confirmAction({
+		title: `Revoke “${t.name}” of ${t.owner}?`,
+		text: `It stops working at once, everywhere, and can never be generated again. ${t.owner} will have to create a new token.`,
+		ok: "Revoke",
+	})) return;
+	try {
+		const done = await api("POST", `admin/tokens/${enc(id)}/revoke`);
+		tokens = tokens.map((x) => (x.id === id ? done : x));
+		render();
+		notify(`Token “${done.name}” of ${done.owner} revoked.`);
+	} catch (err) {
+		showError(err);
+	}
+}
+
+filters.addEventListener("submit", (e) => {
+	e.preventDefault();
+	clearError();
+	query = filterQuery();
+	busy(filters.querySelector("button[type=submit]"), () => load(false));
+});
+$("#filter-clear").addEventListener("click", () => {
+	filters.reset();
+	query = "";
+	load(false);
+});
+$("#more").addEventListener("click", (e) => busy(e.currentTarget, () => load(true)));
+load(false);

@@ -1,0 +1,269 @@
+// Helpers shared by the pages: calls of the JSON routes, building DOM from
+// data (always as text, never as HTML), dates, dialogs and their focus.
+//
+// A JWT is only ever put in the one-time dialog of the "My tokens" page: it
+// is not logged, not stored, and never part of a URL.
+
+// The handler's root, relative to this page, so that the pages also work
+// when the handler is mounted under a path prefix.
+const root = new URL(document.body.dataset.root || "./", location.href);
+
+export const $ = (sel, from = document) => from.querySelector(sel);
+
+// ApiError is a refusal from the JSON routes, with the sentence for people.
+export class ApiError extends Error {
+	constructor(status, code, message) {
+		super(message);
+		this.status = status;
+		this.code = code;
+	}
+}
+
+// api calls a JSON route (a path relative to the root, such as "tokens").
+// body, when given, is sent as application/json.
+export async function api(method, path, body) {
+	const init = { method, credentials: "same-origin", cache: "no-store", headers: { Accept: "application/json" } };
+	if (body !== undefined) {
+		init.headers["Content-Type"] = "application/json";
+		init.body = JSON.stringify(body);
+	}
+	let res;
+	try {
+		res = await fetch(new URL(path, root), init);
+	} catch {
+		throw new ApiError(0, "network", "The server could not be reached. Check the connection and try again.");
+	}
+	let data = null;
+	try {
+		data = await res.json();
+	} catch {
+		data = null;
+	}
+	if (!res.ok) {
+		const msg = data && typeof data.message === "string" ? sentence(data.message) : `The server answered ${res.status} ${res.statusText}.`;
+		throw new ApiError(res.status, (data && data.error) || "http_" + res.status, msg);
+	}
+	return data;
+}
+
+export const enc = encodeURIComponent;
+
+export function sentence(s) {
+	if (!s) return s;
+	s = s[0].toUpperCase() + s.slice(1);
+	return /[.!?]$/.test(s) ? s : s + ".";
+}
+
+// el builds an element. Children are nodes or text; text is never parsed as
+// HTML, so names typed by users cannot inject markup.
+export function el(tag, attrs = {}, ...children) {
+	const e = document.createElement(tag);
+	for (const [k, v] of Object.entries(attrs)) {
+		if (v === undefined || v === null || v === false) continue;
+		if (k === "class") e.className = v;
+		else if (k === "dataset") Object.assign(e.dataset, v);
+		else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
+		else e.setAttribute(k, v === true ? "" : String(v));
+	}
+	for (const c of children.flat()) {
+		if (c === null || c === undefined || c === false) continue;
+		e.append(c instanceof Node ? c : String(c));
+	}
+	return e;
+}
+
+// Dates are shown in the reader's time zone; the exact UTC time is in the
+// title and the datetime attribute.
+const dateFmt = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+
+export function fmtTime(iso) {
+	return iso ? dateFmt.format(new Date(iso)) : "";
+}
+
+export function timeEl(iso, none = "—") {
+	if (!iso) return el("span", { class: "none" }, none);
+	return el("time", { datetime: iso, title: iso }, fmtTime(iso));
+}
+
+export const expiryLabels = {
+	"1d": "1 day", "7d": "7 days", "30d": "30 days", "60d": "60 days",
+	"90d": "90 days", "1y": "1 year", never: "Never",
+};
+
+export function statusBadge(t) {
+	return el("span", { class: "badge status-" + t.status }, t.status_label);
+}
+
+export function scopeTags(scopes) {
+	return scopes.map((s) => el("span", { class: "tag" }, s));
+}
+
+// expiryCell: the end date once generated, else the chosen lifetime.
+export function expiryCell(t) {
+	const label = expiryLabels[t.expires] || t.expires;
+	if (t.expires_at) return [timeEl(t.expires_at), el("span", { class: "sub" }, label)];
+	if (t.expires === "never") return [el("span", {}, "Never")];
+	return [el("span", {}, label), el("span", { class: "sub" }, "from generation")];
+}
+
+export function lastUsedCell(t) {
+	return [timeEl(t.last_used_at, "Never"), t.last_used_ip ? el("span", { class: "sub" }, t.last_used_ip) : null];
+}
+
+// actionButton is a row button; data-id and data-action let focus find
+// its replacement when the grid is drawn again.
+export function actionButton(action, text, id, name, onclick, extra = "") {
+	return el("button", {
+		type: "button", class: ("small " + extra).trim(), dataset: { id, action },
+		"aria-label": `${text} ${name}`, onclick,
+	}, text);
+}
+
+// Page messages.
+let noticeTimer;
+export function notify(msg) {
+	const n = $("#notice");
+	clearError();
+	n.textContent = msg;
+	clearTimeout(noticeTimer);
+	noticeTimer = setTimeout(() => { n.textContent = ""; }, 10000);
+}
+
+export function showError(err) {
+	const e = $("#error");
+	$("#notice").textContent = "";
+	e.textContent = err.message || String(err);
+	e.hidden = false;
+}
+
+export function clearError() {
+	const e = $("#error");
+	e.hidden = true;
+	e.textContent = "";
+}
+
+export function formError(dlg, err) {
+	const p = $(".form-error", dlg);
+	p.textContent = err ? err.message || String(err) : "";
+	p.hidden = !err;
+}
+
+// Dialogs are modal (the rest of the page is inert), close with Escape or
+// their Cancel/Close button, and give focus back to the control that opened
+// them, or to its replacement if the grid was drawn again meanwhile.
+export function openDialog(dlg, focus) {
+	const from = document.activeElement;
+	if (from && from !== document.body && !dlg.contains(from)) {
+		dlg.opener = { el: from, id: from.dataset && from.dataset.id, action: from.dataset && from.dataset.action };
+	}
+	const fe = $(".form-error", dlg);
+	if (fe) formError(dlg, null);
+	dlg.showModal();
+	(focus || dlg.querySelector("input, select, textarea, button")).focus();
+}
+
+// returnFocusTo says where focus goes when dlg closes.
+export function returnFocusTo(dlg, id, action) {
+	dlg.opener = { el: null, id, action };
+}
+
+function restoreFocus(dlg) {
+	const o = dlg.opener;
+	dlg.opener = null;
+	if (document.querySelector("dialog[open]")) return; // another dialog took over
+	let target = o && o.el;
+	if ((!target || !target.isConnected) && o && o.id) {
+		const id = CSS.escape(o.id);
+		target = document.querySelector(`[data-id="${id}"][data-action="${o.action}"]`) || document.querySelector(`[data-id="${id}"]`);
+	}
+	if (!target || !target.isConnected) target = $("#main");
+	target.focus();
+}
+
+document.addEventListener("close", (e) => {
+	if (e.target instanceof HTMLDialogElement) restoreFocus(e.target);
+}, true);
+
+document.addEventListener("click", (e) => {
+	const b = e.target.closest("[data-close]");
+	if (b) b.closest("dialog").close();
+});
+
+// confirmAction asks before a destructive action; Cancel has the focus.
+export function confirmAction({ title, text, ok }) {
+	const dlg = $("#confirm-dialog");
+	const okBtn = $("#confirm-ok");
+	const cancelBtn = $("#confirm-cancel");
+	$("#confirm-title").textContent = title;
+	$("#confirm-text").textContent = text;
+	okBtn.textContent = ok;
+	return new Promise((resolve) => {
+		let answer = false;
+		okBtn.onclick = () => { answer = true; dlg.close(); };
+		cancelBtn.onclick = () => dlg.close();
+		dlg.addEventListener("close", () => {
+			okBtn.onclick = cancelBtn.onclick = null;
+			resolve(answer);
+		}, { once: true });
+		openDialog(dlg, cancelBtn);
+	});
+}
+
+// busy disables a button while fn runs.
+export async function busy(button, fn) {
+	button.disabled = true;
+	try {
+		return await fn();
+	} finally {
+		button.disabled = false;
+	}
+}
+
+// showLogs opens the logs dialog on a log list route.
+export function showLogs(title, path) {
+	const dlg = $("#logs-dialog");
+	const tbody = $("#logs-table tbody");
+	const more = $("#logs-more");
+	$("#logs-title").textContent = title;
+	tbody.replaceChildren();
+	$("#logs-empty").hidden = true;
+	more.hidden = true;
+	let cursor = null;
+	const load = async () => {
+		const sep = path.includes("?") ? "&" : "?";
+		try {
+			const data = await api("GET", path + sep + "limit=100" + (cursor ? "&cursor=" + enc(cursor) : ""));
+			for (const l of data.logs) tbody.append(logRow(l));
+			cursor = data.next_cursor;
+			more.hidden = !cursor;
+			$("#logs-empty").hidden = tbody.children.length > 0;
+		} catch (err) {
+			formError(dlg, err);
+		}
+	};
+	more.onclick = () => busy(more, load);
+	openDialog(dlg, $("[data-close]", dlg));
+	return load();
+}
+
+const activityLabels = {
+	CREATE: "Create", GENERATE: "Generate", UPDATE: "Update", REVOKE: "Revoke", AUTHENTICATE: "Authenticate",
+	USER_CREATE: "User created", USER_UPDATE: "User changed", ROLE_GRANT: "Role granted", ROLE_REMOVE: "Role removed",
+};
+
+function logRow(l) {
+	const when = [timeEl(l.activity_on)];
+	if (l.count > 1 && l.last_on && l.last_on !== l.activity_on) when.push(el("span", { class: "sub" }, "last ", timeEl(l.last_on)));
+	const result = l.result
+		? [el("span", { class: "result-" + l.result }, l.result), l.reason ? el("span", { class: "sub" }, l.reason) : null]
+		: [l.reason ? el("span", {}, l.reason) : el("span", { class: "none" }, "—")];
+	const ua = l.user_agent || "";
+	return el("tr", {},
+		el("td", {}, when),
+		el("td", {}, activityLabels[l.activity] || l.activity, l.token_name ? el("span", { class: "sub" }, l.token_name) : null),
+		el("td", {}, l.activity_by),
+		el("td", {}, result),
+		el("td", {}, l.client_ip || "—"),
+		el("td", { title: ua }, ua.length > 60 ? ua.slice(0, 57) + "…" : ua || "—"),
+		el("td", { class: "num" }, String(l.count)));
+}

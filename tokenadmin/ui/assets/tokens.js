@@ -1,0 +1,216 @@
+// My API Access Tokens: the caller's tokens, over GET/POST /tokens and
+// /tokens/{id}/....
+import {
+	$, api, enc, el, busy, notify, showError, clearError, formError, openDialog, returnFocusTo,
+	confirmAction, showLogs, statusBadge, scopeTags, expiryCell, lastUsedCell, actionButton, fmtTime, expiryLabels,
+} from "./common.js";
+
+const table = $("#tokens");
+let tokens = []; // newest first, as listed
+let cursor = null;
+
+async function load(more) {
+	try {
+		const data = await api("GET", "tokens?limit=100" + (more && cursor ? "&cursor=" + enc(cursor) : ""));
+		tokens = more ? tokens.concat(data.tokens) : data.tokens;
+		cursor = data.next_cursor;
+		render();
+	} catch (err) {
+		showError(err);
+	}
+}
+
+function render() {
+	const tbody = $("tbody", table);
+	tbody.replaceChildren(...tokens.map(row));
+	$("#empty").hidden = tokens.length > 0;
+	table.hidden = tokens.length === 0;
+	$("#more").hidden = !cursor;
+}
+
+function row(t) {
+	const revoked = t.status === "revoked";
+	const generated = t.status !== "not_generated";
+	const actions = revoked ? [] : [
+		generated
+			? actionButton("regenerate", "Regenerate", t.id, t.name, () => generate(t.id, true))
+			: actionButton("generate", "Generate", t.id, t.name, () => generate(t.id, false), "primary"),
+		actionButton("edit", "Edit", t.id, t.name, () => edit(t.id)),
+	];
+	actions.push(actionButton("logs", "Logs", t.id, t.name, () => showLogs(`Logs of “${t.name}”`, `tokens/${enc(t.id)}/logs`)));
+	if (!revoked) actions.push(actionButton("revoke", "Revoke", t.id, t.name, () => revoke(t.id), "link-danger"));
+	return el("tr", { class: revoked ? "revoked" : "", dataset: { token: t.id } },
+		el("td", { class: "name" }, t.name),
+		el("td", {}, statusBadge(t)),
+		el("td", {}, scopeTags(t.scopes)),
+		el("td", {}, expiryCell(t)),
+		el("td", {}, lastUsedCell(t)),
+		el("td", { class: "actions" }, actions));
+}
+
+function find(id) {
+	return tokens.find((t) => t.id === id);
+}
+
+// upsert puts a token the server returned in place, or first when new.
+function upsert(t) {
+	const i = tokens.findIndex((x) => x.id === t.id);
+	if (i >= 0) tokens[i] = t;
+	else tokens.unshift(t);
+	render();
+}
+
+// Create and edit share one dialog.
+const tokenDialog = $("#token-dialog");
+const form = $("#token-form");
+let editing = null; // the token being edited, or null when creating
+
+function openForm(t) {
+	editing = t;
+	form.reset();
+	$("#token-dialog-title").textContent = t ? `Edit “${t.name}”` : "Create a new token";
+	$("#token-submit").textContent = t ? "Save" : "Create";
+	$("#token-edit-hint").hidden = !t;
+	const select = $("#token-expires");
+	for (const o of select.querySelectorAll("option[data-current]")) o.remove();
+	if (t) {
+		form.elements.name.value = t.name;
+		// A lifetime the policy no longer allows stays selectable as it is.
+		if (![...select.options].some((o) => o.value === t.expires)) {
+			select.append(el("option", { value: t.expires, dataset: { current: "" } }, `${expiryLabels[t.expires] || t.expires} (current)`));
+		}
+		select.value = t.expires;
+		for (const box of form.elements.scopes) box.checked = t.scopes.includes(box.value);
+	}
+	openDialog(tokenDialog, form.elements.name);
+}
+
+async function submitForm(e) {
+	e.preventDefault();
+	const name = form.elements.name.value.trim();
+	const expires = form.elements.expires.value;
+	const scopes = [...form.elements.scopes].filter((b) => b.checked).map((b) => b.value);
+	if (!name) {
+		formError(tokenDialog, new Error("Give the token a name."));
+		form.elements.name.focus();
+		return;
+	}
+	if (scopes.length === 0) {
+		formError(tokenDialog, new Error("Choose at least one scope."));
+		form.elements.scopes[0].focus();
+		return;
+	}
+	await busy($("#token-submit"), async () => {
+		try {
+			if (!editing) {
+				const t = await api("POST", "tokens", { name, expires, scopes });
+				upsert(t);
+				returnFocusTo(tokenDialog, t.id, "generate");
+				tokenDialog.close();
+				notify(`Token “${t.name}” created. Generate it to get the token to paste into your program.`);
+				return;
+			}
+			const patch = {};
+			if (name !== editing.name) patch.name = name;
+			if (expires !== editing.expires) patch.expires = expires;
+			if (scopes.join(" ") !== editing.scopes.join(" ")) patch.scopes = scopes;
+			if (Object.keys(patch).length > 0) {
+				const t = await api("PATCH", `tokens/${enc(editing.id)}`, patch);
+				upsert(t);
+				notify(`Token “${t.name}” saved.`);
+			}
+			tokenDialog.close();
+		} catch (err) {
+			formError(tokenDialog, err);
+		}
+	});
+}
+
+function edit(id) {
+	const t = find(id);
+	if (t) openForm(t);
+}
+
+// Generate: the JWT is shown once, in its dialog, and dropped when it closes.
+const jwtDialog = $("#jwt-dialog");
+const jwtValue = $("#jwt-value");
+
+async function generate(id, again) {
+	const t = find(id);
+	if (!t) return;
+	clearError();
+	if (again && !await confirmAction({
+		title: `Regenerate “${t.name}”?`,
+		text: "The token in use stops working at once. Everything that uses it (Excel, Power BI, scripts) must be given the new one.",
+		ok: "Regenerate",
+	})) return;
+	try {
+		const res = await api("POST", `tokens/${enc(id)}/generate`);
+		upsert(res.details);
+		$("#jwt-name").textContent = res.details.name;
+		$("#jwt-expires").textContent = res.expires_at ? fmtTime(res.expires_at) : "never";
+		$("#jwt-copied").textContent = "";
+		jwtValue.value = res.token;
+		openDialog(jwtDialog, $("#jwt-copy"));
+	} catch (err) {
+		showError(err);
+	}
+}
+
+function forgetJWT() {
+	jwtValue.value = "";
+	$("#jwt-copied").textContent = "";
+}
+
+async function copyJWT() {
+	const ok = await copy(jwtValue);
+	$("#jwt-copied").textContent = ok ? "Copied to the clipboard." : "Could not copy: select the token and press Ctrl+C.";
+}
+
+// copy puts the textarea's text on the clipboard; where the Clipboard API is
+// missing (a page not served over https or from localhost) it falls back to
+// selecting the text and the copy command.
+async function copy(textarea) {
+	if (navigator.clipboard && navigator.clipboard.writeText) {
+		try {
+			await navigator.clipboard.writeText(textarea.value);
+			return true;
+		} catch {
+			// fall back below
+		}
+	}
+	textarea.focus();
+	textarea.select();
+	try {
+		return document.execCommand("copy");
+	} catch {
+		return false;
+	}
+}
+
+async function revoke(id) {
+	const t = find(id);
+	if (!t) return;
+	clearError();
+	if (!await confirmAction({
+		title: `Revoke “${t.name}”?`,
+		text: "It stops working at once, everywhere, and can never be generated again. This cannot be undone.",
+		ok: "Revoke",
+	})) return;
+	try {
+		upsert(await api("POST", `tokens/${enc(id)}/revoke`));
+		notify(`Token “${t.name}” revoked.`);
+	} catch (err) {
+		showError(err);
+	}
+}
+
+// Without the token role the page only says why; there is nothing to wire.
+if (table) {
+	$("#create").addEventListener("click", () => openForm(null));
+	form.addEventListener("submit", submitForm);
+	jwtDialog.addEventListener("close", forgetJWT);
+	$("#jwt-copy").addEventListener("click", copyJWT);
+	$("#more").addEventListener("click", (e) => busy(e.currentTarget, () => load(true)));
+	load(false);
+}
