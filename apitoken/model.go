@@ -91,9 +91,23 @@ func (s Scopes) Names() []string {
 	return names
 }
 
+// scopeStrings holds String of every set, built once: the request path
+// sets the X-Api-Token-Scopes header without allocating.
+var scopeStrings = func() (out [AllScopes + 1]string) {
+	for s := range out {
+		out[s] = strings.Join(Scopes(s).Names(), " ")
+	}
+	return out
+}()
+
 // String is the space-separated form used in the JWT scope claim and in
 // headers.
-func (s Scopes) String() string { return strings.Join(s.Names(), " ") }
+func (s Scopes) String() string {
+	if s <= AllScopes {
+		return scopeStrings[s]
+	}
+	return strings.Join(s.Names(), " ")
+}
 
 // MarshalJSON renders the set as a list of names.
 func (s Scopes) MarshalJSON() ([]byte, error) { return json.Marshal(s.Names()) }

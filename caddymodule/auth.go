@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -46,10 +47,11 @@ type Auth struct {
 	// handler. By default it is removed.
 	ForwardAuthorization bool `json:"forward_authorization,omitempty"`
 
-	rules        []scopeRule
-	defaultScope apitoken.Scopes
-	app          *App
-	logger       *zap.Logger
+	rules          []scopeRule
+	defaultScope   apitoken.Scopes
+	app            *App
+	logger         *zap.Logger
+	lastExpiration *atomic.Pointer[expiration]
 }
 
 // ScopeRule is one path-to-scope rule.
@@ -75,6 +77,7 @@ func (Auth) CaddyModule() caddy.ModuleInfo {
 // Provision compiles the scope rules and binds the api_tokens app.
 func (h *Auth) Provision(ctx caddy.Context) error {
 	h.logger = ctx.Logger()
+	h.lastExpiration = new(atomic.Pointer[expiration])
 	h.rules = make([]scopeRule, 0, len(h.Scopes))
 	for i, r := range h.Scopes {
 		bit, ok := apitoken.ScopeBit(apitoken.Scope(r.Scope))
@@ -187,14 +190,39 @@ func (h *Auth) identify(w http.ResponseWriter, r *http.Request, p apitoken.Princ
 
 	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	repl.Set("http.auth.user.id", t.Owner)
-	repl.Set("api_token.id", t.ID)
-	repl.Set("api_token.name", t.Name)
-	repl.Set("api_token.scopes", scopes)
+	repl.Map(func(key string) (any, bool) {
+		switch key {
+		case "api_token.id":
+			return t.ID, true
+		case "api_token.name":
+			return t.Name, true
+		case "api_token.scopes":
+			return scopes, true
+		}
+		return nil, false
+	})
 	caddyhttp.SetVar(r.Context(), VarTokenID, t.ID)
 
 	if !p.ExpiresAt.IsZero() {
-		w.Header()["Api-Token-Expiration"] = []string{p.ExpiresAt.UTC().Format(http.TimeFormat)}
+		w.Header()["Api-Token-Expiration"] = []string{h.expirationHeader(p.ExpiresAt)}
 	}
+}
+
+// expiration is an expiry and its header value.
+type expiration struct {
+	at    time.Time
+	value string
+}
+
+// expirationHeader formats t as an HTTP date, reusing the last one: repeat
+// requests of a token ask for the same instant.
+func (h *Auth) expirationHeader(t time.Time) string {
+	if last := h.lastExpiration.Load(); last != nil && last.at.Equal(t) {
+		return last.value
+	}
+	e := &expiration{at: t, value: t.UTC().Format(http.TimeFormat)}
+	h.lastExpiration.Store(e)
+	return e.value
 }
 
 const identityPrefix = "X-Api-Token-"
@@ -255,10 +283,13 @@ func unsafePath(r *http.Request) string {
 			}
 		}
 	}
-	if strings.IndexByte(r.URL.Path, '\\') >= 0 {
+	p := r.URL.Path
+	if strings.IndexByte(p, '\\') >= 0 {
 		return "the path contains a backslash"
 	}
-	for _, seg := range strings.Split(r.URL.Path, "/") {
+	for rest := p; rest != ""; {
+		var seg string
+		seg, rest, _ = strings.Cut(rest, "/")
 		if seg == "." || seg == ".." {
 			return "the path contains a dot segment (. or ..)"
 		}

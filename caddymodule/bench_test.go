@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 
 	"github.com/caddyserver/caddy/v2"
@@ -53,6 +54,7 @@ func benchGuard(b *testing.B) (*Auth, string) {
 		{Scope: "report", Paths: caddyhttp.MatchPath{"/data/*"}},
 	}}
 	h.logger = zap.NewNop()
+	h.lastExpiration = new(atomic.Pointer[expiration])
 	for _, r := range h.Scopes {
 		bit, _ := apitoken.ScopeBit(apitoken.Scope(r.Scope))
 		h.rules = append(h.rules, scopeRule{name: r.Scope, scope: bit, paths: r.Paths})

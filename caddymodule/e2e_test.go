@@ -132,7 +132,9 @@ http://localhost:%d {
 		scope  meta   /meta /meta/*
 		scope  report /data/*
 	}
-	reverse_proxy %s
+	reverse_proxy %s {
+		header_up X-Placeholders "{http.auth.user.id}|{api_token.id}|{api_token.name}|{api_token.scopes}"
+	}
 }
 `
 
@@ -249,6 +251,9 @@ func TestGuard_ValidTokenReachesUpstreamWithIdentity(t *testing.T) {
 	}
 	if h.Get("Authorization") != "" {
 		t.Error("upstream saw the Authorization header")
+	}
+	if got, want := h.Get("X-Placeholders"), "alice|"+tok.ID+"|Excel|meta report"; got != want {
+		t.Errorf("placeholders gave %q, want %q", got, want)
 	}
 	exp, err := http.ParseTime(res.Header.Get("Api-Token-Expiration"))
 	if err != nil || !exp.Equal(tok.ExpiresAt().Truncate(time.Second)) {

@@ -1,0 +1,325 @@
+// Command bench is the load benchmark: plain Caddy against Caddy with
+// api_token_auth, behind reverse_proxy and with respond, run interleaved on
+// loopback with wrk. Caddy runs pinned to one core, wrk and the report
+// backend on the other.
+//
+//	go run ./bench                          # 5 rounds of 10 s, 64 connections
+//	go run ./bench -rounds 7 -duration 15s
+//
+// It prints req/s, p50 and p99 of each configuration (medians over the
+// rounds), the guarded/plain ratios, and checks that the steady state made no
+// store query and that every authentication was counted in the token's logs.
+package main
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+var (
+	rounds   = flag.Int("rounds", 5, "interleaved rounds")
+	duration = flag.Duration("duration", 10*time.Second, "length of one wrk run")
+	conns    = flag.Int("connections", 64, "wrk connections")
+	caddyCPU = flag.String("caddy-cpu", "0", "cores Caddy is pinned to (taskset -c)")
+	loadCPU  = flag.String("load-cpu", "1", "cores wrk and the backend are pinned to")
+	path     = flag.String("path", "/data/sales", "request path (needs the report scope)")
+)
+
+// config is one way of serving the same request.
+type config struct {
+	name    string
+	port    int
+	guarded bool
+}
+
+var configs = []config{
+	{"proxy plain", 8001, false},
+	{"proxy guarded", 8002, true},
+	{"respond plain", 8003, false},
+	{"respond guarded", 8004, true},
+}
+
+const (
+	adminAddr  = "127.0.0.1:2399"
+	manageBase = "http://127.0.0.1:8005"
+)
+
+type result struct {
+	rps, p50, p99 float64 // req/s, ms, ms
+	requests      int64
+}
+
+func main() {
+	log.SetFlags(0)
+	flag.Parse()
+	if _, err := exec.LookPath("wrk"); err != nil {
+		log.Fatal("wrk is not installed: apt-get install -y wrk")
+	}
+	dir, err := os.MkdirTemp("", "apitokens-bench")
+	check(err)
+	defer os.RemoveAll(dir)
+
+	caddy := filepath.Join(dir, "caddy")
+	log.Printf("building caddy into %s", caddy)
+	run("go", "build", "-o", caddy, "./cmd/caddy")
+
+	env := append(os.Environ(), "BENCH_DIR="+dir, "BENCH_KEY="+randomKey(),
+		"BENCH_HASH="+strings.TrimSpace(output(caddy, "hash-password", "--plaintext", "bench")),
+		"XDG_DATA_HOME="+filepath.Join(dir, "data"), "XDG_CONFIG_HOME="+filepath.Join(dir, "config"))
+	backend := start(env, "taskset", "-c", *loadCPU, caddy, "run", "--config", "bench/backend.Caddyfile")
+	defer stop(backend)
+	server := start(env, "taskset", "-c", *caddyCPU, caddy, "run", "--config", "bench/Caddyfile")
+	defer stop(server)
+	waitFor("127.0.0.1:9080", "127.0.0.1:8005")
+
+	tokenID, jwt := makeToken()
+	for _, c := range configs { // warm up every configuration and the caches
+		wrk(c, jwt, 2*time.Second)
+	}
+	queriesBefore := metric("caddy_api_tokens_store_queries_total")
+
+	results := map[string][]result{}
+	for round := 0; round < *rounds; round++ {
+		order := slices.Clone(configs)
+		if round%2 == 1 {
+			slices.Reverse(order) // A B A B ...: alternate which goes first
+		}
+		for _, c := range order {
+			r := wrk(c, jwt, *duration)
+			results[c.name] = append(results[c.name], r)
+			log.Printf("round %d  %-16s %9.0f req/s  p50 %6.2f ms  p99 %6.2f ms", round+1, c.name, r.rps, r.p50, r.p99)
+		}
+	}
+
+	fmt.Printf("\n%d rounds of %s, %d connections, Caddy on core %s, wrk and backend on core %s, GET %s\n\n",
+		*rounds, *duration, *conns, *caddyCPU, *loadCPU, *path)
+	fmt.Printf("| configuration | req/s | p50 ms | p99 ms |\n|---|---|---|---|\n")
+	med := map[string]result{}
+	for _, c := range configs {
+		m := median(results[c.name])
+		med[c.name] = m
+		fmt.Printf("| %s | %.0f | %.2f | %.2f |\n", c.name, m.rps, m.p50, m.p99)
+	}
+	fmt.Println()
+	for _, kind := range []string{"proxy", "respond"} {
+		g, p := med[kind+" guarded"], med[kind+" plain"]
+		fmt.Printf("%-8s guarded/plain: throughput %.3f, p50 %.2fx, p99 %.2fx\n", kind, g.rps/p.rps, g.p50/p.p50, g.p99/p.p99)
+	}
+
+	queries := metric("caddy_api_tokens_store_queries_total") - queriesBefore
+	fmt.Printf("\nstore queries during the measured runs: %.0f\n", queries)
+	oks := metric(`caddy_api_tokens_authentications_total{reason="",result="OK"}`)
+	time.Sleep(2 * time.Second) // the audit writer flushes every 500 ms
+	logged := loggedAuthentications(tokenID)
+	fmt.Printf("authentications: %.0f by the guard's counter, %d in the token's logs\n", oks, logged)
+	if queries != 0 || float64(logged) != oks {
+		log.Fatal("FAIL: the steady state must make no store query and every authentication must be logged")
+	}
+}
+
+var (
+	rpsRe     = regexp.MustCompile(`Requests/sec:\s+([\d.]+)`)
+	latencyRe = regexp.MustCompile(`(?m)^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$`)
+	countRe   = regexp.MustCompile(`(\d+) requests in`)
+	errorsRe  = regexp.MustCompile(`Non-2xx or 3xx responses: (\d+)|Socket errors: .*`)
+)
+
+// wrk runs one load of c and parses what wrk printed.
+func wrk(c config, jwt string, d time.Duration) result {
+	out := output("taskset", "-c", *loadCPU, "wrk", "-t1", "-c"+strconv.Itoa(*conns), "-d"+d.String(), "--latency",
+		"-H", "Authorization: Bearer "+jwt, fmt.Sprintf("http://127.0.0.1:%d%s", c.port, *path))
+	if m := errorsRe.FindString(out); m != "" {
+		log.Fatalf("%s: %s", c.name, m)
+	}
+	var r result
+	m := rpsRe.FindStringSubmatch(out)
+	if m == nil {
+		log.Fatalf("%s: cannot read wrk's output:\n%s", c.name, out)
+	}
+	r.rps, _ = strconv.ParseFloat(m[1], 64)
+	for _, l := range latencyRe.FindAllStringSubmatch(out, -1) {
+		v, _ := strconv.ParseFloat(l[2], 64)
+		switch l[3] {
+		case "us":
+			v /= 1000
+		case "s":
+			v *= 1000
+		}
+		if l[1] == "50" {
+			r.p50 = v
+		} else {
+			r.p99 = v
+		}
+	}
+	if m := countRe.FindStringSubmatch(out); m != nil {
+		r.requests, _ = strconv.ParseInt(m[1], 10, 64)
+	}
+	return r
+}
+
+func median(rs []result) result {
+	pick := func(f func(result) float64) float64 {
+		v := make([]float64, len(rs))
+		for i, r := range rs {
+			v[i] = f(r)
+		}
+		slices.Sort(v)
+		return v[len(v)/2]
+	}
+	return result{rps: pick(func(r result) float64 { return r.rps }), p50: pick(func(r result) float64 { return r.p50 }),
+		p99: pick(func(r result) float64 { return r.p99 })}
+}
+
+// makeToken gives the user bench the token role and a report token.
+func makeToken() (id, jwt string) {
+	manage("PUT", "/admin/users/bench/roles/api_tokens", nil, nil)
+	var tok struct{ ID string }
+	manage("POST", "/tokens", map[string]any{"name": "bench", "expires": "1d", "scopes": []string{"meta", "report"}}, &tok)
+	var gen struct{ Token string }
+	manage("POST", "/tokens/"+tok.ID+"/generate", nil, &gen)
+	return tok.ID, gen.Token
+}
+
+// loggedAuthentications sums the AUTHENTICATE counts in the token's logs.
+func loggedAuthentications(tokenID string) int64 {
+	var sum int64
+	cursor := ""
+	for {
+		var page struct {
+			Logs []struct {
+				Activity string
+				Count    int64
+			}
+			NextCursor *string `json:"next_cursor"`
+		}
+		manage("GET", "/tokens/"+tokenID+"/logs?limit=1000&cursor="+cursor, nil, &page)
+		for _, l := range page.Logs {
+			if l.Activity == "AUTHENTICATE" {
+				sum += l.Count
+			}
+		}
+		if page.NextCursor == nil {
+			return sum
+		}
+		cursor = *page.NextCursor
+	}
+}
+
+func manage(method, p string, body, into any) {
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, manageBase+p, rd)
+	req.SetBasicAuth("bench", "bench")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	res, err := http.DefaultClient.Do(req)
+	check(err)
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	if res.StatusCode >= 300 {
+		log.Fatalf("%s %s: %d %s", method, p, res.StatusCode, b)
+	}
+	if into != nil {
+		check(json.Unmarshal(b, into))
+	}
+}
+
+// metric reads one series from Caddy's metrics endpoint.
+func metric(series string) float64 {
+	res, err := http.Get("http://" + adminAddr + "/metrics")
+	check(err)
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			check(err)
+			return f
+		}
+	}
+	return 0
+}
+
+func randomKey() string {
+	b := make([]byte, 64)
+	_, _ = rand.Read(b)
+	return base64.StdEncoding.EncodeToString(b)
+}
+
+func start(env []string, name string, args ...string) *exec.Cmd {
+	cmd := exec.Command(name, args...)
+	cmd.Env = env
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	check(cmd.Start())
+	return cmd
+}
+
+func stop(cmd *exec.Cmd) {
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	_ = cmd.Wait()
+}
+
+func waitFor(addrs ...string) {
+	deadline := time.Now().Add(30 * time.Second)
+	for _, a := range addrs {
+		for {
+			c, err := net.DialTimeout("tcp", a, time.Second)
+			if err == nil {
+				c.Close()
+				break
+			}
+			if time.Now().After(deadline) {
+				log.Fatalf("%s did not come up", a)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+}
+
+func run(name string, args ...string) {
+	cmd := exec.Command(name, args...)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	check(cmd.Run())
+}
+
+func output(name string, args ...string) string {
+	var out bytes.Buffer
+	cmd := exec.Command(name, args...)
+	cmd.Stdout, cmd.Stderr = &out, os.Stderr
+	if err := cmd.Run(); err != nil {
+		var exit *exec.ExitError
+		if errors.As(err, &exit) {
+			log.Fatalf("%s: %v\n%s", name, err, out.String())
+		}
+		check(err)
+	}
+	return out.String()
+}
+
+func check(err error) {
+	if err != nil {
+		log.Fatal(err)
+	}
+}
