@@ -183,10 +183,11 @@ func (h *Auth) identify(w http.ResponseWriter, r *http.Request, p apitoken.Princ
 	stripIdentityHeaders(r.Header)
 	t := p.Token
 	scopes := p.Scopes.String()
-	r.Header["X-Api-Token-User"] = []string{t.Owner}
-	r.Header["X-Api-Token-Id"] = []string{t.ID}
-	r.Header["X-Api-Token-Name"] = []string{t.Name}
-	r.Header["X-Api-Token-Scopes"] = []string{scopes}
+	vals := []string{t.Owner, t.ID, t.Name, scopes} // one allocation for the four headers
+	r.Header["X-Api-Token-User"] = vals[0:1:1]
+	r.Header["X-Api-Token-Id"] = vals[1:2:2]
+	r.Header["X-Api-Token-Name"] = vals[2:3:3]
+	r.Header["X-Api-Token-Scopes"] = vals[3:4:4]
 
 	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	repl.Set("http.auth.user.id", t.Owner)
