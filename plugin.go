@@ -13,4 +13,6 @@ import (
 	_ "github.com/caddy-apitokens/caddy-apitokens/caddymodule"
 	// Register the api_token_admin handler.
 	_ "github.com/caddy-apitokens/caddy-apitokens/tokenadmin"
+	// Register the `caddy api-tokens` commands and their admin API module.
+	_ "github.com/caddy-apitokens/caddy-apitokens/apitokencmd"
 )
