@@ -56,6 +56,31 @@ type Store interface {
 	Close() error
 }
 
+// Watcher is implemented by a Store that several processes share (the
+// PostgreSQL store): it reports the changes committed by any of them, so that
+// each process can drop what it has cached. A Store kept by one process (the
+// SQLite store) has no need of it: the Service tells its own caches.
+type Watcher interface {
+	// Watch calls fn for each committed change to a token or user made
+	// through any Store on the same database, this one included, until ctx
+	// ends; it blocks until then. fn is called from one goroutine, in commit
+	// order, and must not block.
+	//
+	// Every time the feed is (re)established, first at start and then after
+	// each interruption, fn is called with All set: what changed while no
+	// one was listening is unknown, so everything cached must go. Changes
+	// committed after that call are all reported.
+	Watch(ctx context.Context, fn func(Change))
+}
+
+// Change is one committed change reported by a Watcher.
+type Change struct {
+	TokenID string // a token changed (update, generation, revocation)
+	UserID  string // a user changed (fields or roles)
+	// All: anything may have changed; drop every cached state.
+	All bool
+}
+
 // MaxAuthRowsPerWindow bounds the AUTHENTICATE rows of one token in one audit
 // window, the folded rows included.
 const MaxAuthRowsPerWindow = 100

@@ -1,0 +1,380 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
+)
+
+// insertLog writes one log row. A row that is not a coalesced one counts one
+// event: Count 1 and LastOn its ActivityOn, unless the log says otherwise.
+func insertLog(ctx context.Context, tx pgx.Tx, l apitoken.Log) error {
+	if l.Count <= 0 {
+		l.Count = 1
+	}
+	if l.LastOn.IsZero() {
+		l.LastOn = l.ActivityOn
+	}
+	var tokenID *string
+	if l.TokenID != "" {
+		tokenID = &l.TokenID
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO logs (token_id, token_name, subject, activity, activity_on, activity_by,
+		result, reason, client_ip, user_agent, count, last_on) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+		tokenID, l.TokenName, l.Subject, string(l.Activity), stored(l.ActivityOn), l.ActivityBy,
+		l.Result, l.Reason, l.ClientIP, l.UserAgent, l.Count, stored(l.LastOn))
+	if err != nil {
+		return fmt.Errorf("writing %s log: %w", l.Activity, dbErr(err))
+	}
+	return nil
+}
+
+const logColumns = `id, token_id, token_name, subject, activity, activity_on, activity_by, result, reason,
+	client_ip, user_agent, count, last_on`
+
+func scanLog(row pgx.Row) (apitoken.Log, error) {
+	var l apitoken.Log
+	var tokenID *string
+	if err := row.Scan(&l.ID, &tokenID, &l.TokenName, &l.Subject, &l.Activity, &l.ActivityOn, &l.ActivityBy, &l.Result,
+		&l.Reason, &l.ClientIP, &l.UserAgent, &l.Count, &l.LastOn); err != nil {
+		return apitoken.Log{}, err
+	}
+	if tokenID != nil {
+		l.TokenID = *tokenID
+	}
+	l.ActivityOn, l.LastOn = l.ActivityOn.UTC(), l.LastOn.UTC()
+	return l, nil
+}
+
+// ListLogs lists log rows matching f, newest first (by id: the order rows
+// were started in). f.Since keeps the rows whose LastOn is at or after it.
+func (s *Store) ListLogs(ctx context.Context, f apitoken.LogFilter) ([]apitoken.Log, string, error) {
+	n := limit(f.Page)
+	var where []string
+	var a args
+	if f.TokenID != "" {
+		where = append(where, `token_id = `+a.add(f.TokenID))
+	}
+	if f.Activity != "" {
+		where = append(where, `activity = `+a.add(string(f.Activity)))
+	}
+	if !f.Since.IsZero() {
+		where = append(where, `last_on >= `+a.add(stored(f.Since)))
+	}
+	if f.Cursor != "" {
+		id, err := decodeLogCursor(f.Cursor)
+		if err != nil {
+			return nil, "", err
+		}
+		where = append(where, `id < `+a.add(id))
+	}
+	q := `SELECT ` + logColumns + ` FROM logs`
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, ` AND `)
+	}
+	q += ` ORDER BY id DESC LIMIT ` + a.add(n+1)
+
+	rows, err := s.pool.Query(ctx, q, a...)
+	if err != nil {
+		return nil, "", fmt.Errorf("listing logs: %w", dbErr(err))
+	}
+	logs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (apitoken.Log, error) { return scanLog(r) })
+	if err != nil {
+		return nil, "", fmt.Errorf("listing logs: %w", dbErr(err))
+	}
+	next := ""
+	if len(logs) > n {
+		logs = logs[:n]
+		next = logCursor(logs[n-1].ID)
+	}
+	return logs, next, nil
+}
+
+// RecordAuth statements. The coalescing key is the logs_auth_key index.
+const (
+	// authUpsertSQL adds a record to its row or starts the row. It returns
+	// whether the row is new (xmax is 0 only for a row this statement
+	// inserted).
+	authUpsertSQL = `INSERT INTO logs AS l (token_id, token_name, activity, activity_on, activity_by, result, reason,
+		client_ip, user_agent, count, last_on, window_start) VALUES ($1, $2, 'AUTHENTICATE', $3, $4, $5, $6, $7, $8, $9, $10, $11)
+		ON CONFLICT (token_id, window_start, activity_by, result, reason, client_ip, user_agent)
+			WHERE activity = 'AUTHENTICATE'
+		DO UPDATE SET count = l.count + excluded.count, activity_on = least(l.activity_on, excluded.activity_on),
+			last_on = greatest(l.last_on, excluded.last_on)
+		RETURNING xmax = 0`
+	// authAddSQL adds a record to its row, if the row exists.
+	authAddSQL = `UPDATE logs SET count = count + $1, activity_on = least(activity_on, $2), last_on = greatest(last_on, $3)
+		WHERE activity = 'AUTHENTICATE' AND token_id = $4 AND window_start = $5 AND activity_by = $6 AND result = $7
+			AND reason = $8 AND client_ip = $9 AND user_agent = $10`
+	// authFoldAddSQL adds a record to the folded row of its token, window and
+	// result, if there is one.
+	authFoldAddSQL = `UPDATE logs SET count = count + $1, activity_on = least(activity_on, $2), last_on = greatest(last_on, $3)
+		WHERE id = (SELECT id FROM logs WHERE activity = 'AUTHENTICATE' AND token_id = $4 AND window_start = $5
+			AND result = $6 AND reason = '` + apitoken.ReasonFolded + `' ORDER BY id LIMIT 1)`
+	// authInsertSQL starts the folded row of a token, window and result.
+	authInsertSQL = `INSERT INTO logs (token_id, token_name, activity, activity_on, activity_by, result, reason,
+		client_ip, user_agent, count, last_on, window_start)
+		VALUES ($1, $2, 'AUTHENTICATE', $3, $4, $5, '` + apitoken.ReasonFolded + `', '', '', $6, $7, $8)`
+	// authLockSQL locks the tokens of a batch, in id order so that two
+	// batches never wait for each other in a cycle, and reads their names.
+	// A batch holds its tokens' rows until it commits: the row count of a
+	// token's window, read next, cannot change under it, so the bound holds
+	// across instances.
+	authLockSQL = `SELECT id, name FROM tokens WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE`
+	// authRowCountSQL counts the AUTHENTICATE rows of some tokens' windows.
+	authRowCountSQL = `SELECT token_id, window_start, count(*) FROM logs
+		WHERE activity = 'AUTHENTICATE' AND (token_id, window_start) IN (SELECT * FROM unnest($1::text[], $2::timestamptz[]))
+		GROUP BY token_id, window_start`
+	// tokenUsedSQL moves last_used_at forward, never back.
+	tokenUsedSQL = `UPDATE tokens SET last_used_at = $1, last_used_ip = $2
+		WHERE id = $3 AND (last_used_at IS NULL OR last_used_at < $1)`
+	batchSQL      = `INSERT INTO audit_batches (id) VALUES ($1)`
+	pruneBatchSQL = `DELETE FROM audit_batches WHERE created_at < now() - interval '1 hour'`
+)
+
+// foldReserve is how many of a window's MaxAuthRowsPerWindow rows are kept
+// for the folded rows: one per result (OK and Fail). A record starts a row
+// of its own only while the token's window has fewer rows than
+// MaxAuthRowsPerWindow-foldReserve; after that it is added to its own row if
+// it has one, else to the folded row of its result.
+const foldReserve = 2
+
+// pruneEvery is how often a store deletes old audit_batches rows.
+const pruneEvery = 5 * time.Minute
+
+type tokenWindow struct {
+	tokenID string
+	window  time.Time
+}
+
+type lastUse struct {
+	at time.Time
+	ip string
+}
+
+// RecordAuth adds coalesced AUTHENTICATE attempts in one transaction: all of
+// them or none. Records of tokens that do not exist, and records with no
+// attempt (Count below 1), are skipped. A record that is already folded
+// (Reason "folded") is added to its window's folded row for its result, so
+// that there is at most one folded row per token, window and result. The log
+// row takes the token's name from the tokens table.
+//
+// The batch locks its tokens' rows first, so that batches of one token from
+// several instances apply one after the other and the per-window row bound
+// holds; counts are added in the database (count = count + excluded.count),
+// never read and written back. If the COMMIT is not acknowledged, the batch's
+// id (written in the same transaction) says whether it was applied: then
+// RecordAuth reports success, and the caller does not write it again.
+func (s *Store) RecordAuth(ctx context.Context, records []apitoken.AuthRecord) error {
+	recs := slices.DeleteFunc(slices.Clone(records), func(r apitoken.AuthRecord) bool { return r.Count < 1 })
+	if len(recs) == 0 {
+		return nil
+	}
+	batchID := newBatchID()
+	for attempt := 1; ; attempt++ {
+		err := s.recordAuth(ctx, batchID, recs)
+		switch {
+		case err == nil:
+			return nil
+		case errors.Is(err, errCommitUnknown):
+			committed, rerr := s.batchCommitted(ctx, batchID)
+			if rerr != nil {
+				return fmt.Errorf("%w; checking whether it was: %w", err, rerr)
+			}
+			if committed {
+				return nil
+			}
+			return err
+		case attempt < 3 && ctx.Err() == nil && (constraint(err, "40P01", "") || constraint(err, "40001", "")):
+			// A deadlock cannot come from two batches (they lock in one
+			// order), but a batch and another writer may still meet one.
+			continue
+		}
+		return err
+	}
+}
+
+func (s *Store) recordAuth(ctx context.Context, batchID string, recs []apitoken.AuthRecord) error {
+	return s.write(ctx, "recording authentications", func(tx pgx.Tx) error {
+		fail := func(err error) error { return fmt.Errorf("recording authentications: %w", dbErr(err)) }
+
+		ids := make([]string, 0, 8)
+		for _, r := range recs {
+			ids = append(ids, r.TokenID)
+		}
+		slices.Sort(ids)
+		ids = slices.Compact(ids)
+		rows, err := tx.Query(ctx, authLockSQL, ids)
+		if err != nil {
+			return fail(err)
+		}
+		names := make(map[string]string, len(ids))
+		var id, name string
+		if _, err := pgx.ForEachRow(rows, []any{&id, &name}, func() error { names[id] = name; return nil }); err != nil {
+			return fail(err)
+		}
+
+		// The records of known tokens, grouped by token and window, and
+		// the windows' row counts.
+		type group struct {
+			recs   []*apitoken.AuthRecord
+			rows   int64
+			folded bool
+		}
+		groups := map[tokenWindow]*group{}
+		var order []tokenWindow
+		for i := range recs {
+			r := &recs[i]
+			if _, ok := names[r.TokenID]; !ok {
+				continue
+			}
+			if r.First.IsZero() {
+				r.First = r.Last
+			}
+			if r.Last.IsZero() {
+				r.Last = r.First
+			}
+			r.First, r.Last, r.Window = stored(r.First), stored(r.Last), stored(r.Window)
+			k := tokenWindow{r.TokenID, r.Window}
+			g := groups[k]
+			if g == nil {
+				g = &group{}
+				groups[k] = g
+				order = append(order, k)
+			}
+			g.recs = append(g.recs, r)
+			g.folded = g.folded || r.Reason == apitoken.ReasonFolded
+		}
+		if len(order) == 0 {
+			return nil
+		}
+		tokIDs := make([]string, len(order))
+		wins := make([]time.Time, len(order))
+		for i, k := range order {
+			tokIDs[i], wins[i] = k.tokenID, k.window
+		}
+		rows, err = tx.Query(ctx, authRowCountSQL, tokIDs, wins)
+		if err != nil {
+			return fail(err)
+		}
+		var win time.Time
+		var count int64
+		if _, err := pgx.ForEachRow(rows, []any{&id, &win, &count}, func() error {
+			if g := groups[tokenWindow{id, win.UTC()}]; g != nil {
+				g.rows = count
+			}
+			return nil
+		}); err != nil {
+			return fail(err)
+		}
+
+		// A window that stays under the bound whatever the batch adds (each
+		// record starts at most one row) takes its upserts in one round
+		// trip, with the rest of the batch's final statements; the others
+		// go one record at a time, each decided on the row count so far.
+		var batch pgx.Batch
+		upsert := func(r *apitoken.AuthRecord) []any {
+			return []any{r.TokenID, names[r.TokenID], r.First, r.ActivityBy, r.Result, r.Reason, r.ClientIP, r.UserAgent,
+				r.Count, r.Last, r.Window}
+		}
+		for _, k := range order {
+			g := groups[k]
+			if !g.folded && g.rows+int64(len(g.recs)) <= apitoken.MaxAuthRowsPerWindow-foldReserve {
+				for _, r := range g.recs {
+					batch.Queue(authUpsertSQL, upsert(r)...)
+				}
+				continue
+			}
+			for _, r := range g.recs {
+				if err := s.addOne(ctx, tx, r, names[r.TokenID], &g.rows, upsert); err != nil {
+					return fail(err)
+				}
+			}
+		}
+
+		uses := map[string]lastUse{}
+		for _, k := range order {
+			for _, r := range groups[k].recs {
+				if r.Result != apitoken.ResultOK {
+					continue
+				}
+				if u, ok := uses[r.TokenID]; !ok || r.Last.After(u.at) {
+					uses[r.TokenID] = lastUse{at: r.Last, ip: r.ClientIP}
+				}
+			}
+		}
+		for id, u := range uses {
+			batch.Queue(tokenUsedSQL, u.at, u.ip, id)
+		}
+		batch.Queue(batchSQL, batchID)
+		if last := s.lastPrune.Load(); time.Since(time.Unix(last, 0)) > pruneEvery && s.lastPrune.CompareAndSwap(last, time.Now().Unix()) {
+			batch.Queue(pruneBatchSQL)
+		}
+		if err := tx.SendBatch(ctx, &batch).Close(); err != nil {
+			return fail(err)
+		}
+		return nil
+	})
+}
+
+// addOne adds one record of a window near or past its bound; rows is the
+// window's row count, kept up to date.
+func (s *Store) addOne(ctx context.Context, tx pgx.Tx, r *apitoken.AuthRecord, name string, rows *int64, upsert func(*apitoken.AuthRecord) []any) error {
+	folded := r.Reason == apitoken.ReasonFolded
+	if !folded && *rows < apitoken.MaxAuthRowsPerWindow-foldReserve {
+		var isNew bool
+		if err := tx.QueryRow(ctx, authUpsertSQL, upsert(r)...).Scan(&isNew); err != nil {
+			return err
+		}
+		if isNew {
+			*rows++
+		}
+		return nil
+	}
+	if !folded {
+		tag, err := tx.Exec(ctx, authAddSQL, r.Count, r.First, r.Last, r.TokenID, r.Window, r.ActivityBy, r.Result,
+			r.Reason, r.ClientIP, r.UserAgent)
+		if err != nil || tag.RowsAffected() > 0 {
+			return err
+		}
+	}
+	tag, err := tx.Exec(ctx, authFoldAddSQL, r.Count, r.First, r.Last, r.TokenID, r.Window, r.Result)
+	if err != nil || tag.RowsAffected() > 0 {
+		return err
+	}
+	if _, err := tx.Exec(ctx, authInsertSQL, r.TokenID, name, r.First, r.ActivityBy, r.Result, r.Count, r.Last, r.Window); err != nil {
+		return err
+	}
+	*rows++
+	return nil
+}
+
+// batchCommitted reports whether the RecordAuth batch of that id was
+// committed, for a batch whose COMMIT was not acknowledged. It inserts the
+// id itself: if the batch's transaction is still open on the server (its
+// connection not yet found dead), the insert waits for it to end; a
+// conflict then means the batch committed, and a success that it did not and
+// never will (its id is taken). It tries for up to 10 s, whatever ctx says:
+// only a definite answer keeps the caller from writing the batch twice.
+func (s *Store) batchCommitted(ctx context.Context, batchID string) (bool, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	for {
+		tag, err := s.pool.Exec(ctx, `INSERT INTO audit_batches (id) VALUES ($1) ON CONFLICT (id) DO NOTHING`, batchID)
+		if err == nil {
+			return tag.RowsAffected() == 0, nil
+		}
+		select {
+		case <-ctx.Done():
+			return false, dbErr(err)
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}

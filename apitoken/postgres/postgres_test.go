@@ -1,0 +1,464 @@
+package postgres_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
+	"github.com/caddy-apitokens/caddy-apitokens/apitoken/postgres"
+	"github.com/caddy-apitokens/caddy-apitokens/apitoken/postgres/pgtest"
+	"github.com/caddy-apitokens/caddy-apitokens/apitoken/storetest"
+)
+
+func openStore(t testing.TB, dsn string) *postgres.Store {
+	t.Helper()
+	s, err := postgres.Open(context.Background(), dsn)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestStore_Conformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) apitoken.Store {
+		dsn, _ := pgtest.Schema(t)
+		return openStore(t, dsn)
+	})
+}
+
+var t0 = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+
+func putUser(t testing.TB, s apitoken.Store, id string) {
+	t.Helper()
+	if _, err := s.UpdateUser(context.Background(), id, func(u *apitoken.User, created bool) ([]apitoken.Log, error) {
+		u.CreatedAt = t0
+		u.Roles = []apitoken.Role{apitoken.RoleAPITokens}
+		return nil, nil
+	}); err != nil {
+		t.Fatalf("UpdateUser: %v", err)
+	}
+}
+
+func putToken(t testing.TB, s apitoken.Store, owner, name string) apitoken.Token {
+	t.Helper()
+	tok := apitoken.Token{ID: apitoken.NewTokenID(), Name: name, Owner: owner, Scopes: apitoken.AllScopes,
+		Expires: apitoken.Expiry30d, CreatedAt: t0}
+	if err := s.CreateToken(context.Background(), tok, apitoken.Log{Activity: apitoken.ActivityCreate, ActivityOn: t0, ActivityBy: owner}); err != nil {
+		t.Fatalf("CreateToken: %v", err)
+	}
+	return tok
+}
+
+// connect is a plain connection to the schema of dsn, for what the test
+// does behind the store's back.
+func connect(t testing.TB, dsn string) *pgx.Conn {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return conn
+}
+
+// authCounts sums a token's AUTHENTICATE counts by client IP, and counts
+// its rows per window.
+func authCounts(t testing.TB, s apitoken.Store, tokenID string) (byIP map[string]int64, rowsByWindow map[time.Time]int) {
+	t.Helper()
+	byIP, rowsByWindow = map[string]int64{}, map[time.Time]int{}
+	f := apitoken.LogFilter{TokenID: tokenID, Activity: apitoken.ActivityAuthenticate, Page: apitoken.Page{Limit: apitoken.MaxPageLimit}}
+	for {
+		logs, next, err := s.ListLogs(context.Background(), f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range logs {
+			byIP[l.ClientIP] += l.Count
+			rowsByWindow[l.ActivityOn.Truncate(time.Minute)]++
+		}
+		if next == "" {
+			return byIP, rowsByWindow
+		}
+		f.Cursor = next
+	}
+}
+
+// Instances that start together on a new schema must not both create the
+// tables: the advisory lock makes the others wait and find nothing to do.
+// (Without it, one round in a few fails on a duplicate table; three rounds
+// make that near certain to show.)
+func TestOpen_InstancesStartingTogetherMigrateOnce(t *testing.T) {
+	for round := range 3 {
+		t.Run(fmt.Sprint("round", round), func(t *testing.T) {
+			dsn, _ := pgtest.Schema(t)
+			const n = 5
+			var wg sync.WaitGroup
+			start := make(chan struct{})
+			errs := make([]error, n)
+			for i := range n {
+				wg.Go(func() {
+					<-start
+					s, err := postgres.Open(context.Background(), dsn)
+					if err == nil {
+						s.Close()
+					}
+					errs[i] = err
+				})
+			}
+			close(start)
+			wg.Wait()
+			for i, err := range errs {
+				if err != nil {
+					t.Errorf("instance %d failed to open: %v", i, err)
+				}
+			}
+			var applied, versions int
+			if err := connect(t, dsn).QueryRow(context.Background(),
+				`SELECT count(*) FILTER (WHERE version_id > 0), count(DISTINCT version_id) FILTER (WHERE version_id > 0) FROM goose_db_version`).
+				Scan(&applied, &versions); err != nil {
+				t.Fatal(err)
+			}
+			if applied != versions || applied == 0 {
+				t.Errorf("%d migrations recorded for %d versions: each must be applied exactly once", applied, versions)
+			}
+		})
+	}
+}
+
+func TestOpen_ReopeningKeepsDataAndAppliesNoMigrationTwice(t *testing.T) {
+	dsn, _ := pgtest.Schema(t)
+	s := openStore(t, dsn)
+	putUser(t, s, "alice")
+	tok := putToken(t, s, "alice", "kept")
+	s.Close()
+	count := func() (n int) {
+		t.Helper()
+		if err := connect(t, dsn).QueryRow(context.Background(), `SELECT count(*) FROM goose_db_version`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	before := count()
+	s = openStore(t, dsn)
+	if got, err := s.GetToken(context.Background(), tok.ID); err != nil || got.Name != "kept" {
+		t.Errorf("after reopening: GetToken = %+v, %v", got, err)
+	}
+	if after := count(); after != before {
+		t.Errorf("reopening changed the migration table: %d rows, was %d", after, before)
+	}
+}
+
+// The tables go to the first schema of the search_path, and nowhere else.
+func TestOpen_TablesLiveInTheSearchPathSchema(t *testing.T) {
+	dsn, schema := pgtest.Schema(t)
+	s := openStore(t, dsn)
+	if s.Schema() != schema {
+		t.Errorf("Schema() = %q, want %q", s.Schema(), schema)
+	}
+	var where string
+	if err := connect(t, dsn).QueryRow(context.Background(),
+		`SELECT string_agg(DISTINCT schemaname, ',') FROM pg_tables WHERE tablename IN ('tokens', 'users', 'logs', 'goose_db_version') AND schemaname = $1`,
+		schema).Scan(&where); err != nil {
+		t.Fatal(err)
+	}
+	if where != schema {
+		t.Errorf("tables are in %q, want %q", where, schema)
+	}
+}
+
+func TestOpen_SearchPathWithoutASchemaIsAClearError(t *testing.T) {
+	server := pgtest.ServerDSN(t)
+	dsn := pgtest.WithSearchPath(t, server, "no_such_schema_for_apitokens")
+	s, err := postgres.Open(context.Background(), dsn)
+	if err == nil {
+		s.Close()
+		t.Fatal("Open succeeded with a search_path naming no schema")
+	}
+	if !strings.Contains(err.Error(), "search_path") {
+		t.Errorf("error %q does not point at the search_path", err)
+	}
+}
+
+func TestOpen_ErrorsNeverShowThePassword(t *testing.T) {
+	for _, dsn := range []string{
+		"postgres://apitokens:s3cret-pw@127.0.0.1:1/x?sslmode=disable&pool_max_conns=zero",
+		"postgres://apitokens:s3cret-pw@127.0.0.1:1/x?sslmode=disable&connect_timeout=2",
+	} {
+		s, err := postgres.Open(context.Background(), dsn)
+		if err == nil {
+			s.Close()
+			t.Fatalf("Open(%q) succeeded", dsn)
+		}
+		if strings.Contains(err.Error(), "s3cret-pw") {
+			t.Errorf("the error shows the password: %v", err)
+		}
+	}
+}
+
+func TestOpen_UnreachableServerIsUnavailableAndFailsFast(t *testing.T) {
+	start := time.Now()
+	s, err := postgres.Open(context.Background(), "postgres://postgres@127.0.0.1:1/test?sslmode=disable")
+	if err == nil {
+		s.Close()
+		t.Fatal("Open of a closed port succeeded")
+	}
+	if !errors.Is(err, apitoken.ErrUnavailable) {
+		t.Errorf("Open of a closed port = %v, want ErrUnavailable", err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("Open took %v to give up", d)
+	}
+}
+
+func TestStore_ClosedStoreIsUnavailable(t *testing.T) {
+	dsn, _ := pgtest.Schema(t)
+	s := openStore(t, dsn)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Errorf("a second Close: %v", err)
+	}
+	if _, err := s.GetToken(context.Background(), "tok_x"); !errors.Is(err, apitoken.ErrUnavailable) {
+		t.Errorf("GetToken on a closed store = %v, want ErrUnavailable", err)
+	}
+	if err := s.RecordAuth(context.Background(), []apitoken.AuthRecord{{TokenID: "tok_x", Count: 1}}); !errors.Is(err, apitoken.ErrUnavailable) {
+		t.Errorf("RecordAuth on a closed store = %v, want ErrUnavailable", err)
+	}
+}
+
+// A write of a token that another instance holds locked waits; one that
+// cannot get the lock before its context ends is ErrUnavailable (the guard
+// answers 503), and reads go on beside the lock.
+func TestStore_WriteBehindAnotherInstancesLockIsUnavailable(t *testing.T) {
+	dsn, _ := pgtest.Schema(t)
+	s := openStore(t, dsn)
+	putUser(t, s, "alice")
+	tok := putToken(t, s, "alice", "held")
+
+	other := connect(t, dsn)
+	tx, err := other.Begin(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(context.Background())
+	if _, err := tx.Exec(context.Background(), `SELECT 1 FROM tokens WHERE id = $1 FOR UPDATE`, tok.ID); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err = s.UpdateToken(ctx, tok.ID, func(t *apitoken.Token) (apitoken.Log, error) {
+		now := time.Now()
+		t.RevokedAt = &now
+		return apitoken.Log{}, nil
+	})
+	if !errors.Is(err, apitoken.ErrUnavailable) {
+		t.Fatalf("UpdateToken behind a lock = %v, want ErrUnavailable", err)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("the write gave up after %v, want about the context's 300ms", d)
+	}
+	if got, err := s.GetToken(context.Background(), tok.ID); err != nil || got.RevokedAt != nil {
+		t.Errorf("a read beside the lock = %+v, %v; want the unrevoked token", got, err)
+	}
+}
+
+func TestStore_UnreachableDatabaseIsUnavailableThenRecovers(t *testing.T) {
+	dsn, _ := pgtest.Schema(t)
+	direct := openStore(t, dsn)
+	putUser(t, direct, "alice")
+	tok := putToken(t, direct, "alice", "t")
+
+	p := newProxy(t, dsn)
+	s := openStore(t, p.dsn(dsn))
+	if _, err := s.GetToken(context.Background(), tok.ID); err != nil {
+		t.Fatal(err)
+	}
+	p.down.Store(true)
+	p.cut()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if _, err := s.GetToken(ctx, tok.ID); !errors.Is(err, apitoken.ErrUnavailable) {
+		t.Errorf("GetToken with the database away = %v, want ErrUnavailable", err)
+	}
+	if _, err := s.GetUser(ctx, "alice"); !errors.Is(err, apitoken.ErrUnavailable) {
+		t.Errorf("GetUser with the database away = %v, want ErrUnavailable", err)
+	}
+	if err := s.RecordAuth(ctx, []apitoken.AuthRecord{{TokenID: tok.ID, Result: apitoken.ResultOK, Window: t0, Count: 1}}); !errors.Is(err, apitoken.ErrUnavailable) {
+		t.Errorf("RecordAuth with the database away = %v, want ErrUnavailable", err)
+	}
+	p.down.Store(false)
+	if _, err := s.GetToken(context.Background(), tok.ID); err != nil {
+		t.Errorf("GetToken once the database is back: %v", err)
+	}
+}
+
+// Two instances on one database record the same token's attempts at once:
+// every count adds up exactly, and the per-window row bound holds across
+// them (a window with more distinct clients than the bound folds the rest).
+func TestStore_TwoInstancesRecordingConcurrentlySumExactly(t *testing.T) {
+	dsn, _ := pgtest.Schema(t)
+	a := openStore(t, dsn)
+	b := openStore(t, dsn)
+	putUser(t, a, "alice")
+	tok := putToken(t, a, "alice", "shared")
+
+	const workers, batches = 6, 30
+	w1, w2 := t0, t0.Add(time.Minute)
+	var wg sync.WaitGroup
+	errs := make(chan error, workers*batches)
+	for g := range workers {
+		s := a
+		if g%2 == 1 {
+			s = b
+		}
+		wg.Go(func() {
+			for i := range batches {
+				at := w1.Add(time.Duration(g*batches+i) * time.Millisecond)
+				rec := func(ip string, count int64, win time.Time) apitoken.AuthRecord {
+					at := at.Add(win.Sub(w1))
+					return apitoken.AuthRecord{TokenID: tok.ID, ActivityBy: "Reports API", Result: apitoken.ResultOK,
+						ClientIP: ip, UserAgent: "curl/8", Window: win, First: at, Last: at, Count: count}
+				}
+				errs <- s.RecordAuth(context.Background(), []apitoken.AuthRecord{
+					rec("192.0.2.1", 1, w1),
+					rec("192.0.2.2", 3, w1),
+					rec(fmt.Sprintf("198.51.100.%d", g), 1, w1),
+					// A new client in w2 each time: 180 in all, past the bound.
+					rec(fmt.Sprintf("203.0.%d.%d", g, i), 2, w2),
+				})
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("a concurrent RecordAuth failed: %v", err)
+		}
+	}
+	byIP, rows := authCounts(t, a, tok.ID)
+	if byIP["192.0.2.1"] != workers*batches || byIP["192.0.2.2"] != 3*workers*batches {
+		t.Errorf("shared rows count %d and %d, want %d and %d", byIP["192.0.2.1"], byIP["192.0.2.2"], workers*batches, 3*workers*batches)
+	}
+	for g := range workers {
+		if c := byIP[fmt.Sprintf("198.51.100.%d", g)]; c != batches {
+			t.Errorf("worker %d's row counts %d, want %d", g, c, batches)
+		}
+	}
+	var inW2 int64
+	for ip, c := range byIP {
+		if strings.HasPrefix(ip, "203.0.") || ip == "" {
+			inW2 += c
+		}
+	}
+	if inW2 != 2*workers*batches {
+		t.Errorf("the second window counts %d attempts, want %d: none lost, none twice", inW2, 2*workers*batches)
+	}
+	if rows[w2] > apitoken.MaxAuthRowsPerWindow {
+		t.Errorf("the second window has %d rows, want at most %d", rows[w2], apitoken.MaxAuthRowsPerWindow)
+	}
+	if rows[w2] < apitoken.MaxAuthRowsPerWindow-2 {
+		t.Errorf("the second window has %d rows, want its clients kept up to the bound (%d)", rows[w2], apitoken.MaxAuthRowsPerWindow-2)
+	}
+	last := w2.Add(time.Duration(workers*batches-1) * time.Millisecond)
+	if got, _ := b.GetToken(context.Background(), tok.ID); got.LastUsedAt == nil || !got.LastUsedAt.Equal(last) {
+		t.Errorf("last used = %v, want the latest attempt %v", got.LastUsedAt, last)
+	}
+}
+
+// The COMMIT of an audit batch reaches the database, which applies it, but
+// its answer is lost with the connection: the batch is found applied and
+// RecordAuth succeeds, so the caller does not write it a second time.
+func TestRecordAuth_LostCommitAnswerIsCountedOnce(t *testing.T) {
+	dsn, _ := pgtest.Schema(t)
+	direct := openStore(t, dsn)
+	putUser(t, direct, "alice")
+	tok := putToken(t, direct, "alice", "t")
+	p := newProxy(t, dsn)
+	s := openStore(t, p.dsn(dsn))
+
+	rec := apitoken.AuthRecord{TokenID: tok.ID, ActivityBy: "app", Result: apitoken.ResultOK, ClientIP: "192.0.2.1",
+		Window: t0, First: t0, Last: t0, Count: 5}
+	p.loseCommitAck.Store(true)
+	if err := s.RecordAuth(context.Background(), []apitoken.AuthRecord{rec}); err != nil {
+		t.Fatalf("RecordAuth whose commit answer was lost = %v, want success: the batch was applied", err)
+	}
+	if p.loseCommitAck.Load() {
+		t.Fatal("the proxy saw no COMMIT")
+	}
+	if err := s.RecordAuth(context.Background(), []apitoken.AuthRecord{rec}); err != nil {
+		t.Fatal(err)
+	}
+	if byIP, _ := authCounts(t, direct, tok.ID); byIP["192.0.2.1"] != 10 {
+		t.Errorf("count = %d, want 5+5", byIP["192.0.2.1"])
+	}
+}
+
+// The COMMIT never reaches the database: the batch is found not applied,
+// RecordAuth fails (ErrUnavailable), and writing it again counts it once.
+func TestRecordAuth_LostCommitIsReportedAndNotApplied(t *testing.T) {
+	dsn, _ := pgtest.Schema(t)
+	direct := openStore(t, dsn)
+	putUser(t, direct, "alice")
+	tok := putToken(t, direct, "alice", "t")
+	p := newProxy(t, dsn)
+	s := openStore(t, p.dsn(dsn))
+
+	rec := apitoken.AuthRecord{TokenID: tok.ID, ActivityBy: "app", Result: apitoken.ResultOK, ClientIP: "192.0.2.1",
+		Window: t0, First: t0, Last: t0, Count: 5}
+	p.loseCommit.Store(true)
+	err := s.RecordAuth(context.Background(), []apitoken.AuthRecord{rec})
+	if !errors.Is(err, apitoken.ErrUnavailable) {
+		t.Fatalf("RecordAuth whose commit was lost = %v, want ErrUnavailable", err)
+	}
+	if byIP, _ := authCounts(t, direct, tok.ID); byIP["192.0.2.1"] != 0 {
+		t.Fatalf("count = %d after a lost commit, want 0", byIP["192.0.2.1"])
+	}
+	if err := s.RecordAuth(context.Background(), []apitoken.AuthRecord{rec}); err != nil {
+		t.Fatal(err)
+	}
+	if byIP, _ := authCounts(t, direct, tok.ID); byIP["192.0.2.1"] != 5 {
+		t.Errorf("count = %d, want 5", byIP["192.0.2.1"])
+	}
+}
+
+// The whole audit path: an Auditor whose flush loses its commit answer
+// neither loses nor doubles an attempt.
+func TestAuditor_LostCommitAnswerNeitherLosesNorDoubles(t *testing.T) {
+	dsn, _ := pgtest.Schema(t)
+	direct := openStore(t, dsn)
+	putUser(t, direct, "alice")
+	tok := putToken(t, direct, "alice", "t")
+	p := newProxy(t, dsn)
+	s := openStore(t, p.dsn(dsn))
+	aud := apitoken.NewAuditor(apitoken.AuditConfig{Store: s, FlushInterval: time.Hour})
+	defer aud.Close(context.Background())
+
+	for _, lose := range []*bool{nil, new(bool)} {
+		for range 7 {
+			aud.Record(apitoken.AuthEvent{TokenID: tok.ID, ActivityBy: "app", Result: apitoken.ResultOK, ClientIP: "192.0.2.1", At: t0})
+		}
+		if lose != nil {
+			p.loseCommit.Store(true)
+		} else {
+			p.loseCommitAck.Store(true)
+		}
+		_ = aud.Flush(context.Background()) // a lost commit fails and keeps its batch
+	}
+	if err := aud.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if byIP, _ := authCounts(t, direct, tok.ID); byIP["192.0.2.1"] != 14 {
+		t.Errorf("count = %d, want 14: each attempt once", byIP["192.0.2.1"])
+	}
+}
