@@ -151,6 +151,12 @@ func (a *Authenticator) InvalidateAll() {
 func (a *Authenticator) Authenticate(ctx context.Context, raw string) (Principal, *Failure) {
 	now := a.cfg.Now()
 	v, ok := a.jwts.Get(raw)
+	if ok && !a.cfg.Signer.Trusts(v) {
+		// Verified before the signer's keys changed: its key may be
+		// retired. Verify it again (one signature check).
+		a.jwts.Remove(raw)
+		ok = false
+	}
 	if ok {
 		a.stats.jwtHits.Add(1)
 	} else {

@@ -1,6 +1,7 @@
 package apitoken
 
 import (
+	"crypto/ed25519"
 	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/sha512"
@@ -12,6 +13,7 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -31,7 +33,8 @@ type Claims struct {
 }
 
 // Verified is what a checked JWT says, reduced to what the state check needs.
-// It is immutable and safe to cache by the exact JWT string.
+// It is immutable and safe to cache by the exact JWT string, for as long as
+// Signer.Trusts says the keys that verified it are still the signer's.
 type Verified struct {
 	TokenID string
 	Subject string
@@ -39,6 +42,8 @@ type Verified struct {
 	Scopes  Scopes
 	// Exp is the exp claim; zero when the JWT has none (expiry never).
 	Exp time.Time
+
+	keys *keySet // the keys it was verified with
 }
 
 // JWT verification failures. They are reported to clients only as "token is
@@ -49,22 +54,37 @@ var (
 )
 
 // Signer issues and verifies the JWTs of one deployment: one issuer, one
-// algorithm, a set of known keys of which the first signs.
+// algorithm, a set of known keys of which the first signs. The keys can be
+// replaced while it is in use (SetKeys): key rotation without a restart.
 type Signer struct {
-	issuer string
-	method jwt.SigningMethod
-	keys   []Key
-	byID   map[string][]byte
-	parser *jwt.Parser
-	now    func() time.Time
-
-	// headers maps the encoded header that Issue writes for each key to that
-	// key, so Verify can check a JWT of ours without parsing its header.
-	headers   map[string]*macKey
+	issuer    string
+	alg       string
+	method    jwt.SigningMethod
+	parser    *jwt.Parser
 	validator *jwt.Validator
+	now       func() time.Time
+	keys      atomic.Pointer[keySet]
 }
 
-// macKey is a verifying key with a pool of ready HMACs.
+// keySet is one immutable generation of a Signer's keys.
+type keySet struct {
+	keys []Key
+	sign *Key // nil: this instance only verifies (EdDSA with public keys only)
+	// byID holds each key as golang-jwt's verifier wants it: the HMAC
+	// secret, or the Ed25519 public key.
+	byID map[string]any
+	// headers maps the encoded header that Issue writes for each key to its
+	// verifier, so Verify can check a JWT of ours without parsing its header.
+	headers map[string]sigVerifier
+}
+
+// sigVerifier checks a 64-byte signature (HMAC-SHA512 or Ed25519) over the
+// signing input (header.payload) of a JWT.
+type sigVerifier interface {
+	verify(signingInput string, sig []byte) bool
+}
+
+// macKey is an HMAC-SHA512 key with a pool of ready HMACs.
 type macKey struct {
 	pool sync.Pool // of hash.Hash
 }
@@ -73,6 +93,30 @@ func newMACKey(secret []byte) *macKey {
 	return &macKey{pool: sync.Pool{New: func() any { return hmac.New(sha512.New, secret) }}}
 }
 
+func (k *macKey) verify(signingInput string, sig []byte) bool {
+	mac := k.pool.Get().(hash.Hash)
+	mac.Reset()
+	io.WriteString(mac, signingInput)
+	var got [sha512.Size]byte
+	mac.Sum(got[:0])
+	k.pool.Put(mac)
+	return hmac.Equal(got[:], sig)
+}
+
+// edKey is an Ed25519 public key.
+type edKey ed25519.PublicKey
+
+func (k edKey) verify(signingInput string, sig []byte) bool {
+	return ed25519.Verify(ed25519.PublicKey(k), []byte(signingInput), sig)
+}
+
+// sigLen is the length of the signatures of both algorithms, and sigLen64
+// that of their base64url form.
+const (
+	sigLen   = 64
+	sigLen64 = 86
+)
+
 // encodedHeader is the header segment Issue writes for a key: the JSON of
 // golang-jwt's header map, whose keys encoding/json sorts.
 func encodedHeader(alg, kid string) string {
@@ -80,8 +124,10 @@ func encodedHeader(alg, kid string) string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// NewSigner builds a signer for issuer. keys must not be empty; keys[0] signs,
-// every key verifies. now is the clock (time.Now when nil).
+// NewSigner builds a signer for issuer. keys must not be empty and must all
+// be of one algorithm, the signer's; keys[0] signs when it can (an EdDSA
+// signer of public keys only verifies), every key verifies. now is the
+// clock (time.Now when nil).
 func NewSigner(issuer string, keys []Key, now func() time.Time) (*Signer, error) {
 	if issuer == "" {
 		return nil, Errorf(ErrInvalid, "issuer must not be empty")
@@ -92,14 +138,13 @@ func NewSigner(issuer string, keys []Key, now func() time.Time) (*Signer, error)
 	if now == nil {
 		now = time.Now
 	}
-	s := &Signer{issuer: issuer, method: jwt.SigningMethodHS512, keys: keys, byID: make(map[string][]byte, len(keys)), now: now,
-		headers: make(map[string]*macKey, len(keys))}
-	for _, k := range keys {
-		if len(k.Secret) < MinKeyLen {
-			return nil, Errorf(ErrInvalid, "signing key %s is %d bytes; it must be at least %d", k.ID, len(k.Secret), MinKeyLen)
-		}
-		s.byID[k.ID] = k.Secret
-		s.headers[encodedHeader(s.method.Alg(), k.ID)] = newMACKey(k.Secret)
+	alg := keys[0].Algorithm()
+	s := &Signer{issuer: issuer, alg: alg, now: now, method: jwt.SigningMethodHS512}
+	if alg == AlgEdDSA {
+		s.method = jwt.SigningMethodEdDSA
+	}
+	if err := s.SetKeys(keys); err != nil {
+		return nil, err
 	}
 	opts := []jwt.ParserOption{
 		jwt.WithValidMethods([]string{s.method.Alg()}),
@@ -108,26 +153,84 @@ func NewSigner(issuer string, keys []Key, now func() time.Time) (*Signer, error)
 		jwt.WithIssuedAt(),
 		jwt.WithTimeFunc(now),
 	}
-	s.parser = jwt.NewParser(opts...)
+	// Strict base64 on the parser path too: one JWT has one spelling, so a
+	// signature cannot be re-encoded into another string that also verifies.
+	s.parser = jwt.NewParser(append(opts, jwt.WithStrictDecoding())...)
 	s.validator = jwt.NewValidator(opts...)
 	return s, nil
+}
+
+// SetKeys replaces the signer's keys at once: keys[0] signs from now on,
+// and a JWT of a key no longer listed stops verifying, cached or not (see
+// Trusts). The keys must be of the signer's algorithm. On error the keys
+// in use are kept.
+func (s *Signer) SetKeys(keys []Key) error {
+	if len(keys) == 0 {
+		return Errorf(ErrInvalid, "at least one signing key is required")
+	}
+	set := &keySet{keys: append([]Key(nil), keys...), byID: make(map[string]any, len(keys)), headers: make(map[string]sigVerifier, len(keys))}
+	for _, k := range set.keys {
+		if alg := k.Algorithm(); alg != s.alg {
+			return Errorf(ErrInvalid, "key %s is for %s, but this deployment signs with %s", k.ID, alg, s.alg)
+		}
+		if _, dup := set.byID[k.ID]; dup {
+			return Errorf(ErrInvalid, "key %s is listed twice", k.ID)
+		}
+		var v sigVerifier
+		switch s.alg {
+		case AlgEdDSA:
+			if len(k.Public) != ed25519.PublicKeySize {
+				return Errorf(ErrInvalid, "Ed25519 key %s has no valid public key", k.ID)
+			}
+			set.byID[k.ID] = k.Public
+			v = edKey(k.Public)
+		default:
+			if len(k.Secret) < MinKeyLen {
+				return Errorf(ErrInvalid, "signing key %s is %d bytes; it must be at least %d", k.ID, len(k.Secret), MinKeyLen)
+			}
+			set.byID[k.ID] = k.Secret
+			v = newMACKey(k.Secret)
+		}
+		set.headers[encodedHeader(s.method.Alg(), k.ID)] = v
+	}
+	if set.keys[0].CanSign() {
+		set.sign = &set.keys[0]
+	}
+	s.keys.Store(set)
+	return nil
 }
 
 // Issuer is the configured issuer.
 func (s *Signer) Issuer() string { return s.issuer }
 
+// Alg is the signer's algorithm, AlgHS512 or AlgEdDSA.
+func (s *Signer) Alg() string { return s.alg }
+
 // KeyIDs lists the known key ids, the signing one first.
 func (s *Signer) KeyIDs() []string {
-	ids := make([]string, len(s.keys))
-	for i, k := range s.keys {
+	keys := s.keys.Load().keys
+	ids := make([]string, len(keys))
+	for i, k := range keys {
 		ids[i] = k.ID
 	}
 	return ids
 }
 
+// CanIssue reports whether the signer holds a key that signs.
+func (s *Signer) CanIssue() bool { return s.keys.Load().sign != nil }
+
+// Trusts reports whether v was verified with the signer's current keys. A
+// Verified cached before SetKeys is not trusted: verify the JWT again (a
+// key still listed verifies it; a retired one does not).
+func (s *Signer) Trusts(v *Verified) bool { return v != nil && v.keys == s.keys.Load() }
+
 // Issue signs a JWT for t's current generation: jti is the generation's
 // random id, iat is at, and exp is at + expiry unless the expiry is never.
 func (s *Signer) Issue(t *Token, jti string, at time.Time) (string, error) {
+	set := s.keys.Load()
+	if set.sign == nil {
+		return "", Errorf(ErrConflict, "this instance only verifies tokens (it holds %s public keys only); generate tokens where the signing key is configured", s.alg)
+	}
 	c := Claims{
 		RegisteredClaims: jwt.RegisteredClaims{
 			Issuer:   s.issuer,
@@ -142,8 +245,12 @@ func (s *Signer) Issue(t *Token, jti string, at time.Time) (string, error) {
 		c.ExpiresAt = jwt.NewNumericDate(*end)
 	}
 	tok := jwt.NewWithClaims(s.method, c)
-	tok.Header["kid"] = s.keys[0].ID
-	signed, err := tok.SignedString(s.keys[0].Secret)
+	tok.Header["kid"] = set.sign.ID
+	var key any = set.sign.Secret
+	if s.alg == AlgEdDSA {
+		key = set.sign.Private
+	}
+	signed, err := tok.SignedString(key)
 	if err != nil {
 		return "", fmt.Errorf("signing JWT: %w", err)
 	}
@@ -159,34 +266,34 @@ func (s *Signer) Issue(t *Token, jti string, at time.Time) (string, error) {
 // A JWT whose header segment is byte for byte one that Issue writes (every
 // JWT this deployment issued) is checked on a fast path: the header needs no
 // parsing, since it is already known to be {alg, kid, typ: JWT} for a known
-// key; then the HMAC, then golang-jwt's own claim validation. Any other JWT
-// goes through golang-jwt's full parser with the same rules.
+// key; then the signature (HMAC or Ed25519), then golang-jwt's own claim
+// validation. Any other JWT goes through golang-jwt's full parser with the
+// same rules.
 func (s *Signer) Verify(raw string) (*Verified, error) {
+	set := s.keys.Load()
 	header, rest, _ := strings.Cut(raw, ".")
-	key := s.headers[header]
+	key := set.headers[header]
 	if key == nil {
 		var c Claims
-		_, err := s.parser.ParseWithClaims(raw, &c, s.keyFor)
-		return s.verified(&c, err)
+		_, err := s.parser.ParseWithClaims(raw, &c, set.keyFor)
+		return s.verified(set, &c, err)
 	}
 	payload, sig, ok := strings.Cut(rest, ".")
 	if !ok || strings.IndexByte(sig, '.') >= 0 {
 		return nil, fmt.Errorf("%w: not three segments", ErrMalformedJWT)
 	}
-	var want [sha512.Size]byte
-	if n, err := base64.RawURLEncoding.Strict().Decode(want[:], []byte(sig)); err != nil || n != sha512.Size || len(sig) != 86 {
-		return nil, fmt.Errorf("%w: signature is not a base64url HMAC-SHA512", ErrMalformedJWT)
+	// The length first: Decode writes past want for a longer signature.
+	var want [sigLen]byte
+	if len(sig) != sigLen64 {
+		return nil, fmt.Errorf("%w: signature is not a base64url %s signature", ErrMalformedJWT, s.alg)
 	}
-	mac := key.pool.Get().(hash.Hash)
-	mac.Reset()
-	io.WriteString(mac, raw[:len(header)+1+len(payload)])
-	var got [sha512.Size]byte
-	mac.Sum(got[:0])
-	key.pool.Put(mac)
-	if !hmac.Equal(got[:], want[:]) {
+	if n, err := base64.RawURLEncoding.Strict().Decode(want[:], []byte(sig)); err != nil || n != sigLen {
+		return nil, fmt.Errorf("%w: signature is not a base64url %s signature", ErrMalformedJWT, s.alg)
+	}
+	if !key.verify(raw[:len(header)+1+len(payload)], want[:]) {
 		return nil, fmt.Errorf("%w: %w", ErrMalformedJWT, jwt.ErrTokenSignatureInvalid)
 	}
-	body, err := base64.RawURLEncoding.DecodeString(payload)
+	body, err := base64.RawURLEncoding.Strict().DecodeString(payload)
 	if err != nil {
 		return nil, fmt.Errorf("%w: payload is not base64url", ErrMalformedJWT)
 	}
@@ -194,12 +301,12 @@ func (s *Signer) Verify(raw string) (*Verified, error) {
 	if err := json.Unmarshal(body, &c); err != nil {
 		return nil, fmt.Errorf("%w: claims: %w", ErrMalformedJWT, err)
 	}
-	return s.verified(&c, s.validator.Validate(c))
+	return s.verified(set, &c, s.validator.Validate(c))
 }
 
 // verified turns checked claims into a Verified, given the error of their
 // validation.
-func (s *Signer) verified(c *Claims, err error) (*Verified, error) {
+func (s *Signer) verified(set *keySet, c *Claims, err error) (*Verified, error) {
 	expired := err != nil && onlyExpired(err)
 	if err != nil && !expired {
 		return nil, fmt.Errorf("%w: %w", ErrMalformedJWT, err)
@@ -207,7 +314,7 @@ func (s *Signer) verified(c *Claims, err error) (*Verified, error) {
 	if c.TokenID == "" || c.ID == "" || c.Subject == "" {
 		return nil, fmt.Errorf("%w: tid, jti and sub are required", ErrMalformedJWT)
 	}
-	v := &Verified{TokenID: c.TokenID, Subject: c.Subject, JTIHash: HashJTI(c.ID), Scopes: ParseScopeClaim(c.Scope)}
+	v := &Verified{TokenID: c.TokenID, Subject: c.Subject, JTIHash: HashJTI(c.ID), Scopes: ParseScopeClaim(c.Scope), keys: set}
 	if c.ExpiresAt != nil {
 		v.Exp = c.ExpiresAt.Time
 	}
@@ -236,7 +343,7 @@ func onlyExpired(err error) bool {
 
 // keyFor is the jwt.Keyfunc: it refuses any header but {alg, typ: JWT, kid}
 // and any kid it does not know.
-func (s *Signer) keyFor(t *jwt.Token) (any, error) {
+func (set *keySet) keyFor(t *jwt.Token) (any, error) {
 	if len(t.Header) != 3 {
 		return nil, fmt.Errorf("header must hold exactly alg, typ and kid, got %d members", len(t.Header))
 	}
@@ -244,7 +351,7 @@ func (s *Signer) keyFor(t *jwt.Token) (any, error) {
 		return nil, errors.New(`header typ must be "JWT"`)
 	}
 	kid, _ := t.Header["kid"].(string)
-	key, ok := s.byID[kid]
+	key, ok := set.byID[kid]
 	if !ok {
 		return nil, errors.New("unknown kid")
 	}
