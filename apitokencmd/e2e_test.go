@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -35,12 +36,16 @@ const (
 
 var adminAddr = fmt.Sprintf("localhost:%d", testAdminPort)
 
+// testDir holds Caddy's data and config of the tests, and the built caddy.
+var testDir string
+
 func TestMain(m *testing.M) {
 	// Keep Caddy's data and config (autosave, generated keys) out of $HOME.
 	dir, err := os.MkdirTemp("", "apitokencmd-test")
 	if err != nil {
 		panic(err)
 	}
+	testDir = dir
 	os.Setenv("XDG_DATA_HOME", dir)
 	os.Setenv("XDG_CONFIG_HOME", dir)
 	code := m.Run()
@@ -137,7 +142,7 @@ func (r result) want(code int, msg string) result {
 	if r.code != code {
 		r.t.Fatalf("api-tokens %s: exit %d, want %d\nstdout: %s\nstderr: %s", strings.Join(r.args, " "), r.code, code, r.stdout, r.errs)
 	}
-	if msg != "" && (!strings.HasPrefix(r.errs, "Error: ") || !strings.Contains(r.errs, msg)) {
+	if msg != "" && (!strings.Contains(r.errs, "Error: ") || !strings.Contains(r.errs, msg)) {
 		r.t.Fatalf("api-tokens %s: stderr %q, want the error %q", strings.Join(r.args, " "), r.errs, msg)
 	}
 	if code != ExitOK && code != ExitUsage && r.stdout != "" {
@@ -594,20 +599,50 @@ func TestAdminAPI_ErrorsAreJSONWithACodeAndAMessage(t *testing.T) {
 	}
 }
 
-// buildCaddy builds cmd/caddy (Caddy with this plugin, as xcaddy would) into
-// a temporary folder.
+var (
+	buildOnce sync.Once
+	builtBin  string
+	buildErr  error
+)
+
+// buildCaddy builds cmd/caddy (Caddy with this plugin, as xcaddy would),
+// once per test run.
 func buildCaddy(t *testing.T) string {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("builds Caddy")
 	}
-	bin := filepath.Join(t.TempDir(), "caddy")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/caddy")
-	cmd.Dir = ".."
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/caddy: %v\n%s", err, out)
+	buildOnce.Do(func() {
+		bin := filepath.Join(testDir, "bin", "caddy") // testDir/caddy is Caddy's data dir
+		cmd := exec.Command("go", "build", "-o", bin, "./cmd/caddy")
+		cmd.Dir = ".."
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build ./cmd/caddy: %v\n%s", err, out)
+			return
+		}
+		builtBin = bin
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
 	}
-	return bin
+	return builtBin
+}
+
+// runBinary runs the built caddy with args.
+func runBinary(t *testing.T, bin string, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	code := 0
+	if err := cmd.Run(); err != nil {
+		ee, ok := err.(*exec.ExitError)
+		if !ok {
+			t.Fatalf("running caddy %s: %v", strings.Join(args, " "), err)
+		}
+		code = ee.ExitCode()
+	}
+	return result{t: t, args: args, code: code, stdout: stdout.String(), errs: stderr.String()}
 }
 
 // The subcommands are registered with Caddy's command line, and Caddy's main
@@ -617,18 +652,7 @@ func TestBinary_CaddyRunsTheCommandsWithTheirExitCodes(t *testing.T) {
 	newEnv(t)
 	caddy := func(args ...string) result {
 		t.Helper()
-		cmd := exec.Command(bin, args...)
-		var stdout, stderr bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		code := 0
-		if err := cmd.Run(); err != nil {
-			ee, ok := err.(*exec.ExitError)
-			if !ok {
-				t.Fatalf("running caddy %s: %v", strings.Join(args, " "), err)
-			}
-			code = ee.ExitCode()
-		}
-		return result{t: t, args: args, code: code, stdout: stdout.String(), errs: stderr.String()}
+		return runBinary(t, bin, args...)
 	}
 
 	if r := caddy("list-modules").want(ExitOK, ""); !strings.Contains(r.stdout, "admin.api.api_tokens") {
@@ -657,4 +681,46 @@ func TestBinary_CaddyRunsTheCommandsWithTheirExitCodes(t *testing.T) {
 	caddy("api-tokens", "logs", "--activity", "nope", "--address", adminAddr).want(ExitUsage, `unknown activity "nope"`)
 	caddy("api-tokens", "tokens", "list", "--no-such-flag").want(ExitUsage, "unknown flag: --no-such-flag")
 	caddy("api-tokens", "tokens", "frobnicate").want(ExitUsage, `unknown command "frobnicate"`)
+}
+
+// A Caddy whose admin endpoint is a unix socket, named in its Caddyfile: the
+// commands find it with --config and reach it over the socket.
+func TestBinary_AnAdminEndpointOnAUnixSocket(t *testing.T) {
+	bin := buildCaddy(t)
+	dir, err := os.MkdirTemp("", "sock") // short: a socket path has at most 108 bytes
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	sock := filepath.Join(dir, "admin.sock")
+	caddyfile := filepath.Join(dir, "Caddyfile")
+	conf := fmt.Sprintf("{\n\tadmin unix/%s\n\tpersist_config off\n\tapi_tokens {\n\t\tstorage sqlite %s\n\t}\n}\n", sock, filepath.Join(dir, "t.db"))
+	if err := os.WriteFile(caddyfile, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	server := exec.Command(bin, "run", "--config", caddyfile, "--adapter", "caddyfile")
+	server.Stdout, server.Stderr = &logs, &logs
+	if err := server.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		server.Process.Kill() // the Caddy this test started, by its own handle
+		server.Wait()
+	})
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if conn, err := net.Dial("unix", sock); err == nil {
+			conn.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("caddy did not listen on its admin socket in 15s:\n%s", logs.String())
+		}
+	}
+
+	runBinary(t, bin, "api-tokens", "users", "grant-role", "svc", "api_tokens", "--config", caddyfile, "--adapter", "caddyfile").want(ExitOK, "")
+	r := runBinary(t, bin, "api-tokens", "users", "list", "--address", "unix/"+sock).want(ExitOK, "")
+	if !regexp.MustCompile(`\nsvc +- +api_tokens `).MatchString(r.stdout) {
+		t.Fatalf("users list over the socket:\n%s", r.stdout)
+	}
 }
