@@ -7,13 +7,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"path/filepath"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
+	"github.com/caddy-apitokens/caddy-apitokens/apitoken/postgres"
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken/sqlite"
 )
 
@@ -73,10 +77,16 @@ type App struct {
 
 // Storage selects the token store.
 type Storage struct {
-	// Driver is "sqlite".
+	// Driver is "sqlite" (one instance) or "postgres" (several instances on
+	// one database make one deployment; needs signing_keys).
 	Driver string `json:"driver"`
-	// DSN is the database file for sqlite.
+	// DSN is the database file for sqlite; for postgres, a pgx connection
+	// string (postgres://user:password@host:5432/db?search_path=apitokens,
+	// pool settings in pool_* parameters). Placeholders such as
+	// {env.APITOKENS_DATABASE_URL} are replaced at provision.
 	DSN string `json:"dsn,omitempty"`
+
+	dsn string // DSN with its placeholders replaced
 }
 
 // CaddyModule returns the Caddy module information.
@@ -106,6 +116,11 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err := a.Validate(); err != nil {
 		return err
 	}
+	a.Storage.dsn = caddy.NewReplacer().ReplaceKnown(a.Storage.DSN, "")
+	if strings.TrimSpace(a.Storage.dsn) == "" {
+		return fmt.Errorf("api_tokens: storage %s: %q is empty once its placeholders are replaced (is the environment variable set?)",
+			a.Storage.Driver, a.Storage.DSN)
+	}
 	a.maxLife = apitoken.Expiry(a.MaxLifetime)
 	a.adminSet = make(map[string]bool, len(a.Admins))
 	for _, id := range a.Admins {
@@ -120,9 +135,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return err
 	}
 
-	a.poolKey = a.Storage.Driver + ":" + a.Storage.DSN
+	a.poolKey = a.Storage.Driver + ":" + a.Storage.dsn
 	val, _, err := backends.LoadOrNew(a.poolKey, func() (caddy.Destructor, error) {
-		return openBackend(ctx, a.Storage, a.logger)
+		return openBackend(ctx, a.Storage, a.logger, ctx.Slogger())
 	})
 	if err != nil {
 		return err
@@ -139,6 +154,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
+	// Changes made on other instances (a shared store's feed) drop this
+	// config's cached state too.
+	a.backend.watch(a.auth)
 	if a.metrics, err = newMetrics(ctx.GetMetricsRegistry(), a.auth, a.backend.auditor); err != nil {
 		return fmt.Errorf("api_tokens: registering metrics: %w", err)
 	}
@@ -168,8 +186,21 @@ func (a *App) Validate() error {
 	if _, err := apitoken.ParseExpiry(a.MaxLifetime); err != nil {
 		return fmt.Errorf("api_tokens: max_lifetime: %s", apitoken.Message(err))
 	}
-	if a.Storage != nil && a.Storage.Driver != "sqlite" {
-		return fmt.Errorf("api_tokens: storage: unknown driver %q (use sqlite)", a.Storage.Driver)
+	if a.Storage != nil {
+		switch a.Storage.Driver {
+		case "sqlite":
+		case "postgres":
+			if a.Storage.DSN == "" {
+				return errors.New("api_tokens: storage postgres needs a DSN, e.g. `storage postgres {env.APITOKENS_DATABASE_URL}`")
+			}
+			if len(a.SigningKeys) == 0 {
+				return errors.New("api_tokens: storage postgres needs signing_key: every instance of a PostgreSQL deployment " +
+					"must sign and verify with the same key, and a generated key would stay in one instance's data directory; " +
+					"create one with `openssl rand -base64 64` and give it to every instance (signing_key {env.APITOKENS_SIGNING_KEY})")
+			}
+		default:
+			return fmt.Errorf("api_tokens: storage: unknown driver %q (use sqlite or postgres)", a.Storage.Driver)
+		}
 	}
 	for name, d := range map[string]caddy.Duration{"audit_window": a.AuditWindow, "cache_ttl": a.CacheTTL, "stale_if_error": a.StaleIfError} {
 		if d < 0 {
@@ -223,6 +254,9 @@ func (a *App) Cleanup() error {
 	if a.backend == nil {
 		return nil
 	}
+	if a.auth != nil {
+		a.backend.unwatch(a.auth)
+	}
 	a.backend = nil
 	_, err := backends.Delete(a.poolKey)
 	return err
@@ -244,19 +278,34 @@ var backends = caddy.NewUsagePool()
 type backend struct {
 	store   apitoken.Store
 	auditor *apitoken.Auditor
+
+	// The change feed of a store shared with other instances: one per
+	// backend, started with it, and passed on to the Authenticator of
+	// every live config (during a reload, the old one's and the new one's).
+	mu        sync.Mutex
+	watchers  map[*apitoken.Authenticator]bool
+	stopWatch context.CancelFunc // nil: the store has no feed
+	watchDone chan struct{}
 }
 
-func openBackend(ctx context.Context, s *Storage, logger *zap.Logger) (*backend, error) {
+func openBackend(ctx context.Context, s *Storage, logger *zap.Logger, slogger *slog.Logger) (*backend, error) {
 	octx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	store, err := sqlite.Open(octx, s.DSN)
+	var store apitoken.Store
+	var err error
+	switch s.Driver {
+	case "postgres":
+		store, err = postgres.Open(octx, s.dsn, postgres.WithLogger(slogger))
+	default:
+		store, err = sqlite.Open(octx, s.dsn)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("api_tokens: opening token store: %w", err)
 	}
 	// The backend outlives the config that opened it: log through a logger
 	// that is not tied to that config's lifetime.
 	logger = logger.Named("audit")
-	return &backend{
+	b := &backend{
 		store: store,
 		auditor: apitoken.NewAuditor(apitoken.AuditConfig{
 			Store: store,
@@ -264,11 +313,57 @@ func openBackend(ctx context.Context, s *Storage, logger *zap.Logger) (*backend,
 				logger.Error("writing authentication logs failed; will retry", zap.Error(err), zap.Int("queued_rows", queued))
 			},
 		}),
-	}, nil
+		watchers: map[*apitoken.Authenticator]bool{},
+	}
+	if w, ok := store.(apitoken.Watcher); ok {
+		wctx, stop := context.WithCancel(context.Background())
+		b.stopWatch, b.watchDone = stop, make(chan struct{})
+		go func() {
+			defer close(b.watchDone)
+			w.Watch(wctx, b.changed)
+		}()
+	}
+	return b, nil
 }
 
-// Destruct flushes the audit queue (for up to 10 s) and closes the store.
+// watch passes the store's changes to auth until unwatch.
+func (b *backend) watch(auth *apitoken.Authenticator) {
+	b.mu.Lock()
+	b.watchers[auth] = true
+	b.mu.Unlock()
+}
+
+func (b *backend) unwatch(auth *apitoken.Authenticator) {
+	b.mu.Lock()
+	delete(b.watchers, auth)
+	b.mu.Unlock()
+}
+
+// changed applies a change reported by the store's feed to every watching
+// Authenticator. It runs on the feed's goroutine; invalidations only take
+// the caches' locks.
+func (b *backend) changed(c apitoken.Change) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for auth := range b.watchers {
+		switch {
+		case c.All:
+			auth.InvalidateAll()
+		case c.TokenID != "":
+			auth.InvalidateToken(c.TokenID)
+		case c.UserID != "":
+			auth.InvalidateUser(c.UserID)
+		}
+	}
+}
+
+// Destruct stops the change feed, flushes the audit queue (for up to 10 s)
+// and closes the store.
 func (b *backend) Destruct() error {
+	if b.stopWatch != nil {
+		b.stopWatch()
+		<-b.watchDone
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	return errors.Join(b.auditor.Close(ctx), b.store.Close())
