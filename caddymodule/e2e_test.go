@@ -80,6 +80,7 @@ type guardEnv struct {
 	up       *upstream
 	db       string
 	logFile  string
+	options  string // more api_tokens options
 	app      *App
 	svc      *apitoken.Service
 	base     string
@@ -108,7 +109,8 @@ func (c *testClock) Set(t time.Time) {
 var testKey = apitoken.GenerateKeySecret()
 
 // guardConfig is the Caddyfile of the guard tests: admin and HTTP ports, the
-// log file, the database, the key, the HTTP port again and the upstream.
+// log file, the database, the key, more api_tokens options, the HTTP port
+// again and the upstream.
 const guardConfig = `{
 	admin localhost:%d
 	http_port %d
@@ -124,6 +126,7 @@ const guardConfig = `{
 		signing_key  %s
 		admins       root
 		max_lifetime never
+		%s
 	}
 }
 http://localhost:%d {
@@ -140,8 +143,14 @@ http://localhost:%d {
 
 func newGuardEnv(t *testing.T) *guardEnv {
 	t.Helper()
+	return newGuardEnvWith(t, "")
+}
+
+// newGuardEnvWith adds options to the api_tokens global option.
+func newGuardEnvWith(t *testing.T, options string) *guardEnv {
+	t.Helper()
 	dir := t.TempDir()
-	e := &guardEnv{t: t, up: newUpstream(t), db: dir + "/tokens.db", logFile: dir + "/caddy.log",
+	e := &guardEnv{t: t, up: newUpstream(t), db: dir + "/tokens.db", logFile: dir + "/caddy.log", options: options,
 		base: fmt.Sprintf("http://localhost:%d", testHTTPPort), clock: &testClock{now: time.Now()}}
 	e.tester = caddytest.NewTester(t).WithDefaultOverrides(caddytest.Config{AdminPort: testAdminPort})
 	e.load()
@@ -160,7 +169,7 @@ func newGuardEnv(t *testing.T) *guardEnv {
 // load loads (or reloads) the guard's config into the test Caddy.
 func (e *guardEnv) load() {
 	e.t.Helper()
-	e.tester.InitServer(fmt.Sprintf(guardConfig, testAdminPort, testHTTPPort, e.logFile, e.db, testKey, testHTTPPort, e.up.Listener.Addr()), "caddyfile")
+	e.tester.InitServer(fmt.Sprintf(guardConfig, testAdminPort, testHTTPPort, e.logFile, e.db, testKey, e.options, testHTTPPort, e.up.Listener.Addr()), "caddyfile")
 	if e.t.Failed() {
 		e.t.FailNow()
 	}
