@@ -1,7 +1,7 @@
 // All API Tokens (system admins): every user's tokens over GET /admin/tokens,
 // filtered by owner and status; revoke with POST /admin/tokens/{id}/revoke.
 import {
-	$, api, enc, el, busy, notify, showError, clearError, confirmAction, showLogs,
+	$, api, enc, el, busy, notify, showError, clearError, confirmAction, showLogs, focusAction,
 	statusBadge, scopeTags, expiryCell, lastUsedCell, actionButton,
 } from "./common.js";
 
@@ -66,6 +66,7 @@ async function revoke(id) {
 		const done = await api("POST", `admin/tokens/${enc(id)}/revoke`);
 		tokens = tokens.map((x) => (x.id === id ? done : x));
 		render();
+		focusAction(id, "logs");
 		notify(`Token “${done.name}” of ${done.owner} revoked.`);
 	} catch (err) {
 		showError(err);

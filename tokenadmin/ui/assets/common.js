@@ -65,7 +65,7 @@ export function el(tag, attrs = {}, ...children) {
 		else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
 		else e.setAttribute(k, v === true ? "" : String(v));
 	}
-	for (const c of children.flat()) {
+	for (const c of children.flat(Infinity)) {
 		if (c === null || c === undefined || c === false) continue;
 		e.append(c instanceof Node ? c : String(c));
 	}
@@ -78,6 +78,11 @@ const dateFmt = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeSt
 
 export function fmtTime(iso) {
 	return iso ? dateFmt.format(new Date(iso)) : "";
+}
+
+// sub is a second line in a cell, after a space so that it reads apart.
+export function sub(...children) {
+	return [" ", el("span", { class: "sub" }, ...children)];
 }
 
 export function timeEl(iso, none = "—") {
@@ -101,13 +106,13 @@ export function scopeTags(scopes) {
 // expiryCell: the end date once generated, else the chosen lifetime.
 export function expiryCell(t) {
 	const label = expiryLabels[t.expires] || t.expires;
-	if (t.expires_at) return [timeEl(t.expires_at), el("span", { class: "sub" }, label)];
+	if (t.expires_at) return [timeEl(t.expires_at), sub(label)];
 	if (t.expires === "never") return [el("span", {}, "Never")];
-	return [el("span", {}, label), el("span", { class: "sub" }, "from generation")];
+	return [el("span", {}, label), sub("from generation")];
 }
 
 export function lastUsedCell(t) {
-	return [timeEl(t.last_used_at, "Never"), t.last_used_ip ? el("span", { class: "sub" }, t.last_used_ip) : null];
+	return [timeEl(t.last_used_at, "Never"), t.last_used_ip ? sub(t.last_used_ip) : null];
 }
 
 // actionButton is a row button; data-id and data-action let focus find
@@ -153,6 +158,7 @@ export function formError(dlg, err) {
 // them, or to its replacement if the grid was drawn again meanwhile.
 export function openDialog(dlg, focus) {
 	const from = document.activeElement;
+	dlg.opener = null;
 	if (from && from !== document.body && !dlg.contains(from)) {
 		dlg.opener = { el: from, id: from.dataset && from.dataset.id, action: from.dataset && from.dataset.action };
 	}
@@ -165,6 +171,12 @@ export function openDialog(dlg, focus) {
 // returnFocusTo says where focus goes when dlg closes.
 export function returnFocusTo(dlg, id, action) {
 	dlg.opener = { el: null, id, action };
+}
+
+// focusAction focuses a row's button after the grid was drawn again.
+export function focusAction(id, action) {
+	const b = document.querySelector(`[data-id="${CSS.escape(id)}"][data-action="${action}"]`);
+	if (b) b.focus();
 }
 
 function restoreFocus(dlg) {
@@ -190,21 +202,31 @@ document.addEventListener("click", (e) => {
 });
 
 // confirmAction asks before a destructive action; Cancel has the focus.
+// It answers on the click or the Escape key itself, not on the dialog's
+// close event, which comes later and may belong to a previous question.
+let pendingConfirm = null;
+
 export function confirmAction({ title, text, ok }) {
 	const dlg = $("#confirm-dialog");
 	const okBtn = $("#confirm-ok");
 	const cancelBtn = $("#confirm-cancel");
+	if (pendingConfirm) pendingConfirm(false);
 	$("#confirm-title").textContent = title;
 	$("#confirm-text").textContent = text;
 	okBtn.textContent = ok;
 	return new Promise((resolve) => {
-		let answer = false;
-		okBtn.onclick = () => { answer = true; dlg.close(); };
-		cancelBtn.onclick = () => dlg.close();
-		dlg.addEventListener("close", () => {
-			okBtn.onclick = cancelBtn.onclick = null;
-			resolve(answer);
-		}, { once: true });
+		const listening = new AbortController();
+		const answer = (yes) => {
+			listening.abort();
+			pendingConfirm = null;
+			if (dlg.open) dlg.close();
+			resolve(yes);
+		};
+		pendingConfirm = answer;
+		const opts = { signal: listening.signal };
+		okBtn.addEventListener("click", () => answer(true), opts);
+		cancelBtn.addEventListener("click", () => answer(false), opts);
+		dlg.addEventListener("cancel", () => answer(false), opts);
 		openDialog(dlg, cancelBtn);
 	});
 }
@@ -253,14 +275,14 @@ const activityLabels = {
 
 function logRow(l) {
 	const when = [timeEl(l.activity_on)];
-	if (l.count > 1 && l.last_on && l.last_on !== l.activity_on) when.push(el("span", { class: "sub" }, "last ", timeEl(l.last_on)));
+	if (l.count > 1 && l.last_on && l.last_on !== l.activity_on) when.push(sub("last ", timeEl(l.last_on)));
 	const result = l.result
-		? [el("span", { class: "result-" + l.result }, l.result), l.reason ? el("span", { class: "sub" }, l.reason) : null]
+		? [el("span", { class: "result-" + l.result }, l.result), l.reason ? sub(l.reason) : null]
 		: [l.reason ? el("span", {}, l.reason) : el("span", { class: "none" }, "—")];
 	const ua = l.user_agent || "";
 	return el("tr", {},
 		el("td", {}, when),
-		el("td", {}, activityLabels[l.activity] || l.activity, l.token_name ? el("span", { class: "sub" }, l.token_name) : null),
+		el("td", {}, activityLabels[l.activity] || l.activity, l.token_name ? sub(l.token_name) : null),
 		el("td", {}, l.activity_by),
 		el("td", {}, result),
 		el("td", {}, l.client_ip || "—"),

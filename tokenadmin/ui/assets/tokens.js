@@ -2,7 +2,7 @@
 // /tokens/{id}/....
 import {
 	$, api, enc, el, busy, notify, showError, clearError, formError, openDialog, returnFocusTo,
-	confirmAction, showLogs, statusBadge, scopeTags, expiryCell, lastUsedCell, actionButton, fmtTime, expiryLabels,
+	confirmAction, showLogs, focusAction, statusBadge, scopeTags, expiryCell, lastUsedCell, actionButton, fmtTime, expiryLabels,
 } from "./common.js";
 
 const table = $("#tokens");
@@ -152,6 +152,7 @@ async function generate(id, again) {
 		$("#jwt-copied").textContent = "";
 		jwtValue.value = res.token;
 		openDialog(jwtDialog, $("#jwt-copy"));
+		returnFocusTo(jwtDialog, id, "regenerate"); // the Generate button is gone
 	} catch (err) {
 		showError(err);
 	}
@@ -199,6 +200,7 @@ async function revoke(id) {
 	})) return;
 	try {
 		upsert(await api("POST", `tokens/${enc(id)}/revoke`));
+		focusAction(id, "logs"); // what is left to do with it
 		notify(`Token “${t.name}” revoked.`);
 	} catch (err) {
 		showError(err);
