@@ -39,6 +39,7 @@ const (
 	adminPort   = 2995
 	managePort  = 9105 // basic_auth + api_token_admin: the pages
 	reportsPort = 9106 // api_token_auth + reverse_proxy to the upstream
+	prefixPort  = 9107 // the same as managePort, under handle_path /manage/*
 )
 
 // chromiumPath is Debian's chromium; .ci/run installs it.
@@ -77,6 +78,13 @@ http://localhost:%[2]d {
 	basic_auth {
 %[6]s	}
 	api_token_admin
+}
+http://localhost:%[8]d {
+	basic_auth {
+%[6]s	}
+	handle_path /manage/* {
+		api_token_admin
+	}
 }
 http://localhost:%[3]d {
 	api_token_auth {
@@ -153,7 +161,7 @@ func newEnv(t *testing.T) *env {
 	}
 	e.tester = caddytest.NewTester(t).WithDefaultOverrides(caddytest.Config{AdminPort: adminPort})
 	e.tester.InitServer(fmt.Sprintf(config, adminPort, managePort, reportsPort, filepath.Join(t.TempDir(), "t.db"),
-		apitoken.GenerateKeySecret(), accounts.String(), strings.TrimPrefix(up.URL, "http://")), "caddyfile")
+		apitoken.GenerateKeySecret(), accounts.String(), strings.TrimPrefix(up.URL, "http://"), prefixPort), "caddyfile")
 	if t.Failed() {
 		t.FailNow()
 	}

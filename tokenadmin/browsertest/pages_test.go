@@ -203,7 +203,47 @@ func TestBrowser_OwnerCreatesGeneratesCopiesUsesAndRevokesAToken(t *testing.T) {
 	if f := b.focused(); f != "Logs Excel report list" {
 		t.Fatalf("focus after revoke is on %q", f)
 	}
+
+	// A token made elsewhere (the JSON routes) and used shows on the next
+	// load, newest first.
+	id := e.api("alice", "POST", "/tokens", `{"name": "Nightly export script", "expires": "90d", "scopes": ["report"]}`, 201)["id"].(string)
+	if status, _ := e.report("/data/sales", e.api("alice", "POST", "/tokens/"+id+"/generate", "", 200)["token"].(string)); status != 200 {
+		t.Fatalf("the script's token: %d", status)
+	}
+	e.waitForLog("alice", id, "AUTHENTICATE")
+	b.open("/")
+	b.waitRow("Nightly export script", "Generated - Active")
+	if got := eval[string](b, `[...document.querySelectorAll("#tokens td.name")].map((td) => td.textContent).join(", ")`); got != "Nightly export script, Power BI finance, Excel report list" {
+		t.Fatalf("the grid after a load: %s", got)
+	}
 	b.shot("my-tokens")
+}
+
+// The pages link and call everything relative to themselves, so they work
+// where the handler is mounted under a path (handle_path /manage/*).
+func TestBrowser_PagesWorkUnderAPathPrefix(t *testing.T) {
+	e := newEnv(t)
+	base := fmt.Sprintf("http://localhost:%d/manage", prefixPort)
+	b := e.tab("alice")
+	b.do(chromedp.Navigate(base + "/"))
+	b.waitFor("the empty grid", `!document.querySelector("#empty").hidden`)
+	b.click("#create")
+	b.waitFor("the create dialog", `document.querySelector("#token-dialog").open`)
+	b.do(chromedp.SendKeys(chromedp.CSS("#token-name"), "Under a prefix\n"))
+	b.waitRow("Under a prefix", "Not Generated")
+	b.click(`button[aria-label="Generate Under a prefix"]`)
+	b.waitFor("the token dialog", `document.querySelector("#jwt-value").value !== ""`)
+	jwt := eval[string](b, `document.querySelector("#jwt-value").value`)
+	if status, _ := e.report("/meta", jwt); status != 200 {
+		t.Fatalf("the token made under a prefix: %d", status)
+	}
+
+	r := e.tab("root")
+	r.do(chromedp.Navigate(base + "/ui/admin/tokens"))
+	r.waitRow("Under a prefix", "alice")
+	if href := eval[string](r, `document.querySelector('nav a[href$="users"]').href`); href != base+"/ui/admin/users" {
+		t.Fatalf("the users link goes to %s", href)
+	}
 }
 
 // A system admin finds another user's token with the filters and revokes
