@@ -416,6 +416,11 @@ type Log struct {
 	UserAgent  string
 	Count      int64
 	LastOn     time.Time
+
+	// Notify is written to the outbox in the transaction that writes the
+	// log (UpdateToken), by the rule of Outbox.EnqueueNotifications; it is
+	// not part of the row and never read back.
+	Notify []Notification
 }
 
 // MaxNameLen is the longest token name, in characters.

@@ -5,8 +5,9 @@ import (
 	"time"
 )
 
-// Store keeps users, tokens and logs. Implementations must be safe for
-// concurrent use and must pass storetest.Run.
+// Store keeps users, tokens, logs and the notification outbox.
+// Implementations must be safe for concurrent use and must pass
+// storetest.Run.
 //
 // Errors: ErrNotFound for a missing object, ErrConflict for a clash with
 // stored state (a duplicate token name), ErrInvalid for a malformed cursor,
@@ -34,7 +35,8 @@ type Store interface {
 	// UpdateToken runs fn on the stored token inside one transaction that no
 	// other write of the token can interleave with, and, if fn returns no
 	// error, writes the token and the log fn returns (none when its Activity
-	// is empty). ErrConflict if the new name clashes as in CreateToken. Only
+	// is empty) with the log's Notify in the outbox. ErrConflict if the new
+	// name clashes as in CreateToken. Only
 	// Name, Scopes, Expires, GeneratedAt, GeneratedExp, JTIHash, RevokedAt
 	// and RevokedBy may be changed by fn.
 	UpdateToken(ctx context.Context, id string, fn func(t *Token) (Log, error)) (Token, error)
@@ -51,6 +53,9 @@ type Store interface {
 	// LastUsedIP. Records of tokens that do not exist are skipped. The batch
 	// is applied in one transaction: all of it or none.
 	RecordAuth(ctx context.Context, records []AuthRecord) error
+
+	// The notification outbox (notification.go).
+	Outbox
 
 	// Close releases the store.
 	Close() error

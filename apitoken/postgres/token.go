@@ -183,10 +183,10 @@ func (s *Store) ListTokens(ctx context.Context, f apitoken.TokenFilter) ([]apito
 // the token's row lock (SELECT ... FOR NO KEY UPDATE: every other write of
 // the token, from this instance or another, waits for it) and, if fn returns
 // no error, writes the token and the log fn returns (none when its Activity
-// is empty; the log is given the token's id and name), and announces the
-// change to every Watch. Changes fn makes to fields other than Name, Scopes,
-// Expires, GeneratedAt, GeneratedExp, JTIHash, RevokedAt and RevokedBy are
-// not written. The effective expiry (expires_at) is recomputed.
+// is empty; the log is given the token's id and name) with the log's Notify
+// in the outbox, and announces the change to every Watch. Changes fn makes
+// to fields other than Name, Scopes, Expires, GeneratedAt, GeneratedExp,
+// JTIHash, RevokedAt and RevokedBy are not written. The effective expiry (expires_at) is recomputed.
 func (s *Store) UpdateToken(ctx context.Context, id string, fn func(t *apitoken.Token) (apitoken.Log, error)) (apitoken.Token, error) {
 	var out apitoken.Token
 	err := s.write(ctx, "updating token", func(tx pgx.Tx) error {
@@ -218,6 +218,9 @@ func (s *Store) UpdateToken(ctx context.Context, id string, fn func(t *apitoken.
 			if err := insertLog(ctx, tx, log); err != nil {
 				return err
 			}
+		}
+		if _, err := insertNotifications(ctx, tx, log.Notify); err != nil {
+			return err
 		}
 		if err := s.notify(ctx, tx, tokenChange+t.ID); err != nil {
 			return fmt.Errorf("updating token: announcing it: %w", dbErr(err))

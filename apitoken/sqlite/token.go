@@ -186,7 +186,8 @@ func (s *Store) ListTokens(ctx context.Context, f apitoken.TokenFilter) ([]apito
 // UpdateToken runs fn on the stored token inside one write transaction (the
 // store's single writer, begun IMMEDIATE, so no other write can interleave)
 // and, if fn returns no error, writes the token and the log fn returns (none
-// when its Activity is empty; the log is given the token's id and name).
+// when its Activity is empty; the log is given the token's id and name), and
+// the log's Notify to the outbox.
 // Changes fn makes to fields other than Name, Scopes, Expires, GeneratedAt,
 // GeneratedExp, JTIHash, RevokedAt and RevokedBy are not written. The
 // effective expiry (expires_at) is recomputed.
@@ -221,6 +222,9 @@ func (s *Store) UpdateToken(ctx context.Context, id string, fn func(t *apitoken.
 			if err := insertLog(ctx, tx, log); err != nil {
 				return err
 			}
+		}
+		if _, err := insertNotifications(ctx, tx, log.Notify); err != nil {
+			return err
 		}
 		out = t
 		return nil

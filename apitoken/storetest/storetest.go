@@ -68,6 +68,7 @@ func Run(t *testing.T, newStore func(t *testing.T) apitoken.Store) {
 		// Times.
 		{"TimesRoundTripToTheMicrosecondInUTC", testTimeRoundTrip},
 	}
+	tests = append(tests, outboxTests...) // outbox.go
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newStore(t)

@@ -1,0 +1,301 @@
+package sqlite
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
+)
+
+const notificationColumns = `id, event_key, destination, event, reminder, token_id, token_name, owner, scopes,
+	expires_at, actor, event_at, state, attempts, last_error, next_attempt_at, lease, done_at`
+
+func scanNotification(row interface{ Scan(...any) error }) (apitoken.Notification, error) {
+	var n apitoken.Notification
+	var scopes, at, next int64
+	var exp, done sql.NullInt64
+	if err := row.Scan(&n.ID, &n.Key, &n.Destination, &n.Event, &n.Reminder, &n.TokenID, &n.TokenName, &n.Owner,
+		&scopes, &exp, &n.Actor, &at, &n.State, &n.Attempts, &n.LastError, &next, &n.Lease, &done); err != nil {
+		return apitoken.Notification{}, err
+	}
+	n.Scopes = apitoken.Scopes(scopes)
+	n.ExpiresAt, n.DoneAt = timePtr(exp), timePtr(done)
+	n.At, n.NextAttemptAt = fromMicros(at), fromMicros(next)
+	return n, nil
+}
+
+// insertNotifications adds ns to the outbox in tx, skipping those whose
+// key and destination are there already, and returns how many it added.
+func insertNotifications(ctx context.Context, tx *sql.Tx, ns []apitoken.Notification) (int, error) {
+	if len(ns) == 0 {
+		return 0, nil
+	}
+	st, err := tx.PrepareContext(ctx, `INSERT INTO notifications (event_key, destination, event, reminder, token_id,
+		token_name, owner, scopes, expires_at, actor, event_at, next_attempt_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (event_key, destination) DO NOTHING`)
+	if err != nil {
+		return 0, fmt.Errorf("writing notifications: %w", dbErr(err))
+	}
+	defer st.Close()
+	added := 0
+	for _, n := range ns {
+		if n.Key == "" || n.Destination == "" {
+			return 0, fmt.Errorf("writing notifications: a notification needs a key and a destination")
+		}
+		next := n.NextAttemptAt
+		if next.IsZero() {
+			next = n.At
+		}
+		res, err := st.ExecContext(ctx, n.Key, n.Destination, string(n.Event), n.Reminder, n.TokenID, n.TokenName,
+			n.Owner, int64(n.Scopes), nullMicros(n.ExpiresAt), n.Actor, micros(n.At), micros(next))
+		if err != nil {
+			return 0, fmt.Errorf("writing notifications: %w", dbErr(err))
+		}
+		k, _ := res.RowsAffected()
+		added += int(k)
+	}
+	return added, nil
+}
+
+// EnqueueNotifications adds pending notifications, skipping those whose
+// key and destination are in the outbox already.
+func (s *Store) EnqueueNotifications(ctx context.Context, ns []apitoken.Notification) (int, error) {
+	if len(ns) == 0 {
+		return 0, nil
+	}
+	var added int
+	err := s.write(ctx, "enqueueing notifications", func(tx *sql.Tx) error {
+		var err error
+		added, err = insertNotifications(ctx, tx, ns)
+		return err
+	})
+	return added, err
+}
+
+// ClaimNotifications leases the due pending notifications of c's
+// destinations. The store's single writer makes the claim atomic.
+func (s *Store) ClaimNotifications(ctx context.Context, c apitoken.Claim) ([]apitoken.Notification, error) {
+	if len(c.Destinations) == 0 || c.Limit <= 0 {
+		return nil, nil
+	}
+	lease := apitoken.NewJTI()
+	now := micros(c.Now)
+	args := []any{lease, micros(c.Now.Add(c.Lease)), now, now}
+	marks := make([]string, len(c.Destinations))
+	for i, d := range c.Destinations {
+		marks[i] = "?"
+		args = append(args, d)
+	}
+	args = append(args, c.Limit)
+	q := `UPDATE notifications SET lease = ?, lease_until = ?
+		WHERE id IN (SELECT id FROM notifications
+			WHERE state = 'pending' AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?)
+				AND destination IN (` + strings.Join(marks, ", ") + `)
+			ORDER BY next_attempt_at, id LIMIT ?)
+		RETURNING ` + notificationColumns
+	var out []apitoken.Notification
+	err := s.write(ctx, "claiming notifications", func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, q, args...)
+		if err != nil {
+			return fmt.Errorf("claiming notifications: %w", dbErr(err))
+		}
+		defer rows.Close()
+		for rows.Next() {
+			n, err := scanNotification(rows)
+			if err != nil {
+				return fmt.Errorf("claiming notifications: %w", dbErr(err))
+			}
+			out = append(out, n)
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("claiming notifications: %w", dbErr(err))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(out, func(a, b apitoken.Notification) int {
+		if c := a.NextAttemptAt.Compare(b.NextAttemptAt); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.ID, b.ID)
+	})
+	return out, nil
+}
+
+// FinishNotification records the outcome of a claimed notification.
+func (s *Store) FinishNotification(ctx context.Context, id int64, lease string, r apitoken.NotificationResult) error {
+	if lease == "" {
+		return apitoken.Errorf(apitoken.ErrConflict, "notification %d: no claim to finish", id)
+	}
+	var done any
+	next := micros(r.NextAttemptAt)
+	if r.State != apitoken.NotificationPending {
+		done = micros(r.At)
+		next = micros(r.At)
+	}
+	attempted := 0
+	if r.Attempted {
+		attempted = 1
+	}
+	return s.write(ctx, "finishing notification", func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE notifications SET state = ?, attempts = attempts + ?,
+			last_error = CASE WHEN ? THEN ? ELSE last_error END, next_attempt_at = ?, done_at = ?, lease = '', lease_until = NULL
+			WHERE id = ? AND lease = ? AND state = 'pending'`,
+			string(r.State), attempted, r.Attempted || r.State != apitoken.NotificationPending, r.Error, next, done, id, lease)
+		if err != nil {
+			return fmt.Errorf("finishing notification: %w", dbErr(err))
+		}
+		if k, _ := res.RowsAffected(); k == 1 {
+			return nil
+		}
+		var one int
+		err = tx.QueryRowContext(ctx, `SELECT 1 FROM notifications WHERE id = ?`, id).Scan(&one)
+		if errors.Is(err, sql.ErrNoRows) {
+			return apitoken.Errorf(apitoken.ErrNotFound, "no notification %d", id)
+		}
+		if err != nil {
+			return fmt.Errorf("finishing notification: %w", dbErr(err))
+		}
+		return apitoken.Errorf(apitoken.ErrConflict, "notification %d: the claim was lost (its lease ended and it was claimed again, or it is done)", id)
+	})
+}
+
+// ListNotifications lists notifications matching f, newest first (by id).
+func (s *Store) ListNotifications(ctx context.Context, f apitoken.NotificationFilter) ([]apitoken.Notification, string, error) {
+	n := limit(f.Page)
+	var where []string
+	var args []any
+	if f.TokenID != "" {
+		where = append(where, `token_id = ?`)
+		args = append(args, f.TokenID)
+	}
+	if f.State != "" {
+		if _, err := apitoken.ParseNotificationState(string(f.State)); err != nil {
+			return nil, "", err
+		}
+		cond := `state = ?`
+		if f.TokenID != "" {
+			cond = `+state = ?` // a token has few rows: walk its index
+		}
+		where = append(where, cond)
+		args = append(args, string(f.State))
+	}
+	if f.Cursor != "" {
+		id, err := decodeIDCursor("n", f.Cursor)
+		if err != nil {
+			return nil, "", err
+		}
+		where = append(where, `id < ?`)
+		args = append(args, id)
+	}
+	q := `SELECT ` + notificationColumns + ` FROM notifications`
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, ` AND `)
+	}
+	q += ` ORDER BY id DESC LIMIT ?`
+	args = append(args, n+1)
+	rows, err := s.r.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, "", fmt.Errorf("listing notifications: %w", dbErr(err))
+	}
+	defer rows.Close()
+	var out []apitoken.Notification
+	for rows.Next() {
+		nt, err := scanNotification(rows)
+		if err != nil {
+			return nil, "", fmt.Errorf("listing notifications: %w", dbErr(err))
+		}
+		out = append(out, nt)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", fmt.Errorf("listing notifications: %w", dbErr(err))
+	}
+	next := ""
+	if len(out) > n {
+		out = out[:n]
+		next = encodeCursor("n", strconv.FormatInt(out[n-1].ID, 10))
+	}
+	return out, next, nil
+}
+
+// PruneNotifications deletes the notifications done before before.
+func (s *Store) PruneNotifications(ctx context.Context, before time.Time) (int, error) {
+	var k int64
+	err := s.write(ctx, "pruning notifications", func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM notifications WHERE done_at IS NOT NULL AND done_at < ?`, micros(before))
+		if err != nil {
+			return fmt.Errorf("pruning notifications: %w", dbErr(err))
+		}
+		k, _ = res.RowsAffected()
+		return nil
+	})
+	return int(k), err
+}
+
+// ListExpiringTokens lists the generated, unrevoked tokens whose expiry is
+// in (from, until], by expiry then id.
+func (s *Store) ListExpiringTokens(ctx context.Context, from, until time.Time, page apitoken.Page) ([]apitoken.Token, string, error) {
+	n := limit(page)
+	where := `revoked_at IS NULL AND expires_at IS NOT NULL AND expires_at > ? AND expires_at <= ?`
+	args := []any{micros(from), micros(until)}
+	if page.Cursor != "" {
+		exp, id, err := decodeTimeCursor("x", page.Cursor)
+		if err != nil {
+			return nil, "", err
+		}
+		where += ` AND (expires_at, id) > (?, ?)`
+		args = append(args, exp, id)
+	}
+	args = append(args, n+1)
+	rows, err := s.r.QueryContext(ctx, `SELECT `+tokenColumns+` FROM tokens INDEXED BY tokens_by_expires
+		WHERE `+where+` ORDER BY expires_at, id LIMIT ?`, args...)
+	if err != nil {
+		return nil, "", fmt.Errorf("listing expiring tokens: %w", dbErr(err))
+	}
+	defer rows.Close()
+	var out []apitoken.Token
+	for rows.Next() {
+		t, err := scanToken(rows)
+		if err != nil {
+			return nil, "", fmt.Errorf("listing expiring tokens: %w", dbErr(err))
+		}
+		out = append(out, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", fmt.Errorf("listing expiring tokens: %w", dbErr(err))
+	}
+	next := ""
+	if len(out) > n {
+		out = out[:n]
+		last := out[n-1]
+		next = timeCursor("x", micros(*last.ExpiresAt()), last.ID)
+	}
+	return out, next, nil
+}
+
+func decodeIDCursor(kind, c string) (int64, error) {
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil {
+		return 0, badCursor()
+	}
+	k, rest, ok := strings.Cut(string(b), ":")
+	if !ok || k != kind {
+		return 0, badCursor()
+	}
+	id, err := strconv.ParseInt(rest, 10, 64)
+	if err != nil || id <= 0 {
+		return 0, badCursor()
+	}
+	return id, nil
+}
