@@ -1,0 +1,390 @@
+package caddymodule
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/caddy-apitokens/caddy-apitokens/apitoken/postgres/pgtest"
+)
+
+// Ports of the two Caddy processes of the PostgreSQL deployment test; other
+// packages' tests use others.
+const (
+	pgAdminPortA, pgAdminPortB = 2993, 2994
+	pgGuardPortA, pgAdminAPIA  = 9201, 9202 // instance A: report API, management routes
+	pgGuardPortB, pgAdminAPIB  = 9203, 9204 // instance B
+)
+
+// pgInstanceConfig is the Caddyfile of one instance: admin port, guard
+// port, upstream, management port, basic_auth users, signing key. The DSN
+// comes from the environment, as a deployment would pass it.
+const pgInstanceConfig = `{
+	admin localhost:%d
+	skip_install_trust
+	persist_config off
+	auto_https off
+	api_tokens {
+		storage     postgres {env.APITOKENS_DATABASE_URL}
+		signing_key %[6]s
+		admins      root
+		# Long, so that only the change feed can explain a refusal within 1 s.
+		cache_ttl   10m
+	}
+}
+http://127.0.0.1:%[2]d {
+	api_token_auth {
+		app   "Reports API"
+		scope meta   /meta /meta/*
+		scope report /data/*
+	}
+	reverse_proxy %[3]s
+}
+http://127.0.0.1:%[4]d {
+	basic_auth {
+%[5]s	}
+	api_token_admin
+}
+`
+
+// caddyProcess is one Caddy instance of the deployment, a process of its
+// own.
+type caddyProcess struct {
+	name   string
+	cmd    *exec.Cmd
+	log    string
+	guard  string // base URL of the report API
+	manage string // base URL of the management routes
+	exited chan struct{}
+}
+
+// buildCaddy builds cmd/caddy (this tree's plugin built in) once per test
+// binary.
+var buildCaddy = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "apitokens-caddy-bin")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "caddy")
+	out, err := exec.Command("go", "build", "-o", bin, "../cmd/caddy").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("go build ./cmd/caddy: %v\n%s", err, out)
+	}
+	return bin, nil
+})
+
+func startCaddy(t *testing.T, bin, name, dsn, config string, guardPort, managePort int) *caddyProcess {
+	t.Helper()
+	dir := t.TempDir()
+	cfgFile := filepath.Join(dir, "Caddyfile")
+	if err := os.WriteFile(cfgFile, []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := &caddyProcess{name: name, log: filepath.Join(dir, "caddy.log"), exited: make(chan struct{}),
+		guard: fmt.Sprintf("http://127.0.0.1:%d", guardPort), manage: fmt.Sprintf("http://127.0.0.1:%d", managePort)}
+	logFile, err := os.Create(p.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.cmd = exec.Command(bin, "run", "--config", cfgFile, "--adapter", "caddyfile")
+	p.cmd.Env = append(os.Environ(),
+		"APITOKENS_DATABASE_URL="+dsn,
+		"XDG_DATA_HOME="+filepath.Join(dir, "data"),
+		"XDG_CONFIG_HOME="+filepath.Join(dir, "config"))
+	p.cmd.Stdout, p.cmd.Stderr = logFile, logFile
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		p.cmd.Wait()
+		logFile.Close()
+		close(p.exited)
+	}()
+	t.Cleanup(func() {
+		p.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-p.exited:
+		case <-time.After(15 * time.Second):
+			t.Errorf("caddy %s did not stop within 15s of SIGTERM; killing it", name)
+			p.cmd.Process.Kill()
+			<-p.exited
+		}
+		if t.Failed() {
+			b, _ := os.ReadFile(p.log)
+			t.Logf("caddy %s log:\n%s", name, b)
+		}
+	})
+	return p
+}
+
+// waitReady waits for the management routes to answer.
+func (p *caddyProcess) waitReady(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-p.exited:
+			b, _ := os.ReadFile(p.log)
+			t.Fatalf("caddy %s exited at start:\n%s", p.name, b)
+		default:
+		}
+		if resp, err := http.Get(p.manage + "/tokens"); err == nil {
+			resp.Body.Close()
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("caddy %s did not answer within 60s", p.name)
+}
+
+var pgClient = &http.Client{Timeout: 10 * time.Second}
+
+// call makes a management call as user (password "pw-"+user) and decodes
+// the JSON answer into out, which may be nil.
+func (p *caddyProcess) call(t *testing.T, user, method, path string, body any, wantStatus int, out any) {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, p.manage+path, rd)
+	req.SetBasicAuth(user, "pw-"+user)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := pgClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s on %s: %v", method, path, p.name, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != wantStatus {
+		t.Fatalf("%s %s on %s: %d %s, want %d", method, path, p.name, resp.StatusCode, b, wantStatus)
+	}
+	if out != nil {
+		if err := json.Unmarshal(b, out); err != nil {
+			t.Fatalf("%s %s on %s: %v in %s", method, path, p.name, err, b)
+		}
+	}
+}
+
+// use sends a request with jwt to the report API and returns the status.
+func (p *caddyProcess) use(t *testing.T, path, jwt string) int {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, p.guard+path, nil)
+	req.Header.Set("Authorization", "Bearer "+jwt)
+	req.Header.Set("User-Agent", "pg-e2e/1")
+	resp, err := pgClient.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s on %s: %v", path, p.name, err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// until polls the report API as tightly as it answers until it gives
+// status, and returns how long that took; it fails the test after 5 s.
+func (p *caddyProcess) until(t *testing.T, path, jwt string, status int) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for {
+		got := p.use(t, path, jwt)
+		if got == status {
+			return time.Since(start)
+		}
+		if time.Since(start) > 5*time.Second {
+			t.Fatalf("%s still answers %d for %s after 5s, want %d", p.name, got, path, status)
+		}
+	}
+}
+
+type pgToken struct {
+	ID string `json:"id"`
+}
+
+// newToken creates and generates a token of alice's on p: its id and JWT.
+func (p *caddyProcess) newToken(t *testing.T, name string) (string, string) {
+	t.Helper()
+	var tok pgToken
+	p.call(t, "alice", http.MethodPost, "/tokens", map[string]any{"name": name, "expires": "30d", "scopes": []string{"meta", "report"}},
+		http.StatusCreated, &tok)
+	var gen struct {
+		Token string `json:"token"`
+	}
+	p.call(t, "alice", http.MethodPost, "/tokens/"+tok.ID+"/generate", nil, http.StatusOK, &gen)
+	return tok.ID, gen.Token
+}
+
+// percentile is the nearest-rank percentile of sorted durations.
+func percentile(sorted []time.Duration, pct float64) time.Duration {
+	i := int(float64(len(sorted))*pct/100+0.999999) - 1
+	return sorted[max(0, min(i, len(sorted)-1))]
+}
+
+// Two Caddy processes on one PostgreSQL schema with the same signing key
+// make one deployment: a revocation, regeneration, update or role change
+// made through one is enforced by the other within 1 s (its cache TTL is
+// 10 minutes, so only the change feed can do that), and their audit counts
+// add up exactly.
+//
+// Run it alone:
+//
+//	APITOKENS_TEST_POSTGRES=postgres://postgres@127.0.0.1:5432/test?sslmode=disable \
+//	  go test -run TestPostgresDeployment -v ./caddymodule/
+func TestPostgresDeployment_ChangesOnOneInstanceAreEnforcedByTheOtherWithinOneSecond(t *testing.T) {
+	dsn, _ := pgtest.Schema(t)
+	bin, err := buildCaddy()
+	if err != nil {
+		t.Fatal(err)
+	}
+	up := newUpstream(t)
+	var users strings.Builder
+	for _, u := range []string{"root", "alice"} {
+		hash, err := bcrypt.GenerateFromPassword([]byte("pw-"+u), bcrypt.MinCost)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(&users, "\t\t%s %s\n", u, hash)
+	}
+	upstream := up.Listener.Addr().String()
+	// Both start at once on an empty schema: the migration lock lets one
+	// create the tables while the other waits.
+	a := startCaddy(t, bin, "A", dsn, fmt.Sprintf(pgInstanceConfig, pgAdminPortA, pgGuardPortA, upstream, pgAdminAPIA, users.String(), testKey),
+		pgGuardPortA, pgAdminAPIA)
+	b := startCaddy(t, bin, "B", dsn, fmt.Sprintf(pgInstanceConfig, pgAdminPortB, pgGuardPortB, upstream, pgAdminAPIB, users.String(), testKey),
+		pgGuardPortB, pgAdminAPIB)
+	a.waitReady(t)
+	b.waitReady(t)
+
+	a.call(t, "root", http.MethodPut, "/admin/users/alice/roles/api_tokens", nil, http.StatusOK, nil)
+
+	t.Run("revocation", func(t *testing.T) {
+		const trials = 25
+		var lags []time.Duration
+		for i := range trials {
+			id, jwt := a.newToken(t, fmt.Sprint("revoked ", i))
+			for range 3 { // B learns the token and caches its state
+				if got := b.use(t, "/data/sales", jwt); got != http.StatusOK {
+					t.Fatalf("trial %d: B answers %d for a fresh token, want 200", i, got)
+				}
+			}
+			a.call(t, "alice", http.MethodPost, "/tokens/"+id+"/revoke", nil, http.StatusOK, nil)
+			lags = append(lags, b.until(t, "/data/sales", jwt, http.StatusUnauthorized))
+		}
+		slices.Sort(lags)
+		p50, p99 := percentile(lags, 50), percentile(lags, 99)
+		t.Logf("a revocation on A is enforced by B (cache warm, cache_ttl 10m) after: p50 %v, p99 %v, max %v over %d trials (from A's answer to B's first 401)",
+			p50.Round(10*time.Microsecond), p99.Round(10*time.Microsecond), lags[len(lags)-1].Round(10*time.Microsecond), trials)
+		if p99 >= time.Second {
+			t.Errorf("p99 %v: a revocation must be enforced everywhere within 1s", p99)
+		}
+	})
+
+	t.Run("regeneration", func(t *testing.T) {
+		id, old := a.newToken(t, "regenerated")
+		if got := b.use(t, "/data/sales", old); got != http.StatusOK {
+			t.Fatalf("B answers %d, want 200", got)
+		}
+		var gen struct {
+			Token string `json:"token"`
+		}
+		a.call(t, "alice", http.MethodPost, "/tokens/"+id+"/generate", nil, http.StatusOK, &gen)
+		t.Logf("the superseded JWT is refused by B after %v", b.until(t, "/data/sales", old, http.StatusUnauthorized))
+		if got := b.use(t, "/data/sales", gen.Token); got != http.StatusOK {
+			t.Errorf("B answers %d for the new JWT, want 200", got)
+		}
+	})
+
+	t.Run("narrowing update", func(t *testing.T) {
+		id, jwt := a.newToken(t, "narrowed")
+		if got := b.use(t, "/data/sales", jwt); got != http.StatusOK {
+			t.Fatalf("B answers %d, want 200", got)
+		}
+		a.call(t, "alice", http.MethodPatch, "/tokens/"+id, map[string]any{"scopes": []string{"meta"}}, http.StatusOK, nil)
+		t.Logf("a scope removed on A is enforced by B after %v", b.until(t, "/data/sales", jwt, http.StatusForbidden))
+		if got := b.use(t, "/meta", jwt); got != http.StatusOK {
+			t.Errorf("B answers %d for the scope the token kept, want 200", got)
+		}
+	})
+
+	t.Run("role removal", func(t *testing.T) {
+		_, jwt := a.newToken(t, "role")
+		if got := b.use(t, "/data/sales", jwt); got != http.StatusOK {
+			t.Fatalf("B answers %d, want 200", got)
+		}
+		a.call(t, "root", http.MethodDelete, "/admin/users/alice/roles/api_tokens", nil, http.StatusOK, nil)
+		lag := b.until(t, "/data/sales", jwt, http.StatusUnauthorized)
+		t.Logf("the token role removed on A is enforced by B after %v", lag)
+		if lag >= time.Second {
+			t.Errorf("a role removal took %v to reach B, want under 1s", lag)
+		}
+		a.call(t, "root", http.MethodPut, "/admin/users/alice/roles/api_tokens", nil, http.StatusOK, nil)
+		if lag := b.until(t, "/data/sales", jwt, http.StatusOK); lag >= time.Second {
+			t.Errorf("the role granted back took %v to reach B, want under 1s", lag)
+		}
+	})
+
+	t.Run("audit sums", func(t *testing.T) {
+		id, jwt := a.newToken(t, "audited")
+		const onA, onB = 37, 53
+		var wg sync.WaitGroup
+		for _, side := range []struct {
+			p *caddyProcess
+			n int
+		}{{a, onA}, {b, onB}} {
+			wg.Go(func() {
+				for range side.n {
+					if got := side.p.use(t, "/data/sales", jwt); got != http.StatusOK {
+						t.Errorf("%s answered %d, want 200", side.p.name, got)
+					}
+				}
+			})
+		}
+		wg.Wait()
+		okCount := func() (sum int64, rows int) {
+			var page struct {
+				Logs []struct {
+					Activity string `json:"activity"`
+					Result   string `json:"result"`
+					Count    int64  `json:"count"`
+				} `json:"logs"`
+			}
+			b.call(t, "alice", http.MethodGet, "/tokens/"+id+"/logs?limit=1000", nil, http.StatusOK, &page)
+			for _, l := range page.Logs {
+				if l.Activity == "AUTHENTICATE" && l.Result == "OK" {
+					sum += l.Count
+					rows++
+				}
+			}
+			return sum, rows
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		sum, rows := okCount()
+		for sum < onA+onB && time.Now().Before(deadline) {
+			time.Sleep(100 * time.Millisecond)
+			sum, rows = okCount()
+		}
+		time.Sleep(1200 * time.Millisecond) // two more flush intervals: nothing may be added twice
+		if sum, rows = okCount(); sum != onA+onB {
+			t.Errorf("the token's log counts %d OK attempts, want exactly %d (%d on A, %d on B)", sum, onA+onB, onA, onB)
+		}
+		if rows != 1 {
+			t.Errorf("%d OK rows for one client, app and user agent, want 1: both instances add to the same row", rows)
+		}
+	})
+}
