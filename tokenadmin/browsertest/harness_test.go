@@ -435,11 +435,20 @@ func (b *tab) rows(tbody string) []string {
 		[...tr.cells].map((c) => c.textContent.replace(/\s+/g, " ").trim()).join(" | "))`, js(tbody)))
 }
 
-// focused describes the focused element: its id, else its aria-label, else
-// its text.
-func (b *tab) focused() string {
+// focusedJS describes the focused element: its id, else its aria-label,
+// else its text.
+const focusedJS = `(() => { const e = document.activeElement; return e.id || e.getAttribute("aria-label") || e.textContent.trim(); })()`
+
+// wantFocus waits until the focused element is want (focus moves in a
+// dialog's close event, which comes after the dialog is closed), and fails
+// naming where focus is instead.
+func (b *tab) wantFocus(want, when string) {
 	b.t.Helper()
-	return eval[string](b, `(() => { const e = document.activeElement; return e.id || e.getAttribute("aria-label") || e.textContent.trim(); })()`)
+	ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
+	defer cancel()
+	if _, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](focusedJS+" === "+js(want), chromedp.WithPollingTimeout(3*time.Second))); err != nil {
+		b.fatal("focus %s is on %q, want %q", when, eval[string](b, focusedJS), want)
+	}
 }
 
 // rowText is the text of the grid row whose name cell is name, its cells
