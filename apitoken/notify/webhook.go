@@ -1,0 +1,214 @@
+package notify
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
+)
+
+// Webhook request headers.
+const (
+	// HeaderSignature is "sha256=" and the hex HMAC-SHA256, keyed with the
+	// webhook's secret, of the timestamp header's value, a ".", and the raw
+	// body.
+	HeaderSignature = "X-Api-Tokens-Signature"
+	// HeaderTimestamp is the Unix time (seconds) of the attempt. It is part
+	// of the signed content, so a receiver that refuses old timestamps
+	// refuses a replayed request.
+	HeaderTimestamp = "X-Api-Tokens-Timestamp"
+	// HeaderEvent is the payload's type.
+	HeaderEvent = "X-Api-Tokens-Event"
+	// HeaderDelivery is the payload's id: the same on every attempt.
+	HeaderDelivery = "X-Api-Tokens-Delivery"
+)
+
+// Payload is the JSON body of a webhook request. It never holds the JWT.
+type Payload struct {
+	// ID names the event; a retried or repeated delivery has the same id.
+	ID   string         `json:"id"`
+	Type apitoken.Event `json:"type"`
+	// Time is when the event happened (RFC 3339, UTC).
+	Time      string   `json:"time"`
+	TokenID   string   `json:"token_id"`
+	TokenName string   `json:"token_name"`
+	Owner     string   `json:"owner"`
+	Scopes    []string `json:"scopes"`
+	// ExpiresAt is the token's effective expiry; null for never.
+	ExpiresAt *string `json:"expires_at"`
+	// Actor is who acted (the owner or a system admin); null for a
+	// reminder.
+	Actor *string `json:"actor"`
+	// Reminder is "7d" or "1d" for token.expiring; null otherwise.
+	Reminder *string `json:"reminder"`
+}
+
+// NewPayload is the payload of n.
+func NewPayload(n apitoken.Notification) Payload {
+	p := Payload{ID: n.Key, Type: n.Event, Time: n.At.UTC().Format(time.RFC3339), TokenID: n.TokenID,
+		TokenName: n.TokenName, Owner: n.Owner, Scopes: n.Scopes.Names()}
+	if n.ExpiresAt != nil {
+		s := n.ExpiresAt.UTC().Format(time.RFC3339)
+		p.ExpiresAt = &s
+	}
+	if n.Actor != "" {
+		a := n.Actor
+		p.Actor = &a
+	}
+	if n.Reminder != "" {
+		r := n.Reminder
+		p.Reminder = &r
+	}
+	return p
+}
+
+// WebhookConfig configures one webhook.
+type WebhookConfig struct {
+	// URL receives the POSTs (http or https).
+	URL string
+	// Secret keys the HMAC-SHA256 signature.
+	Secret string
+	// Timeout bounds one request. Default 15 s.
+	Timeout time.Duration
+	// Client sends the requests (default: one of its own). Redirects are
+	// never followed: a 3xx answer is a failure.
+	Client *http.Client
+}
+
+// Webhook POSTs notifications to one URL, signed.
+type Webhook struct {
+	cfg    WebhookConfig
+	dest   string
+	client *http.Client
+}
+
+// NewWebhook checks cfg and returns the sender.
+func NewWebhook(cfg WebhookConfig) (*Webhook, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 15 * time.Second
+	}
+	c := cfg.Client
+	if c == nil {
+		c = &http.Client{}
+	}
+	nc := *c
+	nc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &Webhook{cfg: cfg, dest: WebhookDestination(cfg.URL), client: &nc}, nil
+}
+
+// Validate checks a webhook configuration.
+func (cfg WebhookConfig) Validate() error {
+	u, err := url.Parse(cfg.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("webhook %q must be an http or https URL", redactURL(cfg.URL))
+	}
+	if cfg.Secret == "" {
+		return fmt.Errorf("webhook %s needs a secret to sign its requests (`secret {env.WEBHOOK_SECRET}`)", redactURL(cfg.URL))
+	}
+	return nil
+}
+
+// WebhookDestination is the outbox Destination of the webhook at rawURL:
+// "webhook:" and the URL, or, when the URL has user info, a query or a
+// fragment (which may hold secrets), its scheme, host and path and "#" and
+// a digest of the whole URL. It names the webhook in the outbox and the
+// admin route without revealing secrets, and is the same on every instance.
+func WebhookDestination(rawURL string) string { return "webhook:" + redactURL(rawURL) }
+
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err == nil && u.User == nil && u.RawQuery == "" && u.Fragment == "" && !u.ForceQuery {
+		return u.String()
+	}
+	h := sha256.Sum256([]byte(raw))
+	if err != nil {
+		return "#" + hex.EncodeToString(h[:6])
+	}
+	return u.Scheme + "://" + u.Host + u.EscapedPath() + "#" + hex.EncodeToString(h[:6])
+}
+
+// Destination is WebhookDestination of the URL.
+func (w *Webhook) Destination() string { return w.dest }
+
+// Send POSTs n's payload, signed. Any answer but a 2xx is a failure, to be
+// retried.
+func (w *Webhook) Send(ctx context.Context, n apitoken.Notification) error {
+	body, err := json.Marshal(NewPayload(n))
+	if err != nil {
+		return Permanent(err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, w.cfg.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.cfg.URL, bytes.NewReader(body))
+	if err != nil {
+		return Permanent(fmt.Errorf("webhook %s: %w", redactURL(w.cfg.URL), err))
+	}
+	ts := strconv.FormatInt(time.Now().Unix(), 10)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "caddy-apitokens-webhook")
+	req.Header.Set(HeaderEvent, string(n.Event))
+	req.Header.Set(HeaderDelivery, n.Key)
+	req.Header.Set(HeaderTimestamp, ts)
+	req.Header.Set(HeaderSignature, Sign([]byte(w.cfg.Secret), ts, body))
+	resp, err := w.client.Do(req)
+	if err != nil {
+		// url.Error repeats the URL, which may hold a secret.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return fmt.Errorf("posting to webhook %s: %w", redactURL(w.cfg.URL), err)
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return fmt.Errorf("webhook %s answered %s", redactURL(w.cfg.URL), resp.Status)
+	}
+	return nil
+}
+
+// Sign is the X-Api-Tokens-Signature value of body sent at timestamp (the
+// X-Api-Tokens-Timestamp value): "sha256=" and the hex
+// HMAC-SHA256(secret, timestamp + "." + body).
+func Sign(secret []byte, timestamp string, body []byte) string {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte(timestamp))
+	m.Write([]byte{'.'})
+	m.Write(body)
+	return "sha256=" + hex.EncodeToString(m.Sum(nil))
+}
+
+// Verify checks a webhook request as a receiver should: the signature over
+// the timestamp and the raw body, compared in constant time, and the
+// timestamp within tolerance of now (replays of old requests fail).
+func Verify(secret []byte, timestamp, signature string, body []byte, now time.Time, tolerance time.Duration) error {
+	sec, err := strconv.ParseInt(timestamp, 10, 64)
+	if err != nil {
+		return errors.New("the timestamp is not a Unix time")
+	}
+	if d := now.Sub(time.Unix(sec, 0)); d > tolerance || d < -tolerance {
+		return fmt.Errorf("the timestamp is %s away from now; refusing a possible replay", d.Round(time.Second))
+	}
+	if !strings.HasPrefix(signature, "sha256=") {
+		return errors.New(`the signature does not start with "sha256="`)
+	}
+	if !hmac.Equal([]byte(signature), []byte(Sign(secret, timestamp, body))) {
+		return errors.New("the signature does not match")
+	}
+	return nil
+}
