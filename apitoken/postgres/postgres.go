@@ -142,6 +142,11 @@ func hash64(name string) int64 {
 	return int64(binary.BigEndian.Uint64(h[:8]))
 }
 
+// versionTable records the applied migrations. It is not goose's default
+// (goose_db_version), so that a schema shared with an application that also
+// uses goose never mixes the two histories.
+const versionTable = "apitokens_db_version"
+
 // migrationLockID is the advisory lock taken while migrating schema: one per
 // schema, so that deployments in other schemas of the database do not wait.
 func migrationLockID(schema string) int64 { return hash64("caddy-apitokens migrations " + schema) }
@@ -168,7 +173,7 @@ func (s *Store) migrate(ctx context.Context) error {
 	}
 	db := stdlib.OpenDBFromPool(s.pool) // closing it leaves the pool open
 	defer db.Close()
-	p, err := goose.NewProvider(goose.DialectPostgres, db, fsys,
+	p, err := goose.NewProvider(goose.DialectPostgres, db, fsys, goose.WithTableName(versionTable),
 		goose.WithDisableGlobalRegistry(true), goose.WithSessionLocker(locker))
 	if err != nil {
 		return err

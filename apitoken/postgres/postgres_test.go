@@ -122,7 +122,7 @@ func TestOpen_InstancesStartingTogetherMigrateOnce(t *testing.T) {
 			}
 			var applied, versions int
 			if err := connect(t, dsn).QueryRow(context.Background(),
-				`SELECT count(*) FILTER (WHERE version_id > 0), count(DISTINCT version_id) FILTER (WHERE version_id > 0) FROM goose_db_version`).
+				`SELECT count(*) FILTER (WHERE version_id > 0), count(DISTINCT version_id) FILTER (WHERE version_id > 0) FROM apitokens_db_version`).
 				Scan(&applied, &versions); err != nil {
 				t.Fatal(err)
 			}
@@ -141,7 +141,7 @@ func TestOpen_ReopeningKeepsDataAndAppliesNoMigrationTwice(t *testing.T) {
 	s.Close()
 	count := func() (n int) {
 		t.Helper()
-		if err := connect(t, dsn).QueryRow(context.Background(), `SELECT count(*) FROM goose_db_version`).Scan(&n); err != nil {
+		if err := connect(t, dsn).QueryRow(context.Background(), `SELECT count(*) FROM apitokens_db_version`).Scan(&n); err != nil {
 			t.Fatal(err)
 		}
 		return n
@@ -165,12 +165,30 @@ func TestOpen_TablesLiveInTheSearchPathSchema(t *testing.T) {
 	}
 	var where string
 	if err := connect(t, dsn).QueryRow(context.Background(),
-		`SELECT string_agg(DISTINCT schemaname, ',') FROM pg_tables WHERE tablename IN ('tokens', 'users', 'logs', 'goose_db_version') AND schemaname = $1`,
+		`SELECT string_agg(DISTINCT schemaname, ',') FROM pg_tables WHERE tablename IN ('tokens', 'users', 'logs', 'apitokens_db_version') AND schemaname = $1`,
 		schema).Scan(&where); err != nil {
 		t.Fatal(err)
 	}
 	if where != schema {
 		t.Errorf("tables are in %q, want %q", where, schema)
+	}
+}
+
+// Another application in the same schema that also migrates with goose
+// keeps its history in goose_db_version: the store keeps its own, and
+// neither takes the other's versions for its own.
+func TestOpen_AnotherGooseApplicationInTheSchemaIsNotConfusedWithUs(t *testing.T) {
+	dsn, _ := pgtest.Schema(t)
+	if _, err := connect(t, dsn).Exec(context.Background(), `CREATE TABLE goose_db_version (
+		id serial PRIMARY KEY, version_id bigint NOT NULL, is_applied boolean NOT NULL, tstamp timestamp DEFAULT now());
+		INSERT INTO goose_db_version (version_id, is_applied) VALUES (0, true), (1, true), (2, true), (3, true)`); err != nil {
+		t.Fatal(err)
+	}
+	s := openStore(t, dsn)
+	putUser(t, s, "alice") // the tables exist
+	var n int
+	if err := connect(t, dsn).QueryRow(context.Background(), `SELECT count(*) FROM goose_db_version`).Scan(&n); err != nil || n != 4 {
+		t.Errorf("the other application's history has %d rows (%v), want its 4 untouched", n, err)
 	}
 }
 

@@ -86,9 +86,10 @@ func (s *Store) listen(ctx context.Context, ready func(), fn func(apitoken.Chang
 		cfg.RuntimeParams = map[string]string{}
 	}
 	cfg.RuntimeParams["application_name"] = watchAppName + s.channel
-	// A ping or wait that runs out of time only sets a deadline on the
-	// socket; the connection stays usable (pgx's default would also send a
-	// cancel request, which could hit the next statement).
+	// A wait or ping that runs out of time only sets a deadline on the
+	// socket, and the connection stays usable. (pgx's default would also
+	// send a cancel request, over a new connection, every watchIdle; the
+	// server could apply it to the ping that follows.)
 	cfg.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler {
 		return &pgconn.DeadlineContextWatcherHandler{Conn: c.Conn()}
 	}

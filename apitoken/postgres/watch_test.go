@@ -217,3 +217,18 @@ func TestWatch_SilentDeadConnectionIsFoundAndReplaced(t *testing.T) {
 	f.want("a change on the new connection", apitoken.Change{UserID: "bob"})
 	f.stop() // before restore: Watch reads the timings
 }
+
+// A healthy connection that is only quiet survives its pings: no
+// reconnection, no needless drop of every cache.
+func TestWatch_QuietHealthyConnectionIsKept(t *testing.T) {
+	restore := postgres.SetWatchTimings(100*time.Millisecond, time.Second)
+	defer restore()
+	dsn, _ := pgtest.Schema(t)
+	s := openStore(t, dsn)
+	f := watch(t, s)
+	f.want("start", apitoken.Change{All: true})
+	f.quiet("a quiet second (about ten pings)", time.Second)
+	putUser(t, s, "alice")
+	f.want("a change after the pings", apitoken.Change{UserID: "alice"})
+	f.stop() // before restore: Watch reads the timings
+}
