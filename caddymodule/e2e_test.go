@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -25,14 +26,24 @@ import (
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 )
 
-// Ports of this package's test Caddy; other packages use others, so their
-// test binaries can run at the same time.
-const (
-	testAdminPort = 2991
-	testHTTPPort  = 9101
-)
+// Ports of this package's test Caddy, free ports picked in TestMain, so
+// that test binaries of this and other packages can run at the same time
+// (caddytest would otherwise load one binary's configs into the other's
+// Caddy).
+var testAdminPort, testHTTPPort int
+
+// freePort asks the kernel for a free loopback port.
+func freePort() int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
 
 func TestMain(m *testing.M) {
+	testAdminPort, testHTTPPort = freePort(), freePort()
 	// Keep Caddy's data and config (autosave, generated keys) out of $HOME.
 	dir, err := os.MkdirTemp("", "caddymodule-test")
 	if err != nil {
@@ -81,6 +92,7 @@ type guardEnv struct {
 	db       string
 	logFile  string
 	options  string // more api_tokens options
+	storage  string // the storage option; default: sqlite in db
 	app      *App
 	svc      *apitoken.Service
 	base     string
@@ -109,7 +121,7 @@ func (c *testClock) Set(t time.Time) {
 var testKey = apitoken.GenerateKeySecret()
 
 // guardConfig is the Caddyfile of the guard tests: admin and HTTP ports, the
-// log file, the database, the key, more api_tokens options, the HTTP port
+// log file, the storage, the key, more api_tokens options, the HTTP port
 // again and the upstream.
 const guardConfig = `{
 	admin localhost:%d
@@ -122,7 +134,7 @@ const guardConfig = `{
 	}
 	api_tokens {
 		issuer       https://reports.test
-		storage      sqlite %s
+		storage      %s
 		signing_key  %s
 		admins       root
 		max_lifetime never
@@ -149,10 +161,17 @@ func newGuardEnv(t *testing.T) *guardEnv {
 // newGuardEnvWith adds options to the api_tokens global option.
 func newGuardEnvWith(t *testing.T, options string) *guardEnv {
 	t.Helper()
+	return newGuardEnvOn(t, "", options)
+}
+
+// newGuardEnvOn uses storage ("" for SQLite in a temporary folder) and adds
+// options to the api_tokens global option.
+func newGuardEnvOn(t *testing.T, storage, options string) *guardEnv {
+	t.Helper()
 	dir := t.TempDir()
-	e := &guardEnv{t: t, up: newUpstream(t), db: dir + "/tokens.db", logFile: dir + "/caddy.log", options: options,
+	e := &guardEnv{t: t, up: newUpstream(t), db: dir + "/tokens.db", logFile: dir + "/caddy.log", options: options, storage: storage,
 		base: fmt.Sprintf("http://localhost:%d", testHTTPPort), clock: &testClock{now: time.Now()}}
-	e.tester = caddytest.NewTester(t).WithDefaultOverrides(caddytest.Config{AdminPort: testAdminPort})
+	e.tester = caddytest.NewTester(t).WithDefaultOverrides(caddytest.Config{AdminPort: testAdminPort, LoadRequestTimeout: 30 * time.Second})
 	e.load()
 	ctx := context.Background()
 	var err error
@@ -169,7 +188,11 @@ func newGuardEnvWith(t *testing.T, options string) *guardEnv {
 // load loads (or reloads) the guard's config into the test Caddy.
 func (e *guardEnv) load() {
 	e.t.Helper()
-	e.tester.InitServer(fmt.Sprintf(guardConfig, testAdminPort, testHTTPPort, e.logFile, e.db, testKey, e.options, testHTTPPort, e.up.Listener.Addr()), "caddyfile")
+	storage := "sqlite " + e.db
+	if e.storage != "" {
+		storage = e.storage
+	}
+	e.tester.InitServer(fmt.Sprintf(guardConfig, testAdminPort, testHTTPPort, e.logFile, storage, testKey, e.options, testHTTPPort, e.up.Listener.Addr()), "caddyfile")
 	if e.t.Failed() {
 		e.t.FailNow()
 	}

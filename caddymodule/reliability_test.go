@@ -199,7 +199,7 @@ func TestReliability_KillDashNineLosesAtMostOneFlushInterval(t *testing.T) {
 	}
 	store.Close()
 
-	const port = 9190
+	port := freePort()
 	config := fmt.Sprintf(`{
 	admin off
 	persist_config off

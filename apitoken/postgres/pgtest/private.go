@@ -1,0 +1,116 @@
+package pgtest
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Server is a PostgreSQL server of the test's own, which the test may stop
+// and start to see what an outage does. Its data lives in a temporary
+// folder and it is stopped when the test ends.
+type Server struct {
+	t    testing.TB
+	bin  string
+	dir  string
+	port int
+	// DSN reaches the server's postgres database as the postgres user.
+	DSN string
+}
+
+// Private starts a server of the test's own with Debian's PostgreSQL
+// binaries. It runs them as the postgres user when the test runs as root
+// (PostgreSQL refuses to run as root). The test is skipped when EnvVar is
+// unset (PostgreSQL tests are off) and fails when the binaries cannot run.
+func Private(t testing.TB) *Server {
+	t.Helper()
+	ServerDSN(t) // skip with the usual message when PostgreSQL tests are off
+	bins, _ := filepath.Glob("/usr/lib/postgresql/*/bin/pg_ctl")
+	if len(bins) == 0 {
+		t.Fatal("no /usr/lib/postgresql/*/bin/pg_ctl: install Debian's postgresql package")
+	}
+	s := &Server{t: t, bin: filepath.Dir(bins[len(bins)-1])}
+	dir, err := os.MkdirTemp("", "pgtest-private")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.dir = dir
+	t.Cleanup(func() {
+		s.run("pg_ctl", "-D", s.data(), "-m", "immediate", "stop")
+		os.RemoveAll(dir)
+	})
+	if os.Geteuid() == 0 {
+		pg, err := user.Lookup("postgres")
+		if err != nil {
+			t.Fatalf("running as root and there is no postgres user: %v", err)
+		}
+		uid, _ := strconv.Atoi(pg.Uid)
+		gid, _ := strconv.Atoi(pg.Gid)
+		if err := os.Chown(dir, uid, gid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.port = l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	s.DSN = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable&connect_timeout=2", s.port)
+	if out, err := s.run("initdb", "-D", s.data(), "-U", "postgres", "--auth=trust", "--no-sync"); err != nil {
+		t.Fatalf("initdb: %v\n%s", err, out)
+	}
+	s.Start()
+	return s
+}
+
+func (s *Server) data() string { return filepath.Join(s.dir, "data") }
+
+// run runs a PostgreSQL binary, as the postgres user when this is root.
+func (s *Server) run(name string, args ...string) ([]byte, error) {
+	cmd := exec.Command(filepath.Join(s.bin, name), args...)
+	if os.Geteuid() == 0 {
+		cmd = exec.Command("runuser", append([]string{"-u", "postgres", "--", filepath.Join(s.bin, name)}, args...)...)
+	}
+	return cmd.CombinedOutput()
+}
+
+// Start starts the server and waits until it takes connections.
+func (s *Server) Start() {
+	s.t.Helper()
+	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off", s.port, s.dir)
+	if out, err := s.run("pg_ctl", "-D", s.data(), "-o", opts, "-l", filepath.Join(s.dir, "log"), "-w", "start"); err != nil {
+		s.t.Fatalf("starting PostgreSQL: %v\n%s", err, out)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for {
+		conn, err := pgx.Connect(ctx, s.DSN)
+		if err == nil {
+			conn.Close(ctx)
+			return
+		}
+		if ctx.Err() != nil {
+			s.t.Fatalf("PostgreSQL did not take connections: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Stop stops the server at once, dropping every connection, as a crash or
+// a network cut would.
+func (s *Server) Stop() {
+	s.t.Helper()
+	if out, err := s.run("pg_ctl", "-D", s.data(), "-m", "immediate", "-w", "stop"); err != nil {
+		s.t.Fatalf("stopping PostgreSQL: %v\n%s", err, out)
+	}
+}

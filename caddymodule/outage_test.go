@@ -1,0 +1,86 @@
+package caddymodule
+
+import (
+	"context"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
+	"github.com/caddy-apitokens/caddy-apitokens/apitoken/postgres/pgtest"
+)
+
+// eventually retries f for up to 15 s.
+func eventually(t *testing.T, what string, f func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(15 * time.Second); !f(); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not happen within 15 s", what)
+		}
+	}
+}
+
+// A PostgreSQL server really stopped and started under a running guard:
+// by default it fails closed with 503 (not 401: the token is not at fault),
+// stale_if_error keeps cached tokens working for its window, the audit
+// queue keeps every count, and all recovers without a restart.
+func TestReliability_PostgresOutageFailsClosedAndRecovers(t *testing.T) {
+	pg := pgtest.Private(t)
+	e := newGuardEnvOn(t, "postgres "+pg.DSN, "cache_ttl 3s")
+	warmTok, warm := e.token("warm", apitoken.Expiry30d, apitoken.AllScopes)
+	_, cold := e.token("cold", apitoken.Expiry30d, apitoken.AllScopes)
+	answeredOK := 0
+	expect := func(jwt string, status int, when string) *http.Response {
+		t.Helper()
+		before := e.up.hits.Load()
+		res, body := e.do("GET", "/meta", bearer(jwt)...)
+		if res.StatusCode != status {
+			t.Fatalf("%s: got %d, want %d: %s", when, res.StatusCode, status, body)
+		}
+		if reached := e.up.hits.Load() != before; reached != (status == 200) {
+			t.Fatalf("%s: upstream reached = %v", when, reached)
+		}
+		if status == 200 && jwt == warm {
+			answeredOK++
+		}
+		return res
+	}
+	expect(warm, 200, "before the outage")
+
+	stopped := time.Now()
+	pg.Stop()
+	t.Logf("stopping PostgreSQL took %v", time.Since(stopped))
+	expect(warm, 200, "down, state cached within cache_ttl")
+	res := expect(cold, 503, "down, state never cached")
+	if res.Header.Get("Retry-After") == "" || res.Header.Get("WWW-Authenticate") != "" {
+		t.Errorf("503 headers %v: want Retry-After and no challenge", res.Header)
+	}
+	time.Sleep(3100 * time.Millisecond)
+	expect(warm, 503, "down, cache_ttl passed, no stale_if_error")
+
+	pg.Start()
+	eventually(t, "recovery without a restart", func() bool {
+		res, _ := e.do("GET", "/meta", bearer(cold)...)
+		return res.StatusCode == 200
+	})
+	expect(warm, 200, "after the outage")
+	eventually(t, "the audit queue draining", func() bool { return e.app.Auditor().Flush(context.Background()) == nil })
+	if logged := e.loggedOK(warmTok.ID); logged != int64(answeredOK) {
+		t.Errorf("%d OK answers for the warm token, %d in its logs", answeredOK, logged)
+	}
+
+	// With stale_if_error, a cached state outlives cache_ttl while the store
+	// is down; a state never cached still cannot be had.
+	e.options = "cache_ttl 3s\n\t\tstale_if_error 1m"
+	e.load()
+	expect(warm, 200, "stale_if_error: before the outage")
+	pg.Stop()
+	time.Sleep(3100 * time.Millisecond)
+	expect(warm, 200, "stale_if_error: down, past cache_ttl")
+	expect(cold, 503, "stale_if_error: down, never cached since the reload")
+	pg.Start()
+	eventually(t, "recovery after the second outage", func() bool {
+		res, _ := e.do("GET", "/meta", bearer(cold)...)
+		return res.StatusCode == 200
+	})
+}
