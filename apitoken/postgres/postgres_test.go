@@ -192,6 +192,49 @@ func TestOpen_AnotherGooseApplicationInTheSchemaIsNotConfusedWithUs(t *testing.T
 	}
 }
 
+// Pool settings come from the DSN's pool_* parameters; even a pool of one
+// connection migrates (goose runs the migrations on the connection that
+// holds the lock) and serves every kind of call.
+func TestOpen_PoolSettingsFromTheDSN(t *testing.T) {
+	dsn, _ := pgtest.Schema(t)
+	s := openStore(t, dsn+"&pool_max_conns=1&pool_max_conn_idle_time=1m&pool_health_check_period=30s")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	putUser(t, s, "alice")
+	tok := putToken(t, s, "alice", "one connection")
+	if err := s.RecordAuth(ctx, []apitoken.AuthRecord{{TokenID: tok.ID, Result: apitoken.ResultOK, Window: t0, First: t0, Last: t0, Count: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.ListLogs(ctx, apitoken.LogFilter{TokenID: tok.ID}); err != nil {
+		t.Fatal(err)
+	}
+
+	// The one connection is taken by a transaction: a read waits for it.
+	inFn, release, done := make(chan struct{}), make(chan struct{}), make(chan error, 1)
+	go func() {
+		_, err := s.UpdateToken(ctx, tok.ID, func(*apitoken.Token) (apitoken.Log, error) {
+			close(inFn)
+			<-release
+			return apitoken.Log{}, nil
+		})
+		done <- err
+	}()
+	<-inFn
+	short, cancelShort := context.WithTimeout(ctx, 300*time.Millisecond)
+	_, err := s.GetToken(short, tok.ID)
+	cancelShort()
+	close(release)
+	if !errors.Is(err, apitoken.ErrUnavailable) {
+		t.Errorf("a read while the only connection is busy = %v, want ErrUnavailable after waiting: pool_max_conns=1 not applied", err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetToken(ctx, tok.ID); err != nil {
+		t.Errorf("a read once the connection is free: %v", err)
+	}
+}
+
 func TestOpen_SearchPathWithoutASchemaIsAClearError(t *testing.T) {
 	server := pgtest.ServerDSN(t)
 	dsn := pgtest.WithSearchPath(t, server, "no_such_schema_for_apitokens")
