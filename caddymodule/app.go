@@ -37,11 +37,33 @@ type App struct {
 	// Caddy's data directory.
 	Storage *Storage `json:"storage,omitempty"`
 
-	// SigningKeys are raw HMAC keys, base64-encoded, at least 64 bytes
-	// decoded. The first signs; all of them verify (rotation by reload).
-	// Without any, a key is generated once into a 0600 file in Caddy's data
-	// directory.
+	// SigningAlg is the JWT algorithm: HS512 (default; one shared secret
+	// signs and verifies) or EdDSA (Ed25519; instances that only verify
+	// hold the public key, never the signing secret). Only this algorithm
+	// is accepted.
+	SigningAlg string `json:"signing_alg,omitempty"`
+
+	// SigningKeys are the keys that sign, base64-encoded: for HS512 raw
+	// HMAC keys of at least 64 bytes decoded; for EdDSA Ed25519 private
+	// keys (32-byte seed, 64-byte key or PKCS #8 DER). The first signs; all
+	// of them verify (rotation by reload). Placeholders such as
+	// {env.APITOKENS_SIGNING_KEY} are replaced. Without signing and verify
+	// keys, keys are generated into a 0600 keyring file in Caddy's data
+	// directory (see RotateSigningKey).
 	SigningKeys []string `json:"signing_keys,omitempty"`
+
+	// VerifyKeys (EdDSA only) are Ed25519 public keys, base64 (32 bytes or
+	// DER SubjectPublicKeyInfo), that verify but never sign. An instance
+	// with verify keys and no signing key only verifies: generating a token
+	// there is refused.
+	VerifyKeys []string `json:"verify_keys,omitempty"`
+
+	// FailLimit is the number of failed attempts per client IP (an IPv6
+	// client by its /64) in any minute after which api_token_auth answers
+	// 429 with Retry-After, before looking at the request. Requests
+	// without any credential do not count; a success does not reset the
+	// count. 0 (default) turns it off.
+	FailLimit int `json:"fail_limit,omitempty"`
 
 	// Admins are system admins by configuration (user ids).
 	Admins []string `json:"admins,omitempty"`
@@ -73,6 +95,8 @@ type App struct {
 	logger   *zap.Logger
 	maxLife  apitoken.Expiry
 	adminSet map[string]bool
+	keyFile  string       // the keyring in Caddy's data directory; "" when the config names the keys
+	limiter  *failLimiter // nil when fail_limit is 0
 }
 
 // Storage selects the token store.
@@ -104,6 +128,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if a.Issuer == "" {
 		a.Issuer = "caddy-apitokens"
 	}
+	if a.SigningAlg == "" {
+		a.SigningAlg = apitoken.AlgHS512
+	}
 	if a.MaxLifetime == "" {
 		a.MaxLifetime = string(apitoken.Expiry1y)
 	}
@@ -133,6 +160,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	if a.signer, err = apitoken.NewSigner(a.Issuer, keys, nil); err != nil {
 		return err
+	}
+	if a.FailLimit > 0 {
+		a.limiter = newFailLimiter(a.FailLimit, time.Minute, maxTrackedClients, nil)
 	}
 
 	a.poolKey = a.Storage.Driver + ":" + a.Storage.dsn
@@ -193,7 +223,7 @@ func (a *App) Validate() error {
 			if a.Storage.DSN == "" {
 				return errors.New("api_tokens: storage postgres needs a DSN, e.g. `storage postgres {env.APITOKENS_DATABASE_URL}`")
 			}
-			if len(a.SigningKeys) == 0 {
+			if len(a.SigningKeys) == 0 && len(a.VerifyKeys) == 0 {
 				return errors.New("api_tokens: storage postgres needs signing_key: every instance of a PostgreSQL deployment " +
 					"must sign and verify with the same key, and a generated key would stay in one instance's data directory; " +
 					"create one with `openssl rand -base64 64` and give it to every instance (signing_key {env.APITOKENS_SIGNING_KEY})")
@@ -207,6 +237,17 @@ func (a *App) Validate() error {
 			return fmt.Errorf("api_tokens: %s must not be negative", name)
 		}
 	}
+	if a.SigningAlg != "" {
+		if err := apitoken.CheckAlg(a.SigningAlg); err != nil {
+			return fmt.Errorf("api_tokens: signing_alg: %s", apitoken.Message(err))
+		}
+	}
+	if len(a.VerifyKeys) > 0 && a.SigningAlg != apitoken.AlgEdDSA {
+		return fmt.Errorf("api_tokens: verify_key needs signing_alg %s; an HS512 key is a secret that both signs and verifies: give it as another signing_key", apitoken.AlgEdDSA)
+	}
+	if a.FailLimit < 0 {
+		return fmt.Errorf("api_tokens: fail_limit must not be negative (0 turns it off)")
+	}
 	for _, id := range a.Admins {
 		if err := apitoken.CheckUserID(id); err != nil {
 			return fmt.Errorf("api_tokens: admins: %q: %s", id, apitoken.Message(err))
@@ -215,30 +256,111 @@ func (a *App) Validate() error {
 	return nil
 }
 
+// loadKeys reads the configured keys, signing keys first, or, when the
+// config names none, the keyring in Caddy's data directory.
 func (a *App) loadKeys() ([]apitoken.Key, error) {
-	if len(a.SigningKeys) == 0 {
-		path := filepath.Join(caddy.AppDataDir(), "apitokens", "signing.key")
-		k, err := apitoken.LoadOrCreateKeyFile(path)
+	if len(a.SigningKeys) == 0 && len(a.VerifyKeys) == 0 {
+		dir := filepath.Join(caddy.AppDataDir(), "apitokens")
+		a.keyFile = filepath.Join(dir, keyringName)
+		keys, err := apitoken.LoadOrCreateKeyring(a.keyFile, filepath.Join(dir, "signing.key"), a.SigningAlg)
 		if err != nil {
-			return nil, fmt.Errorf("api_tokens: signing key: %w", err)
+			return nil, fmt.Errorf("api_tokens: signing keys: %w", err)
 		}
-		return []apitoken.Key{k}, nil
+		return keys, nil
 	}
-	keys := make([]apitoken.Key, 0, len(a.SigningKeys))
+	repl := caddy.NewReplacer()
+	keys := make([]apitoken.Key, 0, len(a.SigningKeys)+len(a.VerifyKeys))
 	seen := map[string]bool{}
-	for i, enc := range a.SigningKeys {
-		k, err := apitoken.ParseKey(enc)
+	add := func(option string, i int, enc string, parse func(alg, enc string) (apitoken.Key, error)) error {
+		enc = repl.ReplaceKnown(enc, "")
+		if strings.TrimSpace(enc) == "" {
+			return fmt.Errorf("api_tokens: %s #%d is empty once its placeholders are replaced (is the environment variable set?)", option, i+1)
+		}
+		k, err := parse(a.SigningAlg, enc)
 		if err != nil {
-			return nil, fmt.Errorf("api_tokens: signing_key #%d: %s", i+1, apitoken.Message(err))
+			return fmt.Errorf("api_tokens: %s #%d: %s", option, i+1, apitoken.Message(err))
 		}
 		if seen[k.ID] {
-			return nil, fmt.Errorf("api_tokens: signing_key #%d repeats key %s", i+1, k.ID)
+			return fmt.Errorf("api_tokens: %s #%d repeats key %s", option, i+1, k.ID)
 		}
 		seen[k.ID] = true
 		keys = append(keys, k)
+		return nil
+	}
+	for i, enc := range a.SigningKeys {
+		if err := add("signing_key", i, enc, apitoken.ParseSigningKey); err != nil {
+			return nil, err
+		}
+	}
+	for i, enc := range a.VerifyKeys {
+		if err := add("verify_key", i, enc, apitoken.ParseVerifyKey); err != nil {
+			return nil, err
+		}
 	}
 	return keys, nil
 }
+
+// keyringName is the keyring's file in the apitokens folder of Caddy's data
+// directory. It replaces signing.key, the single-key file of earlier
+// versions, which is migrated into it once.
+const keyringName = "signing_keys.json"
+
+// ErrKeysConfigured is returned by RotateSigningKey and RetireSigningKey
+// when the config names the keys: they rotate by editing the config.
+var ErrKeysConfigured = errors.New("api_tokens: the signing keys are named in the config (signing_key, verify_key): " +
+	"rotate by putting a new signing_key first and reloading, and retire a key by removing it and reloading")
+
+// RotateSigningKey generates a new signing key into the keyring in Caddy's
+// data directory and signs with it from now on, on this instance at once;
+// the keys it replaces keep verifying until retired. It returns the new
+// key's id. Other processes using the same data directory see the change
+// when they next load their config. With keys named in the config it
+// returns ErrKeysConfigured.
+func (a *App) RotateSigningKey(ctx context.Context) (kid string, err error) {
+	if a.keyFile == "" {
+		return "", ErrKeysConfigured
+	}
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	k, keys, err := apitoken.RotateKeyring(a.keyFile, a.SigningAlg)
+	if err != nil {
+		return "", fmt.Errorf("api_tokens: rotating the signing key: %w", err)
+	}
+	if err := a.signer.SetKeys(keys); err != nil {
+		return "", fmt.Errorf("api_tokens: rotating the signing key: %w", err)
+	}
+	a.logger.Info("signing key rotated", zap.String("key_id", k.ID), zap.Strings("key_ids", a.signer.KeyIDs()))
+	return k.ID, nil
+}
+
+// RetireSigningKey removes the key kid from the keyring in Caddy's data
+// directory for good: on this instance, JWTs signed with it stop working at
+// once, cached or not. The key that signs cannot be retired (rotate first;
+// an error wrapping apitoken.ErrConflict), and an unknown kid is an error
+// wrapping apitoken.ErrNotFound. With keys named in the config it returns
+// ErrKeysConfigured.
+func (a *App) RetireSigningKey(ctx context.Context, kid string) error {
+	if a.keyFile == "" {
+		return ErrKeysConfigured
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	keys, err := apitoken.RetireKeyringKey(a.keyFile, kid, a.SigningAlg)
+	if err != nil {
+		return fmt.Errorf("api_tokens: retiring signing key %s: %w", kid, err)
+	}
+	if err := a.signer.SetKeys(keys); err != nil {
+		return fmt.Errorf("api_tokens: retiring signing key %s: %w", kid, err)
+	}
+	a.logger.Info("signing key retired", zap.String("key_id", kid), zap.Strings("key_ids", a.signer.KeyIDs()))
+	return nil
+}
+
+// SigningKeyIDs lists the ids of the keys this instance verifies with, the
+// signing one first.
+func (a *App) SigningKeyIDs() []string { return a.signer.KeyIDs() }
 
 // Start implements caddy.App; the audit writer started with the backend.
 func (a *App) Start() error { return nil }

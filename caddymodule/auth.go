@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -134,12 +135,21 @@ func badRequest(desc string) refusal {
 // ServeHTTP authenticates the request, checks its scope and records the
 // attempt, then hands it to next; a refused request is answered here.
 func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	if lim := h.app.limiter; lim != nil {
+		if wait := lim.retryAfter(clientKey(clientIP(r))); wait > 0 {
+			return h.refuseTooMany(w, r, wait)
+		}
+	}
 	if desc := unsafePath(r); desc != "" {
 		return h.refuse(w, r, badRequest(desc), "", "unsafe_path", nil)
 	}
 	raw, ref := credential(r)
 	if ref != nil {
-		return h.refuse(w, r, *ref, "", "no_credential", nil)
+		reason := "no_credential"
+		if ref.code != "" {
+			reason = "bad_credential"
+		}
+		return h.refuse(w, r, *ref, "", reason, nil)
 	}
 	p, fail := h.app.auth.Authenticate(r.Context(), raw)
 	if fail != nil {
@@ -228,12 +238,40 @@ func (h *Auth) expirationHeader(t time.Time) string {
 
 const identityPrefix = "X-Api-Token-"
 
+// isIdentityHeader reports whether a header name is X-Api-Token-* in any
+// case, also spelled with _ or . for -: CGI, FastCGI and PHP upstreams fold
+// X_Api_Token_User and X.Api.Token.User onto X-Api-Token-User. (Caddy drops
+// such names by default, but expected_underscore_headers and
+// expected_dot_headers can let them in.)
+func isIdentityHeader(name string) bool {
+	if len(name) < len(identityPrefix) {
+		return false
+	}
+	for i := 0; i < len(identityPrefix); i++ {
+		c := name[i]
+		switch {
+		case c == '_' || c == '.':
+			c = '-'
+		case 'a' <= c && c <= 'z':
+			c -= 'a' - 'A'
+		}
+		want := identityPrefix[i]
+		if 'a' <= want && want <= 'z' {
+			want -= 'a' - 'A'
+		}
+		if c != want {
+			return false
+		}
+	}
+	return true
+}
+
 // stripIdentityHeaders removes every X-Api-Token-* header and every
 // Connection option naming one (a proxy would otherwise drop ours as
 // hop-by-hop).
 func stripIdentityHeaders(hdr http.Header) {
 	for k := range hdr {
-		if len(k) >= len(identityPrefix) && strings.EqualFold(k[:len(identityPrefix)], identityPrefix) {
+		if isIdentityHeader(k) {
 			delete(hdr, k)
 		}
 	}
@@ -245,7 +283,7 @@ func stripIdentityHeaders(hdr http.Header) {
 	for _, v := range conn {
 		for _, opt := range strings.Split(v, ",") {
 			opt = strings.TrimSpace(opt)
-			if opt != "" && !(len(opt) >= len(identityPrefix) && strings.EqualFold(opt[:len(identityPrefix)], identityPrefix)) {
+			if opt != "" && !isIdentityHeader(opt) {
 				kept = append(kept, opt)
 			}
 		}
@@ -272,41 +310,133 @@ func (h *Auth) scopeFor(r *http.Request) (apitoken.Scopes, string, error) {
 }
 
 // unsafePath refuses raw paths that path normalisation between Caddy and
-// the upstream could read differently: dot segments, and encoded slashes,
-// backslashes, dots or NULs.
+// the upstream could read differently, so that the scope decided here is
+// the one the upstream serves: dot segments, also with a path parameter
+// (Tomcat reads "..;" as "..") or as a Windows file name ("...", ".. "),
+// and encoded slashes, backslashes, dots or NULs at any depth of encoding
+// (an upstream may decode again: %252e), a backslash, and a path that is
+// not UTF-8 (overlong forms of "." and "/") or that uses a dot look-alike a
+// Unicode normaliser turns into one.
 func unsafePath(r *http.Request) string {
-	escaped := r.URL.EscapedPath()
-	if i := strings.IndexByte(escaped, '%'); i >= 0 {
-		lower := strings.ToLower(escaped[i:])
-		for _, bad := range []string{"%2f", "%5c", "%2e", "%00"} {
-			if strings.Contains(lower, bad) {
-				return "the path contains an encoded slash, backslash, dot or NUL"
+	if escaped := r.URL.EscapedPath(); strings.IndexByte(escaped, '%') >= 0 {
+		for level := escaped; ; {
+			lower := strings.ToLower(level)
+			for _, bad := range []string{"%2f", "%5c", "%2e", "%00"} {
+				if strings.Contains(lower, bad) {
+					return "the path contains an encoded slash, backslash, dot or NUL"
+				}
 			}
+			next := laxUnescape(level)
+			if next == level {
+				break
+			}
+			level = next
 		}
 	}
 	p := r.URL.Path
 	if strings.IndexByte(p, '\\') >= 0 {
 		return "the path contains a backslash"
 	}
+	nonASCII := false
+	for i := 0; i < len(p) && !nonASCII; i++ {
+		nonASCII = p[i] >= utf8.RuneSelf
+	}
+	if nonASCII {
+		if !utf8.ValidString(p) {
+			return "the path is not valid UTF-8"
+		}
+		p = dotLookalikes.Replace(p)
+	}
 	for rest := p; rest != ""; {
 		var seg string
 		seg, rest, _ = strings.Cut(rest, "/")
-		if seg == "." || seg == ".." {
+		if i := strings.IndexByte(seg, ';'); i >= 0 {
+			seg = seg[:i] // a path parameter: /..;x/ is /../ to some servers
+		}
+		if seg != "" && strings.Trim(seg, ". ") == "" && strings.IndexByte(seg, '.') >= 0 {
 			return "the path contains a dot segment (. or ..)"
 		}
 	}
 	return ""
 }
 
+// dotLookalikes are characters that Unicode normalisation (NFKC) turns into
+// a full stop.
+var dotLookalikes = strings.NewReplacer("\uff0e", ".", "\u2024", ".", "\ufe52", ".")
+
+// laxUnescape decodes every valid %XX of s and leaves anything else as it
+// is, as a lenient upstream would.
+func laxUnescape(s string) string {
+	i := strings.IndexByte(s, '%')
+	if i < 0 {
+		return s
+	}
+	b := make([]byte, 0, len(s))
+	b = append(b, s[:i]...)
+	for ; i < len(s); i++ {
+		if s[i] == '%' && i+2 < len(s) && isHex(s[i+1]) && isHex(s[i+2]) {
+			b = append(b, unhex(s[i+1])<<4|unhex(s[i+2]))
+			i += 2
+			continue
+		}
+		b = append(b, s[i])
+	}
+	return string(b)
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c <= '9':
+		return c - '0'
+	case c <= 'F':
+		return c - 'A' + 10
+	}
+	return c - 'a' + 10
+}
+
+// queryHasToken reports whether the raw query carries a parameter that some
+// server could read as access_token: its name compared case-insensitively,
+// after decoding (at any depth), with & or ; between parameters, and with a
+// PHP-style [] suffix.
+func queryHasToken(q string) bool {
+	if strings.IndexByte(q, '%') < 0 && !strings.Contains(strings.ToLower(q), "access_token") {
+		return false // the common case: nothing encoded, and no such name
+	}
+	for rest := q; rest != ""; {
+		var param string
+		if i := strings.IndexAny(rest, "&;"); i >= 0 {
+			param, rest = rest[:i], rest[i+1:]
+		} else {
+			param, rest = rest, ""
+		}
+		name, _, _ := strings.Cut(param, "=")
+		name = strings.ReplaceAll(name, "+", " ")
+		for {
+			next := laxUnescape(name)
+			if next == name {
+				break
+			}
+			name = next
+		}
+		name = strings.ToLower(strings.TrimSpace(name))
+		if name == "access_token" || strings.HasPrefix(name, "access_token[") {
+			return true
+		}
+	}
+	return false
+}
+
 // credential extracts the JWT: Authorization Bearer, or Basic with the JWT
 // as the password. Two Authorization headers, a token in the query string or
 // a token over 8 KiB are refused.
 func credential(r *http.Request) (string, *refusal) {
-	if q := r.URL.RawQuery; q != "" && strings.Contains(strings.ToLower(q), "access_token") {
-		if _, ok := r.URL.Query()["access_token"]; ok {
-			ref := badRequest("tokens in the query string are refused: send Authorization: Bearer <token>")
-			return "", &ref
-		}
+	if q := r.URL.RawQuery; q != "" && queryHasToken(q) {
+		ref := badRequest("tokens in the query string are refused: send Authorization: Bearer <token>")
+		return "", &ref
 	}
 	vals := r.Header["Authorization"]
 	switch len(vals) {
@@ -368,15 +498,51 @@ func (h *Auth) record(r *http.Request, tokenID, result, reason string) {
 		ClientIP: ip, UserAgent: r.UserAgent(), At: time.Now()})
 }
 
+// clientIP is Caddy's client IP of r (trusted_proxies aware).
+func clientIP(r *http.Request) string {
+	ip, _ := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string)
+	return ip
+}
+
+// reasonFailLimit is the reason logged for a request refused by fail_limit.
+const reasonFailLimit = "fail_limit"
+
+// refuseTooMany answers a client past fail_limit: 429 with Retry-After in
+// whole seconds, and the JSON body of every refusal.
+func (h *Auth) refuseTooMany(w http.ResponseWriter, r *http.Request, wait time.Duration) error {
+	secs := int((wait + time.Second - 1) / time.Second)
+	w.Header().Set("Retry-After", strconv.Itoa(max(secs, 1)))
+	return h.refuse(w, r, refusal{status: http.StatusTooManyRequests, code: "too_many_requests",
+		desc: "too many failed attempts from this address; try again later"}, "", reasonFailLimit, nil)
+}
+
+// countsAsFailure reports whether a refusal is a failed attempt for
+// fail_limit: a bad request or a credential that is not valid. A request
+// without any credential is not one (clients such as .NET's send one
+// first, to learn the scheme), nor a valid token lacking a scope, nor the
+// store being down.
+func countsAsFailure(ref refusal) bool {
+	return ref.code != "" && (ref.status == http.StatusBadRequest || ref.status == http.StatusUnauthorized)
+}
+
 // refuse writes an RFC 6750 answer and logs the refusal (never the token).
 func (h *Auth) refuse(w http.ResponseWriter, r *http.Request, ref refusal, tokenID, reason string, detail error) error {
 	h.app.metrics.authenticated(apitoken.ResultFail, reason)
+	if lim := h.app.limiter; lim != nil && countsAsFailure(ref) {
+		ip := clientIP(r)
+		if lim.fail(clientKey(ip)) {
+			// Logged once, when the client reaches the limit; its refused
+			// requests after that are logged at debug level only.
+			h.logger.Warn("client reached fail_limit; refusing its requests for a while",
+				zap.String("client_ip", ip), zap.Int("fail_limit", h.app.FailLimit))
+		}
+	}
 	level := zapcore.InfoLevel
-	if reason == "no_credential" {
+	if reason == "no_credential" || reason == reasonFailLimit {
 		level = zapcore.DebugLevel
 	}
 	if ce := h.logger.Check(level, "api token refused"); ce != nil {
-		ip, _ := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string)
+		ip := clientIP(r)
 		fields := []zap.Field{zap.Int("status", ref.status), zap.String("reason", reason), zap.String("token_id", tokenID),
 			zap.String("client_ip", ip), zap.String("path", r.URL.Path)}
 		if detail != nil {

@@ -1,11 +1,15 @@
 package caddymodule
 
 import (
+	"strconv"
+
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	caddyfile "github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
 )
 
 func init() {
@@ -19,12 +23,15 @@ func init() {
 //	api_tokens {
 //		issuer         <iss>
 //		storage        sqlite <path>
+//		signing_alg    HS512|EdDSA       # default HS512
 //		signing_key    <base64>          # may be repeated; the first signs
+//		verify_key     <base64>          # EdDSA only; may be repeated; verifies, never signs
 //		admins         <user...>
 //		max_lifetime   1d|7d|30d|60d|90d|1y|never
 //		audit_window   <duration>
 //		cache_ttl      <duration>
 //		stale_if_error <duration>
+//		fail_limit     <n>               # failed attempts per client IP per minute; 0 = off
 //	}
 func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 	app := new(App)
@@ -61,6 +68,29 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.ArgErr()
 			}
 			a.SigningKeys = append(a.SigningKeys, key)
+		case "signing_alg":
+			if !d.AllArgs(&a.SigningAlg) {
+				return d.ArgErr()
+			}
+			if err := apitoken.CheckAlg(a.SigningAlg); err != nil {
+				return d.Errf("signing_alg: %s", apitoken.Message(err))
+			}
+		case "verify_key":
+			var key string
+			if !d.AllArgs(&key) {
+				return d.ArgErr()
+			}
+			a.VerifyKeys = append(a.VerifyKeys, key)
+		case "fail_limit":
+			var n string
+			if !d.AllArgs(&n) {
+				return d.ArgErr()
+			}
+			limit, err := strconv.Atoi(n)
+			if err != nil || limit < 0 {
+				return d.Errf("fail_limit: %q is not a whole number of attempts (0 turns it off)", n)
+			}
+			a.FailLimit = limit
 		case "admins":
 			ids := d.RemainingArgs()
 			if len(ids) == 0 {

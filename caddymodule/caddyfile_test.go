@@ -29,8 +29,8 @@ func TestCaddyfile_BadInputSaysWhatToFix(t *testing.T) {
 			cache_ttl soon
 		}`, "cache_ttl", true},
 		{"unknown global option", `api_tokens {
-			signing_alg HS256
-		}`, `unrecognized api_tokens option "signing_alg"`, true},
+			signing_algorithm HS256
+		}`, `unrecognized api_tokens option "signing_algorithm"`, true},
 		{"admins needs names", `api_tokens {
 			admins
 		}`, "wrong argument count", true},

@@ -1,0 +1,910 @@
+package caddymodule
+
+// The hostile-input suite: requests an attacker would send, through a real
+// Caddy in front of a real upstream, grouped by attack. Every refusal case
+// asserts its status and error code, that the upstream was never reached,
+// and, at the end of each group, that no secret (a JWT, a signature, a key)
+// is in Caddy's log or in the site's access log. The JWT-level cases of
+// apitoken/jwt_test.go are not repeated here; these go through the whole
+// server: header parsing, credential extraction, the path checks, the
+// caches and the store.
+
+import (
+	"bufio"
+	"bytes"
+	"compress/flate"
+	"context"
+	"crypto/ed25519"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"hash"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddytest"
+
+	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
+)
+
+// hostileConfig is the suite's Caddyfile: the guard tests' site, with an
+// access log (filtered as the README advises) and room for more global
+// options and api_tokens options.
+const hostileConfig = `{
+	admin localhost:%[1]d
+	http_port %[2]d
+	skip_install_trust
+	persist_config off
+	log {
+		output file %[3]s
+		level  DEBUG
+	}
+	%[4]s
+	api_tokens {
+		issuer       https://reports.test
+		storage      sqlite %[5]s
+		admins       root
+		max_lifetime never
+		%[6]s
+	}
+}
+http://localhost:%[2]d {
+	log {
+		output file %[7]s
+		format filter {
+			request>uri query {
+				delete access_token
+			}
+		}
+	}
+	api_token_auth {
+		app    "Reports API"
+		scope  meta   /meta /meta/*
+		scope  report /data/*
+	}
+	reverse_proxy %[8]s
+}
+`
+
+// hostileEnv is the guard environment of the suite.
+type hostileEnv struct {
+	*guardEnv
+	accessLog string
+	server    string // more global options (servers { trusted_proxies ... })
+	options   string // api_tokens options, the keys among them
+	secrets   []string
+}
+
+// hostileOptions are api_tokens options; "" means the suite's HMAC key.
+func newHostileEnv(t *testing.T, server, options string) *hostileEnv {
+	t.Helper()
+	if options == "" {
+		options = "signing_key " + testKey
+	}
+	dir := t.TempDir()
+	e := &hostileEnv{
+		guardEnv: &guardEnv{t: t, up: newUpstream(t), db: dir + "/tokens.db", logFile: dir + "/caddy.log",
+			base: fmt.Sprintf("http://localhost:%d", testHTTPPort), clock: &testClock{now: time.Now()}},
+		accessLog: dir + "/access.log", server: server, options: options,
+	}
+	e.tester = caddytest.NewTester(t).WithDefaultOverrides(caddytest.Config{AdminPort: testAdminPort})
+	e.reload("")
+	ctx := context.Background()
+	var err error
+	if e.adminCtl, err = e.svc.Caller(ctx, "root"); err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []string{"alice", "bob"} {
+		if _, err := e.svc.GrantRole(ctx, e.adminCtl, u, apitoken.RoleAPITokens); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.owner = e.caller("alice")
+	e.secret(testKey)
+	return e
+}
+
+// reload loads the suite's config, with other api_tokens options when
+// options is not "".
+func (e *hostileEnv) reload(options string) {
+	e.t.Helper()
+	if options != "" {
+		e.options = options
+	}
+	e.tester.InitServer(fmt.Sprintf(hostileConfig, testAdminPort, testHTTPPort, e.logFile, e.server, e.db, e.options, e.accessLog,
+		e.up.Listener.Addr()), "caddyfile")
+	if e.t.Failed() {
+		e.t.FailNow()
+	}
+	a, err := caddy.ActiveContext().App("api_tokens")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.app = a.(*App)
+	e.svc = e.app.Service()
+	e.svc.Now = e.clock.Now
+}
+
+// secret remembers a value that must appear in no log: for a JWT, the JWT
+// and its signature.
+func (e *hostileEnv) secret(values ...string) {
+	for _, v := range values {
+		if v == "" {
+			continue
+		}
+		e.secrets = append(e.secrets, v)
+		if i := strings.LastIndexByte(v, '.'); i > 0 && len(v)-i > 20 {
+			e.secrets = append(e.secrets, v[i+1:])
+		}
+	}
+}
+
+// live creates and generates a token of user's; its JWT is a secret.
+func (e *hostileEnv) live(user, name string, expires apitoken.Expiry, scopes apitoken.Scopes) (apitoken.Token, string) {
+	e.t.Helper()
+	ctx := context.Background()
+	c := e.caller(user)
+	tok, err := e.svc.CreateToken(ctx, c, apitoken.TokenInput{Name: name, Expires: expires, Scopes: scopes})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	jwt, tok, err := e.svc.Generate(ctx, c, tok.ID)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.secret(jwt)
+	return tok, jwt
+}
+
+// noSecretsInLogs fails if a secret is in Caddy's log or the access log.
+// It also checks the logs are being written, so it cannot pass vacuously.
+func (e *hostileEnv) noSecretsInLogs(t *testing.T) {
+	t.Helper()
+	for _, file := range []string{e.logFile, e.accessLog} {
+		b, err := os.ReadFile(file)
+		if err != nil || len(b) == 0 {
+			t.Fatalf("log %s is missing or empty (%v)", file, err)
+		}
+		for _, line := range bytes.Split(b, []byte("\n")) {
+			for _, s := range e.secrets {
+				if bytes.Contains(line, []byte(s)) {
+					// Say where, without printing the secret.
+					var entry struct{ Logger, Msg string }
+					json.Unmarshal(line, &entry)
+					t.Errorf("%s: a line of logger %q, message %q, contains a secret (%.8s...)", file, entry.Logger, entry.Msg, s)
+				}
+			}
+		}
+	}
+}
+
+// hostileCase is one request the guard must refuse without reaching the
+// upstream.
+type hostileCase struct {
+	name   string
+	method string   // GET when empty
+	path   string   // /meta when empty
+	header []string // name, value pairs
+	raw    string   // a raw request target sent as is, bypassing Go's client
+	status int
+	code   string // the error of the JSON body
+	desc   string // when set, a part of the error_description
+}
+
+func (e *hostileEnv) run(t *testing.T, cases []hostileCase) {
+	t.Helper()
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			before := e.up.hits.Load()
+			var status int
+			var hdr http.Header
+			var body string
+			if c.raw != "" {
+				status, hdr, body = e.rawRequest(t, c.raw, c.header...)
+			} else {
+				method, path := c.method, c.path
+				if method == "" {
+					method = "GET"
+				}
+				if path == "" {
+					path = "/meta"
+				}
+				res, b := e.do(method, path, c.header...)
+				status, hdr, body = res.StatusCode, res.Header, b
+			}
+			if status != c.status {
+				t.Fatalf("status %d, want %d: %s", status, c.status, body)
+			}
+			if e.up.hits.Load() != before {
+				t.Fatal("the upstream was reached")
+			}
+			if c.code != "" {
+				var got map[string]string
+				if err := json.Unmarshal([]byte(body), &got); err != nil || got["error"] != c.code || got["error_description"] == "" {
+					t.Errorf("body %q, want JSON error %q with a description", body, c.code)
+				}
+				if !strings.Contains(got["error_description"], c.desc) {
+					t.Errorf("error_description %q, want it to say %q", got["error_description"], c.desc)
+				}
+				if hdr.Get("Cache-Control") != "no-store" {
+					t.Errorf("Cache-Control %q", hdr.Get("Cache-Control"))
+				}
+			}
+			for _, s := range e.secrets {
+				if strings.Contains(body, s) {
+					t.Error("the answer contains a secret")
+				}
+			}
+		})
+	}
+}
+
+// rawRequest sends a request target exactly as given (Go's client would
+// escape or clean some), with header pairs, and reads the answer.
+func (e *hostileEnv) rawRequest(t *testing.T, target string, header ...string) (int, http.Header, string) {
+	t.Helper()
+	conn, err := net.Dial("tcp", fmt.Sprintf("localhost:%d", testHTTPPort))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var b strings.Builder
+	fmt.Fprintf(&b, "GET %s HTTP/1.1\r\nHost: localhost:%d\r\n", target, testHTTPPort)
+	for i := 0; i+1 < len(header); i += 2 {
+		fmt.Fprintf(&b, "%s: %s\r\n", header[i], header[i+1])
+	}
+	b.WriteString("Connection: close\r\n\r\n")
+	if _, err := io.WriteString(conn, b.String()); err != nil {
+		t.Fatal(err)
+	}
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("reading the answer to %q: %v", target, err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	return res.StatusCode, res.Header, string(body)
+}
+
+// Forging: JWTs built by hand, signed with the deployment's real key where
+// an attack needs a signature that verifies.
+
+func b64url(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
+
+func seg(v any) string {
+	switch v := v.(type) {
+	case string:
+		return b64url([]byte(v))
+	case []byte:
+		return b64url(v)
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b64url(b)
+}
+
+// forgeJWT signs header.claims with alg: HS256, HS384, HS512 (key is the
+// HMAC key), EdDSA (key is an ed25519.PrivateKey), RS256 (an
+// *rsa.PrivateKey) or none.
+func forgeJWT(header, claims any, alg string, key any) string {
+	signing := seg(header) + "." + seg(claims)
+	var sig []byte
+	mac := func(h func() hash.Hash) []byte {
+		m := hmac.New(h, key.([]byte))
+		m.Write([]byte(signing))
+		return m.Sum(nil)
+	}
+	switch alg {
+	case "none":
+	case "HS256":
+		sig = mac(sha256.New)
+	case "HS384":
+		sig = mac(sha512.New384)
+	case "HS512":
+		sig = mac(sha512.New)
+	case "EdDSA":
+		sig = ed25519.Sign(key.(ed25519.PrivateKey), []byte(signing))
+	case "RS256":
+		sum := sha256.Sum256([]byte(signing))
+		var err error
+		if sig, err = rsa.SignPKCS1v15(rand.Reader, key.(*rsa.PrivateKey), 5 /* crypto.SHA256 */, sum[:]); err != nil {
+			panic(err)
+		}
+	default:
+		panic("forgeJWT: alg " + alg)
+	}
+	return signing + "." + b64url(sig)
+}
+
+// parts decodes a JWT's header and claims.
+func parts(t testing.TB, jwt string) (header, claims map[string]any) {
+	t.Helper()
+	p := strings.Split(jwt, ".")
+	for i, dst := range []*map[string]any{&header, &claims} {
+		b, err := base64.RawURLEncoding.DecodeString(p[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := json.NewDecoder(bytes.NewReader(b))
+		d.UseNumber()
+		if err := d.Decode(dst); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return header, claims
+}
+
+// edit copies m and sets (or, with nil, deletes) the given members.
+func edit(m map[string]any, kv ...any) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		if kv[i+1] == nil {
+			delete(out, kv[i].(string))
+		} else {
+			out[kv[i].(string)] = kv[i+1]
+		}
+	}
+	return out
+}
+
+func realKey(t testing.TB) []byte {
+	k, err := apitoken.ParseKey(testKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k.Secret
+}
+
+func TestHostile_TokenFormat(t *testing.T) {
+	e := newHostileEnv(t, "", "")
+	_, good := e.live("alice", "good", apitoken.Expiry30d, apitoken.AllScopes)
+	key := realKey(t)
+	h, c := parts(t, good)
+	p := strings.Split(good, ".")
+	signed := func(header, claims any) string {
+		jwt := forgeJWT(header, claims, "HS512", key)
+		e.secret(jwt)
+		return jwt
+	}
+	var deflated bytes.Buffer
+	zw, _ := flate.NewWriter(&deflated, flate.BestCompression)
+	json.NewEncoder(zw).Encode(c)
+	zw.Close()
+	stdHeader := base64.StdEncoding.EncodeToString([]byte(`{"alg":"HS512","kid":"` + h["kid"].(string) + `","typ":"JWT"}`))
+	stdSigned := func() string {
+		signing := stdHeader + "." + p[1]
+		m := hmac.New(sha512.New, key)
+		m.Write([]byte(signing))
+		jwt := signing + "." + b64url(m.Sum(nil))
+		e.secret(jwt)
+		return jwt
+	}()
+	jwsJSON := fmt.Sprintf(`{"payload":%q,"protected":%q,"signature":%q}`, p[1], p[0], p[2])
+	jwsGeneral := fmt.Sprintf(`{"payload":%q,"signatures":[{"protected":%q,"signature":%q}]}`, p[1], p[0], p[2])
+
+	const invalid = "invalid_token"
+	e.run(t, []hostileCase{
+		{name: "one segment", header: bearer(p[0]), status: 401, code: invalid},
+		{name: "two segments", header: bearer(p[0] + "." + p[1]), status: 401, code: invalid},
+		{name: "four segments", header: bearer(good + ".e30"), status: 401, code: invalid},
+		{name: "five segments, a JWE compact form", header: bearer(p[0] + ".." + p[1] + "." + p[2] + ".AAAA"), status: 401, code: invalid},
+		{name: "empty segments", header: bearer(".."), status: 401, code: invalid},
+		{name: "a trailing dot", header: bearer(good + "."), status: 401, code: invalid},
+		{name: "padded base64url signature", header: bearer(good + "=="), status: 401, code: invalid},
+		{name: "header in standard padded base64, signed with the real key", header: bearer(stdSigned), status: 401, code: invalid},
+		{name: "signature longer than 86 characters under the real header", header: bearer(p[0] + "." + p[1] + "." + p[2] + "AAAA"), status: 401, code: invalid},
+		{name: "signature of 87 characters and no payload", header: bearer(p[0] + ".." + strings.Repeat("0", 87)), status: 401, code: invalid},
+		{name: "header that is a JSON array", header: bearer(signed([]string{"HS512", h["kid"].(string)}, c)), status: 401, code: invalid},
+		{name: "header that is JSON null", header: bearer(signed("null", c)), status: 401, code: invalid},
+		{name: "header with a byte order mark", header: bearer(signed("\ufeff"+`{"alg":"HS512","kid":"`+h["kid"].(string)+`","typ":"JWT"}`, c)), status: 401, code: invalid},
+		{name: "header with trailing data", header: bearer(signed(`{"alg":"HS512","kid":"`+h["kid"].(string)+`","typ":"JWT"}{}`, c)), status: 401, code: invalid},
+		{name: "claims that are a JSON array", header: bearer(signed(h, []any{c})), status: 401, code: invalid},
+		{name: "claims that are a string", header: bearer(signed(h, `"alice"`)), status: 401, code: invalid},
+		{name: "claims nested a thousand deep", header: bearer(signed(h, strings.Repeat(`{"a":`, 1000)+"1"+strings.Repeat("}", 1000))), status: 401, code: invalid},
+		{name: "JWS JSON serialization, flattened", header: bearer(jwsJSON), status: 401, code: invalid},
+		{name: "JWS JSON serialization, general", header: bearer(jwsGeneral), status: 401, code: invalid},
+		{name: "JWS JSON serialization, base64url-encoded", header: bearer(b64url([]byte(jwsJSON))), status: 401, code: invalid},
+		{name: "zip DEF with deflated claims, signed with the real key", header: bearer(signed(edit(h, "zip", "DEF"), deflated.Bytes())), status: 401, code: invalid},
+		{name: "zip DEF over plain claims, signed with the real key", header: bearer(signed(edit(h, "zip", "DEF"), c)), status: 401, code: invalid},
+		{name: "the token twice, comma-separated", header: bearer(good + ", " + good), status: 401, code: invalid},
+		{name: "the token with a space inside", header: bearer(p[0] + ". " + p[1] + "." + p[2]), status: 401, code: invalid},
+		{name: "Basic whose password has a trailing space", header: []string{"Authorization", "Basic " + base64.StdEncoding.EncodeToString([]byte("x:"+good+" "))}, status: 401, code: invalid},
+		{name: "Basic that is not base64", header: []string{"Authorization", "Basic " + good}, status: 401, code: invalid},
+		{name: "Basic with the token as the user and no password", header: []string{"Authorization", "Basic " + base64.StdEncoding.EncodeToString([]byte(good))}, status: 401, code: invalid},
+		{name: "an empty Bearer", header: []string{"Authorization", "Bearer "}, status: 401, code: "unauthorized"},
+		{name: "a tab after the scheme", header: []string{"Authorization", "Bearer\t" + good}, status: 401, code: "unauthorized"},
+	})
+	e.noSecretsInLogs(t)
+	// Control: the good token works.
+	if res, _ := e.do("GET", "/meta", bearer(good)...); res.StatusCode != 200 {
+		t.Fatalf("control: the good token got %d", res.StatusCode)
+	}
+}
+
+func TestHostile_SignatureAndAlgorithm(t *testing.T) {
+	e := newHostileEnv(t, "", "")
+	_, good := e.live("alice", "good", apitoken.Expiry30d, apitoken.AllScopes)
+	_, other := e.live("alice", "other", apitoken.Expiry30d, apitoken.AllScopes)
+	key := realKey(t)
+	h, c := parts(t, good)
+	p := strings.Split(good, ".")
+	kid := h["kid"].(string)
+	signed := func(header, claims any, alg string, k any) string {
+		jwt := forgeJWT(header, claims, alg, k)
+		e.secret(jwt)
+		return jwt
+	}
+	real := func(header any) string { return signed(header, c, "HS512", key) }
+	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jwk := map[string]any{"kty": "RSA", "n": b64url(rsaKey.N.Bytes()), "e": b64url(big.NewInt(int64(rsaKey.E)).Bytes()), "kid": "attacker"}
+	_, attackerEd, _ := ed25519.GenerateKey(rand.Reader)
+	otherKey := make([]byte, 64)
+	rand.Read(otherKey)
+	tamper := func(kv ...any) string { return p[0] + "." + seg(edit(c, kv...)) + "." + p[2] }
+
+	const invalid = "invalid_token"
+	cases := []hostileCase{
+		{name: "alg none without a signature", header: bearer(signed(edit(h, "alg", "none"), c, "none", nil)), status: 401, code: invalid},
+		{name: "alg none with the real signature", header: bearer(real(edit(h, "alg", "none"))), status: 401, code: invalid},
+		{name: "alg NONE", header: bearer(signed(edit(h, "alg", "NONE"), c, "none", nil)), status: 401, code: invalid},
+		{name: "alg nOnE", header: bearer(signed(edit(h, "alg", "nOnE"), c, "none", nil)), status: 401, code: invalid},
+		{name: "downgrade to HS256 with the real key", header: bearer(signed(edit(h, "alg", "HS256"), c, "HS256", key)), status: 401, code: invalid},
+		{name: "downgrade to HS384 with the real key", header: bearer(signed(edit(h, "alg", "HS384"), c, "HS384", key)), status: 401, code: invalid},
+		{name: "RS256 header over the real HMAC", header: bearer(real(edit(h, "alg", "RS256"))), status: 401, code: invalid},
+		{name: "ES256 header over the real HMAC", header: bearer(real(edit(h, "alg", "ES256"))), status: 401, code: invalid},
+		{name: "PS512 header over the real HMAC", header: bearer(real(edit(h, "alg", "PS512"))), status: 401, code: invalid},
+		{name: "RS256 signed by the attacker with his key in a jwk header", header: bearer(signed(edit(h, "alg", "RS256", "jwk", jwk), c, "RS256", rsaKey)), status: 401, code: invalid},
+		{name: "EdDSA signed by the attacker under the real kid", header: bearer(signed(edit(h, "alg", "EdDSA"), c, "EdDSA", attackerEd)), status: 401, code: invalid},
+		{name: "key confusion: HS512 keyed with the attacker's RSA public key", header: bearer(signed(h, c, "HS512", rsaKey.PublicKey.N.Bytes())), status: 401, code: invalid},
+		{name: "signed with another 64-byte key under the real kid", header: bearer(signed(h, c, "HS512", otherKey)), status: 401, code: invalid},
+		{name: "stripped signature", header: bearer(p[0] + "." + p[1] + "."), status: 401, code: invalid},
+		{name: "truncated signature", header: bearer(p[0] + "." + p[1] + "." + p[2][:43]), status: 401, code: invalid},
+		{name: "a bit flipped in the signature", header: bearer(p[0] + "." + p[1] + "." + flipChar(p[2], 10)), status: 401, code: invalid},
+		{name: "the signature of another token", header: bearer(p[0] + "." + p[1] + "." + strings.Split(other, ".")[2]), status: 401, code: invalid},
+		{name: "tampered sub under the real signature", header: bearer(tamper("sub", "bob")), status: 401, code: invalid},
+		{name: "tampered scope under the real signature", header: bearer(tamper("scope", "meta report admin")), status: 401, code: invalid},
+		{name: "tampered tid under the real signature", header: bearer(tamper("tid", "tok_other")), status: 401, code: invalid},
+		{name: "exp removed under the real signature", header: bearer(tamper("exp", nil)), status: 401, code: invalid},
+		{name: "kid path traversal", header: bearer(real(edit(h, "kid", "../../../../../../etc/passwd"))), status: 401, code: invalid},
+		{name: "kid SQL injection", header: bearer(real(edit(h, "kid", "' OR '1'='1"))), status: 401, code: invalid},
+		{name: "kid empty", header: bearer(real(edit(h, "kid", ""))), status: 401, code: invalid},
+		{name: "kid null", header: bearer(real(edit(h, "kid", json.RawMessage("null")))), status: 401, code: invalid},
+		{name: "kid a number", header: bearer(real(edit(h, "kid", 1))), status: 401, code: invalid},
+		{name: "kid an array of the real kid", header: bearer(real(edit(h, "kid", []string{kid}))), status: 401, code: invalid},
+		{name: "kid an operator object", header: bearer(real(edit(h, "kid", map[string]string{"$ne": ""}))), status: 401, code: invalid},
+		{name: "kid the real one in upper case", header: bearer(real(edit(h, "kid", strings.ToUpper(kid)))), status: 401, code: invalid},
+		{name: "kid the real one with a NUL", header: bearer(real(edit(h, "kid", kid+"\x00"))), status: 401, code: invalid},
+		{name: "kid the real one with a trailing space", header: bearer(real(edit(h, "kid", kid+" "))), status: 401, code: invalid},
+		{name: "jku header", header: bearer(real(edit(h, "jku", "https://evil.example/jwks.json"))), status: 401, code: invalid},
+		{name: "x5u header", header: bearer(real(edit(h, "x5u", "https://evil.example/cert.pem"))), status: 401, code: invalid},
+		{name: "jwk header with the real key as an oct key", header: bearer(real(edit(h, "jwk", map[string]any{"kty": "oct", "k": b64url(key)}))), status: 401, code: invalid},
+		{name: "x5c header", header: bearer(real(edit(h, "x5c", []string{"MIIB"}))), status: 401, code: invalid},
+		{name: "x5t header", header: bearer(real(edit(h, "x5t", "abc"))), status: 401, code: invalid},
+		{name: "crit header", header: bearer(real(edit(h, "crit", []string{"exp"}))), status: 401, code: invalid},
+		{name: "crit naming an unknown extension", header: bearer(real(edit(h, "crit", []string{"http://evil.example/ext"}, "http://evil.example/ext", true))), status: 401, code: invalid},
+		{name: "cty header", header: bearer(real(edit(h, "cty", "JWT"))), status: 401, code: invalid},
+		{name: "b64 false (unencoded payload)", header: bearer(real(edit(h, "b64", false, "crit", []string{"b64"}))), status: 401, code: invalid},
+		{name: "typ replaced", header: bearer(real(edit(h, "typ", "at+jwt"))), status: 401, code: invalid},
+	}
+	e.run(t, cases)
+	e.noSecretsInLogs(t)
+	if e.app.Authenticator().Stats().JWTCacheLen != 0 {
+		t.Errorf("the JWT cache holds %d entries after refusals only", e.app.Authenticator().Stats().JWTCacheLen)
+	}
+	if res, _ := e.do("GET", "/meta", bearer(good)...); res.StatusCode != 200 {
+		t.Fatalf("control: the good token got %d", res.StatusCode)
+	}
+}
+
+// flipChar changes the character at i of a base64url string to another.
+func flipChar(s string, i int) string {
+	r := byte('A')
+	if s[i] == 'A' {
+		r = 'B'
+	}
+	return s[:i] + string(r) + s[i+1:]
+}
+
+func TestHostile_Claims(t *testing.T) {
+	e := newHostileEnv(t, "", "")
+	tok, good := e.live("alice", "good", apitoken.Expiry30d, apitoken.AllScopes)
+	_, bobs := e.live("bob", "bob's", apitoken.Expiry30d, apitoken.AllScopes)
+	otherTok, _ := e.live("alice", "alice's other", apitoken.Expiry30d, apitoken.AllScopes)
+	key := realKey(t)
+	h, c := parts(t, good)
+	_, bc := parts(t, bobs)
+	now := time.Now().Unix()
+	// Each is signed with the real key and carries the token's real jti, so
+	// only the claim under test is wrong.
+	resign := func(kv ...any) []string {
+		jwt := forgeJWT(h, edit(c, kv...), "HS512", key)
+		e.secret(jwt)
+		return bearer(jwt)
+	}
+	const invalid = "invalid_token"
+	e.run(t, []hostileCase{
+		{name: "exp an hour ago", header: resign("exp", now-3600), status: 401, code: invalid, desc: "token expired"},
+		{name: "exp a second ago, within the leeway", header: resign("exp", now-1), status: 401, code: invalid, desc: "token expired"},
+		{name: "exp now", header: resign("exp", now), status: 401, code: invalid, desc: "token expired"},
+		{name: "exp as a string", header: resign("exp", "2999-01-01"), status: 401, code: invalid},
+		{name: "exp beyond any date", header: resign("exp", json.RawMessage("1e400")), status: 401, code: invalid},
+		{name: "exp negative", header: resign("exp", -1), status: 401, code: invalid},
+		{name: "exp true", header: resign("exp", true), status: 401, code: invalid},
+		{name: "nbf in an hour", header: resign("nbf", now+3600), status: 401, code: invalid},
+		{name: "iat in an hour", header: resign("iat", now+3600), status: 401, code: invalid},
+		{name: "iat as a string", header: resign("iat", "now"), status: 401, code: invalid},
+		{name: "iss of another deployment", header: resign("iss", "https://other.test"), status: 401, code: invalid},
+		{name: "iss with a trailing slash", header: resign("iss", "https://reports.test/"), status: 401, code: invalid},
+		{name: "iss in upper case", header: resign("iss", "HTTPS://REPORTS.TEST"), status: 401, code: invalid},
+		{name: "iss missing", header: resign("iss", nil), status: 401, code: invalid},
+		{name: "iss as an array", header: resign("iss", []string{"https://reports.test"}), status: 401, code: invalid},
+		{name: "sub of another user", header: resign("sub", "bob"), status: 401, code: invalid},
+		{name: "sub in another case", header: resign("sub", "Alice"), status: 401, code: invalid},
+		{name: "sub missing", header: resign("sub", nil), status: 401, code: invalid},
+		{name: "sub as a number", header: resign("sub", 1), status: 401, code: invalid},
+		{name: "tid of another token of the same owner", header: resign("tid", otherTok.ID), status: 401, code: invalid},
+		{name: "tid of another user's token with his sub", header: resign("tid", bc["tid"], "sub", "bob"), status: 401, code: invalid},
+		{name: "tid of no token", header: resign("tid", "tok_aaaaaaaaaaaaaaaaaaaaaaaaaa"), status: 401, code: invalid},
+		{name: "tid missing", header: resign("tid", nil), status: 401, code: invalid},
+		{name: "jti of another generation", header: resign("jti", "guessed"), status: 401, code: invalid},
+		{name: "jti missing", header: resign("jti", nil), status: 401, code: invalid},
+		{name: "aud as a number", header: resign("aud", 7), status: 401, code: invalid},
+		{name: "scope as a list", header: resign("scope", []string{"meta", "report"}), status: 401, code: invalid},
+	})
+	e.noSecretsInLogs(t)
+	if res, _ := e.do("GET", "/meta", bearer(good)...); res.StatusCode != 200 {
+		t.Fatalf("control: the good token got %d", res.StatusCode)
+	}
+	_ = tok
+}
+
+// A JWT signed with the real key cannot widen what its record allows: the
+// record's scopes and expiry cut whatever the claims say ("lifetime over
+// the policy").
+func TestHostile_ClaimsCannotWidenTheRecord(t *testing.T) {
+	e := newHostileEnv(t, "", "")
+	key := realKey(t)
+	meta := mustScope(apitoken.ScopeMeta)
+	tok, jwt := e.live("alice", "meta 30d", apitoken.Expiry30d, meta)
+	h, c := parts(t, jwt)
+	wide := forgeJWT(h, edit(c, "scope", "meta report", "exp", time.Now().AddDate(100, 0, 0).Unix()), "HS512", key)
+	noExp := forgeJWT(h, edit(c, "exp", nil), "HS512", key)
+	e.secret(wide, noExp)
+	for name, j := range map[string]string{"a hundred years and both scopes": wide, "no exp": noExp} {
+		before := e.up.hits.Load()
+		res, _ := e.do("GET", "/data/x", bearer(j)...)
+		if res.StatusCode != 403 || e.up.hits.Load() != before {
+			t.Errorf("%s: /data got %d (upstream reached %t), want 403: the record has meta only", name, res.StatusCode, e.up.hits.Load() != before)
+		}
+		res, _ = e.do("GET", "/meta", bearer(j)...)
+		if res.StatusCode != 200 {
+			t.Fatalf("%s: /meta got %d", name, res.StatusCode)
+		}
+		if got, want := res.Header.Get("Api-Token-Expiration"), tok.ExpiresAt().UTC().Format(http.TimeFormat); got != want {
+			t.Errorf("%s: Api-Token-Expiration %q, want the record's %q", name, got, want)
+		}
+	}
+
+	// A one-day token generated two days ago is expired by its record,
+	// whatever exp its JWT claims.
+	e.clock.Set(time.Now().Add(-48 * time.Hour))
+	_, old := e.live("alice", "old", apitoken.Expiry1d, apitoken.AllScopes)
+	e.clock.Set(time.Now())
+	oh, oc := parts(t, old)
+	forever := forgeJWT(oh, edit(oc, "exp", time.Now().AddDate(100, 0, 0).Unix()), "HS512", key)
+	e.secret(forever)
+	e.run(t, []hostileCase{
+		{name: "an expired record with exp a century away", header: bearer(forever), status: 401, code: "invalid_token", desc: "token expired"},
+		{name: "an expired record with its own JWT", header: bearer(old), status: 401, code: "invalid_token", desc: "token expired"},
+	})
+	e.noSecretsInLogs(t)
+}
+
+func TestHostile_ServerSideState(t *testing.T) {
+	e := newHostileEnv(t, "", "")
+	ctx := context.Background()
+
+	t.Run("a superseded JWT is refused at once although it is cached", func(t *testing.T) {
+		tok, first := e.live("alice", "regen", apitoken.Expiry30d, apitoken.AllScopes)
+		if res, _ := e.do("GET", "/meta", bearer(first)...); res.StatusCode != 200 {
+			t.Fatalf("first JWT got %d", res.StatusCode)
+		}
+		second, _, err := e.svc.Generate(ctx, e.owner, tok.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.secret(second)
+		e.run(t, []hostileCase{{name: "the first JWT", header: bearer(first), status: 401, code: "invalid_token"}})
+		if res, _ := e.do("GET", "/meta", bearer(second)...); res.StatusCode != 200 {
+			t.Fatalf("second JWT got %d", res.StatusCode)
+		}
+	})
+
+	t.Run("no request that starts after a revocation returns is let through", func(t *testing.T) {
+		tok, jwt := e.live("alice", "busy", apitoken.Expiry30d, apitoken.AllScopes)
+		var revokedAt atomic.Int64 // unix nanos; 0 until the revocation returned
+		var late, lateOK, early atomic.Int64
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		for range 6 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					start := time.Now().UnixNano()
+					req, _ := http.NewRequest("GET", e.base+"/meta", nil)
+					req.Header.Set("Authorization", "Bearer "+jwt)
+					res, err := e.tester.Client.Do(req)
+					if err != nil {
+						continue
+					}
+					io.Copy(io.Discard, res.Body)
+					res.Body.Close()
+					if r := revokedAt.Load(); r != 0 && start > r {
+						late.Add(1)
+						if res.StatusCode == 200 {
+							lateOK.Add(1)
+						}
+					} else if res.StatusCode == 200 {
+						early.Add(1)
+					}
+				}
+			}()
+		}
+		time.Sleep(200 * time.Millisecond)
+		if _, err := e.svc.Revoke(ctx, e.owner, tok.ID, false); err != nil {
+			t.Fatal(err)
+		}
+		revokedAt.Store(time.Now().UnixNano())
+		time.Sleep(300 * time.Millisecond)
+		close(stop)
+		wg.Wait()
+		if early.Load() == 0 || late.Load() == 0 {
+			t.Fatalf("%d requests before and %d after the revocation: the test did not race", early.Load(), late.Load())
+		}
+		if lateOK.Load() != 0 {
+			t.Fatalf("%d of %d requests started after the revocation returned were let through", lateOK.Load(), late.Load())
+		}
+	})
+
+	t.Run("of concurrent regenerations exactly one JWT works", func(t *testing.T) {
+		tok, first := e.live("alice", "raced", apitoken.Expiry30d, apitoken.AllScopes)
+		if res, _ := e.do("GET", "/meta", bearer(first)...); res.StatusCode != 200 { // cached
+			t.Fatalf("got %d", res.StatusCode)
+		}
+		const n = 8
+		jwts := make([]string, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				j, _, err := e.svc.Generate(ctx, e.owner, tok.ID)
+				if err == nil {
+					jwts[i] = j
+				}
+			}()
+		}
+		wg.Wait()
+		working := 0
+		for _, j := range append(jwts, first) {
+			if j == "" {
+				continue
+			}
+			e.secret(j)
+			before := e.up.hits.Load()
+			res, _ := e.do("GET", "/meta", bearer(j)...)
+			if res.StatusCode == 200 {
+				working++
+			} else if e.up.hits.Load() != before {
+				t.Error("a refused JWT reached the upstream")
+			}
+		}
+		if working != 1 {
+			t.Fatalf("%d JWTs work after %d concurrent regenerations, want exactly 1", working, n)
+		}
+	})
+	e.noSecretsInLogs(t)
+}
+
+func TestHostile_Transport(t *testing.T) {
+	e := newHostileEnv(t, "", "")
+	_, good := e.live("alice", "all", apitoken.Expiry30d, apitoken.AllScopes)
+	_, meta := e.live("alice", "meta only", apitoken.Expiry30d, mustScope(apitoken.ScopeMeta))
+	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte("x:"+good))
+
+	t.Run("credentials", func(t *testing.T) {
+		e.run(t, []hostileCase{
+			{name: "two Authorization headers", header: append(bearer(good), bearer(good)...), status: 400, code: "invalid_request"},
+			{name: "Authorization and authorization", raw: "/meta", header: []string{"Authorization", "Bearer " + good, "authorization", "Bearer " + good}, status: 400, code: "invalid_request"},
+			{name: "Bearer and Basic headers", header: []string{"Authorization", "Bearer " + good, "Authorization", basic}, status: 400, code: "invalid_request"},
+			{name: "Bearer and Basic in one header", header: []string{"Authorization", "Bearer " + good + ", " + basic}, status: 401, code: "invalid_token"},
+			{name: "access_token in the query", path: "/meta?access_token=" + good, status: 400, code: "invalid_request"},
+			{name: "access_token in the query beside a good header", path: "/meta?access_token=" + good, header: bearer(good), status: 400, code: "invalid_request"},
+			{name: "access_token percent-encoded", path: "/meta?access%5Ftoken=" + good, header: bearer(good), status: 400, code: "invalid_request"},
+			{name: "access_token with an encoded first letter", path: "/meta?%61ccess_token=" + good, header: bearer(good), status: 400, code: "invalid_request"},
+			{name: "access_token double-encoded", path: "/meta?access%255Ftoken=x", header: bearer(good), status: 400, code: "invalid_request"},
+			{name: "ACCESS_TOKEN", path: "/meta?ACCESS_TOKEN=x", header: bearer(good), status: 400, code: "invalid_request"},
+			{name: "access_token after a semicolon", path: "/meta?year=2026;access_token=x", header: bearer(good), status: 400, code: "invalid_request"},
+			{name: "access_token as a PHP array", path: "/meta?access_token[]=x", header: bearer(good), status: 400, code: "invalid_request"},
+			{name: "access_token without a value", path: "/meta?access_token", header: bearer(good), status: 400, code: "invalid_request"},
+		})
+		// A parameter that only mentions the name is not a token.
+		if res, _ := e.do("GET", "/meta?q=access_tokens_report", bearer(good)...); res.StatusCode != 200 {
+			t.Errorf("a query value naming access_tokens got %d", res.StatusCode)
+		}
+	})
+
+	t.Run("path tricks", func(t *testing.T) {
+		const bad = "invalid_request"
+		e.run(t, []hostileCase{
+			{name: "dot-dot from meta to data", raw: "/meta/../data/x", header: bearer(meta), status: 400, code: bad},
+			{name: "dot then dot-dot", raw: "/meta/./../data/x", header: bearer(meta), status: 400, code: bad},
+			{name: "encoded dots", raw: "/meta/%2e%2e/data/x", header: bearer(meta), status: 400, code: bad},
+			{name: "encoded dots in upper case", raw: "/meta/%2E%2E/data/x", header: bearer(meta), status: 400, code: bad},
+			{name: "half-encoded dots", raw: "/meta/.%2e/data/x", header: bearer(meta), status: 400, code: bad},
+			{name: "double-encoded dots", raw: "/meta/%252e%252e/data/x", header: bearer(meta), status: 400, code: bad},
+			{name: "triple-encoded dots", raw: "/meta/%25252e%25252e/data/x", header: bearer(meta), status: 400, code: bad},
+			{name: "double-encoded slash", raw: "/meta%252f..%252fdata/x", header: bearer(meta), status: 400, code: bad},
+			{name: "an encoded percent before hex digits", raw: "/meta/%25%32%65%25%32%65/data/x", header: bearer(meta), status: 400, code: bad},
+			{name: "encoded slash", raw: "/meta%2f..%2fdata/x", header: bearer(meta), status: 400, code: bad},
+			{name: "encoded backslash", raw: "/meta%5c..%5cdata/x", header: bearer(meta), status: 400, code: bad},
+			{name: "a literal backslash", raw: "/meta\\..\\data/x", header: bearer(meta), status: 400, code: bad},
+			{name: "encoded NUL", raw: "/meta%00/../data/x", header: bearer(meta), status: 400, code: bad},
+			{name: "dot-dot with a path parameter (Tomcat)", raw: "/meta/..;/data/x", header: bearer(meta), status: 400, code: bad},
+			{name: "dot-dot with a named path parameter", raw: "/meta/..;jsessionid=x/data/x", header: bearer(meta), status: 400, code: bad},
+			{name: "dot-dot with an encoded semicolon", raw: "/meta/..%3b/data/x", header: bearer(meta), status: 400, code: bad},
+			{name: "dot with a path parameter", raw: "/meta/.;/../data/x", header: bearer(meta), status: 400, code: bad},
+			{name: "three dots (Windows)", raw: "/meta/.../data/x", header: bearer(meta), status: 400, code: bad},
+			{name: "dot-dot and a space (Windows)", raw: "/meta/..%20/data/x", header: bearer(meta), status: 400, code: bad},
+			{name: "overlong UTF-8 dots", raw: "/meta/%c0%ae%c0%ae/data/x", header: bearer(meta), status: 400, code: bad},
+			{name: "fullwidth dots (NFKC)", raw: "/meta/%ef%bc%8e%ef%bc%8e/data/x", header: bearer(meta), status: 400, code: bad},
+			{name: "absolute-form target with dot-dot", raw: fmt.Sprintf("http://localhost:%d/meta/../data/x", testHTTPPort), header: bearer(meta), status: 400, code: bad},
+			{name: "double slash before data", raw: "//data/x", header: bearer(meta), status: 403, code: "insufficient_scope"},
+			{name: "data in upper case", raw: "/DATA/x", header: bearer(meta), status: 403, code: "insufficient_scope"},
+			{name: "data in mixed case", raw: "/dAtA/x", header: bearer(meta), status: 403, code: "insufficient_scope"},
+			{name: "a path no rule matches", raw: "/data", header: bearer(meta), status: 403, code: "insufficient_scope"},
+			{name: "a path no rule matches, even for a token with every scope", raw: "/admin/x", header: bearer(good), status: 403, code: "insufficient_scope"},
+			{name: "meta with a suffix is not meta", raw: "/metadata/x", header: bearer(meta), status: 403, code: "insufficient_scope"},
+		})
+		// Case does not widen anything either: /META is the meta scope.
+		if res, _ := e.do("GET", "/META/reports", bearer(meta)...); res.StatusCode != 200 {
+			t.Errorf("/META/reports with a meta token got %d", res.StatusCode)
+		}
+	})
+	e.noSecretsInLogs(t)
+}
+
+// Identity headers sent by the client never reach the upstream, in any
+// spelling a CGI-style upstream folds onto ours: also when the server lets
+// underscore and dot header names in (Caddy drops them by default).
+func TestHostile_SpoofedIdentityHeaders(t *testing.T) {
+	for name, server := range map[string]string{
+		"Caddy's default server":                     "",
+		"a server that lets underscores and dots in": "servers {\n\t\texpected_underscore_headers X_Api_Token_*\n\t\texpected_dot_headers X.Api.Token.*\n\t}",
+	} {
+		t.Run(name, func(t *testing.T) {
+			e := newHostileEnv(t, server, "")
+			tok, good := e.live("alice", "all", apitoken.Expiry30d, apitoken.AllScopes)
+			status, _, body := e.rawRequest(t, "/meta", "Authorization", "Bearer "+good,
+				"X-Api-Token-User", "root", "x-api-token-id", "tok_forged", "X-API-TOKEN-SCOPES", "meta report admin",
+				"X_Api_Token_User", "root", "X_Api_Token_Id", "tok_forged", "X.Api.Token.Name", "forged", "x_api_token_scopes", "admin",
+				"Connection", "X-Api-Token-User, X_Api_Token_Id, keep-alive")
+			if status != 200 {
+				t.Fatalf("got %d: %s", status, body)
+			}
+			hdr := e.up.lastHeaders()
+			for name, want := range map[string]string{"X-Api-Token-User": "alice", "X-Api-Token-Id": tok.ID, "X-Api-Token-Name": "all", "X-Api-Token-Scopes": "meta report"} {
+				if got := hdr.Values(name); len(got) != 1 || got[0] != want {
+					t.Errorf("upstream saw %s = %q, want exactly %q", name, got, want)
+				}
+			}
+			for name, v := range hdr {
+				folded := strings.NewReplacer("_", "-", ".", "-").Replace(strings.ToLower(name))
+				if strings.HasPrefix(folded, "x-api-token-") && strings.ContainsAny(name, "_.") {
+					t.Errorf("upstream saw the client's %s: %q (a CGI upstream reads it as %s)", name, v, folded)
+				}
+			}
+			if hdr.Get("Authorization") != "" {
+				t.Error("upstream saw the Authorization header")
+			}
+			e.noSecretsInLogs(t)
+		})
+	}
+}
+
+func TestHostile_ResourceExhaustion(t *testing.T) {
+	e := newHostileEnv(t, "", "")
+	_, good := e.live("alice", "good", apitoken.Expiry30d, apitoken.AllScopes)
+	if res, _ := e.do("GET", "/meta", bearer(good)...); res.StatusCode != 200 {
+		t.Fatalf("control: %d", res.StatusCode)
+	}
+	auth := e.app.Authenticator()
+	cached := auth.Stats().JWTCacheLen
+	key := realKey(t)
+	h, c := parts(t, good)
+
+	e.run(t, []hostileCase{
+		{name: "a dot flood", header: bearer(strings.Repeat(".", 8<<10)), status: 401, code: "invalid_token"},
+		{name: "a dot flood after the real header", header: bearer(strings.Split(good, ".")[0] + strings.Repeat(".", 8000)), status: 401, code: "invalid_token"},
+		{name: "a token of 8 KiB and one byte", header: bearer(strings.Repeat("a", 8<<10+1)), status: 400, code: "invalid_request"},
+		{name: "an Authorization header of 16 KiB", header: bearer(strings.Repeat("a", 16<<10)), status: 400, code: "invalid_request"},
+		{name: "a Basic header hiding 12 KiB", header: []string{"Authorization", "Basic " + base64.StdEncoding.EncodeToString([]byte("x:"+strings.Repeat("a", 12<<10)))}, status: 400, code: "invalid_request"},
+		{name: "headers over a megabyte", header: []string{"Authorization", "Bearer " + good, "X-Fill", strings.Repeat("a", 2<<20)}, status: 431},
+	})
+
+	// Many distinct bad tokens, of every kind that fails before the state
+	// check, must not grow the JWT cache: only verified JWTs are cached.
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 150 {
+				var j string
+				switch i % 5 {
+				case 0: // garbage
+					j = fmt.Sprintf("%d.%d.%d", w, i, i*7)
+				case 1: // the real header, a forged payload
+					j = forgeJWT(h, edit(c, "jti", fmt.Sprintf("x%d-%d", w, i)), "HS512", []byte(strings.Repeat("k", 64)))
+				case 2: // signed with the real key, but expired
+					j = forgeJWT(h, edit(c, "jti", fmt.Sprintf("e%d-%d", w, i), "exp", time.Now().Add(-time.Hour).Unix()), "HS512", key)
+				case 3: // signed with the real key, another issuer
+					j = forgeJWT(h, edit(c, "jti", fmt.Sprintf("i%d-%d", w, i), "iss", "x"), "HS512", key)
+				case 4: // alg none
+					j = forgeJWT(edit(h, "alg", "none"), edit(c, "jti", fmt.Sprintf("n%d-%d", w, i)), "none", nil)
+				}
+				req, _ := http.NewRequest("GET", e.base+"/meta", nil)
+				req.Header.Set("Authorization", "Bearer "+j)
+				res, err := e.tester.Client.Do(req)
+				if err != nil || res.StatusCode != 401 {
+					failed.Add(1)
+				}
+				if err == nil {
+					io.Copy(io.Discard, res.Body)
+					res.Body.Close()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if failed.Load() != 0 {
+		t.Fatalf("%d bad tokens were not answered 401", failed.Load())
+	}
+	if got := auth.Stats().JWTCacheLen; got != cached {
+		t.Fatalf("the JWT cache grew from %d to %d entries on 600 bad tokens", cached, got)
+	}
+	if e.up.hits.Load() != 1 {
+		t.Fatalf("the upstream was reached %d times, want only the control", e.up.hits.Load())
+	}
+	e.noSecretsInLogs(t)
+}
