@@ -42,7 +42,8 @@ const BasePath = "/api-tokens/"
 // AdminAPI serves the management operations of the running config's
 // api_tokens app on Caddy's admin endpoint (default localhost:2019), under
 // /api-tokens/: users and roles, every user's tokens (create for a user,
-// generate, revoke) and the logs. The `caddy api-tokens` commands call it.
+// generate, revoke), the logs, and the signing keys (list, rotate, retire).
+// The `caddy api-tokens` commands call it.
 //
 // Answers and errors have the JSON shapes of the api_token_admin routes
 // (errors are {"error": "<code>", "message": "<sentence>"}).
@@ -79,6 +80,9 @@ func (a *AdminAPI) Provision(ctx caddy.Context) error {
 		{"POST /api-tokens/tokens/{id}/generate", a.generate},
 		{"POST /api-tokens/tokens/{id}/revoke", a.revoke},
 		{"GET /api-tokens/logs", a.logs},
+		{"GET /api-tokens/keys", a.listKeys},
+		{"POST /api-tokens/keys/rotate", a.rotateKey},
+		{"POST /api-tokens/keys/{kid}/retire", a.retireKey},
 	} {
 		a.mux.HandleFunc(rt.pattern, a.handle(rt.fn))
 	}
@@ -102,8 +106,9 @@ func (a *AdminAPI) Routes() []caddy.AdminRoute {
 // opFunc answers one route for the acting system admin of the running app.
 type opFunc func(w http.ResponseWriter, r *http.Request, op *operation) error
 
-// operation is one call: the running app's service and who acts.
+// operation is one call: the running app, its service, and who acts.
 type operation struct {
+	app *caddymodule.App
 	svc *apitoken.Service
 	by  apitoken.Caller
 }
@@ -134,7 +139,7 @@ func (a *AdminAPI) operation(r *http.Request) (*operation, error) {
 	if !ok || app.Service() == nil {
 		return nil, fmt.Errorf("the api_tokens app is a %T without a token service", v)
 	}
-	op := &operation{svc: app.Service()}
+	op := &operation{app: app, svc: app.Service()}
 	op.by, err = actingUser(r, op.svc)
 	return op, err
 }

@@ -18,7 +18,7 @@ import (
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "api-tokens",
-		Usage: "<users|tokens|logs> <command> [--address <interface> | --config <path> [--adapter <name>]] [--as <admin>] [--json]",
+		Usage: "<users|tokens|logs|keys> <command> [--address <interface> | --config <path> [--adapter <name>]] [--as <admin>] [--json]",
 		Short: "Manages API tokens, users and roles in the running Caddy",
 		Long:  longHelp,
 		CobraFunc: func(cmd *cobra.Command) {
@@ -49,8 +49,9 @@ Exit codes:
   1  bad arguments or flags, or a value refused as invalid
   2  no such user or token
   3  refused: a conflict with the current state (a duplicate name, a
-     revoked token, an owner without the api_tokens role, ...) or not
-     allowed (--as names no system admin)
+     revoked token, an owner without the api_tokens role, retiring the
+     signing key, keys named in the config, ...) or not allowed (--as
+     names no system admin)
   4  Caddy's admin endpoint cannot be reached: is Caddy running?
   5  Caddy answered but could not do it: no api_tokens app in its config,
      a Caddy without this plugin, the token store unavailable
@@ -62,6 +63,7 @@ Examples:
   TOKEN=$(caddy api-tokens tokens generate tok_...)
   caddy api-tokens tokens list --owner alice --json
   caddy api-tokens logs --token tok_... --activity AUTHENTICATE --since 24h
+  caddy api-tokens keys rotate
 `
 
 // cli builds the api-tokens command tree and runs its commands. Its fields
@@ -85,7 +87,7 @@ func (c *cli) setup(cmd *cobra.Command) {
 	pf.StringVar(&c.as, "as", "", "System admin to record as the acting user (default: caddy/admin)")
 	pf.BoolVar(&c.json, "json", false, "Print the JSON answer instead of a table")
 	group(cmd)
-	cmd.AddCommand(c.usersCommand(), c.tokensCommand(), c.logsCommand())
+	cmd.AddCommand(c.usersCommand(), c.tokensCommand(), c.logsCommand(), c.keysCommand())
 }
 
 // group makes cmd a command that only holds subcommands: alone it prints its
@@ -394,4 +396,86 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 		return time.Time{}, usageErrorf("--since %q: give an RFC 3339 time such as 2025-01-31T09:00:00Z, or a time ago such as 90m, 24h or 7d", s)
 	}
 	return now.Add(-d), nil
+}
+
+func (c *cli) keysCommand() *cobra.Command {
+	keys := &cobra.Command{
+		Use:   "keys",
+		Short: "Lists, rotates and retires the JWT signing keys",
+		Long: `Lists, rotates and retires the keys that sign and verify JWTs, when they are
+kept in Caddy's data directory (no signing_key in the config). Keys named in
+the config rotate by editing it and reloading; these commands then refuse
+(exit 3).`,
+	}
+	group(keys)
+
+	show := func(out *output, raw []byte, kl KeyList) error {
+		if out.json {
+			return out.raw(raw)
+		}
+		rows := make([][]string, len(kl.Keys))
+		for i, id := range kl.Keys {
+			use := "verifies"
+			if id == kl.Signing {
+				use = "signs and verifies"
+			}
+			rows[i] = []string{id, use}
+		}
+		return out.table("keys", []string{"KEY ID", "USE"}, rows, nil)
+	}
+
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "Lists the keys the running Caddy verifies with, the signing one first",
+		Args:  cobra.NoArgs,
+	}
+	list.RunE = c.action(func(ctx context.Context, out *output, cl *client, _ []string) error {
+		var kl KeyList
+		raw, err := cl.call(ctx, "GET", BasePath+"keys", nil, nil, &kl)
+		if err != nil {
+			return err
+		}
+		return show(out, raw, kl)
+	})
+
+	rotate := &cobra.Command{
+		Use:   "rotate",
+		Short: "Generates a new signing key; the previous ones keep verifying until retired",
+		Long: `Generates a new key into the keyring in Caddy's data directory. It signs every
+JWT generated from now on; JWTs signed with the previous keys keep working
+until those keys are retired. Other Caddy processes sharing the data
+directory pick the change up when they next load their config.`,
+		Args: cobra.NoArgs,
+	}
+	rotate.RunE = c.action(func(ctx context.Context, out *output, cl *client, _ []string) error {
+		var kl KeyList
+		raw, err := cl.call(ctx, "POST", BasePath+"keys/rotate", nil, nil, &kl)
+		if err != nil {
+			return err
+		}
+		if err := show(out, raw, kl); err != nil {
+			return err
+		}
+		out.note("Key %s signs from now on. Retire the old keys once their JWTs have been generated again: caddy api-tokens keys retire <key-id>", kl.Rotated)
+		return nil
+	})
+
+	retire := &cobra.Command{
+		Use:   "retire <key-id>",
+		Short: "Removes a key for good: JWTs it signed stop working at once",
+		Long: `Removes a key from the keyring for good: JWTs signed with it stop working at
+once. The key that signs cannot be retired: rotate first.`,
+		Args: cobra.ExactArgs(1),
+	}
+	retire.RunE = c.action(func(ctx context.Context, out *output, cl *client, args []string) error {
+		var kl KeyList
+		raw, err := cl.call(ctx, "POST", BasePath+"keys/"+url.PathEscape(args[0])+"/retire", nil, nil, &kl)
+		if err != nil {
+			return err
+		}
+		return show(out, raw, kl)
+	})
+
+	keys.AddCommand(list, rotate, retire)
+	return keys
 }

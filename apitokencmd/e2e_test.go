@@ -2,6 +2,7 @@ package apitokencmd
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -723,4 +724,98 @@ func TestBinary_AnAdminEndpointOnAUnixSocket(t *testing.T) {
 	if !regexp.MustCompile(`\nsvc +- +api_tokens `).MatchString(r.stdout) {
 		t.Fatalf("users list over the socket:\n%s", r.stdout)
 	}
+}
+
+// keyringConfig is e2eConfig without signing_key: the keys are kept in a
+// keyring in Caddy's data directory, which the keys commands manage.
+const keyringConfig = `{
+	admin localhost:%[1]d
+	http_port %[2]d
+	skip_install_trust
+	persist_config off
+	api_tokens {
+		storage sqlite %[3]s
+		admins  root
+	}
+}
+http://localhost:%[2]d {
+	api_token_auth {
+		scope meta /meta
+	}
+	respond "report for {http.auth.user.id}" 200
+}
+`
+
+func TestCommands_KeysRotateAndRetire(t *testing.T) {
+	e := loadConfig(t, fmt.Sprintf(keyringConfig, testAdminPort, testHTTPPort, filepath.Join(t.TempDir(), "t.db")))
+	var before KeyList
+	e.run("keys", "list", "--json").want(ExitOK, "").json(&before)
+	if len(before.Keys) == 0 || before.Signing != before.Keys[0] {
+		t.Fatalf("keys list: %+v", before)
+	}
+	old := before.Signing
+	tokA := e.serviceAccount("svc")
+	jwtA := strings.TrimSpace(e.run("tokens", "generate", tokA).want(ExitOK, "").stdout)
+
+	r := e.run("keys", "rotate").want(ExitOK, "")
+	rows := r.rows()
+	if len(rows) != len(before.Keys)+2 || !strings.HasPrefix(rows[0], "KEY ID") || !strings.HasSuffix(rows[1], "signs and verifies") ||
+		!strings.HasPrefix(rows[2], old+" ") || !strings.HasSuffix(rows[2], "verifies") {
+		t.Fatalf("keys rotate table:\n%s", r.stdout)
+	}
+	rotated := strings.Fields(rows[1])[0]
+	if rotated == old || !strings.Contains(r.errs, "Key "+rotated+" signs from now on") {
+		t.Fatalf("rotated to %q (from %q), stderr %q", rotated, old, r.errs)
+	}
+
+	// A JWT of the old key still works; new ones are signed with the new key.
+	if status, _ := report(t, "/meta", jwtA); status != 200 {
+		t.Fatalf("a JWT of the previous key after rotation: %d, want 200", status)
+	}
+	var tokB apitoken.TokenJSON
+	e.run("tokens", "create", "--owner", "svc", "--name", "b", "--expires", "1d", "--scopes", "meta", "--json").want(ExitOK, "").json(&tokB)
+	jwtB := strings.TrimSpace(e.run("tokens", "generate", tokB.ID).want(ExitOK, "").stdout)
+	if kid := jwtKid(t, jwtB); kid != rotated {
+		t.Fatalf("new JWT signed with key %q, want %q", kid, rotated)
+	}
+
+	// The signing key cannot be retired; the old one can, for good.
+	e.run("keys", "retire", rotated).want(ExitRefused, "rotate to a new key first")
+	var after KeyList
+	e.run("keys", "retire", old, "--json", "--as", "root").want(ExitOK, "").json(&after)
+	if after.Retired != old || after.Signing != rotated || strings.Contains(fmt.Sprint(after.Keys), old) {
+		t.Fatalf("keys retire --json: %+v", after)
+	}
+	if status, _ := report(t, "/meta", jwtA); status != 401 {
+		t.Fatalf("a JWT of a retired key: %d, want 401", status)
+	}
+	if status, _ := report(t, "/meta", jwtB); status != 200 {
+		t.Fatalf("a JWT of the signing key after a retirement: %d, want 200", status)
+	}
+	e.run("keys", "retire", old).want(ExitNotFound, old)
+}
+
+func TestCommands_KeysNamedInTheConfigAreNotRotatedHere(t *testing.T) {
+	e := newEnv(t)
+	var kl KeyList
+	e.run("keys", "list", "--json").want(ExitOK, "").json(&kl)
+	if len(kl.Keys) != 1 || kl.Signing != kl.Keys[0] {
+		t.Fatalf("keys list: %+v", kl)
+	}
+	e.run("keys", "rotate").want(ExitRefused, "rotate by putting a new signing_key first and reloading")
+	e.run("keys", "retire", kl.Signing).want(ExitRefused, "signing keys are named in the config")
+}
+
+// jwtKid is the kid in a JWT's header.
+func jwtKid(t *testing.T, jwt string) string {
+	t.Helper()
+	seg, _, _ := strings.Cut(jwt, ".")
+	b, err := base64.RawURLEncoding.DecodeString(seg)
+	var h struct {
+		Kid string `json:"kid"`
+	}
+	if err != nil || json.Unmarshal(b, &h) != nil {
+		t.Fatalf("JWT header %q is not base64url JSON", seg)
+	}
+	return h.Kid
 }
