@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
+	"github.com/caddy-apitokens/caddy-apitokens/apitoken/notify"
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken/postgres"
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken/sqlite"
 )
@@ -86,6 +87,10 @@ type App struct {
 	// the store returns. Default 0: fail closed with 503.
 	StaleIfError caddy.Duration `json:"stale_if_error,omitempty"`
 
+	// Notify sends token owners an email, and webhooks a signed JSON POST,
+	// on generation, on revocation and before expiry (notify.go).
+	Notify *Notify `json:"notify,omitempty"`
+
 	backend  *backend
 	poolKey  string
 	signer   *apitoken.Signer
@@ -95,6 +100,7 @@ type App struct {
 	logger   *zap.Logger
 	maxLife  apitoken.Expiry
 	adminSet map[string]bool
+	senders  []notify.Sender
 	keyFile  string       // the keyring in Caddy's data directory; "" when the config names the keys
 	limiter  *failLimiter // nil when fail_limit is 0
 }
@@ -204,6 +210,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 			}
 		},
 	}
+	if err := a.provisionNotify(); err != nil {
+		return err
+	}
 	a.logger.Info("api tokens ready",
 		zap.String("issuer", a.Issuer),
 		zap.String("storage", a.Storage.Driver),
@@ -253,7 +262,7 @@ func (a *App) Validate() error {
 			return fmt.Errorf("api_tokens: admins: %q: %s", id, apitoken.Message(err))
 		}
 	}
-	return nil
+	return a.validateNotify()
 }
 
 // loadKeys reads the configured keys, signing keys first, or, when the
@@ -362,8 +371,13 @@ func (a *App) RetireSigningKey(ctx context.Context, kid string) error {
 // signing one first.
 func (a *App) SigningKeyIDs() []string { return a.signer.KeyIDs() }
 
-// Start implements caddy.App; the audit writer started with the backend.
-func (a *App) Start() error { return nil }
+// Start implements caddy.App; the audit writer and the notification
+// deliverer started with the backend, which delivers from now on to this
+// config's destinations.
+func (a *App) Start() error {
+	a.startNotify()
+	return nil
+}
 
 // Stop implements caddy.App. Queued audit events are flushed when the last
 // config using the backend is cleaned up, so a reload loses none.
@@ -401,6 +415,11 @@ type backend struct {
 	store   apitoken.Store
 	auditor *apitoken.Auditor
 
+	// The notification deliverer (notify.go), running until Destruct.
+	notifier     *notify.Deliverer
+	stopNotifier context.CancelFunc
+	notifierDone chan struct{}
+
 	// The change feed of a store shared with other instances: one per
 	// backend, started with it, and passed on to the Authenticator of
 	// every live config (during a reload, the old one's and the new one's).
@@ -426,6 +445,7 @@ func openBackend(ctx context.Context, s *Storage, logger *zap.Logger, slogger *s
 	}
 	// The backend outlives the config that opened it: log through a logger
 	// that is not tied to that config's lifetime.
+	notifyLogger := logger.Named("notify")
 	logger = logger.Named("audit")
 	b := &backend{
 		store: store,
@@ -437,6 +457,7 @@ func openBackend(ctx context.Context, s *Storage, logger *zap.Logger, slogger *s
 		}),
 		watchers: map[*apitoken.Authenticator]bool{},
 	}
+	b.startNotifier(notifyLogger)
 	if w, ok := store.(apitoken.Watcher); ok {
 		wctx, stop := context.WithCancel(context.Background())
 		b.stopWatch, b.watchDone = stop, make(chan struct{})
@@ -486,6 +507,7 @@ func (b *backend) Destruct() error {
 		b.stopWatch()
 		<-b.watchDone
 	}
+	b.closeNotifier()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	return errors.Join(b.auditor.Close(ctx), b.store.Close())

@@ -31,6 +31,8 @@ func init() {
 //		audit_window   <duration>
 //		cache_ttl      <duration>
 //		stale_if_error <duration>
+//		notify email { smtp <host:port>; from <address>; username ...; password ...; tls none|starttls|tls }
+//		notify webhook <url> { secret <secret> }   # may be repeated
 //		fail_limit     <n>               # failed attempts per client IP per minute; 0 = off
 //	}
 func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
@@ -111,6 +113,10 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 		case "stale_if_error":
 			if err := parseDuration(d, &a.StaleIfError); err != nil {
+				return err
+			}
+		case "notify":
+			if err := a.unmarshalNotify(d); err != nil { // notify.go
 				return err
 			}
 		default:

@@ -48,6 +48,7 @@ func newAPI(svc *apitoken.Service, logger *zap.Logger) *api {
 		{"GET", "/admin/tokens", a.adminTokens},
 		{"POST", "/admin/tokens/{id}/revoke", a.adminRevoke},
 		{"GET", "/admin/logs", a.adminLogs},
+		{"GET", "/admin/notifications", a.adminNotifications}, // notifications.go
 		{"GET", "/admin/users", a.listUsers},
 		{"PUT", "/admin/users/{user}", a.putUser},
 		{"PUT", "/admin/users/{user}/roles/{role}", a.grantRole},

@@ -164,8 +164,15 @@ func (e *Email) client() (*gomail.Client, error) {
 		opts = append(opts, gomail.WithTLSPolicy(gomail.TLSMandatory))
 	}
 	if e.cfg.Username != "" {
-		opts = append(opts, gomail.WithSMTPAuth(gomail.SMTPAuthAutoDiscover),
-			gomail.WithUsername(e.cfg.Username), gomail.WithPassword(e.cfg.Password))
+		// Over TLS, the strongest mechanism both sides offer. In plain text
+		// (allowed with credentials only to a relay on this machine),
+		// PLAIN: discovery would refuse every mechanism that sends the
+		// password.
+		auth := gomail.SMTPAuthAutoDiscover
+		if e.cfg.TLS == TLSNone {
+			auth = gomail.SMTPAuthPlain
+		}
+		opts = append(opts, gomail.WithSMTPAuth(auth), gomail.WithUsername(e.cfg.Username), gomail.WithPassword(e.cfg.Password))
 	}
 	return gomail.NewClient(e.host, opts...)
 }

@@ -195,7 +195,8 @@ func (d *Deliverer) Run(ctx context.Context) {
 		if _, err := d.DeliverDue(ctx); err != nil && ctx.Err() == nil {
 			d.Logger.Error("claiming notifications failed; will retry", zap.Error(err))
 		}
-		if now := d.now(); now.Sub(lastPrune) >= pruneInterval {
+		// Without senders (notifications off) the store is left alone.
+		if now := d.now(); len(d.Destinations()) > 0 && now.Sub(lastPrune) >= pruneInterval {
 			if k, err := d.Prune(ctx); err != nil && ctx.Err() == nil {
 				d.Logger.Error("pruning notifications failed", zap.Error(err))
 			} else if k > 0 {

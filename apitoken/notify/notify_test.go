@@ -125,10 +125,10 @@ func TestEmail_AnOwnerWithoutAnAddressIsSkippedVisibly(t *testing.T) {
 func TestEmail_ImplicitTLSAndPlainRelaysWork(t *testing.T) {
 	for _, mode := range []string{notify.TLSImplicit, notify.TLSNone} {
 		t.Run(mode, func(t *testing.T) {
-			srv := notifytest.NewSMTPServer(t, mode)
+			srv := notifytest.NewSMTPServer(t, mode, notifytest.WithAuth("relay", "relay-pw"))
 			e := newEnv(t, envOptions{hook: notifytest.NewReceiver(t, 0)})
 			email, err := notify.NewEmail(notify.EmailConfig{SMTP: srv.Addr, From: "tokens@example.com", TLS: mode,
-				TLSConfig: srv.ClientTLSConfig()}, e.store)
+				Username: "relay", Password: "relay-pw", TLSConfig: srv.ClientTLSConfig()}, e.store)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -136,7 +136,7 @@ func TestEmail_ImplicitTLSAndPlainRelaysWork(t *testing.T) {
 			e.token("Excel", apitoken.Expiry30d)
 			e.deliver()
 			msgs := srv.Messages()
-			if len(msgs) != 1 || msgs[0].TLS != (mode == notify.TLSImplicit) {
+			if len(msgs) != 1 || msgs[0].TLS != (mode == notify.TLSImplicit) || msgs[0].User != "relay" {
 				t.Fatalf("%d messages (TLS %v), want 1 over TLS %v", len(msgs), len(msgs) > 0 && msgs[0].TLS, mode == notify.TLSImplicit)
 			}
 		})

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
+	"github.com/caddy-apitokens/caddy-apitokens/apitoken/notify/notifytest"
 )
 
 // reminders are the expiry reminders in the outbox, as "<reminder> <token
@@ -147,8 +148,14 @@ func TestReminders_AfterDowntimeOnlyTheLatestDueReminderIsSent(t *testing.T) {
 		t.Errorf("reminders %v, want only %v", got, want)
 	}
 	e.deliver()
-	if m := e.smtp.Messages(); !strings.Contains(m[len(m)-1].Body, "in 12 hours") {
-		t.Errorf("the late reminder does not say 12 hours are left:\n%s", m[len(m)-1].Body)
+	var reminder *notifytest.Message
+	for _, m := range e.smtp.Messages() {
+		if strings.Contains(m.Subject, "expires on") {
+			reminder = &m
+		}
+	}
+	if reminder == nil || !strings.Contains(reminder.Body, "in 12 hours") {
+		t.Errorf("the late reminder does not say 12 hours are left: %+v", reminder)
 	}
 }
 

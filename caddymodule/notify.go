@@ -1,0 +1,228 @@
+package caddymodule
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2"
+	caddyfile "github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"go.uber.org/zap"
+
+	"github.com/caddy-apitokens/caddy-apitokens/apitoken/notify"
+)
+
+// Notify is where token owners hear about their tokens: on generation, on
+// revocation, and 7 days and 1 day before expiry (each once per deployment).
+// What is to be sent is written to the token store with the change, and
+// delivered off the request path, retried with exponential backoff; a
+// failure to deliver never fails a token operation (see GET
+// /admin/notifications).
+type Notify struct {
+	// Email sends each event to the token owner's email address (the user
+	// record's email; an owner without one gets none).
+	Email *EmailNotify `json:"email,omitempty"`
+	// Webhooks receive each event as JSON, signed with HMAC-SHA256.
+	Webhooks []WebhookNotify `json:"webhooks,omitempty"`
+}
+
+// EmailNotify configures the emails. Placeholders such as
+// {env.SMTP_PASSWORD} are replaced at provision.
+type EmailNotify struct {
+	// SMTP is the mail server's host:port.
+	SMTP string `json:"smtp"`
+	// From is the sender: an address, optionally with a name
+	// ("API Tokens <tokens@example.com>").
+	From string `json:"from"`
+	// Username and Password authenticate to the server, when set.
+	Username string `json:"username,omitempty"`
+	Password string `json:"password,omitempty"`
+	// TLS is none (plain: a relay on localhost or a trusted network),
+	// starttls (default; STARTTLS is required) or tls (TLS from the first
+	// byte, port 465).
+	TLS string `json:"tls,omitempty"`
+}
+
+// WebhookNotify is one webhook. Placeholders are replaced at provision.
+type WebhookNotify struct {
+	// URL receives a POST per event (http or https).
+	URL string `json:"url"`
+	// Secret keys the X-Api-Tokens-Signature HMAC-SHA256.
+	Secret string `json:"secret"`
+}
+
+// provisionNotify builds the senders of the config and tells the service
+// where notifications go. Call it once the backend and the service exist.
+func (a *App) provisionNotify() error {
+	a.senders = nil
+	if a.Notify == nil {
+		return nil
+	}
+	repl := caddy.NewReplacer()
+	r := func(s string) string { return repl.ReplaceKnown(s, "") }
+	if e := a.Notify.Email; e != nil {
+		cfg := notify.EmailConfig{SMTP: r(e.SMTP), From: r(e.From), Username: r(e.Username), Password: r(e.Password), TLS: e.TLS}
+		email, err := notify.NewEmail(cfg, a.backend.store)
+		if err != nil {
+			return fmt.Errorf("api_tokens: notify email: %v", err)
+		}
+		a.senders = append(a.senders, email)
+	}
+	seen := map[string]bool{}
+	for i, w := range a.Notify.Webhooks {
+		wh, err := notify.NewWebhook(notify.WebhookConfig{URL: r(w.URL), Secret: r(w.Secret)})
+		if err != nil {
+			return fmt.Errorf("api_tokens: notify webhook #%d: %v", i+1, err)
+		}
+		if seen[wh.Destination()] {
+			return fmt.Errorf("api_tokens: notify webhook #%d repeats %s", i+1, strings.TrimPrefix(wh.Destination(), "webhook:"))
+		}
+		seen[wh.Destination()] = true
+		a.senders = append(a.senders, wh)
+	}
+	for _, s := range a.senders {
+		a.service.Notify = append(a.service.Notify, s.Destination())
+	}
+	a.service.Notified = a.backend.notifier.Wake
+	return nil
+}
+
+// startNotify hands this config's senders to the backend's deliverer: the
+// config that starts last (the new one, on a reload) decides where
+// notifications go.
+func (a *App) startNotify() {
+	a.backend.notifier.SetSenders(a.senders...)
+	if len(a.senders) > 0 {
+		a.logger.Info("notifications enabled", zap.Strings("destinations", a.backend.notifier.Destinations()))
+	}
+}
+
+// startNotifier starts the backend's deliverer: it lives with the pooled
+// backend, across config reloads, until Destruct.
+func (b *backend) startNotifier(logger *zap.Logger) {
+	b.notifier = &notify.Deliverer{Store: b.store, Logger: logger}
+	ctx, stop := context.WithCancel(context.Background())
+	b.stopNotifier, b.notifierDone = stop, make(chan struct{})
+	go func() {
+		defer close(b.notifierDone)
+		b.notifier.Run(ctx)
+	}()
+}
+
+// closeNotifier stops the deliverer and waits for it: a send in flight is
+// finished and recorded, claimed notifications not yet tried are released.
+func (b *backend) closeNotifier() {
+	if b.stopNotifier != nil {
+		b.stopNotifier()
+		<-b.notifierDone
+	}
+}
+
+// unmarshalNotify parses one notify line of the api_tokens option:
+//
+//	notify email {
+//		smtp     <host:port>
+//		from     <address>
+//		username <user>
+//		password <password>
+//		tls      none|starttls|tls
+//	}
+//	notify webhook <url> {
+//		secret <secret>
+//	}
+func (a *App) unmarshalNotify(d *caddyfile.Dispenser) error {
+	if a.Notify == nil {
+		a.Notify = &Notify{}
+	}
+	var kind string
+	if !d.Args(&kind) {
+		return d.Errf("notify takes email or webhook <url>")
+	}
+	switch kind {
+	case "email":
+		if d.NextArg() {
+			return d.ArgErr()
+		}
+		if a.Notify.Email != nil {
+			return d.Errf("notify email may be given only once")
+		}
+		e := &EmailNotify{}
+		for nesting := d.Nesting(); d.NextBlock(nesting); {
+			opt := d.Val()
+			var dst *string
+			switch opt {
+			case "smtp":
+				dst = &e.SMTP
+			case "from":
+				dst = &e.From
+			case "username":
+				dst = &e.Username
+			case "password":
+				dst = &e.Password
+			case "tls":
+				dst = &e.TLS
+			default:
+				return d.Errf("unrecognized notify email option %q", opt)
+			}
+			if !d.AllArgs(dst) {
+				return d.ArgErr()
+			}
+			if opt == "tls" && e.TLS != notify.TLSNone && e.TLS != notify.TLSStartTLS && e.TLS != notify.TLSImplicit {
+				return d.Errf("notify email: tls %q: use none, starttls or tls", e.TLS)
+			}
+		}
+		if e.SMTP == "" || e.From == "" {
+			return d.Errf("notify email needs smtp <host:port> and from <address>")
+		}
+		a.Notify.Email = e
+	case "webhook":
+		w := WebhookNotify{}
+		if !d.Args(&w.URL) {
+			return d.Errf("notify webhook takes a URL: notify webhook https://hooks.example.com/tokens { secret ... }")
+		}
+		if d.NextArg() {
+			return d.ArgErr()
+		}
+		for nesting := d.Nesting(); d.NextBlock(nesting); {
+			switch d.Val() {
+			case "secret":
+				if !d.AllArgs(&w.Secret) {
+					return d.ArgErr()
+				}
+			default:
+				return d.Errf("unrecognized notify webhook option %q", d.Val())
+			}
+		}
+		if w.Secret == "" {
+			return d.Errf("notify webhook %s needs a secret to sign its requests: { secret {env.WEBHOOK_SECRET} }", w.URL)
+		}
+		a.Notify.Webhooks = append(a.Notify.Webhooks, w)
+	default:
+		return d.Errf("notify %q: use notify email { ... } or notify webhook <url> { ... }", kind)
+	}
+	return nil
+}
+
+// validateNotify checks what can be checked before placeholders are
+// replaced.
+func (a *App) validateNotify() error {
+	if a.Notify == nil {
+		return nil
+	}
+	if e := a.Notify.Email; e != nil {
+		if e.SMTP == "" || e.From == "" {
+			return fmt.Errorf("api_tokens: notify email needs smtp and from")
+		}
+		switch e.TLS {
+		case "", notify.TLSNone, notify.TLSStartTLS, notify.TLSImplicit:
+		default:
+			return fmt.Errorf("api_tokens: notify email: tls %q: use none, starttls or tls", e.TLS)
+		}
+	}
+	for i, w := range a.Notify.Webhooks {
+		if w.URL == "" || w.Secret == "" {
+			return fmt.Errorf("api_tokens: notify webhook #%d needs a url and a secret", i+1)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,274 @@
+package notifye2e_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2/caddytest"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
+	"github.com/caddy-apitokens/caddy-apitokens/apitoken/notify"
+	"github.com/caddy-apitokens/caddy-apitokens/apitoken/notify/notifytest"
+
+	_ "github.com/caddy-apitokens/caddy-apitokens/caddymodule"
+	_ "github.com/caddy-apitokens/caddy-apitokens/tokenadmin"
+	_ "github.com/caddyserver/caddy/v2/modules/standard"
+)
+
+// The ports of this package's test Caddy.
+const (
+	adminPort = 2998
+	httpPort  = 9113
+)
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "notifye2e")
+	if err != nil {
+		panic(err)
+	}
+	os.Setenv("XDG_DATA_HOME", dir)
+	os.Setenv("XDG_CONFIG_HOME", dir)
+	// The secrets reach the config through placeholders, as in production.
+	os.Setenv("NOTIFYE2E_SMTP_PASSWORD", "mail-secret")
+	os.Setenv("NOTIFYE2E_WEBHOOK_SECRET", "whsec-e2e-0123456789")
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+const webhookSecret = "whsec-e2e-0123456789"
+
+const config = `{
+	admin localhost:%[1]d
+	http_port %[2]d
+	skip_install_trust
+	persist_config off
+	api_tokens {
+		storage     sqlite %[3]s
+		signing_key %[4]s
+		admins      root
+		notify email {
+			smtp     %[5]s
+			from     "API Tokens <tokens@example.com>"
+			username mailer
+			password {env.NOTIFYE2E_SMTP_PASSWORD}
+			tls      none
+		}
+%[6]s	}
+}
+http://localhost:%[2]d {
+	basic_auth {
+%[7]s	}
+	api_token_admin
+}
+`
+
+type env struct {
+	t      *testing.T
+	tester *caddytest.Tester
+	smtp   *notifytest.SMTPServer
+	db     string
+	key    string
+	users  string
+}
+
+func webhooks(urls ...string) string {
+	var b strings.Builder
+	for _, u := range urls {
+		fmt.Fprintf(&b, "\t\tnotify webhook %s {\n\t\t\tsecret {env.NOTIFYE2E_WEBHOOK_SECRET}\n\t\t}\n", u)
+	}
+	return b.String()
+}
+
+func newEnv(t *testing.T, hooks ...string) *env {
+	t.Helper()
+	var users strings.Builder
+	for _, u := range []string{"root", "alice"} {
+		hash, err := bcrypt.GenerateFromPassword([]byte("pw-"+u), bcrypt.MinCost)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(&users, "\t\t%s %s\n", u, hash)
+	}
+	e := &env{t: t, smtp: notifytest.NewSMTPServer(t, "none", notifytest.WithAuth("mailer", "mail-secret")),
+		db: t.TempDir() + "/t.db", key: apitoken.GenerateKeySecret(), users: users.String()}
+	e.tester = caddytest.NewTester(t).WithDefaultOverrides(caddytest.Config{AdminPort: adminPort})
+	e.load(hooks...)
+	e.call("root", "PUT", "/admin/users/alice", `{"email": "alice@example.com"}`, 200)
+	e.call("root", "PUT", "/admin/users/alice/roles/api_tokens", "", 200)
+	return e
+}
+
+// load (re)loads the config with these webhooks.
+func (e *env) load(hooks ...string) {
+	e.t.Helper()
+	e.tester.InitServer(fmt.Sprintf(config, adminPort, httpPort, e.db, e.key, e.smtp.Addr, webhooks(hooks...), e.users), "caddyfile")
+	if e.t.Failed() {
+		e.t.FailNow()
+	}
+}
+
+func (e *env) call(user, method, path, body string, status int) map[string]any {
+	e.t.Helper()
+	var r io.Reader
+	if body != "" {
+		r = bytes.NewBufferString(body)
+	}
+	req, err := http.NewRequest(method, fmt.Sprintf("http://localhost:%d%s", httpPort, path), r)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.SetBasicAuth(user, "pw-"+user)
+	res, err := e.tester.Client.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	raw, _ := io.ReadAll(res.Body)
+	if res.StatusCode != status {
+		e.t.Fatalf("%s %s as %s: status %d, want %d: %s", method, path, user, res.StatusCode, status, raw)
+	}
+	var out map[string]any
+	if err := json.Unmarshal(raw, &out); err != nil {
+		e.t.Fatalf("%s %s: %v: %s", method, path, err, raw)
+	}
+	return out
+}
+
+// generate creates a token of alice and generates it: its id and JWT.
+func (e *env) generate(name string) (string, string) {
+	e.t.Helper()
+	tok := e.call("alice", "POST", "/tokens", fmt.Sprintf(`{"name": %q, "expires": "30d", "scopes": ["report"]}`, name), 201)
+	id := tok["id"].(string)
+	gen := e.call("alice", "POST", "/tokens/"+id+"/generate", "", 200)
+	return id, gen["token"].(string)
+}
+
+func noJWT(t *testing.T, what, s, jwt string) {
+	t.Helper()
+	parts := strings.Split(jwt, ".")
+	for _, p := range []string{jwt, parts[1], parts[2]} {
+		if strings.Contains(s, p) {
+			t.Errorf("%s contains the JWT", what)
+		}
+	}
+}
+
+// outbox is GET /admin/notifications as root.
+func (e *env) outbox(query string) []map[string]any {
+	e.t.Helper()
+	var out []map[string]any
+	for _, n := range e.call("root", "GET", "/admin/notifications"+query, "", 200)["notifications"].([]any) {
+		out = append(out, n.(map[string]any))
+	}
+	return out
+}
+
+// eventually retries check until it passes or 10 s have gone.
+func eventually(t *testing.T, what string, check func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !check() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not after 10 s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestE2E_GenerationAndRevocationReachTheOwnerAndTheWebhooks(t *testing.T) {
+	hook := notifytest.NewReceiver(t, 0)
+	e := newEnv(t, hook.URL+"/tokens")
+	id, jwt := e.generate("Excel sales")
+
+	// Delivered off the request path, at once.
+	msgs := e.smtp.WaitFor(t, 1, 10*time.Second)
+	reqs := hook.WaitFor(t, 1, 10*time.Second)
+	m := msgs[0]
+	if m.To[0] != "alice@example.com" || m.User != "mailer" || !strings.Contains(m.Header.Get("From"), "tokens@example.com") {
+		t.Errorf("email to %v as %q from %q", m.To, m.User, m.Header.Get("From"))
+	}
+	if m.Subject != `A new JWT was generated for your API token "Excel sales"` || !strings.Contains(m.Body, "Scopes:   report") ||
+		!strings.Contains(m.Body, "("+id+")") {
+		t.Errorf("email %q:\n%s", m.Subject, m.Body)
+	}
+	noJWT(t, "the email", string(m.Raw), jwt)
+	r := reqs[0]
+	if err := notify.Verify([]byte(webhookSecret), r.Header.Get(notify.HeaderTimestamp), r.Header.Get(notify.HeaderSignature),
+		r.Body, time.Now(), time.Minute); err != nil {
+		t.Errorf("the webhook's signature: %v", err)
+	}
+	var p notify.Payload
+	if err := json.Unmarshal(r.Body, &p); err != nil || p.Type != apitoken.EventGenerated || p.TokenID != id || p.Actor == nil || *p.Actor != "alice" {
+		t.Errorf("webhook payload %s (%v)", r.Body, err)
+	}
+	noJWT(t, "the webhook", string(r.Body)+fmt.Sprint(r.Header), jwt)
+
+	// Revoked by an admin: the owner is told who.
+	e.call("root", "POST", "/admin/tokens/"+id+"/revoke", "", 200)
+	msgs = e.smtp.WaitFor(t, 2, 10*time.Second)
+	if msgs[1].Subject != `Your API token "Excel sales" was revoked` || !strings.Contains(msgs[1].Body, "system admin root") {
+		t.Errorf("revocation email %q:\n%s", msgs[1].Subject, msgs[1].Body)
+	}
+	hook.WaitFor(t, 2, 10*time.Second)
+
+	// Admins see what was sent; others may not look.
+	eventually(t, "4 notifications marked sent", func() bool { return len(e.outbox("?state=sent")) == 4 })
+	for _, n := range e.outbox("") {
+		if n["token_id"] != id || n["attempts"] != 1.0 || n["last_error"] != nil {
+			t.Errorf("notification %v", n)
+		}
+	}
+	e.call("alice", "GET", "/admin/notifications", "", 403)
+	e.call("root", "GET", "/admin/notifications?state=lost", "", 400)
+
+	// A reload adds a webhook: the deliverer, kept across the reload, sends
+	// the next event to both.
+	hook2 := notifytest.NewReceiver(t, 0)
+	e.load(hook.URL+"/tokens", hook2.URL+"/other")
+	e.generate("Power BI")
+	hook.WaitFor(t, 3, 10*time.Second)
+	got := hook2.WaitFor(t, 1, 10*time.Second)
+	if !strings.Contains(string(got[0].Body), `"token_name":"Power BI"`) {
+		t.Errorf("the new webhook got %s", got[0].Body)
+	}
+	e.smtp.WaitFor(t, 3, 10*time.Second)
+	time.Sleep(200 * time.Millisecond)
+	if n := len(e.smtp.Messages()); n != 3 {
+		t.Errorf("%d emails after three events, want 3", n)
+	}
+}
+
+func TestE2E_AFailingWebhookIsVisibleToAdminsAndNeverBreaksGeneration(t *testing.T) {
+	hook := notifytest.NewReceiver(t, 1000)
+	e := newEnv(t, hook.URL+"/tokens")
+	id, jwt := e.generate("Excel")
+	if jwt == "" {
+		t.Fatal("no JWT")
+	}
+	e.smtp.WaitFor(t, 1, 10*time.Second)
+	var n map[string]any
+	eventually(t, "the webhook's failed attempt shown", func() bool {
+		ns := e.outbox("?state=pending&token=" + id)
+		if len(ns) == 1 && ns[0]["attempts"] == 1.0 {
+			n = ns[0]
+			return true
+		}
+		return false
+	})
+	if !strings.HasPrefix(n["destination"].(string), "webhook:"+hook.URL) || !strings.Contains(fmt.Sprint(n["last_error"]), "500") ||
+		n["next_attempt_at"] == nil || n["event"] != "token.generated" {
+		t.Errorf("pending notification %v", n)
+	}
+}

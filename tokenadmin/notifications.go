@@ -1,0 +1,47 @@
+package tokenadmin
+
+import (
+	"net/http"
+
+	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
+)
+
+type notificationList struct {
+	Notifications []apitoken.NotificationJSON `json:"notifications"`
+	NextCursor    *string                     `json:"next_cursor"`
+}
+
+// GET /admin/notifications?state=&token=
+//
+// The notification outbox, newest first: what was sent, what waits for a
+// retry (attempts, last_error, next_attempt_at), and what failed or was
+// skipped and why. It never holds a JWT.
+func (a *api) adminNotifications(w http.ResponseWriter, r *http.Request, c apitoken.Caller) error {
+	if err := c.CheckAdmin(); err != nil {
+		return err
+	}
+	if err := readOnly(w, r); err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	p, err := page(q)
+	if err != nil {
+		return err
+	}
+	f := apitoken.NotificationFilter{TokenID: q.Get("token"), Page: p}
+	if s := q.Get("state"); s != "" {
+		if f.State, err = apitoken.ParseNotificationState(s); err != nil {
+			return err
+		}
+	}
+	ns, next, err := a.svc.Notifications(r.Context(), c, f)
+	if err != nil {
+		return err
+	}
+	out := notificationList{Notifications: make([]apitoken.NotificationJSON, len(ns)), NextCursor: cursor(next)}
+	for i := range ns {
+		out.Notifications[i] = ns[i].JSON()
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
