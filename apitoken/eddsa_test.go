@@ -320,3 +320,32 @@ func mustB64(t testing.TB, s string) []byte {
 	}
 	return b
 }
+
+// The README's commands: `openssl genpkey -algorithm ed25519 -outform DER |
+// base64 -w0` for signing_key, and `openssl pkey -in key.pem -pubout
+// -outform DER | base64 -w0` for verify_key. Their output (here a test key
+// made that way) is read as one key pair with one kid.
+func TestParseKeys_AcceptWhatTheREADMEsOpenSSLCommandsWrite(t *testing.T) {
+	const (
+		privDER = "MC4CAQAwBQYDK2VwBCIEIGfDyDmnHFmICWWxpA1KxvL+jlAFsADKriRqo3AicswT"
+		pubDER  = "MCowBQYDK2VwAyEA2EIqsuWlpojeBONXtjI9w1Ma/+62/Jcj6SjLSBw2nic="
+	)
+	priv, err := apitoken.ParseSigningKey(apitoken.AlgEdDSA, privDER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := apitoken.ParseVerifyKey(apitoken.AlgEdDSA, pubDER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if priv.ID != pub.ID || !priv.Public.Equal(pub.Public) {
+		t.Fatalf("the private key is %s and its public key %s: they must agree", priv.ID, pub.ID)
+	}
+	jwt, err := newSigner(t, issuer, nil, priv).Issue(testToken(apitoken.Expiry1d), "jti", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := newSigner(t, issuer, nil, pub).Verify(jwt); err != nil {
+		t.Fatalf("the verify key refuses the signing key's JWT: %v", err)
+	}
+}

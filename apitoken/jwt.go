@@ -290,7 +290,16 @@ func (s *Signer) Verify(raw string) (*Verified, error) {
 	if n, err := base64.RawURLEncoding.Strict().Decode(want[:], []byte(sig)); err != nil || n != sigLen {
 		return nil, fmt.Errorf("%w: signature is not a base64url %s signature", ErrMalformedJWT, s.alg)
 	}
-	if !key.verify(raw[:len(header)+1+len(payload)], want[:]) {
+	// A type switch rather than an interface call, so want stays on the
+	// stack.
+	var good bool
+	switch k := key.(type) {
+	case *macKey:
+		good = k.verify(raw[:len(header)+1+len(payload)], want[:])
+	case edKey:
+		good = k.verify(raw[:len(header)+1+len(payload)], want[:])
+	}
+	if !good {
 		return nil, fmt.Errorf("%w: %w", ErrMalformedJWT, jwt.ErrTokenSignatureInvalid)
 	}
 	body, err := base64.RawURLEncoding.Strict().DecodeString(payload)

@@ -216,7 +216,10 @@ func (a *App) Provision(ctx caddy.Context) error {
 	a.logger.Info("api tokens ready",
 		zap.String("issuer", a.Issuer),
 		zap.String("storage", a.Storage.Driver),
-		zap.Strings("key_ids", a.signer.KeyIDs()))
+		zap.String("signing_alg", a.SigningAlg),
+		zap.Bool("issues_tokens", a.signer.CanIssue()),
+		zap.Strings("key_ids", a.signer.KeyIDs()),
+		zap.Int("fail_limit", a.FailLimit))
 	return nil
 }
 
