@@ -96,6 +96,17 @@ func (s *Store) ClaimNotifications(ctx context.Context, c apitoken.Claim) ([]api
 		args = append(args, d)
 	}
 	args = append(args, c.Limit)
+	// Most polls find nothing due: ask a reader first, so that an idle
+	// deliverer never takes the write lock.
+	var due bool
+	if err := s.r.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM notifications
+		WHERE state = 'pending' AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?)
+			AND destination IN (`+strings.Join(marks, ", ")+`))`, args[2:len(args)-1]...).Scan(&due); err != nil {
+		return nil, fmt.Errorf("claiming notifications: %w", dbErr(err))
+	}
+	if !due {
+		return nil, nil
+	}
 	q := `UPDATE notifications SET lease = ?, lease_until = ?
 		WHERE id IN (SELECT id FROM notifications
 			WHERE state = 'pending' AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?)
