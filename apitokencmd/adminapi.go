@@ -17,6 +17,7 @@ import (
 
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
 	"github.com/caddy-apitokens/caddy-apitokens/caddymodule"
+	"github.com/caddy-apitokens/caddy-apitokens/internal/jsonhttp"
 )
 
 func init() {
@@ -144,8 +145,8 @@ func (a *AdminAPI) operation(r *http.Request) (*operation, error) {
 	return op, err
 }
 
-var errNotConfigured = &httpError{status: http.StatusServiceUnavailable, code: "not_configured",
-	msg: "the running Caddy config has no api_tokens app: add the api_tokens global option (or a site using api_token_auth or api_token_admin) and reload"}
+var errNotConfigured = &jsonhttp.Error{Status: http.StatusServiceUnavailable, Code: "not_configured",
+	Msg: "the running Caddy config has no api_tokens app: add the api_tokens global option (or a site using api_token_auth or api_token_admin) and reload"}
 
 // actingUser is the system admin the request names, or Operator.
 func actingUser(r *http.Request, svc *apitoken.Service) (apitoken.Caller, error) {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
 	"github.com/caddy-apitokens/caddy-apitokens/caddymodule"
+	"github.com/caddy-apitokens/caddy-apitokens/internal/jsonhttp"
 )
 
 // The signing key routes of AdminAPI. Rotation and retirement change the
@@ -36,7 +37,7 @@ func keyList(app *caddymodule.App) KeyList {
 
 // GET /api-tokens/keys
 func (a *AdminAPI) listKeys(w http.ResponseWriter, r *http.Request, op *operation) error {
-	writeJSON(w, http.StatusOK, keyList(op.app))
+	jsonhttp.Write(w, http.StatusOK, keyList(op.app))
 	return nil
 }
 
@@ -49,7 +50,7 @@ func (a *AdminAPI) rotateKey(w http.ResponseWriter, r *http.Request, op *operati
 	a.changed(r, op, "signing key rotated", zap.String("key_id", kid))
 	kl := keyList(op.app)
 	kl.Rotated = kid
-	writeJSON(w, http.StatusOK, kl)
+	jsonhttp.Write(w, http.StatusOK, kl)
 	return nil
 }
 
@@ -62,7 +63,7 @@ func (a *AdminAPI) retireKey(w http.ResponseWriter, r *http.Request, op *operati
 	a.changed(r, op, "signing key retired", zap.String("key_id", kid))
 	kl := keyList(op.app)
 	kl.Retired = kid
-	writeJSON(w, http.StatusOK, kl)
+	jsonhttp.Write(w, http.StatusOK, kl)
 	return nil
 }
 

@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
+	"github.com/caddy-apitokens/caddy-apitokens/internal/jsonhttp"
 )
 
 // The routes of AdminAPI. Each one is one call of apitoken.Service on behalf
@@ -36,7 +37,7 @@ func (a *AdminAPI) listUsers(w http.ResponseWriter, r *http.Request, op *operati
 	for i := range us {
 		out.Users[i] = us[i].JSON()
 	}
-	writeJSON(w, http.StatusOK, out)
+	jsonhttp.Write(w, http.StatusOK, out)
 	return nil
 }
 
@@ -51,7 +52,7 @@ func (a *AdminAPI) putUser(w http.ResponseWriter, r *http.Request, op *operation
 		return err
 	}
 	a.changed(r, op, "user set", zap.String("user", u.ID))
-	writeJSON(w, http.StatusOK, u.JSON())
+	jsonhttp.Write(w, http.StatusOK, u.JSON())
 	return nil
 }
 
@@ -66,7 +67,7 @@ func (a *AdminAPI) grantRole(w http.ResponseWriter, r *http.Request, op *operati
 		return err
 	}
 	a.changed(r, op, "role granted", zap.String("user", u.ID), zap.String("role", string(role)))
-	writeJSON(w, http.StatusOK, u.JSON())
+	jsonhttp.Write(w, http.StatusOK, u.JSON())
 	return nil
 }
 
@@ -81,7 +82,7 @@ func (a *AdminAPI) removeRole(w http.ResponseWriter, r *http.Request, op *operat
 		return err
 	}
 	a.changed(r, op, "role removed", zap.String("user", u.ID), zap.String("role", string(role)))
-	writeJSON(w, http.StatusOK, u.JSON())
+	jsonhttp.Write(w, http.StatusOK, u.JSON())
 	return nil
 }
 
@@ -107,7 +108,7 @@ func (a *AdminAPI) listTokens(w http.ResponseWriter, r *http.Request, op *operat
 	for i := range ts {
 		out.Tokens[i] = ts[i].JSON(now)
 	}
-	writeJSON(w, http.StatusOK, out)
+	jsonhttp.Write(w, http.StatusOK, out)
 	return nil
 }
 
@@ -135,7 +136,7 @@ func (a *AdminAPI) createToken(w http.ResponseWriter, r *http.Request, op *opera
 		return err
 	}
 	a.changed(r, op, "token created", zap.String("token_id", t.ID), zap.String("owner", t.Owner))
-	writeJSON(w, http.StatusCreated, t.JSON(now(op.svc)))
+	jsonhttp.Write(w, http.StatusCreated, t.JSON(now(op.svc)))
 	return nil
 }
 
@@ -147,7 +148,7 @@ func (a *AdminAPI) generate(w http.ResponseWriter, r *http.Request, op *operatio
 	}
 	a.changed(r, op, "token generated", zap.String("token_id", t.ID), zap.String("owner", t.Owner))
 	details := t.JSON(now(op.svc))
-	writeJSON(w, http.StatusOK, Generated{Token: jwt, ExpiresAt: details.ExpiresAt, Details: details})
+	jsonhttp.Write(w, http.StatusOK, Generated{Token: jwt, ExpiresAt: details.ExpiresAt, Details: details})
 	return nil
 }
 
@@ -158,7 +159,7 @@ func (a *AdminAPI) revoke(w http.ResponseWriter, r *http.Request, op *operation)
 		return err
 	}
 	a.changed(r, op, "token revoked", zap.String("token_id", t.ID), zap.String("owner", t.Owner))
-	writeJSON(w, http.StatusOK, t.JSON(now(op.svc)))
+	jsonhttp.Write(w, http.StatusOK, t.JSON(now(op.svc)))
 	return nil
 }
 
@@ -191,7 +192,7 @@ func (a *AdminAPI) logs(w http.ResponseWriter, r *http.Request, op *operation) e
 	for i := range ls {
 		out.Logs[i] = ls[i].JSON()
 	}
-	writeJSON(w, http.StatusOK, out)
+	jsonhttp.Write(w, http.StatusOK, out)
 	return nil
 }
 
@@ -246,11 +247,6 @@ type (
 		ViewOnly *bool   `json:"view_only,omitempty"`
 		Disabled *bool   `json:"disabled,omitempty"`
 	}
-	// ErrorBody is the JSON of every error answer.
-	ErrorBody struct {
-		Error   string `json:"error"`
-		Message string `json:"message"`
-	}
 )
 
 func cursor(next string) *string {
@@ -293,8 +289,8 @@ func readJSON(w http.ResponseWriter, r *http.Request, dst any, required bool) er
 		return apitoken.Errorf(apitoken.ErrInvalid, "this request needs a JSON object in its body")
 	}
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
-		return &httpError{status: http.StatusUnsupportedMediaType, code: "unsupported_media_type",
-			msg: "the request body must be JSON sent as Content-Type: application/json"}
+		return &jsonhttp.Error{Status: http.StatusUnsupportedMediaType, Code: "unsupported_media_type",
+			Msg: "the request body must be JSON sent as Content-Type: application/json"}
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
@@ -307,62 +303,7 @@ func readJSON(w http.ResponseWriter, r *http.Request, dst any, required bool) er
 	return nil
 }
 
-// httpError is a refusal that belongs to HTTP rather than to the domain.
-type httpError struct {
-	status int
-	code   string
-	msg    string
-}
-
-func (e *httpError) Error() string { return e.msg }
-
-// classify maps an error to its HTTP status, error code and the message for
-// the client: the one place where sentinel errors become statuses, as in
-// api_token_admin.
-func classify(err error) (status int, code, msg string) {
-	var he *httpError
-	switch {
-	case errors.As(err, &he):
-		return he.status, he.code, he.msg
-	case errors.Is(err, apitoken.ErrInvalid):
-		return http.StatusBadRequest, "bad_request", apitoken.Message(err)
-	case errors.Is(err, apitoken.ErrNotFound):
-		return http.StatusNotFound, "not_found", apitoken.Message(err)
-	case errors.Is(err, apitoken.ErrConflict):
-		return http.StatusConflict, "conflict", apitoken.Message(err)
-	case errors.Is(err, apitoken.ErrForbidden):
-		return http.StatusForbidden, "forbidden", apitoken.Message(err)
-	case errors.Is(err, apitoken.ErrUnavailable):
-		return http.StatusServiceUnavailable, "unavailable", "the token store is unavailable; try again shortly"
-	}
-	return http.StatusInternalServerError, "internal", "something went wrong in Caddy; see Caddy's log"
-}
-
-// fail answers err. Server-side failures are logged with the real error.
+// fail answers err as JSON; see jsonhttp.Fail.
 func (a *AdminAPI) fail(w http.ResponseWriter, r *http.Request, err error) {
-	status, code, msg := classify(err)
-	switch {
-	case status == http.StatusServiceUnavailable:
-		w.Header().Set("Retry-After", "1")
-		a.logger.Warn("api tokens admin request not served", zap.String("method", r.Method), zap.String("path", r.URL.Path), zap.Error(err))
-	case status >= 500:
-		a.logger.Error("api tokens admin request failed", zap.String("method", r.Method), zap.String("path", r.URL.Path), zap.Error(err))
-	}
-	writeJSON(w, status, ErrorBody{Error: code, Message: msg})
-}
-
-// writeJSON answers v with status. The answer may carry a secret (a new
-// JWT), so nothing may store it.
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	body, err := json.Marshal(v)
-	if err != nil { // only our own JSON types are written: a bug
-		status = http.StatusInternalServerError
-		body, _ = json.Marshal(ErrorBody{Error: "internal", Message: "the answer could not be encoded"})
-	}
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	_, _ = w.Write(append(body, '\n')) // the client is gone if this fails
+	jsonhttp.Fail(w, r, a.logger, err, "something went wrong in Caddy; see Caddy's log")
 }

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+
+	"github.com/caddy-apitokens/caddy-apitokens/internal/jsonhttp"
 )
 
 // Exit codes of the api-tokens commands.
@@ -141,7 +143,7 @@ func (c *client) unreachable(err error) error {
 // refusal turns an error answer into a cmdError. Answers of AdminAPI are
 // {"error": "<code>", "message"}; anything else comes from Caddy itself.
 func (c *client) refusal(res *http.Response, raw []byte) error {
-	var eb ErrorBody
+	var eb jsonhttp.ErrorBody
 	if strings.HasPrefix(res.Header.Get("Content-Type"), "application/json") && json.Unmarshal(raw, &eb) == nil && eb.Message != "" {
 		code := ExitServer
 		switch eb.Error {

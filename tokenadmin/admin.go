@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
+	"github.com/caddy-apitokens/caddy-apitokens/internal/jsonhttp"
 )
 
 // Every admin route refuses a caller who is not a system admin before it
@@ -33,7 +34,7 @@ func (a *api) adminTokens(w http.ResponseWriter, r *http.Request, c apitoken.Cal
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, a.tokenList(ts, next))
+	jsonhttp.Write(w, http.StatusOK, a.tokenList(ts, next))
 	return nil
 }
 
@@ -49,7 +50,7 @@ func (a *api) adminRevoke(w http.ResponseWriter, r *http.Request, c apitoken.Cal
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, t.JSON(a.now()))
+	jsonhttp.Write(w, http.StatusOK, t.JSON(a.now()))
 	return nil
 }
 
@@ -82,7 +83,7 @@ func (a *api) adminLogs(w http.ResponseWriter, r *http.Request, c apitoken.Calle
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, logListOf(ls, next))
+	jsonhttp.Write(w, http.StatusOK, logListOf(ls, next))
 	return nil
 }
 
@@ -106,7 +107,7 @@ func (a *api) listUsers(w http.ResponseWriter, r *http.Request, c apitoken.Calle
 	for i := range us {
 		out.Users[i] = us[i].JSON()
 	}
-	writeJSON(w, http.StatusOK, out)
+	jsonhttp.Write(w, http.StatusOK, out)
 	return nil
 }
 
@@ -129,7 +130,7 @@ func (a *api) putUser(w http.ResponseWriter, r *http.Request, c apitoken.Caller)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, u.JSON())
+	jsonhttp.Write(w, http.StatusOK, u.JSON())
 	return nil
 }
 
@@ -143,7 +144,7 @@ func (a *api) grantRole(w http.ResponseWriter, r *http.Request, c apitoken.Calle
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, u.JSON())
+	jsonhttp.Write(w, http.StatusOK, u.JSON())
 	return nil
 }
 
@@ -157,7 +158,7 @@ func (a *api) removeRole(w http.ResponseWriter, r *http.Request, c apitoken.Call
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, u.JSON())
+	jsonhttp.Write(w, http.StatusOK, u.JSON())
 	return nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
+	"github.com/caddy-apitokens/caddy-apitokens/internal/jsonhttp"
 )
 
 // api answers the management routes for callers whose identity the Caddy
@@ -71,8 +72,8 @@ func newAPI(svc *apitoken.Service, logger *zap.Logger) *api {
 		methods := strings.Join(allow[p], ", ")
 		a.mux.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Allow", methods)
-			a.fail(w, r, &httpError{status: http.StatusMethodNotAllowed, code: "method_not_allowed",
-				msg: r.Method + " is not allowed here; use " + methods})
+			a.fail(w, r, &jsonhttp.Error{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed",
+				Msg: r.Method + " is not allowed here; use " + methods})
 		})
 	}
 	a.mux.HandleFunc("/", a.notFound)
@@ -103,8 +104,8 @@ func (a *api) serve(w http.ResponseWriter, r *http.Request, caller string, viaTo
 	h.Set("X-Content-Type-Options", "nosniff")
 	switch {
 	case caller == "":
-		a.fail(w, r, &httpError{status: http.StatusUnauthorized, code: "unauthenticated",
-			msg: "sign in to manage API tokens"})
+		a.fail(w, r, &jsonhttp.Error{Status: http.StatusUnauthorized, Code: "unauthenticated",
+			Msg: "sign in to manage API tokens"})
 		return
 	case viaToken:
 		a.fail(w, r, apitoken.Errorf(apitoken.ErrForbidden,

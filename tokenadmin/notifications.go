@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
+	"github.com/caddy-apitokens/caddy-apitokens/internal/jsonhttp"
 )
 
 type notificationList struct {
@@ -42,6 +43,6 @@ func (a *api) adminNotifications(w http.ResponseWriter, r *http.Request, c apito
 	for i := range ns {
 		out.Notifications[i] = ns[i].JSON()
 	}
-	writeJSON(w, http.StatusOK, out)
+	jsonhttp.Write(w, http.StatusOK, out)
 	return nil
 }

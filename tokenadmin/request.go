@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
+	"github.com/caddy-apitokens/caddy-apitokens/internal/jsonhttp"
 )
 
 // MaxBodyBytes is the largest request body accepted.
@@ -81,8 +82,8 @@ func checkContentType(r *http.Request) error {
 	if ct == "" {
 		ct = "none"
 	}
-	return &httpError{status: http.StatusUnsupportedMediaType, code: "unsupported_media_type",
-		msg: fmt.Sprintf("the request body must be JSON sent as Content-Type: application/json (got %s)", ct)}
+	return &jsonhttp.Error{Status: http.StatusUnsupportedMediaType, Code: "unsupported_media_type",
+		Msg: fmt.Sprintf("the request body must be JSON sent as Content-Type: application/json (got %s)", ct)}
 }
 
 // checkOrigin refuses a request that a browser sent from another site: an

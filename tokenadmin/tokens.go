@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
+	"github.com/caddy-apitokens/caddy-apitokens/internal/jsonhttp"
 )
 
 // The JSON answers of the management routes.
@@ -120,7 +121,7 @@ func (a *api) listTokens(w http.ResponseWriter, r *http.Request, c apitoken.Call
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, a.tokenList(ts, next))
+	jsonhttp.Write(w, http.StatusOK, a.tokenList(ts, next))
 	return nil
 }
 
@@ -153,7 +154,7 @@ func (a *api) createToken(w http.ResponseWriter, r *http.Request, c apitoken.Cal
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, t.JSON(a.now()))
+	jsonhttp.Write(w, http.StatusCreated, t.JSON(a.now()))
 	return nil
 }
 
@@ -166,7 +167,7 @@ func (a *api) getToken(w http.ResponseWriter, r *http.Request, c apitoken.Caller
 	if err := readOnly(w, r); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, t.JSON(a.now()))
+	jsonhttp.Write(w, http.StatusOK, t.JSON(a.now()))
 	return nil
 }
 
@@ -205,7 +206,7 @@ func (a *api) updateToken(w http.ResponseWriter, r *http.Request, c apitoken.Cal
 	if t, err = a.svc.UpdateToken(r.Context(), c, t.ID, p); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, t.JSON(a.now()))
+	jsonhttp.Write(w, http.StatusOK, t.JSON(a.now()))
 	return nil
 }
 
@@ -223,7 +224,7 @@ func (a *api) generate(w http.ResponseWriter, r *http.Request, c apitoken.Caller
 		return err
 	}
 	details := t.JSON(a.now())
-	writeJSON(w, http.StatusOK, generated{Token: jwt, ExpiresAt: details.ExpiresAt, Details: details})
+	jsonhttp.Write(w, http.StatusOK, generated{Token: jwt, ExpiresAt: details.ExpiresAt, Details: details})
 	return nil
 }
 
@@ -239,7 +240,7 @@ func (a *api) revoke(w http.ResponseWriter, r *http.Request, c apitoken.Caller) 
 	if t, err = a.svc.Revoke(r.Context(), c, t.ID, false); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, t.JSON(a.now()))
+	jsonhttp.Write(w, http.StatusOK, t.JSON(a.now()))
 	return nil
 }
 
@@ -260,6 +261,6 @@ func (a *api) tokenLogs(w http.ResponseWriter, r *http.Request, c apitoken.Calle
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, logListOf(ls, next))
+	jsonhttp.Write(w, http.StatusOK, logListOf(ls, next))
 	return nil
 }

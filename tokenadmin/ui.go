@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
+	"github.com/caddy-apitokens/caddy-apitokens/internal/jsonhttp"
 )
 
 // The web pages are served by the same handler as the JSON routes, and
@@ -156,8 +157,8 @@ func (a *api) serveUI(w http.ResponseWriter, r *http.Request, caller string, via
 	p := r.URL.Path
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		h.Set("Allow", "GET, HEAD")
-		a.fail(w, r, &httpError{status: http.StatusMethodNotAllowed, code: "method_not_allowed",
-			msg: r.Method + " is not allowed here; use GET, HEAD"})
+		a.fail(w, r, &jsonhttp.Error{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed",
+			Msg: r.Method + " is not allowed here; use GET, HEAD"})
 		return
 	}
 	// Assets hold no data of anyone's; they are served to whoever reached
@@ -182,11 +183,11 @@ func (a *api) serveUI(w http.ResponseWriter, r *http.Request, caller string, via
 	}
 	c, err := a.svc.Caller(r.Context(), caller)
 	if err != nil {
-		status, _, msg := classify(err)
+		status, _, msg := jsonhttp.Classify(err, internalMessage)
 		if status == http.StatusServiceUnavailable {
 			h.Set("Retry-After", "1")
 		}
-		a.logFailure(r, status, err)
+		jsonhttp.LogFailure(a.logger, r, status, err)
 		a.pageError(w, r, status, sentence(msg))
 		return
 	}
@@ -249,16 +250,6 @@ func (a *api) serveAsset(w http.ResponseWriter, r *http.Request, name string) {
 	h.Set("Cache-Control", "no-cache")
 	h.Set("ETag", as.etag)
 	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(as.body))
-}
-
-// logFailure logs a server-side failure of a page, as fail does for JSON.
-func (a *api) logFailure(r *http.Request, status int, err error) {
-	switch {
-	case status == http.StatusServiceUnavailable:
-		a.logger.Warn("token store unavailable", zap.String("method", r.Method), zap.String("path", r.URL.Path), zap.Error(err))
-	case status >= 500:
-		a.logger.Error("management page failed", zap.String("method", r.Method), zap.String("path", r.URL.Path), zap.Error(err))
-	}
 }
 
 // sentence makes a domain message read as a sentence on a page.
