@@ -15,6 +15,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+	"golang.org/x/text/unicode/norm"
 
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
 )
@@ -140,7 +141,9 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 			return h.refuseTooMany(w, r, wait)
 		}
 	}
-	if desc := unsafePath(r); desc != "" {
+	if desc, err := h.pathRefusal(r); err != nil {
+		return caddyhttp.Error(http.StatusInternalServerError, err)
+	} else if desc != "" {
 		return h.refuse(w, r, badRequest(desc), "", "unsafe_path", nil)
 	}
 	raw, ref := credential(r)
@@ -318,7 +321,16 @@ func (h *Auth) scopeFor(r *http.Request) (apitoken.Scopes, string, error) {
 // not UTF-8 (overlong forms of "." and "/") or that uses a dot look-alike a
 // Unicode normaliser turns into one.
 func unsafePath(r *http.Request) string {
-	if escaped := r.URL.EscapedPath(); strings.IndexByte(escaped, '%') >= 0 {
+	if desc := unsafeEscapes(r.URL.EscapedPath()); desc != "" {
+		return desc
+	}
+	return unsafeSegments(r.URL.Path)
+}
+
+// unsafeEscapes refuses an encoded slash, backslash, dot or NUL in an
+// escaped path, at any depth of encoding.
+func unsafeEscapes(escaped string) string {
+	if strings.IndexByte(escaped, '%') >= 0 {
 		for level := escaped; ; {
 			lower := strings.ToLower(level)
 			for _, bad := range []string{"%2f", "%5c", "%2e", "%00"} {
@@ -333,7 +345,12 @@ func unsafePath(r *http.Request) string {
 			level = next
 		}
 	}
-	p := r.URL.Path
+	return ""
+}
+
+// unsafeSegments refuses a decoded path with a backslash, invalid UTF-8, or
+// a dot segment in any of the spellings servers read as one.
+func unsafeSegments(p string) string {
 	if strings.IndexByte(p, '\\') >= 0 {
 		return "the path contains a backslash"
 	}
@@ -358,6 +375,73 @@ func unsafePath(r *http.Request) string {
 		}
 	}
 	return ""
+}
+
+// pathRefusal says why the request's path is refused before anything else,
+// or "": unsafePath, and a path that servers which drop path parameters or
+// trailing dots, or fold Unicode forms, would read as a path of another
+// scope (with default_scope, /data;x/sales would otherwise pass as the
+// default scope and be served as /data/sales by Tomcat).
+func (h *Auth) pathRefusal(r *http.Request) (string, error) {
+	if desc := unsafePath(r); desc != "" {
+		return desc, nil
+	}
+	v := serverView(r.URL.Path)
+	if v == "" {
+		return "", nil
+	}
+	// The forms folded may spell what the raw path may not (a fullwidth
+	// backslash or solidus, a fullwidth percent sign before 2e).
+	if desc := unsafeEscapes(v); desc != "" {
+		return desc + " once Unicode-normalised", nil
+	}
+	if desc := unsafeSegments(v); desc != "" {
+		return desc + " once Unicode-normalised", nil
+	}
+	need, _, err := h.scopeFor(r)
+	if err != nil {
+		return "", err
+	}
+	alt := *r
+	u := *r.URL
+	u.Path, u.RawPath = v, ""
+	alt.URL = &u
+	other, _, err := h.scopeFor(&alt)
+	if err != nil {
+		return "", err
+	}
+	if other != need {
+		return "the path reads as another path to some servers (a ;parameter, a trailing dot or space, or a Unicode compatibility form)", nil
+	}
+	return "", nil
+}
+
+// serverView is the path as servers that normalise hard may read it: path
+// parameters dropped from each segment (Tomcat, Jetty), trailing dots and
+// spaces dropped (Windows), Unicode compatibility forms folded (NFKC); ""
+// when they read it as it is. A plain ASCII path without those costs one
+// scan.
+func serverView(p string) string {
+	needed := false
+	for i := 0; i < len(p) && !needed; i++ {
+		c := p[i]
+		needed = c == ';' || c >= utf8.RuneSelf || (c == '.' || c == ' ') && (i+1 == len(p) || p[i+1] == '/')
+	}
+	if !needed {
+		return ""
+	}
+	segs := strings.Split(p, "/")
+	for i, seg := range segs {
+		if j := strings.IndexByte(seg, ';'); j >= 0 {
+			seg = seg[:j]
+		}
+		segs[i] = strings.TrimRight(seg, ". ")
+	}
+	v := norm.NFKC.String(strings.Join(segs, "/"))
+	if v == p {
+		return ""
+	}
+	return v
 }
 
 // dotLookalikes are characters that Unicode normalisation (NFKC) turns into

@@ -75,6 +75,7 @@ http://localhost:%[2]d {
 		app    "Reports API"
 		scope  meta   /meta /meta/*
 		scope  report /data/*
+		%[9]s
 	}
 	reverse_proxy %[8]s
 }
@@ -86,11 +87,18 @@ type hostileEnv struct {
 	accessLog string
 	server    string // more global options (servers { trusted_proxies ... })
 	options   string // api_tokens options, the keys among them
+	guard     string // more api_token_auth options
 	secrets   []string
 }
 
 // hostileOptions are api_tokens options; "" means the suite's HMAC key.
 func newHostileEnv(t *testing.T, server, options string) *hostileEnv {
+	t.Helper()
+	return newHostileEnvGuard(t, server, options, "")
+}
+
+// newHostileEnvGuard adds options to the api_token_auth directive.
+func newHostileEnvGuard(t *testing.T, server, options, guard string) *hostileEnv {
 	t.Helper()
 	if options == "" {
 		options = "signing_key " + testKey
@@ -99,7 +107,7 @@ func newHostileEnv(t *testing.T, server, options string) *hostileEnv {
 	e := &hostileEnv{
 		guardEnv: &guardEnv{t: t, up: newUpstream(t), db: dir + "/tokens.db", logFile: dir + "/caddy.log",
 			base: fmt.Sprintf("http://localhost:%d", testHTTPPort), clock: &testClock{now: time.Now()}},
-		accessLog: dir + "/access.log", server: server, options: options,
+		accessLog: dir + "/access.log", server: server, options: options, guard: guard,
 	}
 	e.tester = caddytest.NewTester(t).WithDefaultOverrides(caddytest.Config{AdminPort: testAdminPort})
 	e.reload("")
@@ -126,7 +134,7 @@ func (e *hostileEnv) reload(options string) {
 		e.options = options
 	}
 	e.tester.InitServer(fmt.Sprintf(hostileConfig, testAdminPort, testHTTPPort, e.logFile, e.server, e.db, e.options, e.accessLog,
-		e.up.Listener.Addr()), "caddyfile")
+		e.up.Listener.Addr(), e.guard), "caddyfile")
 	if e.t.Failed() {
 		e.t.FailNow()
 	}
@@ -787,6 +795,9 @@ func TestHostile_Transport(t *testing.T) {
 			{name: "dot-dot and a space (Windows)", raw: "/meta/..%20/data/x", header: bearer(meta), status: 400, code: bad},
 			{name: "overlong UTF-8 dots", raw: "/meta/%c0%ae%c0%ae/data/x", header: bearer(meta), status: 400, code: bad},
 			{name: "fullwidth dots (NFKC)", raw: "/meta/%ef%bc%8e%ef%bc%8e/data/x", header: bearer(meta), status: 400, code: bad},
+			{name: "fullwidth solidus around dot-dot (NFKC)", raw: "/meta%ef%bc%8f..%ef%bc%8fdata/x", header: bearer(meta), status: 400, code: bad},
+			{name: "fullwidth backslash around dot-dot (NFKC, Windows)", raw: "/meta/%ef%bc%bc..%ef%bc%bcdata/x", header: bearer(meta), status: 400, code: bad},
+			{name: "a fullwidth percent sign before 2e (NFKC, then decoding)", raw: "/meta/%ef%bc%852e%ef%bc%852e/data/x", header: bearer(meta), status: 400, code: bad},
 			{name: "absolute-form target with dot-dot", raw: fmt.Sprintf("http://localhost:%d/meta/../data/x", testHTTPPort), header: bearer(meta), status: 400, code: bad},
 			{name: "double slash before data", raw: "//data/x", header: bearer(meta), status: 403, code: "insufficient_scope"},
 			{name: "data in upper case", raw: "/DATA/x", header: bearer(meta), status: 403, code: "insufficient_scope"},
@@ -800,6 +811,34 @@ func TestHostile_Transport(t *testing.T) {
 			t.Errorf("/META/reports with a meta token got %d", res.StatusCode)
 		}
 	})
+	e.noSecretsInLogs(t)
+}
+
+// With default_scope, a path that no rule matches passes with the default
+// scope; such a path must not be one that a server reads as a path of
+// another scope: Tomcat drops ;parameters, Windows trailing dots and spaces,
+// and some frameworks fold Unicode compatibility forms.
+func TestHostile_PathsThatServersReadAsAnotherScope(t *testing.T) {
+	e := newHostileEnvGuard(t, "", "", "default_scope meta")
+	_, meta := e.live("alice", "meta only", apitoken.Expiry30d, mustScope(apitoken.ScopeMeta))
+	const bad = "invalid_request"
+	e.run(t, []hostileCase{
+		{name: "a path parameter on data (Tomcat)", raw: "/data;x/sales", header: bearer(meta), status: 400, code: bad},
+		{name: "an empty path parameter on data", raw: "/data;/sales", header: bearer(meta), status: 400, code: bad},
+		{name: "an encoded path parameter on data", raw: "/data%3bx/sales", header: bearer(meta), status: 400, code: bad},
+		{name: "a trailing dot on data (Windows)", raw: "/data./sales", header: bearer(meta), status: 400, code: bad},
+		{name: "a trailing space on data (Windows)", raw: "/data%20/sales", header: bearer(meta), status: 400, code: bad},
+		{name: "fullwidth letters (NFKC)", raw: "/%ef%bc%a4%ef%bc%a1%ef%bc%b4%ef%bc%a1/sales", header: bearer(meta), status: 400, code: bad},
+		{name: "a modifier letter a (NFKC)", raw: "/d%e1%b5%83ta/sales", header: bearer(meta), status: 400, code: bad},
+	})
+	// A parameter, dot or Unicode form that changes no scope is served.
+	for _, p := range []string{"/reports;v=2", "/meta;v=2", "/caf%c3%a9", "/meta/sales.", "/other/%ef%bd%98"} {
+		before := e.up.hits.Load()
+		status, _, body := e.rawRequest(t, p, "Authorization", "Bearer "+meta)
+		if status != 200 || e.up.hits.Load() != before+1 {
+			t.Errorf("%s: %d %s, want it served", p, status, body)
+		}
+	}
 	e.noSecretsInLogs(t)
 }
 
