@@ -1,7 +1,8 @@
 // Package notifytest runs the real counterparts of the notification senders
 // inside tests: an SMTP server (github.com/emersion/go-smtp) on 127.0.0.1
 // that captures what it receives, optionally with STARTTLS or implicit TLS
-// and AUTH PLAIN, and an HTTP receiver (httptest.Server) that records
+// and AUTH PLAIN (it refuses any recipient nobody@... for good, with 550),
+// and an HTTP receiver (httptest.Server) that records
 // webhook requests and can fail the first ones.
 package notifytest
 
