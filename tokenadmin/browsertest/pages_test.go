@@ -295,6 +295,8 @@ func TestBrowser_AdminRevokesAnotherUsersToken(t *testing.T) {
 	if msg := a.text("#page-error"); msg != "This page is for system admins." {
 		t.Fatalf("alice on the admin page: %q", msg)
 	}
+	// Her use of her JWT shows on the next load once it is logged.
+	e.waitForLog("alice", alices, "AUTHENTICATE")
 	a.open("/")
 	a.waitRow("Nightly export", "Generated - Active")
 	if n := eval[int](a, `document.querySelectorAll('a[href*="ui/admin"]').length`); n != 0 {
