@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
+	"github.com/caddy-apitokens/caddy-apitokens/apitoken/internal/cursor"
 )
 
 // insertLog writes one log row. A row that is not a coalesced one counts one
@@ -56,7 +57,7 @@ func scanLog(row pgx.Row) (apitoken.Log, error) {
 // ListLogs lists log rows matching f, newest first (by id: the order rows
 // were started in). f.Since keeps the rows whose LastOn is at or after it.
 func (s *Store) ListLogs(ctx context.Context, f apitoken.LogFilter) ([]apitoken.Log, string, error) {
-	n := limit(f.Page)
+	n := cursor.Limit(f.Page)
 	var where []string
 	var a args
 	if f.TokenID != "" {
@@ -69,7 +70,7 @@ func (s *Store) ListLogs(ctx context.Context, f apitoken.LogFilter) ([]apitoken.
 		where = append(where, `last_on >= `+a.add(stored(f.Since)))
 	}
 	if f.Cursor != "" {
-		id, err := decodeLogCursor(f.Cursor)
+		id, err := cursor.ParseID("l", f.Cursor)
 		if err != nil {
 			return nil, "", err
 		}
@@ -92,7 +93,7 @@ func (s *Store) ListLogs(ctx context.Context, f apitoken.LogFilter) ([]apitoken.
 	next := ""
 	if len(logs) > n {
 		logs = logs[:n]
-		next = logCursor(logs[n-1].ID)
+		next = cursor.ID("l", logs[n-1].ID)
 	}
 	return logs, next, nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
+	"github.com/caddy-apitokens/caddy-apitokens/apitoken/internal/cursor"
 )
 
 const tokenColumns = `id, owner, name, scopes, expires, created_at, generated_at, generated_exp, jti_hash,
@@ -129,7 +130,7 @@ func (a *args) add(v any) string {
 // ListTokens lists tokens matching f, newest first (by CreatedAt, then id).
 // A zero f.Now is the current time.
 func (s *Store) ListTokens(ctx context.Context, f apitoken.TokenFilter) ([]apitoken.Token, string, error) {
-	n := limit(f.Page)
+	n := cursor.Limit(f.Page)
 	var where []string
 	var a args
 	if f.Owner != "" {
@@ -150,7 +151,7 @@ func (s *Store) ListTokens(ctx context.Context, f apitoken.TokenFilter) ([]apito
 		where = append(where, cond)
 	}
 	if f.Cursor != "" {
-		created, id, err := decodeTimeCursor("t", f.Cursor)
+		created, id, err := cursor.ParseTime("t", f.Cursor)
 		if err != nil {
 			return nil, "", err
 		}
@@ -174,7 +175,7 @@ func (s *Store) ListTokens(ctx context.Context, f apitoken.TokenFilter) ([]apito
 	if len(tokens) > n {
 		tokens = tokens[:n]
 		last := tokens[n-1]
-		next = timeCursor("t", last.CreatedAt.UnixMicro(), last.ID)
+		next = cursor.Time("t", last.CreatedAt.UnixMicro(), last.ID)
 	}
 	return tokens, next, nil
 }

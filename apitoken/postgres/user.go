@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
+	"github.com/caddy-apitokens/caddy-apitokens/apitoken/internal/cursor"
 )
 
 const userColumns = `id, email, view_only, disabled, roles, created_at`
@@ -41,11 +42,11 @@ func (s *Store) GetUser(ctx context.Context, id string) (apitoken.User, error) {
 
 // ListUsers lists users, newest first (by CreatedAt, then id).
 func (s *Store) ListUsers(ctx context.Context, page apitoken.Page) ([]apitoken.User, string, error) {
-	n := limit(page)
+	n := cursor.Limit(page)
 	q := `SELECT ` + userColumns + ` FROM users`
 	args := []any{}
 	if page.Cursor != "" {
-		created, id, err := decodeTimeCursor("u", page.Cursor)
+		created, id, err := cursor.ParseTime("u", page.Cursor)
 		if err != nil {
 			return nil, "", err
 		}
@@ -66,7 +67,7 @@ func (s *Store) ListUsers(ctx context.Context, page apitoken.Page) ([]apitoken.U
 	if len(users) > n {
 		users = users[:n]
 		last := users[n-1]
-		next = timeCursor("u", last.CreatedAt.UnixMicro(), last.ID)
+		next = cursor.Time("u", last.CreatedAt.UnixMicro(), last.ID)
 	}
 	return users, next, nil
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
+	"github.com/caddy-apitokens/caddy-apitokens/apitoken/internal/cursor"
 )
 
 // insertLog writes one log row. A row that is not a coalesced one counts one
@@ -48,7 +49,7 @@ func scanLog(row interface{ Scan(...any) error }) (apitoken.Log, error) {
 // ListLogs lists log rows matching f, newest first (by id: the order rows
 // were started in). f.Since keeps the rows whose LastOn is at or after it.
 func (s *Store) ListLogs(ctx context.Context, f apitoken.LogFilter) ([]apitoken.Log, string, error) {
-	n := limit(f.Page)
+	n := cursor.Limit(f.Page)
 	var where []string
 	var args []any
 	if f.TokenID != "" {
@@ -71,7 +72,7 @@ func (s *Store) ListLogs(ctx context.Context, f apitoken.LogFilter) ([]apitoken.
 		args = append(args, micros(f.Since))
 	}
 	if f.Cursor != "" {
-		id, err := decodeLogCursor(f.Cursor)
+		id, err := cursor.ParseID("l", f.Cursor)
 		if err != nil {
 			return nil, "", err
 		}
@@ -104,7 +105,7 @@ func (s *Store) ListLogs(ctx context.Context, f apitoken.LogFilter) ([]apitoken.
 	next := ""
 	if len(logs) > n {
 		logs = logs[:n]
-		next = logCursor(logs[n-1].ID)
+		next = cursor.ID("l", logs[n-1].ID)
 	}
 	return logs, next, nil
 }

@@ -4,15 +4,14 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
+	"github.com/caddy-apitokens/caddy-apitokens/apitoken/internal/cursor"
 )
 
 const notificationColumns = `id, event_key, destination, event, reminder, token_id, token_name, owner, scopes,
@@ -184,7 +183,7 @@ func (s *Store) FinishNotification(ctx context.Context, id int64, lease string, 
 
 // ListNotifications lists notifications matching f, newest first (by id).
 func (s *Store) ListNotifications(ctx context.Context, f apitoken.NotificationFilter) ([]apitoken.Notification, string, error) {
-	n := limit(f.Page)
+	n := cursor.Limit(f.Page)
 	var where []string
 	var args []any
 	if f.TokenID != "" {
@@ -203,7 +202,7 @@ func (s *Store) ListNotifications(ctx context.Context, f apitoken.NotificationFi
 		args = append(args, string(f.State))
 	}
 	if f.Cursor != "" {
-		id, err := decodeIDCursor("n", f.Cursor)
+		id, err := cursor.ParseID("n", f.Cursor)
 		if err != nil {
 			return nil, "", err
 		}
@@ -235,7 +234,7 @@ func (s *Store) ListNotifications(ctx context.Context, f apitoken.NotificationFi
 	next := ""
 	if len(out) > n {
 		out = out[:n]
-		next = encodeCursor("n", strconv.FormatInt(out[n-1].ID, 10))
+		next = cursor.ID("n", out[n-1].ID)
 	}
 	return out, next, nil
 }
@@ -257,11 +256,11 @@ func (s *Store) PruneNotifications(ctx context.Context, before time.Time) (int, 
 // ListExpiringTokens lists the generated, unrevoked tokens whose expiry is
 // in (from, until], by expiry then id.
 func (s *Store) ListExpiringTokens(ctx context.Context, from, until time.Time, page apitoken.Page) ([]apitoken.Token, string, error) {
-	n := limit(page)
+	n := cursor.Limit(page)
 	where := `revoked_at IS NULL AND expires_at IS NOT NULL AND expires_at > ? AND expires_at <= ?`
 	args := []any{micros(from), micros(until)}
 	if page.Cursor != "" {
-		exp, id, err := decodeTimeCursor("x", page.Cursor)
+		exp, id, err := cursor.ParseTime("x", page.Cursor)
 		if err != nil {
 			return nil, "", err
 		}
@@ -290,23 +289,7 @@ func (s *Store) ListExpiringTokens(ctx context.Context, from, until time.Time, p
 	if len(out) > n {
 		out = out[:n]
 		last := out[n-1]
-		next = timeCursor("x", micros(*last.ExpiresAt()), last.ID)
+		next = cursor.Time("x", micros(*last.ExpiresAt()), last.ID)
 	}
 	return out, next, nil
-}
-
-func decodeIDCursor(kind, c string) (int64, error) {
-	b, err := base64.RawURLEncoding.DecodeString(c)
-	if err != nil {
-		return 0, badCursor()
-	}
-	k, rest, ok := strings.Cut(string(b), ":")
-	if !ok || k != kind {
-		return 0, badCursor()
-	}
-	id, err := strconv.ParseInt(rest, 10, 64)
-	if err != nil || id <= 0 {
-		return 0, badCursor()
-	}
-	return id, nil
 }

@@ -12,6 +12,7 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
+	"github.com/caddy-apitokens/caddy-apitokens/apitoken/internal/cursor"
 )
 
 const tokenColumns = `id, owner, name, scopes, expires, created_at, generated_at, generated_exp, jti_hash,
@@ -122,7 +123,7 @@ func statusCond(st apitoken.Status) (cond string, usesNow bool, err error) {
 // ListTokens lists tokens matching f, newest first (by CreatedAt, then id).
 // A zero f.Now is the current time.
 func (s *Store) ListTokens(ctx context.Context, f apitoken.TokenFilter) ([]apitoken.Token, string, error) {
-	n := limit(f.Page)
+	n := cursor.Limit(f.Page)
 	var where []string
 	var args []any
 	if f.Owner != "" {
@@ -144,7 +145,7 @@ func (s *Store) ListTokens(ctx context.Context, f apitoken.TokenFilter) ([]apito
 		}
 	}
 	if f.Cursor != "" {
-		created, id, err := decodeTimeCursor("t", f.Cursor)
+		created, id, err := cursor.ParseTime("t", f.Cursor)
 		if err != nil {
 			return nil, "", err
 		}
@@ -178,7 +179,7 @@ func (s *Store) ListTokens(ctx context.Context, f apitoken.TokenFilter) ([]apito
 	if len(tokens) > n {
 		tokens = tokens[:n]
 		last := tokens[n-1]
-		next = timeCursor("t", micros(last.CreatedAt), last.ID)
+		next = cursor.Time("t", micros(last.CreatedAt), last.ID)
 	}
 	return tokens, next, nil
 }

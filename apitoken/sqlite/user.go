@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
+	"github.com/caddy-apitokens/caddy-apitokens/apitoken/internal/cursor"
 )
 
 // userColumns reads a user and its roles (space-separated, sorted) in one
@@ -47,11 +48,11 @@ func (s *Store) GetUser(ctx context.Context, id string) (apitoken.User, error) {
 
 // ListUsers lists users, newest first.
 func (s *Store) ListUsers(ctx context.Context, page apitoken.Page) ([]apitoken.User, string, error) {
-	n := limit(page)
+	n := cursor.Limit(page)
 	q := `SELECT ` + userColumns + ` FROM users`
 	args := []any{}
 	if page.Cursor != "" {
-		created, id, err := decodeTimeCursor("u", page.Cursor)
+		created, id, err := cursor.ParseTime("u", page.Cursor)
 		if err != nil {
 			return nil, "", err
 		}
@@ -80,7 +81,7 @@ func (s *Store) ListUsers(ctx context.Context, page apitoken.Page) ([]apitoken.U
 	if len(users) > n {
 		users = users[:n]
 		last := users[n-1]
-		next = timeCursor("u", micros(last.CreatedAt), last.ID)
+		next = cursor.Time("u", micros(last.CreatedAt), last.ID)
 	}
 	return users, next, nil
 }
