@@ -93,7 +93,7 @@ var errBoom = errors.New("boom: fn refused")
 
 // ---- helpers ----
 
-func putUser(t *testing.T, s apitoken.Store, id string, created time.Time, roles ...apitoken.Role) apitoken.User {
+func putUser(t testing.TB, s apitoken.Store, id string, created time.Time, roles ...apitoken.Role) apitoken.User {
 	t.Helper()
 	u, err := s.UpdateUser(t.Context(), id, func(u *apitoken.User, isNew bool) ([]apitoken.Log, error) {
 		u.CreatedAt = created
@@ -116,7 +116,7 @@ func createLog(tok apitoken.Token) apitoken.Log {
 		ActivityOn: tok.CreatedAt, ActivityBy: tok.Owner, Reason: "created"}
 }
 
-func createToken(t *testing.T, s apitoken.Store, tok apitoken.Token) apitoken.Token {
+func createToken(t testing.TB, s apitoken.Store, tok apitoken.Token) apitoken.Token {
 	t.Helper()
 	if err := s.CreateToken(t.Context(), tok, createLog(tok)); err != nil {
 		t.Fatalf("CreateToken(%q): %v", tok.Name, err)
