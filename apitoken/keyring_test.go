@@ -294,3 +294,46 @@ func TestSetKeys_RefusesBadKeysAndKeepsTheOnesInUse(t *testing.T) {
 		t.Fatalf("after refused SetKeys calls: %v", err)
 	}
 }
+
+// Verify, Issue and Trusts run while the keys change (go test -race).
+func TestSetKeys_IsSafeWhileVerifying(t *testing.T) {
+	a, b := testKey(t, 1), testKey(t, 2)
+	s := newSigner(t, issuer, func() time.Time { return t0 }, a, b)
+	jwt, _ := s.Issue(testToken(apitoken.Expiry30d), "jti", t0)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				v, err := s.Verify(jwt) // key a is in every set used below
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				s.Trusts(v)
+				if _, err := s.Issue(testToken(apitoken.Expiry1d), "jti2", t0); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	for i := range 200 {
+		keys := []apitoken.Key{a, b}
+		if i%2 == 1 {
+			keys = []apitoken.Key{b, a}
+		}
+		if err := s.SetKeys(keys); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(stop)
+	wg.Wait()
+}

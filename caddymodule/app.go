@@ -317,6 +317,11 @@ func (a *App) loadKeys() ([]apitoken.Key, error) {
 // versions, which is migrated into it once.
 const keyringName = "signing_keys.json"
 
+// keyChange serialises keyring changes with the signer updates that follow
+// them, so two rotations at once cannot leave the signer with an older key
+// set than the file.
+var keyChange sync.Mutex
+
 // ErrKeysConfigured is returned by RotateSigningKey and RetireSigningKey
 // when the config names the keys: they rotate by editing the config.
 var ErrKeysConfigured = errors.New("api_tokens: the signing keys are named in the config (signing_key, verify_key): " +
@@ -335,6 +340,8 @@ func (a *App) RotateSigningKey(ctx context.Context) (kid string, err error) {
 	if err := ctx.Err(); err != nil {
 		return "", err
 	}
+	keyChange.Lock() // the file and the signer change together
+	defer keyChange.Unlock()
 	k, keys, err := apitoken.RotateKeyring(a.keyFile, a.SigningAlg)
 	if err != nil {
 		return "", fmt.Errorf("api_tokens: rotating the signing key: %w", err)
@@ -359,6 +366,8 @@ func (a *App) RetireSigningKey(ctx context.Context, kid string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	keyChange.Lock()
+	defer keyChange.Unlock()
 	keys, err := apitoken.RetireKeyringKey(a.keyFile, kid, a.SigningAlg)
 	if err != nil {
 		return fmt.Errorf("api_tokens: retiring signing key %s: %w", kid, err)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/caddyserver/caddy/v2"
@@ -312,5 +313,43 @@ func TestApp_KeyOptionsAreChecked(t *testing.T) {
 		} else if strings.Contains(err.Error(), base64.StdEncoding.EncodeToString(priv.Seed())) || strings.Contains(err.Error(), testKey) {
 			t.Errorf("%s: the error shows the key: %v", name, err)
 		}
+	}
+}
+
+// Rotations and retirements at once (the admin endpoint serves requests
+// concurrently) leave the signer with exactly the keyring's keys.
+func TestKeys_ConcurrentRotationsLeaveTheSignerAsTheKeyring(t *testing.T) {
+	ring, _ := keyringFiles(t)
+	e := newHostileEnv(t, "", defaultKeys)
+	ctx := context.Background()
+	first := e.app.SigningKeyIDs()[0]
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := e.app.RotateSigningKey(ctx); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if err := e.app.RetireSigningKey(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	list, err := apitoken.ListKeyring(ring)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fromFile []string
+	for _, k := range list {
+		fromFile = append(fromFile, k.ID)
+	}
+	if got := e.app.SigningKeyIDs(); strings.Join(got, " ") != strings.Join(fromFile, " ") || len(got) != 8 {
+		t.Fatalf("signer keys %v, keyring %v: want the same 8", got, fromFile)
+	}
+	_, jwt := e.live("alice", "after the storm", apitoken.Expiry30d, apitoken.AllScopes)
+	if kidOf(t, jwt) != fromFile[0] || status(t, e, bearer(jwt)) != 200 {
+		t.Fatal("the newest key of the keyring does not sign")
 	}
 }
