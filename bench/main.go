@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -62,6 +63,17 @@ const (
 	manageBase = "http://127.0.0.1:8005"
 )
 
+// children are the processes started, stopped by fatalf too: log.Fatal
+// would skip deferred stops and leave Caddy running.
+var children []*exec.Cmd
+
+func fatalf(format string, args ...any) {
+	for _, c := range children {
+		stop(c)
+	}
+	log.Fatalf(format, args...)
+}
+
 type result struct {
 	rps, p50, p99 float64 // req/s, ms, ms
 	requests      int64
@@ -71,7 +83,7 @@ func main() {
 	log.SetFlags(0)
 	flag.Parse()
 	if _, err := exec.LookPath("wrk"); err != nil {
-		log.Fatal("wrk is not installed: apt-get install -y wrk")
+		fatalf("wrk is not installed: apt-get install -y wrk")
 	}
 	dir, err := os.MkdirTemp("", "apitokens-bench")
 	check(err)
@@ -95,6 +107,8 @@ func main() {
 		wrk(c, jwt, 2*time.Second)
 	}
 	queriesBefore := metric("caddy_api_tokens_store_queries_total")
+	oksBefore := metric(`caddy_api_tokens_authentications_total{reason="",result="OK"}`)
+	measuredFrom := time.Now()
 
 	results := map[string][]result{}
 	for round := 0; round < *rounds; round++ {
@@ -124,14 +138,19 @@ func main() {
 		fmt.Printf("%-8s guarded/plain: throughput %.3f, p50 %.2fx, p99 %.2fx\n", kind, g.rps/p.rps, g.p50/p.p50, g.p99/p.p99)
 	}
 
+	// The one token's and its owner's state are trusted for cache_ttl (30 s)
+	// and then read again: two queries per TTL, none per request.
 	queries := metric("caddy_api_tokens_store_queries_total") - queriesBefore
-	fmt.Printf("\nstore queries during the measured runs: %.0f\n", queries)
+	measured := time.Since(measuredFrom)
+	allowed := 2 * (math.Ceil(measured.Seconds()/30) + 1)
 	oks := metric(`caddy_api_tokens_authentications_total{reason="",result="OK"}`)
+	fmt.Printf("\nstore queries during the measured runs: %.0f in %.0f requests over %s (the cache_ttl refresh allows %.0f)\n",
+		queries, oks-oksBefore, measured.Round(time.Second), allowed)
 	time.Sleep(2 * time.Second) // the audit writer flushes every 500 ms
 	logged := loggedAuthentications(tokenID)
 	fmt.Printf("authentications: %.0f by the guard's counter, %d in the token's logs\n", oks, logged)
-	if queries != 0 || float64(logged) != oks {
-		log.Fatal("FAIL: the steady state must make no store query and every authentication must be logged")
+	if queries > allowed || float64(logged) != oks {
+		fatalf("FAIL: the steady state must make no store query per request and every authentication must be logged")
 	}
 }
 
@@ -147,12 +166,12 @@ func wrk(c config, jwt string, d time.Duration) result {
 	out := output("taskset", "-c", *loadCPU, "wrk", "-t1", "-c"+strconv.Itoa(*conns), "-d"+d.String(), "--latency",
 		"-H", "Authorization: Bearer "+jwt, fmt.Sprintf("http://127.0.0.1:%d%s", c.port, *path))
 	if m := errorsRe.FindString(out); m != "" {
-		log.Fatalf("%s: %s", c.name, m)
+		fatalf("%s: %s", c.name, m)
 	}
 	var r result
 	m := rpsRe.FindStringSubmatch(out)
 	if m == nil {
-		log.Fatalf("%s: cannot read wrk's output:\n%s", c.name, out)
+		fatalf("%s: cannot read wrk's output:\n%s", c.name, out)
 	}
 	r.rps, _ = strconv.ParseFloat(m[1], 64)
 	for _, l := range latencyRe.FindAllStringSubmatch(out, -1) {
@@ -239,7 +258,7 @@ func manage(method, p string, body, into any) {
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
 	if res.StatusCode >= 300 {
-		log.Fatalf("%s %s: %d %s", method, p, res.StatusCode, b)
+		fatalf("%s %s: %d %s", method, p, res.StatusCode, b)
 	}
 	if into != nil {
 		check(json.Unmarshal(b, into))
@@ -273,6 +292,7 @@ func start(env []string, name string, args ...string) *exec.Cmd {
 	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	check(cmd.Start())
+	children = append(children, cmd)
 	return cmd
 }
 
@@ -291,7 +311,7 @@ func waitFor(addrs ...string) {
 				break
 			}
 			if time.Now().After(deadline) {
-				log.Fatalf("%s did not come up", a)
+				fatalf("%s did not come up", a)
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
@@ -311,7 +331,7 @@ func output(name string, args ...string) string {
 	if err := cmd.Run(); err != nil {
 		var exit *exec.ExitError
 		if errors.As(err, &exit) {
-			log.Fatalf("%s: %v\n%s", name, err, out.String())
+			fatalf("%s: %v\n%s", name, err, out.String())
 		}
 		check(err)
 	}
@@ -320,6 +340,6 @@ func output(name string, args ...string) string {
 
 func check(err error) {
 	if err != nil {
-		log.Fatal(err)
+		fatalf("%v", err)
 	}
 }

@@ -191,7 +191,7 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 // ours, the placeholders and the expiration header.
 func (h *Auth) identify(w http.ResponseWriter, r *http.Request, p apitoken.Principal) {
 	if !h.ForwardAuthorization {
-		r.Header.Del("Authorization")
+		delete(r.Header, "Authorization") // the canonical key: Del would canonicalize again
 	}
 	stripIdentityHeaders(r.Header)
 	t := p.Token
@@ -202,10 +202,15 @@ func (h *Auth) identify(w http.ResponseWriter, r *http.Request, p apitoken.Princ
 	r.Header["X-Api-Token-Name"] = vals[2:3:3]
 	r.Header["X-Api-Token-Scopes"] = vals[3:4:4]
 
+	// One provider answers every placeholder we set: cheaper than Set, which
+	// grows the replacer's map on every request. A static value set by an
+	// authentication that ran before ours would answer first: drop it.
 	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
-	repl.Set("http.auth.user.id", t.Owner)
+	repl.Delete("http.auth.user.id")
 	repl.Map(func(key string) (any, bool) {
 		switch key {
+		case "http.auth.user.id":
+			return t.Owner, true
 		case "api_token.id":
 			return t.ID, true
 		case "api_token.name":
