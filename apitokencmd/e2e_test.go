@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,6 +20,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
+	"github.com/caddy-apitokens/caddy-apitokens/internal/caddytesting"
 
 	// api_token_auth, and Caddy's standard modules (respond, the Caddyfile
 	// adapter).
@@ -28,30 +28,17 @@ import (
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 )
 
-// Ports of this package's test Caddy; other packages use others, so their
-// test binaries can run at the same time.
-const (
-	testAdminPort = 2996
-	testHTTPPort  = 9111
-)
+// Ports of this package's test Caddy, free ports picked in TestMain, so
+// that test binaries of this and other packages can run at the same time.
+var testAdminPort, testHTTPPort int
 
-var adminAddr = fmt.Sprintf("localhost:%d", testAdminPort)
-
-// testDir holds Caddy's data and config of the tests, and the built caddy.
-var testDir string
+// adminAddr is the test Caddy's admin endpoint.
+var adminAddr string
 
 func TestMain(m *testing.M) {
-	// Keep Caddy's data and config (autosave, generated keys) out of $HOME.
-	dir, err := os.MkdirTemp("", "apitokencmd-test")
-	if err != nil {
-		panic(err)
-	}
-	testDir = dir
-	os.Setenv("XDG_DATA_HOME", dir)
-	os.Setenv("XDG_CONFIG_HOME", dir)
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	testAdminPort, testHTTPPort = caddytesting.FreePort(), caddytesting.FreePort()
+	adminAddr = fmt.Sprintf("localhost:%d", testAdminPort)
+	os.Exit(caddytesting.Main(m))
 }
 
 // e2eConfig is a Caddy with the api_tokens app (root is a system admin by
@@ -92,7 +79,7 @@ func newEnv(t *testing.T) *env {
 
 func loadConfig(t *testing.T, caddyfile string) *env {
 	t.Helper()
-	tester := caddytest.NewTester(t).WithDefaultOverrides(caddytest.Config{AdminPort: testAdminPort})
+	tester := caddytesting.NewTester(t, testAdminPort)
 	tester.InitServer(caddyfile, "caddyfile")
 	if t.Failed() {
 		t.FailNow()
@@ -600,12 +587,6 @@ func TestAdminAPI_ErrorsAreJSONWithACodeAndAMessage(t *testing.T) {
 	}
 }
 
-var (
-	buildOnce sync.Once
-	builtBin  string
-	buildErr  error
-)
-
 // buildCaddy builds cmd/caddy (Caddy with this plugin, as xcaddy would),
 // once per test run.
 func buildCaddy(t *testing.T) string {
@@ -613,20 +594,7 @@ func buildCaddy(t *testing.T) string {
 	if testing.Short() {
 		t.Skip("builds Caddy")
 	}
-	buildOnce.Do(func() {
-		bin := filepath.Join(testDir, "bin", "caddy") // testDir/caddy is Caddy's data dir
-		cmd := exec.Command("go", "build", "-o", bin, "./cmd/caddy")
-		cmd.Dir = ".."
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build ./cmd/caddy: %v\n%s", err, out)
-			return
-		}
-		builtBin = bin
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return builtBin
+	return caddytesting.BuildCaddy(t)
 }
 
 // runBinary runs the built caddy with args.

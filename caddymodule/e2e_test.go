@@ -6,9 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"strings"
 	"sync"
@@ -21,6 +19,7 @@ import (
 
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken/sqlite"
+	"github.com/caddy-apitokens/caddy-apitokens/internal/caddytesting"
 
 	// The standard modules: reverse_proxy, respond, basic_auth.
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
@@ -32,63 +31,16 @@ import (
 // Caddy).
 var testAdminPort, testHTTPPort int
 
-// freePort asks the kernel for a free loopback port.
-func freePort() int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 func TestMain(m *testing.M) {
-	testAdminPort, testHTTPPort = freePort(), freePort()
-	// Keep Caddy's data and config (autosave, generated keys) out of $HOME.
-	dir, err := os.MkdirTemp("", "caddymodule-test")
-	if err != nil {
-		panic(err)
-	}
-	os.Setenv("XDG_DATA_HOME", dir)
-	os.Setenv("XDG_CONFIG_HOME", dir)
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
-
-// upstream is the report server behind the guard. It records what reached it.
-type upstream struct {
-	*httptest.Server
-	hits    atomic.Int64
-	mu      sync.Mutex
-	headers http.Header
-}
-
-func newUpstream(t *testing.T) *upstream {
-	u := &upstream{}
-	u.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		u.hits.Add(1)
-		u.mu.Lock()
-		u.headers = r.Header.Clone()
-		u.mu.Unlock()
-		w.Header().Set("Content-Type", "application/json")
-		fmt.Fprintf(w, `{"path":%q}`, r.URL.Path)
-	}))
-	t.Cleanup(u.Close)
-	return u
-}
-
-func (u *upstream) lastHeaders() http.Header {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	return u.headers
+	testAdminPort, testHTTPPort = caddytesting.FreePort(), caddytesting.FreePort()
+	os.Exit(caddytesting.Main(m))
 }
 
 // guardEnv is a real Caddy with api_token_auth in front of a real upstream.
 type guardEnv struct {
 	t        *testing.T
 	tester   *caddytest.Tester
-	up       *upstream
+	up       *caddytesting.Upstream // the report server behind the guard
 	db       string
 	logFile  string
 	options  string // more api_tokens options
@@ -169,9 +121,9 @@ func newGuardEnvWith(t *testing.T, options string) *guardEnv {
 func newGuardEnvOn(t *testing.T, storage, options string) *guardEnv {
 	t.Helper()
 	dir := t.TempDir()
-	e := &guardEnv{t: t, up: newUpstream(t), db: dir + "/tokens.db", logFile: dir + "/caddy.log", options: options, storage: storage,
+	e := &guardEnv{t: t, up: caddytesting.NewUpstream(t), db: dir + "/tokens.db", logFile: dir + "/caddy.log", options: options, storage: storage,
 		base: fmt.Sprintf("http://localhost:%d", testHTTPPort), clock: &testClock{now: time.Now()}}
-	e.tester = caddytest.NewTester(t).WithDefaultOverrides(caddytest.Config{AdminPort: testAdminPort, LoadRequestTimeout: 30 * time.Second})
+	e.tester = caddytesting.NewTester(t, testAdminPort)
 	e.load()
 	ctx := context.Background()
 	var err error
@@ -273,7 +225,7 @@ func TestGuard_ValidTokenReachesUpstreamWithIdentity(t *testing.T) {
 	if res.StatusCode != http.StatusOK || body != `{"path":"/data/sales"}` {
 		t.Fatalf("got %d %s, want 200 from upstream", res.StatusCode, body)
 	}
-	h := e.up.lastHeaders()
+	h := e.up.LastHeaders()
 	for name, want := range map[string]string{
 		"X-Api-Token-User": "alice", "X-Api-Token-Id": tok.ID, "X-Api-Token-Name": "Excel", "X-Api-Token-Scopes": "meta report",
 	} {
@@ -386,7 +338,7 @@ func TestGuard_RefusalsNeverReachTheUpstream(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			before := e.up.hits.Load()
+			before := e.up.Hits.Load()
 			res, body := e.do("GET", c.path, c.header...)
 			if res.StatusCode != c.status {
 				t.Fatalf("status %d, want %d (%s)", res.StatusCode, c.status, body)
@@ -398,7 +350,7 @@ func TestGuard_RefusalsNeverReachTheUpstream(t *testing.T) {
 			if err := json.Unmarshal([]byte(body), &raw); err != nil || raw["error"] != c.errCode || raw["error_description"] == "" {
 				t.Errorf("body %s, want JSON error %q with a description", body, c.errCode)
 			}
-			if e.up.hits.Load() != before {
+			if e.up.Hits.Load() != before {
 				t.Error("the upstream was reached")
 			}
 			if strings.Contains(body, good) {
@@ -477,12 +429,12 @@ func TestGuard_OwnerRoleChangesApplyAtOnceAndUndoRestores(t *testing.T) {
 		if err := s.change(); err != nil {
 			t.Fatalf("%s: %v", s.name, err)
 		}
-		before := e.up.hits.Load()
+		before := e.up.Hits.Load()
 		res, _ := e.do("GET", "/meta", bearer(jwt)...)
 		if res.StatusCode != s.status {
 			t.Fatalf("after %s: status %d, want %d", s.name, res.StatusCode, s.status)
 		}
-		if reached := e.up.hits.Load() != before; reached != (s.status == 200) {
+		if reached := e.up.Hits.Load() != before; reached != (s.status == 200) {
 			t.Fatalf("after %s: upstream reached = %v", s.name, reached)
 		}
 	}

@@ -34,12 +34,12 @@ func from(ip string, header ...string) []string {
 // tooMany checks a 429 answer and returns its Retry-After.
 func tooMany(t *testing.T, e *hostileEnv, header []string) time.Duration {
 	t.Helper()
-	before := e.up.hits.Load()
+	before := e.up.Hits.Load()
 	res, body := e.do("GET", "/meta", header...)
 	if res.StatusCode != 429 {
 		t.Fatalf("status %d, want 429: %s", res.StatusCode, body)
 	}
-	if e.up.hits.Load() != before {
+	if e.up.Hits.Load() != before {
 		t.Fatal("a request past fail_limit reached the upstream")
 	}
 	var got map[string]string
@@ -55,9 +55,9 @@ func tooMany(t *testing.T, e *hostileEnv, header []string) time.Duration {
 
 func status(t *testing.T, e *hostileEnv, header []string) int {
 	t.Helper()
-	before := e.up.hits.Load()
+	before := e.up.Hits.Load()
 	res, _ := e.do("GET", "/meta", header...)
-	if reached := e.up.hits.Load() != before; reached != (res.StatusCode == 200) {
+	if reached := e.up.Hits.Load() != before; reached != (res.StatusCode == 200) {
 		t.Fatalf("status %d, upstream reached %t", res.StatusCode, reached)
 	}
 	return res.StatusCode
@@ -173,7 +173,7 @@ func TestFailLimit_AFloodDoesNotReachTheAuditLog(t *testing.T) {
 	if counted != 5 {
 		t.Fatalf("the token's log counts %d attempts, want the 5 before the limit", counted)
 	}
-	if e.up.hits.Load() != 0 {
+	if e.up.Hits.Load() != 0 {
 		t.Fatal("the upstream was reached")
 	}
 }

@@ -36,9 +36,9 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/caddytest"
 
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
+	"github.com/caddy-apitokens/caddy-apitokens/internal/caddytesting"
 )
 
 // hostileConfig is the suite's Caddyfile: the guard tests' site, with an
@@ -105,11 +105,11 @@ func newHostileEnvGuard(t *testing.T, server, options, guard string) *hostileEnv
 	}
 	dir := t.TempDir()
 	e := &hostileEnv{
-		guardEnv: &guardEnv{t: t, up: newUpstream(t), db: dir + "/tokens.db", logFile: dir + "/caddy.log",
+		guardEnv: &guardEnv{t: t, up: caddytesting.NewUpstream(t), db: dir + "/tokens.db", logFile: dir + "/caddy.log",
 			base: fmt.Sprintf("http://localhost:%d", testHTTPPort), clock: &testClock{now: time.Now()}},
 		accessLog: dir + "/access.log", server: server, options: options, guard: guard,
 	}
-	e.tester = caddytest.NewTester(t).WithDefaultOverrides(caddytest.Config{AdminPort: testAdminPort})
+	e.tester = caddytesting.NewTester(t, testAdminPort)
 	e.reload("")
 	ctx := context.Background()
 	var err error
@@ -217,7 +217,7 @@ func (e *hostileEnv) run(t *testing.T, cases []hostileCase) {
 	t.Helper()
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			before := e.up.hits.Load()
+			before := e.up.Hits.Load()
 			var status int
 			var hdr http.Header
 			var body string
@@ -237,7 +237,7 @@ func (e *hostileEnv) run(t *testing.T, cases []hostileCase) {
 			if status != c.status {
 				t.Fatalf("status %d, want %d: %s", status, c.status, body)
 			}
-			if e.up.hits.Load() != before {
+			if e.up.Hits.Load() != before {
 				t.Fatal("the upstream was reached")
 			}
 			if c.code != "" {
@@ -602,10 +602,10 @@ func TestHostile_ClaimsCannotWidenTheRecord(t *testing.T) {
 	noExp := forgeJWT(h, edit(c, "exp", nil), "HS512", key)
 	e.secret(wide, noExp)
 	for name, j := range map[string]string{"a hundred years and both scopes": wide, "no exp": noExp} {
-		before := e.up.hits.Load()
+		before := e.up.Hits.Load()
 		res, _ := e.do("GET", "/data/x", bearer(j)...)
-		if res.StatusCode != 403 || e.up.hits.Load() != before {
-			t.Errorf("%s: /data got %d (upstream reached %t), want 403: the record has meta only", name, res.StatusCode, e.up.hits.Load() != before)
+		if res.StatusCode != 403 || e.up.Hits.Load() != before {
+			t.Errorf("%s: /data got %d (upstream reached %t), want 403: the record has meta only", name, res.StatusCode, e.up.Hits.Load() != before)
 		}
 		res, _ = e.do("GET", "/meta", bearer(j)...)
 		if res.StatusCode != 200 {
@@ -728,11 +728,11 @@ func TestHostile_ServerSideState(t *testing.T) {
 				continue
 			}
 			e.secret(j)
-			before := e.up.hits.Load()
+			before := e.up.Hits.Load()
 			res, _ := e.do("GET", "/meta", bearer(j)...)
 			if res.StatusCode == 200 {
 				working++
-			} else if e.up.hits.Load() != before {
+			} else if e.up.Hits.Load() != before {
 				t.Error("a refused JWT reached the upstream")
 			}
 		}
@@ -833,9 +833,9 @@ func TestHostile_PathsThatServersReadAsAnotherScope(t *testing.T) {
 	})
 	// A parameter, dot or Unicode form that changes no scope is served.
 	for _, p := range []string{"/reports;v=2", "/meta;v=2", "/caf%c3%a9", "/meta/sales.", "/other/%ef%bd%98"} {
-		before := e.up.hits.Load()
+		before := e.up.Hits.Load()
 		status, _, body := e.rawRequest(t, p, "Authorization", "Bearer "+meta)
-		if status != 200 || e.up.hits.Load() != before+1 {
+		if status != 200 || e.up.Hits.Load() != before+1 {
 			t.Errorf("%s: %d %s, want it served", p, status, body)
 		}
 	}
@@ -860,7 +860,7 @@ func TestHostile_SpoofedIdentityHeaders(t *testing.T) {
 			if status != 200 {
 				t.Fatalf("got %d: %s", status, body)
 			}
-			hdr := e.up.lastHeaders()
+			hdr := e.up.LastHeaders()
 			for name, want := range map[string]string{"X-Api-Token-User": "alice", "X-Api-Token-Id": tok.ID, "X-Api-Token-Name": "all", "X-Api-Token-Scopes": "meta report"} {
 				if got := hdr.Values(name); len(got) != 1 || got[0] != want {
 					t.Errorf("upstream saw %s = %q, want exactly %q", name, got, want)
@@ -942,8 +942,8 @@ func TestHostile_ResourceExhaustion(t *testing.T) {
 	if got := auth.Stats().JWTCacheLen; got != cached {
 		t.Fatalf("the JWT cache grew from %d to %d entries on 600 bad tokens", cached, got)
 	}
-	if e.up.hits.Load() != 1 {
-		t.Fatalf("the upstream was reached %d times, want only the control", e.up.hits.Load())
+	if e.up.Hits.Load() != 1 {
+		t.Fatalf("the upstream was reached %d times, want only the control", e.up.Hits.Load())
 	}
 	e.noSecretsInLogs(t)
 }

@@ -32,12 +32,12 @@ func TestReliability_PostgresOutageFailsClosedAndRecovers(t *testing.T) {
 	answeredOK := 0
 	expect := func(jwt string, status int, when string) *http.Response {
 		t.Helper()
-		before := e.up.hits.Load()
+		before := e.up.Hits.Load()
 		res, body := e.do("GET", "/meta", bearer(jwt)...)
 		if res.StatusCode != status {
 			t.Fatalf("%s: got %d, want %d: %s", when, res.StatusCode, status, body)
 		}
-		if reached := e.up.hits.Load() != before; reached != (status == 200) {
+		if reached := e.up.Hits.Load() != before; reached != (status == 200) {
 			t.Fatalf("%s: upstream reached = %v", when, reached)
 		}
 		if status == 200 && jwt == warm {

@@ -10,23 +10,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"golang.org/x/crypto/bcrypt"
-
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken/postgres/pgtest"
-)
-
-// Ports of the two Caddy processes of the PostgreSQL deployment test; other
-// packages' tests use others.
-const (
-	pgAdminPortA, pgAdminPortB = 2993, 2994
-	pgGuardPortA, pgAdminAPIA  = 9201, 9202 // instance A: report API, management routes
-	pgGuardPortB, pgAdminAPIB  = 9203, 9204 // instance B
+	"github.com/caddy-apitokens/caddy-apitokens/internal/caddytesting"
 )
 
 // pgInstanceConfig is the Caddyfile of one instance: admin port, guard
@@ -70,21 +60,6 @@ type caddyProcess struct {
 	manage string // base URL of the management routes
 	exited chan struct{}
 }
-
-// buildCaddy builds cmd/caddy (this tree's plugin built in) once per test
-// binary.
-var buildCaddy = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "apitokens-caddy-bin")
-	if err != nil {
-		return "", err
-	}
-	bin := filepath.Join(dir, "caddy")
-	out, err := exec.Command("go", "build", "-o", bin, "../cmd/caddy").CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("go build ./cmd/caddy: %v\n%s", err, out)
-	}
-	return bin, nil
-})
 
 func startCaddy(t *testing.T, bin, name, dsn, config string, guardPort, managePort int) *caddyProcess {
 	t.Helper()
@@ -248,25 +223,22 @@ func percentile(sorted []time.Duration, pct float64) time.Duration {
 //	  go test -run TestPostgresDeployment -v ./caddymodule/
 func TestPostgresDeployment_ChangesOnOneInstanceAreEnforcedByTheOtherWithinOneSecond(t *testing.T) {
 	dsn, _ := pgtest.Schema(t)
-	bin, err := buildCaddy()
-	if err != nil {
-		t.Fatal(err)
-	}
-	up := newUpstream(t)
-	var users strings.Builder
-	for _, u := range []string{"root", "alice"} {
-		hash, err := bcrypt.GenerateFromPassword([]byte("pw-"+u), bcrypt.MinCost)
-		if err != nil {
-			t.Fatal(err)
-		}
-		fmt.Fprintf(&users, "\t\t%s %s\n", u, hash)
-	}
+	bin := caddytesting.BuildCaddy(t)
+	up := caddytesting.NewUpstream(t)
+	// The ports of the two Caddy processes, free ones, so that another
+	// test binary can run at the same time.
+	var (
+		pgAdminPortA, pgAdminPortB = caddytesting.FreePort(), caddytesting.FreePort()
+		pgGuardPortA, pgAdminAPIA  = caddytesting.FreePort(), caddytesting.FreePort() // instance A: report API, management routes
+		pgGuardPortB, pgAdminAPIB  = caddytesting.FreePort(), caddytesting.FreePort() // instance B
+	)
+	users := caddytesting.Accounts(t, "\t\t", "root", "alice")
 	upstream := up.Listener.Addr().String()
 	// Both start at once on an empty schema: the migration lock lets one
 	// create the tables while the other waits.
-	a := startCaddy(t, bin, "A", dsn, fmt.Sprintf(pgInstanceConfig, pgAdminPortA, pgGuardPortA, upstream, pgAdminAPIA, users.String(), testKey),
+	a := startCaddy(t, bin, "A", dsn, fmt.Sprintf(pgInstanceConfig, pgAdminPortA, pgGuardPortA, upstream, pgAdminAPIA, users, testKey),
 		pgGuardPortA, pgAdminAPIA)
-	b := startCaddy(t, bin, "B", dsn, fmt.Sprintf(pgInstanceConfig, pgAdminPortB, pgGuardPortB, upstream, pgAdminAPIB, users.String(), testKey),
+	b := startCaddy(t, bin, "B", dsn, fmt.Sprintf(pgInstanceConfig, pgAdminPortB, pgGuardPortB, upstream, pgAdminAPIB, users, testKey),
 		pgGuardPortB, pgAdminAPIB)
 	a.waitReady(t)
 	b.waitReady(t)

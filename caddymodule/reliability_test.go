@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken/sqlite"
+	"github.com/caddy-apitokens/caddy-apitokens/internal/caddytesting"
 )
 
 // load sends requests with jwt from workers goroutines until stop is closed,
@@ -150,31 +150,14 @@ func TestReliability_LockedDatabaseDelaysAuditWithoutSlowingRequests(t *testing.
 	t.Logf("slowest request under the lock: %v", slowest)
 }
 
-// caddyBinary builds Caddy with the plugin once per test run.
-var caddyBinary = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "caddymodule-bin")
-	if err != nil {
-		return "", err
-	}
-	bin := filepath.Join(dir, "caddy")
-	out, err := exec.Command("go", "build", "-o", bin, "github.com/caddy-apitokens/caddy-apitokens/cmd/caddy").CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("building caddy: %v\n%s", err, out)
-	}
-	return bin, nil
-})
-
 // After kill -9 the store is consistent and at most the last flush interval
 // of counts is missing.
 func TestReliability_KillDashNineLosesAtMostOneFlushInterval(t *testing.T) {
-	bin, err := caddyBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin := caddytesting.BuildCaddy(t)
 	ctx := context.Background()
 	dir := t.TempDir()
 	db := dir + "/tokens.db"
-	up := newUpstream(t)
+	up := caddytesting.NewUpstream(t)
 
 	// The token, made through the real service on the database Caddy will use.
 	store, err := sqlite.Open(ctx, db)
@@ -199,7 +182,7 @@ func TestReliability_KillDashNineLosesAtMostOneFlushInterval(t *testing.T) {
 	}
 	store.Close()
 
-	port := freePort()
+	port := caddytesting.FreePort()
 	config := fmt.Sprintf(`{
 	admin off
 	persist_config off

@@ -12,9 +12,9 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2/caddytest"
-	"golang.org/x/crypto/bcrypt"
 
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
+	"github.com/caddy-apitokens/caddy-apitokens/internal/caddytesting"
 
 	// The api_tokens app, api_token_auth and api_token_admin, and Caddy's
 	// standard modules (basic_auth, respond, handle_path).
@@ -23,24 +23,13 @@ import (
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 )
 
-// Ports of this package's test Caddy; other packages use others, so their
-// test binaries can run at the same time.
-const (
-	testAdminPort = 2992
-	testHTTPPort  = 9102
-)
+// Ports of this package's test Caddy, free ports picked in TestMain, so
+// that test binaries of this and other packages can run at the same time.
+var testAdminPort, testHTTPPort int
 
 func TestMain(m *testing.M) {
-	// Keep Caddy's data and config (autosave, generated keys) out of $HOME.
-	dir, err := os.MkdirTemp("", "tokenadmin-test")
-	if err != nil {
-		panic(err)
-	}
-	os.Setenv("XDG_DATA_HOME", dir)
-	os.Setenv("XDG_CONFIG_HOME", dir)
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	testAdminPort, testHTTPPort = caddytesting.FreePort(), caddytesting.FreePort()
+	os.Exit(caddytesting.Main(m))
 }
 
 // users who can sign in with basic_auth; each one's password is "pw-" and
@@ -97,17 +86,10 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	var accounts strings.Builder
-	for _, u := range users {
-		hash, err := bcrypt.GenerateFromPassword([]byte("pw-"+u), bcrypt.MinCost)
-		if err != nil {
-			t.Fatal(err)
-		}
-		fmt.Fprintf(&accounts, "\t\t\t%s %s\n", u, hash)
-	}
+	accounts := caddytesting.Accounts(t, "\t\t\t", users...)
 	db := t.TempDir() + "/t.db"
-	tester := caddytest.NewTester(t).WithDefaultOverrides(caddytest.Config{AdminPort: testAdminPort})
-	tester.InitServer(fmt.Sprintf(e2eConfig, testAdminPort, testHTTPPort, db, apitoken.GenerateKeySecret(), accounts.String()), "caddyfile")
+	tester := caddytesting.NewTester(t, testAdminPort)
+	tester.InitServer(fmt.Sprintf(e2eConfig, testAdminPort, testHTTPPort, db, apitoken.GenerateKeySecret(), accounts), "caddyfile")
 	if t.Failed() {
 		t.FailNow()
 	}

@@ -16,10 +16,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/caddyserver/caddy/v2/caddytest"
-	"golang.org/x/crypto/bcrypt"
-
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
+	"github.com/caddy-apitokens/caddy-apitokens/internal/caddytesting"
 )
 
 const hostileAdminConfig = `{
@@ -64,18 +62,11 @@ type hostileAdminEnv struct {
 
 func newHostileAdminEnv(t *testing.T) *hostileAdminEnv {
 	t.Helper()
-	var accounts strings.Builder
-	for _, u := range users {
-		hash, err := bcrypt.GenerateFromPassword([]byte("pw-"+u), bcrypt.MinCost)
-		if err != nil {
-			t.Fatal(err)
-		}
-		fmt.Fprintf(&accounts, "\t\t\t%s %s\n", u, hash)
-	}
+	accounts := caddytesting.Accounts(t, "\t\t\t", users...)
 	dir := t.TempDir()
 	e := &hostileAdminEnv{logFile: dir + "/caddy.log", key: apitoken.GenerateKeySecret()}
-	tester := caddytest.NewTester(t).WithDefaultOverrides(caddytest.Config{AdminPort: testAdminPort})
-	tester.InitServer(fmt.Sprintf(hostileAdminConfig, testAdminPort, testHTTPPort, dir+"/t.db", e.key, accounts.String(), e.logFile), "caddyfile")
+	tester := caddytesting.NewTester(t, testAdminPort)
+	tester.InitServer(fmt.Sprintf(hostileAdminConfig, testAdminPort, testHTTPPort, dir+"/t.db", e.key, accounts, e.logFile), "caddyfile")
 	if t.Failed() {
 		t.FailNow()
 	}

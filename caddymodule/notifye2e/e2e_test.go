@@ -12,36 +12,27 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2/caddytest"
-	"golang.org/x/crypto/bcrypt"
 
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken/notify"
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken/notify/notifytest"
+	"github.com/caddy-apitokens/caddy-apitokens/internal/caddytesting"
 
 	_ "github.com/caddy-apitokens/caddy-apitokens/caddymodule"
 	_ "github.com/caddy-apitokens/caddy-apitokens/tokenadmin"
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 )
 
-// The ports of this package's test Caddy.
-const (
-	adminPort = 2998
-	httpPort  = 9113
-)
+// The ports of this package's test Caddy, free ports picked in TestMain, so
+// that test binaries of this and other packages can run at the same time.
+var adminPort, httpPort int
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "notifye2e")
-	if err != nil {
-		panic(err)
-	}
-	os.Setenv("XDG_DATA_HOME", dir)
-	os.Setenv("XDG_CONFIG_HOME", dir)
+	adminPort, httpPort = caddytesting.FreePort(), caddytesting.FreePort()
 	// The secrets reach the config through placeholders, as in production.
 	os.Setenv("NOTIFYE2E_SMTP_PASSWORD", "mail-secret")
 	os.Setenv("NOTIFYE2E_WEBHOOK_SECRET", "whsec-e2e-0123456789")
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	os.Exit(caddytesting.Main(m))
 }
 
 const webhookSecret = "whsec-e2e-0123456789"
@@ -90,17 +81,9 @@ func webhooks(urls ...string) string {
 
 func newEnv(t *testing.T, hooks ...string) *env {
 	t.Helper()
-	var users strings.Builder
-	for _, u := range []string{"root", "alice"} {
-		hash, err := bcrypt.GenerateFromPassword([]byte("pw-"+u), bcrypt.MinCost)
-		if err != nil {
-			t.Fatal(err)
-		}
-		fmt.Fprintf(&users, "\t\t%s %s\n", u, hash)
-	}
 	e := &env{t: t, smtp: notifytest.NewSMTPServer(t, "none", notifytest.WithAuth("mailer", "mail-secret")),
-		db: t.TempDir() + "/t.db", key: apitoken.GenerateKeySecret(), users: users.String()}
-	e.tester = caddytest.NewTester(t).WithDefaultOverrides(caddytest.Config{AdminPort: adminPort})
+		db: t.TempDir() + "/t.db", key: apitoken.GenerateKeySecret(), users: caddytesting.Accounts(t, "\t\t", "root", "alice")}
+	e.tester = caddytesting.NewTester(t, adminPort)
 	e.load(hooks...)
 	e.call("root", "PUT", "/admin/users/alice", `{"email": "alice@example.com"}`, 200)
 	e.call("root", "PUT", "/admin/users/alice/roles/api_tokens", "", 200)

@@ -22,9 +22,9 @@ import (
 	cdplog "github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
-	"golang.org/x/crypto/bcrypt"
 
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
+	"github.com/caddy-apitokens/caddy-apitokens/internal/caddytesting"
 
 	// The api_tokens app, api_token_auth and api_token_admin, and Caddy's
 	// standard modules (basic_auth, reverse_proxy).
@@ -33,29 +33,22 @@ import (
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 )
 
-// Ports of this package's test Caddy; other packages use others, so their
-// test binaries can run at the same time.
-const (
-	adminPort   = 2995
-	managePort  = 9105 // basic_auth + api_token_admin: the pages
-	reportsPort = 9106 // api_token_auth + reverse_proxy to the upstream
-	prefixPort  = 9107 // the same as managePort, under handle_path /manage/*
+// Ports of this package's test Caddy, free ports picked in TestMain, so
+// that test binaries of this and other packages can run at the same time.
+var (
+	adminPort   int
+	managePort  int // basic_auth + api_token_admin: the pages
+	reportsPort int // api_token_auth + reverse_proxy to the upstream
+	prefixPort  int // the same as managePort, under handle_path /manage/*
 )
 
 // chromiumPath is Debian's chromium; .ci/run installs it.
 const chromiumPath = "/usr/bin/chromium"
 
 func TestMain(m *testing.M) {
-	// Keep Caddy's data and config (autosave, generated keys) out of $HOME.
-	dir, err := os.MkdirTemp("", "tokenadmin-browsertest")
-	if err != nil {
-		panic(err)
-	}
-	os.Setenv("XDG_DATA_HOME", dir)
-	os.Setenv("XDG_CONFIG_HOME", dir)
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	adminPort, managePort = caddytesting.FreePort(), caddytesting.FreePort()
+	reportsPort, prefixPort = caddytesting.FreePort(), caddytesting.FreePort()
+	os.Exit(caddytesting.Main(m))
 }
 
 // users who can sign in with basic_auth, each with the password "pw-" and
@@ -121,9 +114,7 @@ type env struct {
 	reports string // the guarded report API
 	foreign string // another web site, which tries to frame the pages and change tokens
 	browser context.Context
-
-	mu       sync.Mutex
-	upstream []http.Header // what the upstream was sent, in order
+	up      *caddytesting.Upstream
 }
 
 func newEnv(t *testing.T) *env {
@@ -136,14 +127,10 @@ func newEnv(t *testing.T) *env {
 		manage:  fmt.Sprintf("http://localhost:%d", managePort),
 		reports: fmt.Sprintf("http://localhost:%d", reportsPort),
 	}
-	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		e.mu.Lock()
-		e.upstream = append(e.upstream, r.Header.Clone())
-		e.mu.Unlock()
+	e.up = caddytesting.NewUpstreamFunc(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprintf(w, `{"report": %q, "requested_by": %q}`, r.URL.Path, r.Header.Get("X-Api-Token-User"))
-	}))
-	t.Cleanup(up.Close)
+	})
 	foreign := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		fmt.Fprintf(w, foreignPage, e.manage, r.URL.Query().Get("revoke"))
@@ -151,17 +138,9 @@ func newEnv(t *testing.T) *env {
 	t.Cleanup(foreign.Close)
 	e.foreign = foreign.URL
 
-	var accounts strings.Builder
-	for _, u := range users {
-		hash, err := bcrypt.GenerateFromPassword([]byte("pw-"+u), bcrypt.MinCost)
-		if err != nil {
-			t.Fatal(err)
-		}
-		fmt.Fprintf(&accounts, "\t\t%s %s\n", u, hash)
-	}
-	e.tester = caddytest.NewTester(t).WithDefaultOverrides(caddytest.Config{AdminPort: adminPort})
+	e.tester = caddytesting.NewTester(t, adminPort)
 	e.tester.InitServer(fmt.Sprintf(config, adminPort, managePort, reportsPort, filepath.Join(t.TempDir(), "t.db"),
-		apitoken.GenerateKeySecret(), accounts.String(), strings.TrimPrefix(up.URL, "http://"), prefixPort), "caddyfile")
+		apitoken.GenerateKeySecret(), caddytesting.Accounts(t, "\t\t", users...), strings.TrimPrefix(e.up.URL, "http://"), prefixPort), "caddyfile")
 	if t.Failed() {
 		t.FailNow()
 	}
@@ -244,11 +223,7 @@ func (e *env) report(path, jwt string) (int, string) {
 	return res.StatusCode, string(body)
 }
 
-func (e *env) upstreamCalls() int {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return len(e.upstream)
-}
+func (e *env) upstreamCalls() int { return int(e.up.Hits.Load()) }
 
 // waitForLog waits until the token's logs, read through the JSON route,
 // hold an entry of the activity (AUTHENTICATE rows are written in the
