@@ -184,15 +184,7 @@ func sortStrings(s []string) []string {
 // report calls the guarded report API with jwt.
 func report(t *testing.T, path, jwt string) (int, string) {
 	t.Helper()
-	req, _ := http.NewRequest("GET", fmt.Sprintf("http://localhost:%d%s", testHTTPPort, path), nil)
-	req.Header.Set("Authorization", "Bearer "+jwt)
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	body, _ := io.ReadAll(res.Body)
-	return res.StatusCode, string(body)
+	return caddytesting.GetWithToken(t, http.DefaultClient, fmt.Sprintf("http://localhost:%d%s", testHTTPPort, path), jwt)
 }
 
 // serviceAccount makes svc a holder of the token role with one token, and

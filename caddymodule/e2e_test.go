@@ -144,7 +144,14 @@ func (e *guardEnv) load() {
 	if e.storage != "" {
 		storage = e.storage
 	}
-	e.tester.InitServer(fmt.Sprintf(guardConfig, testAdminPort, testHTTPPort, e.logFile, storage, testKey, e.options, testHTTPPort, e.up.Listener.Addr()), "caddyfile")
+	e.initServer(fmt.Sprintf(guardConfig, testAdminPort, testHTTPPort, e.logFile, storage, testKey, e.options, testHTTPPort, e.up.Listener.Addr()))
+}
+
+// initServer loads the Caddyfile into the test Caddy and takes the api_tokens
+// app's service, on the test clock.
+func (e *guardEnv) initServer(caddyfile string) {
+	e.t.Helper()
+	e.tester.InitServer(caddyfile, "caddyfile")
 	if e.t.Failed() {
 		e.t.FailNow()
 	}

@@ -35,8 +35,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caddyserver/caddy/v2"
-
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
 	"github.com/caddy-apitokens/caddy-apitokens/internal/caddytesting"
 )
@@ -133,18 +131,8 @@ func (e *hostileEnv) reload(options string) {
 	if options != "" {
 		e.options = options
 	}
-	e.tester.InitServer(fmt.Sprintf(hostileConfig, testAdminPort, testHTTPPort, e.logFile, e.server, e.db, e.options, e.accessLog,
-		e.up.Listener.Addr(), e.guard), "caddyfile")
-	if e.t.Failed() {
-		e.t.FailNow()
-	}
-	a, err := caddy.ActiveContext().App("api_tokens")
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	e.app = a.(*App)
-	e.svc = e.app.Service()
-	e.svc.Now = e.clock.Now
+	e.initServer(fmt.Sprintf(hostileConfig, testAdminPort, testHTTPPort, e.logFile, e.server, e.db, e.options, e.accessLog,
+		e.up.Listener.Addr(), e.guard))
 }
 
 // secret remembers a value that must appear in no log: for a JWT, the JWT

@@ -215,15 +215,7 @@ func (e *env) create(user, name string, scopes ...string) string {
 
 func (e *env) report(path, jwt string) (int, string) {
 	e.t.Helper()
-	req, _ := http.NewRequest("GET", e.base+"/reports"+path, nil)
-	req.Header.Set("Authorization", "Bearer "+jwt)
-	res, err := e.tester.Client.Do(req)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer res.Body.Close()
-	body, _ := io.ReadAll(res.Body)
-	return res.StatusCode, string(body)
+	return caddytesting.GetWithToken(e.t, e.tester.Client, e.base+"/reports"+path, jwt)
 }
 
 func TestE2E_ATokenFromCreationToRevocation(t *testing.T) {

@@ -6,6 +6,7 @@ package caddytesting
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -142,4 +143,19 @@ func BuildCaddy(t testing.TB) string {
 		t.Fatal(err)
 	}
 	return bin
+}
+
+// GetWithToken sends GET url with the JWT as a bearer token through client
+// and returns the status and the body.
+func GetWithToken(t testing.TB, client *http.Client, url, jwt string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	req.Header.Set("Authorization", "Bearer "+jwt)
+	res, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(body)
 }

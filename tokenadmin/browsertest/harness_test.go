@@ -212,15 +212,7 @@ func (e *env) api(user, method, path, body string, status int) map[string]any {
 // returns the status and the body.
 func (e *env) report(path, jwt string) (int, string) {
 	e.t.Helper()
-	req, _ := http.NewRequest("GET", e.reports+path, nil)
-	req.Header.Set("Authorization", "Bearer "+jwt)
-	res, err := e.tester.Client.Do(req)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer res.Body.Close()
-	body, _ := io.ReadAll(res.Body)
-	return res.StatusCode, string(body)
+	return caddytesting.GetWithToken(e.t, e.tester.Client, e.reports+path, jwt)
 }
 
 func (e *env) upstreamCalls() int { return int(e.up.Hits.Load()) }
