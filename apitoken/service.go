@@ -243,6 +243,9 @@ func nameConflict(err error, name string) error {
 // OwnedToken returns the caller's token with that id. Another user's token
 // is ErrNotFound, exactly like a missing one.
 func (s *Service) OwnedToken(ctx context.Context, c Caller, id string) (Token, error) {
+	if !storable(id) {
+		return Token{}, Errorf(ErrNotFound, "no token %q", id)
+	}
 	t, err := s.Store.GetToken(ctx, id)
 	if err == nil && t.Owner != c.ID {
 		err = ErrNotFound
@@ -260,6 +263,9 @@ func (s *Service) ListTokens(ctx context.Context, c Caller, all bool, f TokenFil
 		if err := c.checkAdmin(); err != nil {
 			return nil, "", err
 		}
+		if !storable(f.Owner) {
+			return nil, "", nil // no such owner
+		}
 	} else {
 		f.Owner = c.ID
 	}
@@ -270,6 +276,9 @@ func (s *Service) ListTokens(ctx context.Context, c Caller, all bool, f TokenFil
 // updateOwned runs fn on the caller's token (any token with admin set) in
 // the store's transaction, refusing other users' tokens as missing.
 func (s *Service) updateOwned(ctx context.Context, c Caller, id string, admin bool, fn func(t *Token) (Log, error)) (Token, error) {
+	if !storable(id) {
+		return Token{}, Errorf(ErrNotFound, "no token %q", id)
+	}
 	t, err := s.Store.UpdateToken(ctx, id, func(t *Token) (Log, error) {
 		if !admin && t.Owner != c.ID {
 			return Log{}, ErrNotFound
@@ -360,6 +369,9 @@ func (s *Service) Generate(ctx context.Context, c Caller, id string) (string, To
 func (s *Service) GenerateFor(ctx context.Context, admin Caller, id string) (string, Token, error) {
 	if err := admin.checkAdmin(); err != nil {
 		return "", Token{}, err
+	}
+	if !storable(id) {
+		return "", Token{}, Errorf(ErrNotFound, "no token %q", id)
 	}
 	t, err := s.Store.GetToken(ctx, id)
 	if errors.Is(err, ErrNotFound) {
@@ -458,6 +470,9 @@ func (s *Service) AdminLogs(ctx context.Context, c Caller, f LogFilter) ([]Log, 
 	if err := c.checkAdmin(); err != nil {
 		return nil, "", err
 	}
+	if !storable(f.TokenID) {
+		return nil, "", nil // no such token
+	}
 	return s.Store.ListLogs(ctx, f)
 }
 
@@ -466,6 +481,9 @@ func (s *Service) AdminLogs(ctx context.Context, c Caller, f LogFilter) ([]Log, 
 func (s *Service) Notifications(ctx context.Context, c Caller, f NotificationFilter) ([]Notification, string, error) {
 	if err := c.checkAdmin(); err != nil {
 		return nil, "", err
+	}
+	if !storable(f.TokenID) {
+		return nil, "", nil // no such token
 	}
 	return s.Store.ListNotifications(ctx, f)
 }
@@ -557,6 +575,9 @@ func (s *Service) RemoveRole(ctx context.Context, c Caller, id string, role Role
 	if err := c.checkAdmin(); err != nil {
 		return User{}, err
 	}
+	if err := CheckUserID(id); err != nil {
+		return User{}, err
+	}
 	now := s.now()
 	return s.updateUser(ctx, id, func(u *User, created bool) ([]Log, error) {
 		if created {
@@ -618,6 +639,13 @@ func CheckUserID(id string) error {
 		}
 	}
 	return nil
+}
+
+// storable reports whether s is text that every store can hold (PostgreSQL
+// refuses invalid UTF-8 and NUL): an id that is not was never stored, so
+// looking it up finds nothing rather than failing.
+func storable(s string) bool {
+	return utf8.ValidString(s) && !strings.ContainsRune(s, 0)
 }
 
 func checkEmail(email string) error {

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -792,4 +793,92 @@ func (f *fixture) logText() string {
 		b.WriteString("\n")
 	}
 	return b.String()
+}
+
+// textStore refuses, as PostgreSQL does, to look up text that is not valid
+// UTF-8 or holds a NUL: such a value can never have been stored.
+type textStore struct{ apitoken.Store }
+
+func unstorable(s string) error {
+	if !utf8.ValidString(s) || strings.ContainsRune(s, 0) {
+		return fmt.Errorf("ERROR: invalid byte sequence for encoding \"UTF8\": %q (SQLSTATE 22021)", s)
+	}
+	return nil
+}
+
+func (s textStore) GetUser(ctx context.Context, id string) (apitoken.User, error) {
+	if err := unstorable(id); err != nil {
+		return apitoken.User{}, err
+	}
+	return s.Store.GetUser(ctx, id)
+}
+
+func (s textStore) UpdateUser(ctx context.Context, id string, fn func(u *apitoken.User, created bool) ([]apitoken.Log, error)) (apitoken.User, error) {
+	if err := unstorable(id); err != nil {
+		return apitoken.User{}, err
+	}
+	return s.Store.UpdateUser(ctx, id, fn)
+}
+
+func (s textStore) GetToken(ctx context.Context, id string) (apitoken.Token, error) {
+	if err := unstorable(id); err != nil {
+		return apitoken.Token{}, err
+	}
+	return s.Store.GetToken(ctx, id)
+}
+
+func (s textStore) UpdateToken(ctx context.Context, id string, fn func(t *apitoken.Token) (apitoken.Log, error)) (apitoken.Token, error) {
+	if err := unstorable(id); err != nil {
+		return apitoken.Token{}, err
+	}
+	return s.Store.UpdateToken(ctx, id, fn)
+}
+
+func (s textStore) ListTokens(ctx context.Context, f apitoken.TokenFilter) ([]apitoken.Token, string, error) {
+	if err := unstorable(f.Owner); err != nil {
+		return nil, "", err
+	}
+	return s.Store.ListTokens(ctx, f)
+}
+
+func (s textStore) ListLogs(ctx context.Context, f apitoken.LogFilter) ([]apitoken.Log, string, error) {
+	if err := unstorable(f.TokenID); err != nil {
+		return nil, "", err
+	}
+	return s.Store.ListLogs(ctx, f)
+}
+
+func (s textStore) ListNotifications(ctx context.Context, f apitoken.NotificationFilter) ([]apitoken.Notification, string, error) {
+	if err := unstorable(f.TokenID); err != nil {
+		return nil, "", err
+	}
+	return s.Store.ListNotifications(ctx, f)
+}
+
+func TestAPI_IDsThatCannotBeStoredAreNotFoundNotServerErrors(t *testing.T) {
+	f := newFixture(t)
+	f.svc.Store = textStore{f.store}
+	for _, id := range []string{"%FF", "tok_%00", "%C3%28"} {
+		for _, q := range []req{
+			{caller: "alice", method: "GET", path: "/tokens/" + id},
+			{caller: "alice", method: "PATCH", path: "/tokens/" + id, body: `{"name": "x"}`},
+			{caller: "alice", method: "POST", path: "/tokens/" + id + "/generate"},
+			{caller: "alice", method: "POST", path: "/tokens/" + id + "/revoke"},
+			{caller: "alice", method: "GET", path: "/tokens/" + id + "/logs"},
+			{caller: "root", method: "POST", path: "/admin/tokens/" + id + "/revoke"},
+		} {
+			f.do(q).want(t, http.StatusNotFound, "not_found")
+		}
+		for _, p := range []string{"/admin/tokens?owner=" + id, "/admin/logs?token=" + id, "/admin/notifications?token=" + id} {
+			r := f.do(req{caller: "root", method: "GET", path: p}).want(t, http.StatusOK, "")
+			for k, v := range r.json {
+				if l, ok := v.([]any); ok && len(l) != 0 || k == "next_cursor" && v != nil {
+					t.Errorf("GET %s: %s is %v, want nothing", p, k, v)
+				}
+			}
+		}
+		for _, m := range []string{"PUT", "DELETE"} {
+			f.do(req{caller: "root", method: m, path: "/admin/users/" + id + "/roles/admin"}).want(t, http.StatusBadRequest, "bad_request")
+		}
+	}
 }

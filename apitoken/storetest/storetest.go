@@ -6,6 +6,7 @@ package storetest
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -1170,6 +1171,15 @@ func testMalformedCursor(t *testing.T, s apitoken.Store) {
 		check(fmt.Sprintf("ListTokens with cursor %q", c), err)
 		_, _, err = s.ListLogs(t.Context(), apitoken.LogFilter{Page: apitoken.Page{Cursor: c}})
 		check(fmt.Sprintf("ListLogs with cursor %q", c), err)
+	}
+	// So is a cursor whose id is not text a store can hold.
+	for _, id := range []string{"\xff", "tok_\x00"} {
+		c := base64.RawURLEncoding.EncodeToString([]byte("u:0:" + id))
+		_, _, err := s.ListUsers(t.Context(), apitoken.Page{Cursor: c})
+		check(fmt.Sprintf("ListUsers with cursor %q", c), err)
+		c = base64.RawURLEncoding.EncodeToString([]byte("t:0:" + id))
+		_, _, err = s.ListTokens(t.Context(), apitoken.TokenFilter{Now: t0, Page: apitoken.Page{Cursor: c}})
+		check(fmt.Sprintf("ListTokens with cursor %q", c), err)
 	}
 	// A truncated cursor is malformed too.
 	_, _, err = s.ListUsers(t.Context(), apitoken.Page{Cursor: userNext[:len(userNext)/2]})

@@ -11,6 +11,7 @@ import (
 	"encoding/base64"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
 )
@@ -61,7 +62,8 @@ func ParseTime(kind, c string) (micros int64, id string, err error) {
 		return 0, "", err
 	}
 	ts, id, ok := strings.Cut(rest, ":")
-	if !ok || id == "" {
+	// Every id is text a store can hold (PostgreSQL refuses invalid UTF-8 and NUL).
+	if !ok || id == "" || !utf8.ValidString(id) || strings.ContainsRune(id, 0) {
 		return 0, "", bad()
 	}
 	if micros, err = strconv.ParseInt(ts, 10, 64); err != nil {
