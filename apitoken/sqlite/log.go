@@ -86,21 +86,9 @@ func (s *Store) ListLogs(ctx context.Context, f apitoken.LogFilter) ([]apitoken.
 	q += ` ORDER BY id DESC LIMIT ?`
 	args = append(args, n+1)
 
-	rows, err := s.r.QueryContext(ctx, q, args...)
+	logs, err := queryRows(ctx, s.r, "listing logs", q, args, scanLog)
 	if err != nil {
-		return nil, "", fmt.Errorf("listing logs: %w", dbErr(err))
-	}
-	defer rows.Close()
-	logs := make([]apitoken.Log, 0, min(n, 64))
-	for rows.Next() {
-		l, err := scanLog(rows)
-		if err != nil {
-			return nil, "", fmt.Errorf("listing logs: %w", dbErr(err))
-		}
-		logs = append(logs, l)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, "", fmt.Errorf("listing logs: %w", dbErr(err))
+		return nil, "", err
 	}
 	next := ""
 	if len(logs) > n {

@@ -114,22 +114,9 @@ func (s *Store) ClaimNotifications(ctx context.Context, c apitoken.Claim) ([]api
 		RETURNING ` + notificationColumns
 	var out []apitoken.Notification
 	err := s.write(ctx, "claiming notifications", func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, q, args...)
-		if err != nil {
-			return fmt.Errorf("claiming notifications: %w", dbErr(err))
-		}
-		defer rows.Close()
-		for rows.Next() {
-			n, err := scanNotification(rows)
-			if err != nil {
-				return fmt.Errorf("claiming notifications: %w", dbErr(err))
-			}
-			out = append(out, n)
-		}
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("claiming notifications: %w", dbErr(err))
-		}
-		return nil
+		var err error
+		out, err = queryRows(ctx, tx, "claiming notifications", q, args, scanNotification)
+		return err
 	})
 	if err != nil {
 		return nil, err
@@ -215,21 +202,9 @@ func (s *Store) ListNotifications(ctx context.Context, f apitoken.NotificationFi
 	}
 	q += ` ORDER BY id DESC LIMIT ?`
 	args = append(args, n+1)
-	rows, err := s.r.QueryContext(ctx, q, args...)
+	out, err := queryRows(ctx, s.r, "listing notifications", q, args, scanNotification)
 	if err != nil {
-		return nil, "", fmt.Errorf("listing notifications: %w", dbErr(err))
-	}
-	defer rows.Close()
-	var out []apitoken.Notification
-	for rows.Next() {
-		nt, err := scanNotification(rows)
-		if err != nil {
-			return nil, "", fmt.Errorf("listing notifications: %w", dbErr(err))
-		}
-		out = append(out, nt)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, "", fmt.Errorf("listing notifications: %w", dbErr(err))
+		return nil, "", err
 	}
 	next := ""
 	if len(out) > n {
@@ -268,22 +243,10 @@ func (s *Store) ListExpiringTokens(ctx context.Context, from, until time.Time, p
 		args = append(args, exp, id)
 	}
 	args = append(args, n+1)
-	rows, err := s.r.QueryContext(ctx, `SELECT `+tokenColumns+` FROM tokens INDEXED BY tokens_by_expires
-		WHERE `+where+` ORDER BY expires_at, id LIMIT ?`, args...)
+	out, err := queryRows(ctx, s.r, "listing expiring tokens", `SELECT `+tokenColumns+` FROM tokens INDEXED BY tokens_by_expires
+		WHERE `+where+` ORDER BY expires_at, id LIMIT ?`, args, scanToken)
 	if err != nil {
-		return nil, "", fmt.Errorf("listing expiring tokens: %w", dbErr(err))
-	}
-	defer rows.Close()
-	var out []apitoken.Token
-	for rows.Next() {
-		t, err := scanToken(rows)
-		if err != nil {
-			return nil, "", fmt.Errorf("listing expiring tokens: %w", dbErr(err))
-		}
-		out = append(out, t)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, "", fmt.Errorf("listing expiring tokens: %w", dbErr(err))
+		return nil, "", err
 	}
 	next := ""
 	if len(out) > n {

@@ -202,6 +202,34 @@ func (s *Store) write(ctx context.Context, op string, fn func(tx *sql.Tx) error)
 	return nil
 }
 
+// queryRows runs a query and scans every row it returns, closing the rows:
+// database/sql's counterpart of pgx.CollectRows. Errors are marked by dbErr
+// and prefixed with what.
+func queryRows[T any](ctx context.Context, q queryer, what, query string, args []any, scan func(interface{ Scan(...any) error }) (T, error)) ([]T, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, dbErr(err))
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", what, dbErr(err))
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", what, dbErr(err))
+	}
+	return out, nil
+}
+
+// queryer is *sql.DB or *sql.Tx.
+type queryer interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
 // dbErr marks the errors that mean the database cannot be used now (locked
 // past the busy timeout, unreachable file, I/O failure, out of time, closed)
 // with apitoken.ErrUnavailable.

@@ -159,21 +159,9 @@ func (s *Store) ListTokens(ctx context.Context, f apitoken.TokenFilter) ([]apito
 	q += ` ORDER BY created_at DESC, id DESC LIMIT ?`
 	args = append(args, n+1)
 
-	rows, err := s.r.QueryContext(ctx, q, args...)
+	tokens, err := queryRows(ctx, s.r, "listing tokens", q, args, scanToken)
 	if err != nil {
-		return nil, "", fmt.Errorf("listing tokens: %w", dbErr(err))
-	}
-	defer rows.Close()
-	tokens := make([]apitoken.Token, 0, min(n, 64))
-	for rows.Next() {
-		t, err := scanToken(rows)
-		if err != nil {
-			return nil, "", fmt.Errorf("listing tokens: %w", dbErr(err))
-		}
-		tokens = append(tokens, t)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, "", fmt.Errorf("listing tokens: %w", dbErr(err))
+		return nil, "", err
 	}
 	next := ""
 	if len(tokens) > n {

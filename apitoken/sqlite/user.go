@@ -61,21 +61,9 @@ func (s *Store) ListUsers(ctx context.Context, page apitoken.Page) ([]apitoken.U
 	}
 	q += ` ORDER BY created_at DESC, id DESC LIMIT ?`
 	args = append(args, n+1)
-	rows, err := s.r.QueryContext(ctx, q, args...)
+	users, err := queryRows(ctx, s.r, "listing users", q, args, scanUser)
 	if err != nil {
-		return nil, "", fmt.Errorf("listing users: %w", dbErr(err))
-	}
-	defer rows.Close()
-	users := make([]apitoken.User, 0, min(n, 64))
-	for rows.Next() {
-		u, err := scanUser(rows)
-		if err != nil {
-			return nil, "", fmt.Errorf("listing users: %w", dbErr(err))
-		}
-		users = append(users, u)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, "", fmt.Errorf("listing users: %w", dbErr(err))
+		return nil, "", err
 	}
 	next := ""
 	if len(users) > n {
