@@ -2,6 +2,7 @@ package tokenadmin
 
 import (
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
@@ -11,16 +12,24 @@ import (
 // Every admin route refuses a caller who is not a system admin before it
 // looks at anything else about the request.
 
-// GET /admin/tokens?owner=&status=
-func (a *api) adminTokens(w http.ResponseWriter, r *http.Request, c apitoken.Caller) error {
+// adminList does what every admin list route does first: refuse a caller who
+// is not a system admin, apply the request rules of a route without a body,
+// and read limit and cursor. It returns the query for the route's filters.
+func adminList(w http.ResponseWriter, r *http.Request, c apitoken.Caller) (url.Values, apitoken.Page, error) {
 	if err := c.CheckAdmin(); err != nil {
-		return err
+		return nil, apitoken.Page{}, err
 	}
 	if err := readOnly(w, r); err != nil {
-		return err
+		return nil, apitoken.Page{}, err
 	}
 	q := r.URL.Query()
 	p, err := page(q)
+	return q, p, err
+}
+
+// GET /admin/tokens?owner=&status=
+func (a *api) adminTokens(w http.ResponseWriter, r *http.Request, c apitoken.Caller) error {
+	q, p, err := adminList(w, r, c)
 	if err != nil {
 		return err
 	}
@@ -56,14 +65,7 @@ func (a *api) adminRevoke(w http.ResponseWriter, r *http.Request, c apitoken.Cal
 
 // GET /admin/logs?token=&activity=&since=
 func (a *api) adminLogs(w http.ResponseWriter, r *http.Request, c apitoken.Caller) error {
-	if err := c.CheckAdmin(); err != nil {
-		return err
-	}
-	if err := readOnly(w, r); err != nil {
-		return err
-	}
-	q := r.URL.Query()
-	p, err := page(q)
+	q, p, err := adminList(w, r, c)
 	if err != nil {
 		return err
 	}
@@ -89,13 +91,7 @@ func (a *api) adminLogs(w http.ResponseWriter, r *http.Request, c apitoken.Calle
 
 // GET /admin/users
 func (a *api) listUsers(w http.ResponseWriter, r *http.Request, c apitoken.Caller) error {
-	if err := c.CheckAdmin(); err != nil {
-		return err
-	}
-	if err := readOnly(w, r); err != nil {
-		return err
-	}
-	p, err := page(r.URL.Query())
+	_, p, err := adminList(w, r, c)
 	if err != nil {
 		return err
 	}

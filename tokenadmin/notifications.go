@@ -18,14 +18,7 @@ type notificationList struct {
 // retry (attempts, last_error, next_attempt_at), and what failed or was
 // skipped and why. It never holds a JWT.
 func (a *api) adminNotifications(w http.ResponseWriter, r *http.Request, c apitoken.Caller) error {
-	if err := c.CheckAdmin(); err != nil {
-		return err
-	}
-	if err := readOnly(w, r); err != nil {
-		return err
-	}
-	q := r.URL.Query()
-	p, err := page(q)
+	q, p, err := adminList(w, r, c)
 	if err != nil {
 		return err
 	}
