@@ -20,20 +20,40 @@ func TestAuthenticate_RevokeIsSeenAtOnceThroughTheChangeHook(t *testing.T) {
 	e.refused(jwt, apitoken.ReasonRevoked)
 }
 
-// Without the change hook (another instance revoked the token), the cached
-// state serves until its TTL and the store is asked again after it.
-func TestAuthenticate_CachedStateIsReloadedAfterItsTTL(t *testing.T) {
-	e := newEnv(t, apitoken.AuthConfig{CacheTTL: 30 * time.Second})
+// Without the change hook (another process revoked the token), the cached
+// state serves until the change sequence is read again: at the latest
+// MaxLag (1s) later, whatever the TTL.
+func TestAuthenticate_ChangeMadeElsewhereIsSeenWithinMaxLag(t *testing.T) {
+	e := newEnv(t, apitoken.AuthConfig{CacheTTL: time.Hour})
 	alice, tok, jwt := e.live("alice", apitoken.AllScopes, apitoken.Expiry30d)
 	e.accepted(jwt)
-	e.svc.Changed = nil // as if the revoke happened on another instance
+	e.svc.Changed = nil // as if the revoke happened in another process
 	if _, err := e.svc.Revoke(e.ctx, alice, tok.ID, false); err != nil {
 		t.Fatal(err)
 	}
-	e.clock.Advance(29 * time.Second)
-	e.accepted(jwt) // still within the TTL: served from the cache
+	e.accepted(jwt) // the sequence was read less than MaxLag ago
 	e.clock.Advance(time.Second)
 	e.refused(jwt, apitoken.ReasonRevoked)
+}
+
+// However fresh the change sequence, cached state is read again after its
+// TTL: the safety net.
+func TestAuthenticate_CachedStateIsReloadedAfterItsTTL(t *testing.T) {
+	e := newEnv(t, apitoken.AuthConfig{CacheTTL: 30 * time.Second})
+	_, _, jwt := e.live("alice", apitoken.AllScopes, apitoken.Expiry30d)
+	e.sync() // past the changes that made the token
+	e.accepted(jwt)
+	lookups := e.auth.Lookups()
+	e.clock.Advance(29 * time.Second)
+	e.accepted(jwt)
+	if n := e.auth.Lookups() - lookups; n != 0 {
+		t.Fatalf("within the TTL: %d lookups, want 0", n)
+	}
+	e.clock.Advance(time.Second)
+	e.accepted(jwt)
+	if n := e.auth.Lookups() - lookups; n != 2 {
+		t.Errorf("after the TTL: %d lookups, want 2 (the token and its owner)", n)
+	}
 }
 
 func TestAuthenticate_InvalidateAllDropsEveryCachedState(t *testing.T) {
@@ -126,16 +146,18 @@ func TestAuthenticate_StaleStateServesOnlyWithinTheStaleWindow(t *testing.T) {
 	}
 }
 
-func TestAuthenticate_WithoutStaleIfErrorAnExpiredCacheFailsClosed(t *testing.T) {
+// Without StaleIfError, cached state is trusted for MaxLag after the last
+// read of the change sequence; once the store cannot be read, no longer.
+func TestAuthenticate_WithoutStaleIfErrorCachedStateFailsClosedAfterMaxLag(t *testing.T) {
 	e := newEnv(t, apitoken.AuthConfig{CacheTTL: 30 * time.Second})
 	_, _, jwt := e.live("alice", apitoken.AllScopes, apitoken.Expiry30d)
 	e.accepted(jwt)
 	if err := e.store.Close(); err != nil {
 		t.Fatal(err)
 	}
-	e.clock.Advance(29 * time.Second)
-	e.accepted(jwt) // fresh: no store needed
-	e.clock.Advance(time.Second)
+	e.clock.Advance(999 * time.Millisecond)
+	e.accepted(jwt) // the sequence was read within MaxLag: no store needed
+	e.clock.Advance(time.Millisecond)
 	e.refused(jwt, apitoken.ReasonUnavailable)
 }
 

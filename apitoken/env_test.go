@@ -43,6 +43,7 @@ func newEnv(tb testing.TB, cfg apitoken.AuthConfig) *env {
 	if e.auth, err = apitoken.NewAuthenticator(cfg); err != nil {
 		tb.Fatalf("NewAuthenticator: %v", err)
 	}
+	e.sync() // the first read of the change sequence, as State.Follow makes at start
 	e.svc = &apitoken.Service{Store: e.store, Signer: e.signer, Admins: map[string]bool{rootAdmin: true}, Now: e.clock.Now}
 	e.svc.Changed = func(tokenID, userID string) {
 		if tokenID != "" {
@@ -54,6 +55,14 @@ func newEnv(tb testing.TB, cfg apitoken.AuthConfig) *env {
 	}
 	e.admin = e.caller(rootAdmin)
 	return e
+}
+
+// sync reads the change sequence, as State.Follow does every poll.
+func (e *env) sync() {
+	e.tb.Helper()
+	if err := e.auth.State().Sync(e.ctx); err != nil {
+		e.tb.Fatalf("Sync: %v", err)
+	}
 }
 
 // caller loads a caller, failing the test when it is refused.

@@ -54,6 +54,15 @@ type Store interface {
 	// is applied in one transaction: all of it or none.
 	RecordAuth(ctx context.Context, records []AuthRecord) error
 
+	// Changes returns at most limit changes numbered after after, in
+	// order. Every UpdateToken and UpdateUser of any process on the same
+	// database adds one in its transaction, numbered in commit order, so a
+	// reader that saw change n has seen every change before it. Changes
+	// older than ChangeRetention may be gone.
+	Changes(ctx context.Context, after int64, limit int) ([]Change, error)
+	// LastChange returns the number of the newest change, 0 when none.
+	LastChange(ctx context.Context) (int64, error)
+
 	// The notification outbox (notification.go).
 	Outbox
 
@@ -61,29 +70,23 @@ type Store interface {
 	Close() error
 }
 
-// Watcher is implemented by a Store that several processes share (the
-// PostgreSQL store): it reports the changes committed by any of them, so that
-// each process can drop what it has cached. A Store kept by one process (the
-// SQLite store) has no need of it: the Service tells its own caches.
-type Watcher interface {
-	// Watch calls fn for each committed change to a token or user made
-	// through any Store on the same database, this one included, until ctx
-	// ends; it blocks until then. fn is called from one goroutine, in commit
-	// order, and must not block.
-	//
-	// Every time the feed is (re)established, first at start and then after
-	// each interruption, fn is called with All set: what changed while no
-	// one was listening is unknown, so everything cached must go. Changes
-	// committed after that call are all reported.
-	Watch(ctx context.Context, fn func(Change))
+// Waker is implemented by a Store that can tell at once that a change may
+// have been committed by another process (PostgreSQL's LISTEN/NOTIFY), so
+// that State.Follow reads the change sequence sooner than its next poll.
+type Waker interface {
+	// Wake calls fn after each commit of a change through any Store on
+	// the same database (and after each (re)connection), until ctx ends;
+	// it blocks until then. A call carries nothing: it only prompts a read
+	// of the change sequence, so one that this deployment did not send
+	// costs one read and drops nothing.
+	Wake(ctx context.Context, fn func())
 }
 
-// Change is one committed change reported by a Watcher.
+// Change is one committed change in a store's change sequence.
 type Change struct {
+	Seq     int64  // its number in the sequence: increasing in commit order
 	TokenID string // a token changed (update, generation, revocation)
 	UserID  string // a user changed (fields or roles)
-	// All: anything may have changed; drop every cached state.
-	All bool
 }
 
 // MaxAuthRowsPerWindow bounds the AUTHENTICATE rows of one token in one audit

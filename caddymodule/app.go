@@ -77,14 +77,17 @@ type App struct {
 	// of a token share one log row. Default: 1m.
 	AuditWindow caddy.Duration `json:"audit_window,omitempty"`
 
-	// CacheTTL bounds how long a token's state is trusted without asking
-	// the store; changes made through this instance apply at once. Default:
-	// 30s.
+	// CacheTTL bounds how long a token's state is served from the cache
+	// without asking the store. Changes made through this instance apply at
+	// once, and those of other instances (or processes on the same SQLite
+	// file) within 1s, from the store's change sequence: the TTL is only a
+	// safety net. Default: 30s.
 	CacheTTL caddy.Duration `json:"cache_ttl,omitempty"`
 
-	// StaleIfError serves cached state this long past CacheTTL while the
-	// store is down. A revocation made elsewhere meanwhile is not seen until
-	// the store returns. Default 0: fail closed with 503.
+	// StaleIfError serves cached state this long past CacheTTL (and past
+	// the 1s for which the change sequence vouches for it) while the store
+	// is down. A revocation made elsewhere meanwhile is not seen until the
+	// store returns. Default 0: fail closed with 503.
 	StaleIfError caddy.Duration `json:"stale_if_error,omitempty"`
 
 	// Notify sends token owners an email, and webhooks a signed JSON POST,
@@ -93,6 +96,7 @@ type App struct {
 
 	backend  *backend
 	poolKey  string
+	released bool // Cleanup gave back this config's hold on backend
 	signer   *apitoken.Signer
 	auth     *apitoken.Authenticator
 	metrics  *metrics
@@ -181,18 +185,18 @@ func (a *App) Provision(ctx caddy.Context) error {
 	a.backend = val.(*backend)
 	a.backend.auditor.SetWindow(time.Duration(a.AuditWindow))
 
+	// The token and user state is the backend's: a reload keeps what is
+	// cached (a reload in the middle of a store outage must not turn
+	// stale_if_error into a full outage).
 	a.auth, err = apitoken.NewAuthenticator(apitoken.AuthConfig{
 		Signer:       a.signer,
-		Store:        a.backend.store,
+		State:        a.backend.state,
 		CacheTTL:     time.Duration(a.CacheTTL),
 		StaleIfError: time.Duration(a.StaleIfError),
 	})
 	if err != nil {
 		return err
 	}
-	// Changes made on other instances (a shared store's feed) drop this
-	// config's cached state too.
-	a.backend.watch(a.auth)
 	if a.metrics, err = newMetrics(ctx.GetMetricsRegistry(), a.auth, a.backend.auditor); err != nil {
 		return fmt.Errorf("api_tokens: registering metrics: %w", err)
 	}
@@ -397,15 +401,14 @@ func (a *App) Stop() error { return nil }
 
 // Cleanup releases this config's hold on the backend; the last one out
 // flushes the audit queue and closes the store. Safe after a failed
-// Provision and when called twice.
+// Provision and when called twice. The backend pointer stays: requests of
+// this config may still be in flight during a reload and record through it
+// (the new config holds the backend, so it is still open).
 func (a *App) Cleanup() error {
-	if a.backend == nil {
+	if a.backend == nil || a.released {
 		return nil
 	}
-	if a.auth != nil {
-		a.backend.unwatch(a.auth)
-	}
-	a.backend = nil
+	a.released = true
 	_, err := backends.Delete(a.poolKey)
 	return err
 }
@@ -426,19 +429,16 @@ var backends = caddy.NewUsagePool()
 type backend struct {
 	store   apitoken.Store
 	auditor *apitoken.Auditor
+	// state is the cached token and user state of every config in turn,
+	// kept coherent with the store by following its change sequence.
+	state      *apitoken.State
+	stopFollow context.CancelFunc
+	followDone chan struct{}
 
 	// The notification deliverer (notify.go), running until Destruct.
 	notifier     *notify.Deliverer
 	stopNotifier context.CancelFunc
 	notifierDone chan struct{}
-
-	// The change feed of a store shared with other instances: one per
-	// backend, started with it, and passed on to the Authenticator of
-	// every live config (during a reload, the old one's and the new one's).
-	mu        sync.Mutex
-	watchers  map[*apitoken.Authenticator]bool
-	stopWatch context.CancelFunc // nil: the store has no feed
-	watchDone chan struct{}
 }
 
 func openBackend(ctx context.Context, s *Storage, logger *zap.Logger, slogger *slog.Logger) (*backend, error) {
@@ -458,67 +458,67 @@ func openBackend(ctx context.Context, s *Storage, logger *zap.Logger, slogger *s
 	// The backend outlives the config that opened it: log through a logger
 	// that is not tied to that config's lifetime.
 	notifyLogger := logger.Named("notify")
+	feedLogger := logger.Named("changes")
 	logger = logger.Named("audit")
+	state, err := apitoken.NewState(apitoken.StateConfig{Store: store})
+	if err != nil {
+		store.Close()
+		return nil, fmt.Errorf("api_tokens: %w", err)
+	}
 	b := &backend{
 		store: store,
+		state: state,
 		auditor: apitoken.NewAuditor(apitoken.AuditConfig{
 			Store: store,
 			OnError: func(err error, queued int) {
 				logger.Error("writing authentication logs failed; will retry", zap.Error(err), zap.Int("queued_rows", queued))
 			},
 		}),
-		watchers: map[*apitoken.Authenticator]bool{},
 	}
 	b.startNotifier(notifyLogger)
-	if w, ok := store.(apitoken.Watcher); ok {
-		wctx, stop := context.WithCancel(context.Background())
-		b.stopWatch, b.watchDone = stop, make(chan struct{})
-		go func() {
-			defer close(b.watchDone)
-			w.Watch(wctx, b.changed)
-		}()
-	}
+	b.startFollow(feedLogger)
 	return b, nil
 }
 
-// watch passes the store's changes to auth until unwatch.
-func (b *backend) watch(auth *apitoken.Authenticator) {
-	b.mu.Lock()
-	b.watchers[auth] = true
-	b.mu.Unlock()
-}
-
-func (b *backend) unwatch(auth *apitoken.Authenticator) {
-	b.mu.Lock()
-	delete(b.watchers, auth)
-	b.mu.Unlock()
-}
-
-// changed applies a change reported by the store's feed to every watching
-// Authenticator. It runs on the feed's goroutine; invalidations only take
-// the caches' locks.
-func (b *backend) changed(c apitoken.Change) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for auth := range b.watchers {
-		switch {
-		case c.All:
-			auth.InvalidateAll()
-		case c.TokenID != "":
-			auth.InvalidateToken(c.TokenID)
-		case c.UserID != "":
-			auth.InvalidateUser(c.UserID)
-		}
+// startFollow reads the store's change sequence until Destruct, at once when
+// the store says something changed (PostgreSQL's notifications) and every
+// poll otherwise, so that changes made by other instances apply within 1s.
+func (b *backend) startFollow(logger *zap.Logger) {
+	ctx, stop := context.WithCancel(context.Background())
+	b.stopFollow, b.followDone = stop, make(chan struct{})
+	wake := make(chan struct{}, 1)
+	var wg sync.WaitGroup
+	if w, ok := b.store.(apitoken.Waker); ok {
+		wg.Go(func() {
+			w.Wake(ctx, func() {
+				select {
+				case wake <- struct{}{}:
+				default: // a read is already due
+				}
+			})
+		})
 	}
+	wg.Go(func() {
+		b.state.Follow(ctx, wake, func(err error) {
+			if err != nil {
+				logger.Error("token store unreachable: cached token state is served only within stale_if_error, "+
+					"other requests get 503 without waiting on the store until it answers", zap.Error(err))
+				return
+			}
+			logger.Info("token store reachable again; caught up on its changes")
+		})
+	})
+	go func() {
+		wg.Wait()
+		close(b.followDone)
+	}()
 }
 
-// Destruct stops the change feed, flushes the audit queue (for up to 10 s)
-// and closes the store.
+// Destruct stops following the change sequence, flushes the audit queue
+// (for up to 10 s) and closes the store.
 func (b *backend) Destruct() error {
-	if b.stopWatch != nil {
-		b.stopWatch()
-		<-b.watchDone
-	}
+	b.stopFollow()
+	<-b.followDone
 	b.closeNotifier()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

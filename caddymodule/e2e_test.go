@@ -164,6 +164,15 @@ func (e *guardEnv) initServer(caddyfile string) {
 	e.svc.Now = e.clock.Now
 }
 
+// settle waits until the guard's state has read the change sequence past
+// every change made so far (each of which drops the cached state it names).
+func (e *guardEnv) settle() {
+	e.t.Helper()
+	if err := e.app.Authenticator().State().Sync(context.Background()); err != nil {
+		e.t.Fatalf("reading the change sequence: %v", err)
+	}
+}
+
 func (e *guardEnv) caller(id string) apitoken.Caller {
 	c, err := e.svc.Caller(context.Background(), id)
 	if err != nil {

@@ -15,8 +15,9 @@
 // whose COMMIT was sent but not acknowledged is found committed or not and
 // never counted twice.
 //
-// Every change to a token or user is announced with pg_notify in its own
-// transaction; Watch listens on a dedicated connection (see watch.go).
+// Every change to a token or user adds a row to the change sequence in its
+// own transaction (change.go) and prompts the listeners with an empty
+// pg_notify; Wake listens on a dedicated connection (see watch.go).
 package postgres
 
 import (
@@ -70,7 +71,7 @@ type Store struct {
 // Option configures Open.
 type Option func(*Store)
 
-// WithLogger sets where Watch reports a lost and a re-established change
+// WithLogger sets where Wake reports a lost and a re-established change
 // feed. Default: nowhere.
 func WithLogger(l *slog.Logger) Option {
 	return func(s *Store) {
@@ -131,8 +132,8 @@ func where(cfg *pgxpool.Config) string {
 // Schema is the schema that holds the store's tables.
 func (s *Store) Schema() string { return s.schema }
 
-// Channel is the NOTIFY channel on which the stores of this schema announce
-// changes. The connection that listens on it has the application_name
+// Channel is the NOTIFY channel on which the stores of this schema prompt
+// the listeners to read the change sequence. The connection that listens on it has the application_name
 // "caddy-apitokens feed <channel>".
 func (s *Store) Channel() string { return s.channel }
 
@@ -219,13 +220,6 @@ func (s *Store) write(ctx context.Context, op string, fn func(tx pgx.Tx) error) 
 		return fmt.Errorf("%s: %w: %w", op, errCommitUnknown, unavailableErr(err))
 	}
 	return nil
-}
-
-// notify announces a change in tx: it is delivered to the listeners when tx
-// commits, and never if it rolls back.
-func (s *Store) notify(ctx context.Context, tx pgx.Tx, payload string) error {
-	_, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, s.channel, payload)
-	return err
 }
 
 // dbErr marks the errors that mean the database cannot be used now
@@ -330,6 +324,6 @@ func newBatchID() string {
 
 // Interface guards
 var (
-	_ apitoken.Store   = (*Store)(nil)
-	_ apitoken.Watcher = (*Store)(nil)
+	_ apitoken.Store = (*Store)(nil)
+	_ apitoken.Waker = (*Store)(nil)
 )

@@ -66,7 +66,7 @@ func tokenWriteErr(op string, t apitoken.Token, err error) error {
 // CreateToken stores a new token and its CREATE log (which is given the
 // token's id and name). Its owner must exist (ErrNotFound otherwise).
 // ErrConflict if the owner has a token of the same NameKey that is not
-// revoked, or the id is taken. It is not announced to Watch: no instance
+// revoked, or the id is taken. It adds no change: no instance
 // can have cached a token that did not exist, other than as missing, and a
 // token cannot authenticate before it is generated (an UpdateToken).
 func (s *Store) CreateToken(ctx context.Context, t apitoken.Token, log apitoken.Log) error {
@@ -185,7 +185,7 @@ func (s *Store) ListTokens(ctx context.Context, f apitoken.TokenFilter) ([]apito
 // the token, from this instance or another, waits for it) and, if fn returns
 // no error, writes the token and the log fn returns (none when its Activity
 // is empty; the log is given the token's id and name) with the log's Notify
-// in the outbox, and announces the change to every Watch. Changes fn makes
+// in the outbox, and adds the change to the change sequence. Changes fn makes
 // to fields other than Name, Scopes, Expires, GeneratedAt, GeneratedExp,
 // JTIHash, RevokedAt and RevokedBy are not written. The effective expiry (expires_at) is recomputed.
 func (s *Store) UpdateToken(ctx context.Context, id string, fn func(t *apitoken.Token) (apitoken.Log, error)) (apitoken.Token, error) {
@@ -223,8 +223,8 @@ func (s *Store) UpdateToken(ctx context.Context, id string, fn func(t *apitoken.
 		if _, err := insertNotifications(ctx, tx, log.Notify); err != nil {
 			return err
 		}
-		if err := s.notify(ctx, tx, tokenChange+t.ID); err != nil {
-			return fmt.Errorf("updating token: announcing it: %w", dbErr(err))
+		if err := s.addChange(ctx, tx, t.ID, ""); err != nil {
+			return fmt.Errorf("updating token: %w", err)
 		}
 		out = t
 		return nil

@@ -75,8 +75,8 @@ func (s *Store) ListUsers(ctx context.Context, page apitoken.Page) ([]apitoken.U
 // UpdateUser runs fn on the stored user inside one transaction that holds
 // the user's row lock (so an update from another instance waits) and, if fn
 // returns no error, writes the user (its roles sorted and without
-// duplicates) and the logs fn returns, and announces the change to every
-// Watch. A missing user is handed to fn as a zero User with only ID set and
+// duplicates) and the logs fn returns, and adds the change to the change
+// sequence. A missing user is handed to fn as a zero User with only ID set and
 // created true; a new user whose CreatedAt fn leaves zero gets the current
 // time. fn cannot change the ID. A log without Subject is about this user.
 func (s *Store) UpdateUser(ctx context.Context, id string, fn func(u *apitoken.User, created bool) ([]apitoken.Log, error)) (apitoken.User, error) {
@@ -124,8 +124,8 @@ func (s *Store) UpdateUser(ctx context.Context, id string, fn func(u *apitoken.U
 				return err
 			}
 		}
-		if err := s.notify(ctx, tx, userChange+id); err != nil {
-			return fmt.Errorf("updating user: announcing it: %w", dbErr(err))
+		if err := s.addChange(ctx, tx, "", id); err != nil {
+			return fmt.Errorf("updating user: %w", err)
 		}
 		out = u
 		return nil

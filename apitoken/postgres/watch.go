@@ -4,20 +4,11 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
-
-	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
-)
-
-// Payloads of the change notifications: a prefix and an id.
-const (
-	tokenChange = "t:"
-	userChange  = "u:"
 )
 
 // Watch timings (variables so that tests can shorten them).
@@ -38,32 +29,31 @@ var (
 // by the channel, so that it is recognized in pg_stat_activity.
 const watchAppName = "caddy-apitokens feed "
 
-// Watch calls fn for each change to a token or user committed by any Store
-// on this schema, this one included, until ctx ends; it blocks until then.
-// It listens on a connection of its own (not one of the pool's). Each time
-// that connection is established, first and after every loss, fn gets
-// Change{All: true} once LISTEN is in place: changes committed while no one
-// listened are unknown, and the ones after are all delivered. A lost
-// connection is retried with a growing delay (100 ms to 5 s); a silent
-// connection is pinged every 10 s, so a dead network path is noticed.
-func (s *Store) Watch(ctx context.Context, fn func(apitoken.Change)) {
+// Wake calls fn after each notification on this schema's channel, and
+// each time its connection is (re)established, until ctx ends; it blocks
+// until then. It listens on a connection of its own (not one of the pool's).
+// A notification carries nothing: fn only prompts a read of the change
+// sequence (apitoken.State.Follow), which is what makes a change seen, so a
+// lost connection loses no change, only promptness. A lost connection is
+// retried with a growing delay (100 ms to 5 s); a silent connection is
+// pinged every 10 s, so a dead network path is noticed.
+func (s *Store) Wake(ctx context.Context, fn func()) {
 	delay := watchMinBackoff
 	var lost error
 	for {
 		err := s.listen(ctx, func() {
 			if lost != nil {
-				s.logger.Info("change feed re-established; dropping every cached token and user state",
-					slog.String("schema", s.schema))
+				s.logger.Info("change feed re-established", slog.String("schema", s.schema))
 				lost = nil
 			}
 			delay = watchMinBackoff
-			fn(apitoken.Change{All: true})
+			fn()
 		}, fn)
 		if ctx.Err() != nil {
 			return
 		}
 		if lost == nil {
-			s.logger.Warn("change feed lost; changes made on other instances apply after cache_ttl until it is back",
+			s.logger.Warn("change feed lost; changes made on other instances are read from the change sequence every poll until it is back",
 				slog.String("schema", s.schema), slog.String("error", err.Error()), slog.Duration("retry_in", delay))
 		}
 		lost = err
@@ -78,9 +68,9 @@ func (s *Store) Watch(ctx context.Context, fn func(apitoken.Change)) {
 	}
 }
 
-// listen connects, LISTENs, calls ready, and passes on notifications until
-// the connection fails or ctx ends.
-func (s *Store) listen(ctx context.Context, ready func(), fn func(apitoken.Change)) error {
+// listen connects, LISTENs, calls ready, and calls fn for each notification
+// until the connection fails or ctx ends.
+func (s *Store) listen(ctx context.Context, ready, fn func()) error {
 	cfg := s.pool.Config().ConnConfig // a copy
 	if cfg.RuntimeParams == nil {
 		cfg.RuntimeParams = map[string]string{}
@@ -108,11 +98,11 @@ func (s *Store) listen(ctx context.Context, ready func(), fn func(apitoken.Chang
 	ready()
 	for {
 		wctx, cancel := context.WithTimeout(ctx, watchIdle)
-		n, err := conn.WaitForNotification(wctx)
+		_, err := conn.WaitForNotification(wctx)
 		cancel()
 		switch {
 		case err == nil:
-			fn(parseChange(n.Payload))
+			fn()
 			continue
 		case ctx.Err() != nil:
 			return ctx.Err()
@@ -127,16 +117,4 @@ func (s *Store) listen(ctx context.Context, ready func(), fn func(apitoken.Chang
 			return err
 		}
 	}
-}
-
-// parseChange reads a notification payload. One it does not know (from a
-// newer version, say) drops everything: safe, if costly.
-func parseChange(payload string) apitoken.Change {
-	switch {
-	case strings.HasPrefix(payload, tokenChange) && len(payload) > len(tokenChange):
-		return apitoken.Change{TokenID: payload[len(tokenChange):]}
-	case strings.HasPrefix(payload, userChange) && len(payload) > len(userChange):
-		return apitoken.Change{UserID: payload[len(userChange):]}
-	}
-	return apitoken.Change{All: true}
 }

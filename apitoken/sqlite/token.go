@@ -215,6 +215,9 @@ func (s *Store) UpdateToken(ctx context.Context, id string, fn func(t *apitoken.
 		if _, err := insertNotifications(ctx, tx, log.Notify); err != nil {
 			return err
 		}
+		if err := addChange(ctx, tx, t.ID, ""); err != nil {
+			return fmt.Errorf("updating token: %w", err)
+		}
 		out = t
 		return nil
 	})

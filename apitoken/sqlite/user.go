@@ -130,6 +130,9 @@ func (s *Store) UpdateUser(ctx context.Context, id string, fn func(u *apitoken.U
 				return err
 			}
 		}
+		if err := addChange(ctx, tx, "", u.ID); err != nil {
+			return fmt.Errorf("updating user: %w", err)
+		}
 		out = u
 		return nil
 	})

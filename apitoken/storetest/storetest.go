@@ -70,6 +70,7 @@ func Run(t *testing.T, newStore func(t *testing.T) apitoken.Store) {
 		{"TimesRoundTripToTheMicrosecondInUTC", testTimeRoundTrip},
 	}
 	tests = append(tests, outboxTests...) // outbox.go
+	tests = append(tests, changeTests...) // changes.go
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newStore(t)
