@@ -19,19 +19,19 @@ import (
 	"github.com/caddy-apitokens/caddy-apitokens/internal/caddytesting"
 )
 
-// pgInstanceConfig is the Caddyfile of one instance: admin port, guard
-// port, upstream, management port, basic_auth users, signing key. The DSN
-// comes from the environment, as a deployment would pass it.
-const pgInstanceConfig = `{
+// instanceConfig is the Caddyfile of one instance: admin port, guard port,
+// upstream, management port, basic_auth users, signing key, storage driver.
+// The DSN comes from the environment, as a deployment would pass it.
+const instanceConfig = `{
 	admin localhost:%d
 	skip_install_trust
 	persist_config off
 	auto_https off
 	api_tokens {
-		storage     postgres {env.APITOKENS_DATABASE_URL}
+		storage     %[7]s {env.APITOKENS_DATABASE_URL}
 		signing_key %[6]s
 		admins      root
-		# Long, so that only the change feed can explain a refusal within 1 s.
+		# Long, so that only the change sequence can explain a refusal within 1 s.
 		cache_ttl   10m
 	}
 }
@@ -214,8 +214,8 @@ func percentile(sorted []time.Duration, pct float64) time.Duration {
 // Two Caddy processes on one PostgreSQL schema with the same signing key
 // make one deployment: a revocation, regeneration, update or role change
 // made through one is enforced by the other within 1 s (its cache TTL is
-// 10 minutes, so only the change feed can do that), and their audit counts
-// add up exactly.
+// 10 minutes, so only the change sequence can do that), and their audit
+// counts add up exactly.
 //
 // Run it alone:
 //
@@ -223,23 +223,37 @@ func percentile(sorted []time.Duration, pct float64) time.Duration {
 //	  go test -run TestPostgresDeployment -v ./caddymodule/
 func TestPostgresDeployment_ChangesOnOneInstanceAreEnforcedByTheOtherWithinOneSecond(t *testing.T) {
 	dsn, _ := pgtest.Schema(t)
+	testDeployment(t, "postgres", dsn)
+}
+
+// Two Caddy processes on one SQLite file (an old and a new process during a
+// zero-downtime upgrade) are one deployment too.
+//
+//	go test -run TestSQLiteDeployment -v ./caddymodule/
+func TestSQLiteDeployment_TwoProcessesOnOneFileEnforceEachOthersChangesWithinOneSecond(t *testing.T) {
+	testDeployment(t, "sqlite", filepath.Join(t.TempDir(), "apitokens.db"))
+}
+
+// testDeployment runs two Caddy processes on one store and checks that they
+// make one deployment.
+func testDeployment(t *testing.T, driver, dsn string) {
 	bin := caddytesting.BuildCaddy(t)
 	up := caddytesting.NewUpstream(t)
 	// The ports of the two Caddy processes, free ones, so that another
 	// test binary can run at the same time.
 	var (
-		pgAdminPortA, pgAdminPortB = caddytesting.FreePort(), caddytesting.FreePort()
-		pgGuardPortA, pgAdminAPIA  = caddytesting.FreePort(), caddytesting.FreePort() // instance A: report API, management routes
-		pgGuardPortB, pgAdminAPIB  = caddytesting.FreePort(), caddytesting.FreePort() // instance B
+		adminPortA, adminPortB = caddytesting.FreePort(), caddytesting.FreePort()
+		guardPortA, manageAPIA = caddytesting.FreePort(), caddytesting.FreePort() // instance A: report API, management routes
+		guardPortB, manageAPIB = caddytesting.FreePort(), caddytesting.FreePort() // instance B
 	)
 	users := caddytesting.Accounts(t, "\t\t", "root", "alice")
 	upstream := up.Listener.Addr().String()
-	// Both start at once on an empty schema: the migration lock lets one
+	// Both start at once on an empty store: the migration lock lets one
 	// create the tables while the other waits.
-	a := startCaddy(t, bin, "A", dsn, fmt.Sprintf(pgInstanceConfig, pgAdminPortA, pgGuardPortA, upstream, pgAdminAPIA, users, testKey),
-		pgGuardPortA, pgAdminAPIA)
-	b := startCaddy(t, bin, "B", dsn, fmt.Sprintf(pgInstanceConfig, pgAdminPortB, pgGuardPortB, upstream, pgAdminAPIB, users, testKey),
-		pgGuardPortB, pgAdminAPIB)
+	a := startCaddy(t, bin, "A", dsn, fmt.Sprintf(instanceConfig, adminPortA, guardPortA, upstream, manageAPIA, users, testKey, driver),
+		guardPortA, manageAPIA)
+	b := startCaddy(t, bin, "B", dsn, fmt.Sprintf(instanceConfig, adminPortB, guardPortB, upstream, manageAPIB, users, testKey, driver),
+		guardPortB, manageAPIB)
 	a.waitReady(t)
 	b.waitReady(t)
 
