@@ -234,9 +234,10 @@ func TestSQLiteDeployment_TwoProcessesOnOneFileEnforceEachOthersChangesWithinOne
 	testDeployment(t, "sqlite", filepath.Join(t.TempDir(), "apitokens.db"))
 }
 
-// testDeployment runs two Caddy processes on one store and checks that they
-// make one deployment.
-func testDeployment(t *testing.T, driver, dsn string) {
+// startDeployment starts two Caddy processes, A and B, on one store, and
+// grants alice the token role.
+func startDeployment(t *testing.T, driver, dsn string) (a, b *caddyProcess) {
+	t.Helper()
 	bin := caddytesting.BuildCaddy(t)
 	up := caddytesting.NewUpstream(t)
 	// The ports of the two Caddy processes, free ones, so that another
@@ -250,14 +251,20 @@ func testDeployment(t *testing.T, driver, dsn string) {
 	upstream := up.Listener.Addr().String()
 	// Both start at once on an empty store: the migration lock lets one
 	// create the tables while the other waits.
-	a := startCaddy(t, bin, "A", dsn, fmt.Sprintf(instanceConfig, adminPortA, guardPortA, upstream, manageAPIA, users, testKey, driver),
+	a = startCaddy(t, bin, "A", dsn, fmt.Sprintf(instanceConfig, adminPortA, guardPortA, upstream, manageAPIA, users, testKey, driver),
 		guardPortA, manageAPIA)
-	b := startCaddy(t, bin, "B", dsn, fmt.Sprintf(instanceConfig, adminPortB, guardPortB, upstream, manageAPIB, users, testKey, driver),
+	b = startCaddy(t, bin, "B", dsn, fmt.Sprintf(instanceConfig, adminPortB, guardPortB, upstream, manageAPIB, users, testKey, driver),
 		guardPortB, manageAPIB)
 	a.waitReady(t)
 	b.waitReady(t)
-
 	a.call(t, "root", http.MethodPut, "/admin/users/alice/roles/api_tokens", nil, http.StatusOK, nil)
+	return a, b
+}
+
+// testDeployment runs two Caddy processes on one store and checks that they
+// make one deployment.
+func testDeployment(t *testing.T, driver, dsn string) {
+	a, b := startDeployment(t, driver, dsn)
 
 	t.Run("revocation", func(t *testing.T) {
 		const trials = 25
