@@ -59,7 +59,8 @@ func TestOpen_CreatesAPrivateFileInAPrivateDirectory(t *testing.T) {
 	path := filepath.Join(dir, "apitokens.db")
 	s := openStore(t, path)
 	putUser(t, s, "alice") // so that the WAL exists
-	for p, want := range map[string]os.FileMode{dir: 0o700 | os.ModeDir, path: 0o600, path + "-wal": 0o600} {
+	for p, want := range map[string]os.FileMode{filepath.Dir(dir): 0o700 | os.ModeDir, dir: 0o700 | os.ModeDir,
+		path: 0o600, path + "-wal": 0o600, path + "-shm": 0o600} {
 		fi, err := os.Stat(p)
 		if err != nil {
 			t.Fatalf("stat %s: %v", p, err)
