@@ -19,7 +19,19 @@ var (
 	ErrForbidden = errors.New("forbidden")
 	// ErrUnavailable: the store could not be reached or timed out (HTTP 503).
 	ErrUnavailable = errors.New("token store unavailable")
+
+	// ErrTokenLimit: the owner already has the most tokens that are not
+	// revoked that Store.CreateToken was told to allow. It is a kind of
+	// ErrConflict (HTTP 409), told apart so that the message can name the
+	// limit instead of a name clash.
+	ErrTokenLimit = fmt.Errorf("%w: token limit reached", ErrConflict)
 )
+
+// TokenLimitError is the error of a store that refuses to create a token
+// because owner already has limit tokens that are not revoked.
+func TokenLimitError(owner string, limit int) error {
+	return Errorf(ErrTokenLimit, "user %q has reached the limit of %d tokens that are not revoked (max_tokens_per_user); revoke one first", owner, limit)
+}
 
 // Error is a domain error with a message meant for a person: it says what is
 // wrong and, where it can, what to do instead. Kind is one of the sentinels.

@@ -20,6 +20,10 @@ type Service struct {
 	Signer *Signer
 	// MaxLifetime is the longest expiry allowed (default 1y).
 	MaxLifetime Expiry
+	// MaxTokensPerUser is the most tokens that are not revoked a user may
+	// own (default DefaultMaxTokensPerUser); a create past it is refused
+	// with ErrTokenLimit.
+	MaxTokensPerUser int
 	// Admins are system admins by configuration.
 	Admins map[string]bool
 	// Now is the clock (default time.Now).
@@ -49,6 +53,18 @@ func (s *Service) maxLifetime() Expiry {
 		return Expiry1y
 	}
 	return s.MaxLifetime
+}
+
+// DefaultMaxTokensPerUser is Service.MaxTokensPerUser when unset: enough
+// for every report client a person runs, few enough that a script creating
+// tokens in a loop stops early.
+const DefaultMaxTokensPerUser = 50
+
+func (s *Service) maxTokens() int {
+	if s.MaxTokensPerUser <= 0 {
+		return DefaultMaxTokensPerUser
+	}
+	return s.MaxTokensPerUser
 }
 
 func (s *Service) changed(tokenID, userID string) {
@@ -224,13 +240,18 @@ func (s *Service) createToken(ctx context.Context, owner, by string, in TokenInp
 	if owner != by {
 		log.Reason += "; created by system admin " + by
 	}
-	if err := s.Store.CreateToken(ctx, t, log); err != nil {
-		if owner != by && errors.Is(err, ErrConflict) {
-			return Token{}, Errorf(ErrConflict, "user %q already has a token named %q; choose another name or revoke that token first", owner, name)
-		}
-		return Token{}, nameConflict(err, name)
+	err = s.Store.CreateToken(ctx, t, log, s.maxTokens())
+	switch {
+	case err == nil:
+		return t, nil
+	case errors.Is(err, ErrTokenLimit) && owner != by:
+		return Token{}, err // the store's message names the user
+	case errors.Is(err, ErrTokenLimit):
+		return Token{}, Errorf(ErrTokenLimit, "you have reached the limit of %d tokens that are not revoked (max_tokens_per_user); revoke one first", s.maxTokens())
+	case owner != by && errors.Is(err, ErrConflict):
+		return Token{}, Errorf(ErrConflict, "user %q already has a token named %q; choose another name or revoke that token first", owner, name)
 	}
-	return t, nil
+	return Token{}, nameConflict(err, name)
 }
 
 func nameConflict(err error, name string) error {

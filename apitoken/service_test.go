@@ -213,6 +213,35 @@ func TestService_DuplicateNamesOfOneOwnerConflict(t *testing.T) {
 	e.create(alice, "nightly export", apitoken.AllScopes, apitoken.Expiry30d)
 }
 
+func TestService_TokensThatAreNotRevokedAreLimitedPerOwner(t *testing.T) {
+	e := newEnv(t, apitoken.AuthConfig{})
+	e.svc.MaxTokensPerUser = 2
+	alice, svc := e.holder("alice"), e.holder("svc-export")
+	first := e.create(alice, "one", apitoken.AllScopes, apitoken.Expiry30d)
+	e.create(alice, "two", apitoken.AllScopes, apitoken.Expiry30d)
+	in := apitoken.TokenInput{Name: "three", Scopes: apitoken.AllScopes, Expires: apitoken.Expiry30d}
+
+	_, err := e.svc.CreateToken(e.ctx, alice, in)
+	wantKind(t, err, apitoken.ErrConflict)
+	if msg := apitoken.Message(err); !strings.HasPrefix(msg, "you have reached the limit of 2 ") || !strings.Contains(msg, "max_tokens_per_user") {
+		t.Errorf("message %q, want it to tell the owner the limit (2, max_tokens_per_user)", msg)
+	}
+	// A system admin creating for another owner meets the same limit, told
+	// whose it is.
+	e.create(svc, "a", apitoken.AllScopes, apitoken.Expiry30d)
+	e.create(svc, "b", apitoken.AllScopes, apitoken.Expiry30d)
+	_, err = e.svc.CreateTokenFor(e.ctx, e.admin, "svc-export", in)
+	wantKind(t, err, apitoken.ErrConflict)
+	if msg := apitoken.Message(err); !strings.Contains(msg, `user "svc-export" has reached the limit of 2 `) {
+		t.Errorf("admin's message %q, want it to name the user and the limit", msg)
+	}
+	// Revoking one makes room.
+	if _, err := e.svc.Revoke(e.ctx, alice, first.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	e.create(alice, "three", apitoken.AllScopes, apitoken.Expiry30d)
+}
+
 func TestService_UpdatingARevokedTokenSaysItIsRevoked(t *testing.T) {
 	e := newEnv(t, apitoken.AuthConfig{})
 	alice := e.holder("alice")

@@ -10,7 +10,8 @@ import (
 // storetest.Run.
 //
 // Errors: ErrNotFound for a missing object, ErrConflict for a clash with
-// stored state (a duplicate token name), ErrInvalid for a malformed cursor,
+// stored state (a duplicate token name; ErrTokenLimit, a kind of it, for one
+// token too many), ErrInvalid for a malformed cursor,
 // ErrUnavailable (wrapped) when the database cannot be reached. Every other
 // error is internal.
 type Store interface {
@@ -26,8 +27,12 @@ type Store interface {
 
 	// CreateToken stores a new token and its CREATE log. Its owner must
 	// exist. ErrConflict if the owner has a token of the same NameKey that is
-	// not revoked.
-	CreateToken(ctx context.Context, t Token, log Log) error
+	// not revoked. With limit > 0, ErrTokenLimit (TokenLimitError) if the
+	// owner already has limit tokens or more that are not revoked: counted
+	// in the transaction of the insert, so that creates racing each other,
+	// from this process or another, never leave the owner with more than
+	// limit.
+	CreateToken(ctx context.Context, t Token, log Log, limit int) error
 	// GetToken returns the token with that id.
 	GetToken(ctx context.Context, id string) (Token, error)
 	// ListTokens lists tokens matching f, newest first.

@@ -73,6 +73,12 @@ type App struct {
 	// 60d 90d 1y never. Default: 1y.
 	MaxLifetime string `json:"max_lifetime,omitempty"`
 
+	// MaxTokensPerUser is the most tokens that are not revoked a user may
+	// own, service accounts included; creating one more is refused (409)
+	// until one is revoked. Expired tokens count: they can be updated and
+	// generated again. Default: 50.
+	MaxTokensPerUser int `json:"max_tokens_per_user,omitempty"`
+
 	// AuditWindow is the window in which identical authentication attempts
 	// of a token share one log row. Default: 1m.
 	AuditWindow caddy.Duration `json:"audit_window,omitempty"`
@@ -144,6 +150,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if a.MaxLifetime == "" {
 		a.MaxLifetime = string(apitoken.Expiry1y)
 	}
+	if a.MaxTokensPerUser == 0 {
+		a.MaxTokensPerUser = apitoken.DefaultMaxTokensPerUser
+	}
 	if a.Storage == nil {
 		a.Storage = &Storage{Driver: "sqlite"}
 	}
@@ -213,6 +222,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 				a.auth.InvalidateUser(userID)
 			}
 		},
+		MaxTokensPerUser: a.MaxTokensPerUser,
 	}
 	if err := a.provisionNotify(); err != nil {
 		return err
@@ -263,6 +273,9 @@ func (a *App) Validate() error {
 	}
 	if a.FailLimit < 0 {
 		return fmt.Errorf("api_tokens: fail_limit must not be negative (0 turns it off)")
+	}
+	if a.MaxTokensPerUser < 0 {
+		return fmt.Errorf("api_tokens: max_tokens_per_user must not be negative (0 or unset is the default, %d)", apitoken.DefaultMaxTokensPerUser)
 	}
 	for _, id := range a.Admins {
 		if err := apitoken.CheckUserID(id); err != nil {

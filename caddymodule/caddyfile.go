@@ -28,6 +28,7 @@ func init() {
 //		verify_key     <base64>          # EdDSA only; may be repeated; verifies, never signs
 //		admins         <user...>
 //		max_lifetime   1d|7d|30d|60d|90d|1y|never
+//		max_tokens_per_user <n>          # tokens that are not revoked per user; default 50
 //		audit_window   <duration>
 //		cache_ttl      <duration>
 //		stale_if_error <duration>
@@ -84,15 +85,13 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			a.VerifyKeys = append(a.VerifyKeys, key)
 		case "fail_limit":
-			var n string
-			if !d.AllArgs(&n) {
-				return d.ArgErr()
+			if err := parseCount(d, &a.FailLimit, 0, "a whole number of attempts (0 turns it off)"); err != nil {
+				return err
 			}
-			limit, err := strconv.Atoi(n)
-			if err != nil || limit < 0 {
-				return d.Errf("fail_limit: %q is not a whole number of attempts (0 turns it off)", n)
+		case "max_tokens_per_user":
+			if err := parseCount(d, &a.MaxTokensPerUser, 1, "a whole number of tokens, at least 1"); err != nil {
+				return err
 			}
-			a.FailLimit = limit
 		case "admins":
 			ids := d.RemainingArgs()
 			if len(ids) == 0 {
@@ -123,6 +122,22 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			return d.Errf("unrecognized api_tokens option %q", d.Val())
 		}
 	}
+	return nil
+}
+
+// parseCount parses the one argument of the current option: a whole number
+// of at least lowest, described by what in the error.
+func parseCount(d *caddyfile.Dispenser, dst *int, lowest int, what string) error {
+	name := d.Val()
+	var s string
+	if !d.AllArgs(&s) {
+		return d.ArgErr()
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < lowest {
+		return d.Errf("%s: %q is not %s", name, s, what)
+	}
+	*dst = n
 	return nil
 }
 

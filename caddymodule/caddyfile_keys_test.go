@@ -32,7 +32,7 @@ func TestCaddyfile_KeyAndFailLimitOptionsParseAndMirrorJSON(t *testing.T) {
 	}
 }
 
-func TestCaddyfile_BadKeyAndFailLimitOptionsSayWhatToFix(t *testing.T) {
+func TestCaddyfile_BadKeyAndLimitOptionsSayWhatToFix(t *testing.T) {
 	for _, c := range []struct{ name, input, want string }{
 		{"an algorithm that is not offered", "signing_alg RS256", `signing algorithm "RS256" is not supported`},
 		{"alg none", "signing_alg none", "not supported"},
@@ -41,6 +41,9 @@ func TestCaddyfile_BadKeyAndFailLimitOptionsSayWhatToFix(t *testing.T) {
 		{"a negative fail_limit", "fail_limit -1", "fail_limit"},
 		{"a fail_limit that is not a number", "fail_limit many", "fail_limit"},
 		{"a fail_limit with a unit", "fail_limit 10/m", "fail_limit"},
+		{"a token limit of 0", "max_tokens_per_user 0", "at least 1"},
+		{"a token limit that is not a number", "max_tokens_per_user fifty", `max_tokens_per_user: "fifty"`},
+		{"a token limit without a number", "max_tokens_per_user", "wrong argument count"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			err := new(App).UnmarshalCaddyfile(caddyfile.NewTestDispenser("api_tokens {\n" + c.input + "\n}"))

@@ -77,6 +77,7 @@ func TestApp_ValidateRefusesBadSettings(t *testing.T) {
 		"admin with a slash":    {MaxLifetime: "1y", Admins: []string{"a/b"}},
 		"admin with no name":    {MaxLifetime: "1y", Admins: []string{""}},
 		"negative audit window": {MaxLifetime: "1y", AuditWindow: -1},
+		"negative token limit":  {MaxLifetime: "1y", MaxTokensPerUser: -1},
 	}
 	for name, a := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -194,7 +194,7 @@ func (a *App) unmarshalNotify(d *caddyfile.Dispenser) error {
 			}
 		}
 		if w.Secret == "" {
-			return d.Errf("notify webhook %s needs a secret to sign its requests: { secret {env.WEBHOOK_SECRET} }", w.URL)
+			return d.Errf("notify webhook %s needs a secret to sign its requests: { secret {env.WEBHOOK_SECRET} }", notify.RedactURL(w.URL))
 		}
 		a.Notify.Webhooks = append(a.Notify.Webhooks, w)
 	default:

@@ -94,9 +94,9 @@ func TestCaddyfile_BadNotifySaysWhatToFix(t *testing.T) {
 		{"webhook without url", `api_tokens {
 			notify webhook
 		}`, "notify webhook takes a URL"},
-		{"webhook without secret", `api_tokens {
-			notify webhook https://hooks.example.com/x
-		}`, "needs a secret"},
+		{"webhook without secret, shown without its path", `api_tokens {
+			notify webhook https://hooks.slack.com/services/T0/B0/s3cr3t
+		}`, "webhook https://hooks.slack.com/…#"},
 		{"unknown webhook option", `api_tokens {
 			notify webhook https://hooks.example.com/x {
 				token abc
@@ -106,8 +106,8 @@ func TestCaddyfile_BadNotifySaysWhatToFix(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var a App
 			err := a.UnmarshalCaddyfile(caddyfile.NewTestDispenser(tc.input))
-			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Errorf("got %v, want an error saying %q", err, tc.want)
+			if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "s3cr3t") {
+				t.Errorf("got %v, want an error saying %q (and no webhook secret)", err, tc.want)
 			}
 		})
 	}
@@ -150,7 +150,7 @@ func TestProvisionNotify_ReplacesPlaceholdersAndRefusesWhatCannotWork(t *testing
 	if err != nil {
 		t.Fatalf("provisionNotify: %v", err)
 	}
-	if want := []string{"email", "webhook:https://hooks.example.com/tokens"}; !reflect.DeepEqual(a.service.Notify, want) {
+	if want := []string{"email", notify.WebhookDestination("https://hooks.example.com/tokens")}; !reflect.DeepEqual(a.service.Notify, want) {
 		t.Errorf("service notifies %v, want %v", a.service.Notify, want)
 	}
 	if a.service.Notified == nil || len(a.senders) != 2 {
@@ -166,7 +166,7 @@ func TestProvisionNotify_ReplacesPlaceholdersAndRefusesWhatCannotWork(t *testing
 		want string
 	}{
 		{"a secret whose variable is unset", Notify{Webhooks: []WebhookNotify{{URL: "https://h.example.com/x", Secret: "{env.NOTIFY_TEST_UNSET}"}}}, "needs a secret"},
-		{"the same webhook twice", Notify{Webhooks: []WebhookNotify{{URL: "https://h.example.com/x", Secret: "a"}, {URL: "https://h.example.com/x", Secret: "b"}}}, "webhook #2 repeats https://h.example.com/x"},
+		{"the same webhook twice", Notify{Webhooks: []WebhookNotify{{URL: "https://h.example.com/x", Secret: "a"}, {URL: "https://h.example.com/x", Secret: "b"}}}, "webhook #2 repeats " + notify.RedactURL("https://h.example.com/x")},
 		{"a webhook that is not http", Notify{Webhooks: []WebhookNotify{{URL: "ftp://h.example.com/x", Secret: "a"}}}, "must be an http or https URL"},
 		{"a password in clear to another host", Notify{Email: &EmailNotify{SMTP: "mail.example.com:25", From: "a@example.com", Username: "u", Password: "p", TLS: "none"}}, "in clear"},
 		{"an smtp address without a port", Notify{Email: &EmailNotify{SMTP: "mail.example.com", From: "a@example.com"}}, "host:port"},

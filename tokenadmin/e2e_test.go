@@ -49,6 +49,7 @@ const e2eConfig = `{
 		storage     sqlite %[3]s
 		signing_key %[4]s
 		admins      root
+		max_tokens_per_user 8
 	}
 }
 http://localhost:%[2]d {
@@ -589,4 +590,20 @@ func TestE2E_ListsArePagedNewestFirst(t *testing.T) {
 	if n := len(a.json["logs"].([]any)); n != 5 || a.str("next_cursor") == "" {
 		t.Fatalf("logs page: %s", a.raw)
 	}
+}
+
+func TestE2E_OneTokenPastMaxTokensPerUserIsAConflictNamingTheLimit(t *testing.T) {
+	e := newEnv(t) // max_tokens_per_user 8
+	var ids []string
+	for i := range 8 {
+		ids = append(ids, e.create("alice", fmt.Sprintf("t%d", i)))
+	}
+	const body = `{"name": "one too many", "expires": "30d", "scopes": ["meta"]}`
+	a := e.call("alice", "POST", "/tokens", body).want(409, "conflict")
+	if want := "you have reached the limit of 8 tokens that are not revoked (max_tokens_per_user); revoke one first"; a.message() != want {
+		t.Errorf("message %q, want %q", a.message(), want)
+	}
+	e.create("bob", "bob's own") // the limit is per user
+	e.call("alice", "POST", "/tokens/"+ids[0]+"/revoke", "").want(200, "")
+	e.call("alice", "POST", "/tokens", body).want(201, "")
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"net/http"
 	"strconv"
 	"strings"
 	"testing"
@@ -358,42 +359,90 @@ func TestWebhook_GivesUpAfterTheLastAttemptAndShowsWhy(t *testing.T) {
 	}
 }
 
+func TestRedactURL_ShowsSchemeAndHostOnly(t *testing.T) {
+	for _, tc := range []struct{ url, want string }{
+		{"https://hooks.slack.com/services/T0/B0/s3cr3t", "https://hooks.slack.com/…#"},
+		{"https://discord.com/api/webhooks/1/s3cr3t?wait=true", "https://discord.com/…#"},
+		{"https://user:s3cr3t@siem.example.com:8443/in", "https://siem.example.com:8443/…#"},
+		{"https://hooks.example.com", "https://hooks.example.com/…#"},
+		{"hooks.example.com/s3cr3t", "…#"},
+		{"ftp://files.example.com/s3cr3t", "…#"},
+		{"https://h.example.com/%zz/s3cr3t", "…#"},
+	} {
+		got := notify.RedactURL(tc.url)
+		if !strings.HasPrefix(got, tc.want) || len(got) != len(tc.want)+12 || strings.Contains(got, "s3cr3t") {
+			t.Errorf("RedactURL(%q) = %q, want %q and 12 hex digits", tc.url, got, tc.want)
+		}
+	}
+	a, b := notify.RedactURL("https://hooks.slack.com/services/T0/B0/one"), notify.RedactURL("https://hooks.slack.com/services/T0/B0/two")
+	if a == b {
+		t.Errorf("two webhooks on one host both show as %q", a)
+	}
+}
+
+// A webhook's secret may be in its path (Slack, Teams, Discord), its query
+// or its user info: it must reach neither the outbox (GET
+// /admin/notifications) nor the log, also when delivery fails with an error
+// of net/http, whose *url.Error repeats the whole URL.
 func TestWebhook_ASecretInTheURLIsNeverShown(t *testing.T) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	addr := l.Addr().String()
-	l.Close() // nothing listens: every attempt fails
-	url := "http://" + addr + "/hook?token=s3cr3t-in-url"
-	e := newEnv(t, envOptions{})
-	wh, err := notify.NewWebhook(notify.WebhookConfig{URL: url, Secret: "x"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if strings.Contains(wh.Destination(), "s3cr3t") || !strings.HasPrefix(wh.Destination(), "webhook:http://"+addr+"/hook#") {
-		t.Errorf("destination %q", wh.Destination())
-	}
-	if other, _ := notify.NewWebhook(notify.WebhookConfig{URL: url + "2", Secret: "x"}); other.Destination() == wh.Destination() {
-		t.Error("two URLs that differ in their query share a destination")
-	}
-	e.d.SetSenders(wh)
-	e.svc.Notify = e.d.Destinations()
-	e.token("Excel", apitoken.Expiry30d)
-	e.deliver()
-	ns := e.outbox(apitoken.NotificationFilter{})
-	if len(ns) != 1 || ns[0].LastError == "" {
-		t.Fatalf("outbox %+v, want one failed attempt", ns)
-	}
-	if strings.Contains(ns[0].LastError, "s3cr3t") {
-		t.Errorf("last_error shows the URL's secret: %q", ns[0].LastError)
-	}
-	for _, l := range e.logs.All() {
-		if strings.Contains(fmt.Sprint(l.ContextMap()), "s3cr3t") {
-			t.Errorf("log line %q shows the URL's secret", l.Message)
-		}
+	l.Close() // nothing listens: every attempt is refused
+	for _, tc := range []struct {
+		name   string
+		url    string
+		client *http.Client
+	}{
+		{"in the path, connection refused", "http://" + addr + "/services/T0/B0/s3cr3t-in-path", nil},
+		{"in the query, connection refused", "http://" + addr + "/hook?token=s3cr3t-in-query", nil},
+		{"in the user info, connection refused", "http://u:s3cr3t-in-userinfo@" + addr + "/hook", nil},
+		{"in the path, quoted by a transport's error", "http://" + addr + "/api/webhooks/1/s3cr3t-quoted",
+			&http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+				return nil, fmt.Errorf("proxy refused POST %s (path %s)", r.URL, r.URL.Path)
+			})}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, envOptions{})
+			wh, err := notify.NewWebhook(notify.WebhookConfig{URL: tc.url, Secret: "x", Client: tc.client})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := "webhook:http://" + addr + "/…#"; !strings.HasPrefix(wh.Destination(), want) {
+				t.Errorf("destination %q, want it to start %q", wh.Destination(), want)
+			}
+			e.d.SetSenders(wh)
+			e.svc.Notify = e.d.Destinations()
+			e.token("Excel", apitoken.Expiry30d)
+			e.deliver()
+			ns := e.outbox(apitoken.NotificationFilter{})
+			if len(ns) != 1 || ns[0].LastError == "" {
+				t.Fatalf("outbox %+v, want one failed attempt", ns)
+			}
+			shown, _ := json.Marshal(ns[0].JSON())
+			if strings.Contains(string(shown), "s3cr3t") {
+				t.Errorf("the outbox row shows the URL's secret: %s", shown)
+			}
+			if !strings.Contains(ns[0].LastError, wh.Destination()[len("webhook:"):]) {
+				t.Errorf("last_error %q does not name the webhook as its destination does", ns[0].LastError)
+			}
+			if e.logs.Len() == 0 {
+				t.Fatal("the failed attempt was not logged")
+			}
+			for _, l := range e.logs.All() {
+				if line := fmt.Sprint(l.Message, l.ContextMap()); strings.Contains(line, "s3cr3t") {
+					t.Errorf("log line shows the URL's secret: %s", line)
+				}
+			}
+		})
 	}
 }
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 func TestVerify_RefusesATamperedBodyAWrongSecretAndAnOldTimestamp(t *testing.T) {
 	secret := []byte("whsec")

@@ -90,6 +90,7 @@ type WebhookConfig struct {
 // Webhook POSTs notifications to one URL, signed.
 type Webhook struct {
 	cfg    WebhookConfig
+	shown  string // RedactURL(cfg.URL)
 	dest   string
 	client *http.Client
 }
@@ -108,38 +109,69 @@ func NewWebhook(cfg WebhookConfig) (*Webhook, error) {
 	}
 	nc := *c
 	nc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	return &Webhook{cfg: cfg, dest: WebhookDestination(cfg.URL), client: &nc}, nil
+	return &Webhook{cfg: cfg, shown: RedactURL(cfg.URL), dest: WebhookDestination(cfg.URL), client: &nc}, nil
 }
 
 // Validate checks a webhook configuration.
 func (cfg WebhookConfig) Validate() error {
 	u, err := url.Parse(cfg.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("webhook %q must be an http or https URL", redactURL(cfg.URL))
+		return fmt.Errorf("webhook %s must be an http or https URL", RedactURL(cfg.URL))
 	}
 	if cfg.Secret == "" {
-		return fmt.Errorf("webhook %s needs a secret to sign its requests (`secret {env.WEBHOOK_SECRET}`)", redactURL(cfg.URL))
+		return fmt.Errorf("webhook %s needs a secret to sign its requests (`secret {env.WEBHOOK_SECRET}`)", RedactURL(cfg.URL))
 	}
 	return nil
 }
 
 // WebhookDestination is the outbox Destination of the webhook at rawURL:
-// "webhook:" and the URL, or, when the URL has user info, a query or a
-// fragment (which may hold secrets), its scheme, host and path and "#" and
-// a digest of the whole URL. It names the webhook in the outbox and the
-// admin route without revealing secrets, and is the same on every instance.
-func WebhookDestination(rawURL string) string { return "webhook:" + redactURL(rawURL) }
+// "webhook:" and RedactURL(rawURL). It names the webhook in the outbox, the
+// admin route and the log without revealing its secret, and is the same on
+// every instance.
+func WebhookDestination(rawURL string) string { return "webhook:" + RedactURL(rawURL) }
 
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err == nil && u.User == nil && u.RawQuery == "" && u.Fragment == "" && !u.ForceQuery {
-		return u.String()
-	}
+// RedactURL is the one form in which a webhook URL is shown or logged: its
+// scheme and host, "/…" for everything else, and "#" and a digest of the
+// whole URL, e.g. "https://hooks.slack.com/…#1a2b3c4d5e6f". Slack, Teams and
+// Discord webhooks carry their secret in the path, others in user info or
+// the query, so nothing after the host is shown; the digest tells two
+// webhooks on one host apart and matches a log line to an outbox row. (It
+// confirms a guessed URL, but a webhook secret is too long to guess.) Text
+// that is not an http(s) URL with a host shows only the digest.
+func RedactURL(raw string) string {
 	h := sha256.Sum256([]byte(raw))
-	if err != nil {
-		return "#" + hex.EncodeToString(h[:6])
+	digest := "#" + hex.EncodeToString(h[:6])
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "…" + digest
 	}
-	return u.Scheme + "://" + u.Host + u.EscapedPath() + "#" + hex.EncodeToString(h[:6])
+	return u.Scheme + "://" + u.Host + "/…" + digest
+}
+
+// scrub makes err, an error of sending to the webhook, safe to store and log.
+// net/http wraps what it returns in a *url.Error, whose text repeats the
+// whole URL: it is dropped for the error it wraps. Should the URL's secret
+// parts still be in the text (some error of a dependency quoting the
+// request), the error is replaced by its text with them redacted.
+func (w *Webhook) scrub(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	msg := err.Error()
+	clean := msg
+	if u, perr := url.Parse(w.cfg.URL); perr == nil {
+		clean = strings.ReplaceAll(clean, w.cfg.URL, w.shown)
+		for _, secret := range []string{u.RequestURI(), u.EscapedPath(), u.Path, u.RawQuery, u.User.String()} {
+			if len(secret) > 1 { // not "/" or "": they are no secret
+				clean = strings.ReplaceAll(clean, secret, "/…")
+			}
+		}
+	}
+	if clean != msg {
+		return errors.New(clean)
+	}
+	return err
 }
 
 // Destination is WebhookDestination of the URL.
@@ -156,7 +188,7 @@ func (w *Webhook) Send(ctx context.Context, n apitoken.Notification) error {
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.cfg.URL, bytes.NewReader(body))
 	if err != nil {
-		return Permanent(fmt.Errorf("webhook %s: %w", redactURL(w.cfg.URL), err))
+		return Permanent(fmt.Errorf("webhook %s: %w", w.shown, w.scrub(err)))
 	}
 	ts := strconv.FormatInt(time.Now().Unix(), 10)
 	req.Header.Set("Content-Type", "application/json")
@@ -167,17 +199,12 @@ func (w *Webhook) Send(ctx context.Context, n apitoken.Notification) error {
 	req.Header.Set(HeaderSignature, Sign([]byte(w.cfg.Secret), ts, body))
 	resp, err := w.client.Do(req)
 	if err != nil {
-		// url.Error repeats the URL, which may hold a secret.
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return fmt.Errorf("posting to webhook %s: %w", redactURL(w.cfg.URL), err)
+		return fmt.Errorf("posting to webhook %s: %w", w.shown, w.scrub(err))
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return fmt.Errorf("webhook %s answered %s", redactURL(w.cfg.URL), resp.Status)
+		return fmt.Errorf("webhook %s answered %s", w.shown, resp.Status)
 	}
 	return nil
 }

@@ -51,7 +51,7 @@ func putToken(t testing.TB, s apitoken.Store, owner, name string) apitoken.Token
 	t.Helper()
 	tok := apitoken.Token{ID: apitoken.NewTokenID(), Name: name, Owner: owner, Scopes: apitoken.AllScopes,
 		Expires: apitoken.Expiry30d, CreatedAt: t0}
-	if err := s.CreateToken(context.Background(), tok, apitoken.Log{Activity: apitoken.ActivityCreate, ActivityOn: t0, ActivityBy: owner}); err != nil {
+	if err := s.CreateToken(context.Background(), tok, apitoken.Log{Activity: apitoken.ActivityCreate, ActivityOn: t0, ActivityBy: owner}, 0); err != nil {
 		t.Fatalf("CreateToken: %v", err)
 	}
 	return tok

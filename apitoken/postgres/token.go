@@ -69,9 +69,18 @@ func tokenWriteErr(op string, t apitoken.Token, err error) error {
 // revoked, or the id is taken. It adds no change: no instance
 // can have cached a token that did not exist, other than as missing, and a
 // token cannot authenticate before it is generated (an UpdateToken).
-func (s *Store) CreateToken(ctx context.Context, t apitoken.Token, log apitoken.Log) error {
+//
+// With limit > 0, ErrTokenLimit if the owner has limit tokens or more that
+// are not revoked (checkTokenLimit: creates for one owner, from any
+// instance, run one after the other).
+func (s *Store) CreateToken(ctx context.Context, t apitoken.Token, log apitoken.Log, limit int) error {
 	t = normalizeToken(t)
 	return s.write(ctx, "creating token", func(tx pgx.Tx) error {
+		if limit > 0 {
+			if err := checkTokenLimit(ctx, tx, t.Owner, limit); err != nil {
+				return err
+			}
+		}
 		_, err := tx.Exec(ctx, `INSERT INTO tokens (id, owner, name, name_key, scopes, expires, created_at,
 			generated_at, generated_exp, jti_hash, expires_at, last_used_at, last_used_ip, revoked_at, revoked_by)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
@@ -84,6 +93,28 @@ func (s *Store) CreateToken(ctx context.Context, t apitoken.Token, log apitoken.
 		log.TokenID, log.TokenName = t.ID, t.Name
 		return insertLog(ctx, tx, log)
 	})
+}
+
+// checkTokenLimit refuses a create for owner that would exceed limit. It
+// locks the owner's row first and counts in a second statement: under READ
+// COMMITTED each statement reads a new snapshot, so the count sees every
+// token committed by the create that held the lock before (a count in the
+// locking statement itself would read the snapshot taken before the wait).
+// A missing owner is left to the insert's foreign key.
+func checkTokenLimit(ctx context.Context, tx pgx.Tx, owner string, limit int) error {
+	_, err := tx.Exec(ctx, `SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE`, owner)
+	if err != nil {
+		return fmt.Errorf("creating token: locking its owner: %w", dbErr(err))
+	}
+	var live int
+	err = tx.QueryRow(ctx, `SELECT count(*) FROM tokens WHERE owner = $1 AND revoked_at IS NULL`, owner).Scan(&live)
+	if err != nil {
+		return fmt.Errorf("creating token: counting the owner's tokens: %w", dbErr(err))
+	}
+	if live >= limit {
+		return apitoken.TokenLimitError(owner, limit)
+	}
+	return nil
 }
 
 // GetToken returns the token with that id.

@@ -61,6 +61,9 @@ type Store struct {
 
 // Open opens the store at path, creating the file (mode 0600) and its
 // directory (mode 0700) when missing, and applies the pending migrations.
+// It refuses a database that users other than its owner may change (perm.go):
+// a directory that group or others may write, unless it has the sticky bit,
+// and a database, -wal or -shm file that group or others may write.
 func Open(ctx context.Context, path string) (*Store, error) {
 	if path == "" {
 		return nil, errors.New("opening token store: empty database path")
@@ -72,6 +75,9 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(abs), 0o700); err != nil {
 		return nil, fmt.Errorf("opening token store: %w", err)
 	}
+	if err := checkFolder(filepath.Dir(abs)); err != nil {
+		return nil, fmt.Errorf("opening token store: %w", err)
+	}
 	// Create the file ourselves so that it never exists with looser
 	// permissions; SQLite gives its -wal and -shm files the same mode.
 	f, err := os.OpenFile(abs, os.O_RDWR|os.O_CREATE, 0o600)
@@ -79,6 +85,9 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("opening token store: %w", err)
 	}
 	if err := f.Close(); err != nil {
+		return nil, fmt.Errorf("opening token store: %w", err)
+	}
+	if err := checkFiles(abs); err != nil {
 		return nil, fmt.Errorf("opening token store: %w", err)
 	}
 

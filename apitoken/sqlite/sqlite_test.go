@@ -48,7 +48,7 @@ func putToken(t testing.TB, s apitoken.Store, owner, name string) apitoken.Token
 	t.Helper()
 	tok := apitoken.Token{ID: apitoken.NewTokenID(), Name: name, Owner: owner, Scopes: apitoken.AllScopes,
 		Expires: apitoken.Expiry30d, CreatedAt: t0}
-	if err := s.CreateToken(context.Background(), tok, apitoken.Log{Activity: apitoken.ActivityCreate, ActivityOn: t0, ActivityBy: owner}); err != nil {
+	if err := s.CreateToken(context.Background(), tok, apitoken.Log{Activity: apitoken.ActivityCreate, ActivityOn: t0, ActivityBy: owner}, 0); err != nil {
 		t.Fatalf("CreateToken: %v", err)
 	}
 	return tok
@@ -59,7 +59,8 @@ func TestOpen_CreatesAPrivateFileInAPrivateDirectory(t *testing.T) {
 	path := filepath.Join(dir, "apitokens.db")
 	s := openStore(t, path)
 	putUser(t, s, "alice") // so that the WAL exists
-	for p, want := range map[string]os.FileMode{dir: 0o700 | os.ModeDir, path: 0o600, path + "-wal": 0o600} {
+	for p, want := range map[string]os.FileMode{filepath.Dir(dir): 0o700 | os.ModeDir, dir: 0o700 | os.ModeDir,
+		path: 0o600, path + "-wal": 0o600, path + "-shm": 0o600} {
 		fi, err := os.Stat(p)
 		if err != nil {
 			t.Fatalf("stat %s: %v", p, err)

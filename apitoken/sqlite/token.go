@@ -67,10 +67,24 @@ func tokenWriteErr(op string, t apitoken.Token, err error) error {
 // CreateToken stores a new token and its CREATE log (which is given the
 // token's id and name). Its owner must exist (ErrNotFound otherwise).
 // ErrConflict if the owner has a token of the same NameKey that is not
-// revoked, or the id is taken.
-func (s *Store) CreateToken(ctx context.Context, t apitoken.Token, log apitoken.Log) error {
+// revoked, or the id is taken. With limit > 0, ErrTokenLimit if the owner
+// has limit tokens or more that are not revoked: counted in the write
+// transaction, which is begun IMMEDIATE, so no other create (of this process
+// or another on the file) can commit between the count and the insert.
+func (s *Store) CreateToken(ctx context.Context, t apitoken.Token, log apitoken.Log, limit int) error {
 	t = normalizeToken(t)
 	return s.write(ctx, "creating token", func(tx *sql.Tx) error {
+		if limit > 0 {
+			var live int
+			// Answered from the partial index tokens_live_name.
+			err := tx.QueryRowContext(ctx, `SELECT count(*) FROM tokens WHERE owner = ? AND revoked_at IS NULL`, t.Owner).Scan(&live)
+			if err != nil {
+				return fmt.Errorf("creating token: counting the owner's tokens: %w", dbErr(err))
+			}
+			if live >= limit {
+				return apitoken.TokenLimitError(t.Owner, limit)
+			}
+		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO tokens (id, owner, name, name_key, scopes, expires, created_at,
 			generated_at, generated_exp, jti_hash, expires_at, last_used_at, last_used_ip, revoked_at, revoked_by)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,

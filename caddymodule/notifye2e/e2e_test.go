@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -42,6 +43,10 @@ const config = `{
 	http_port %[2]d
 	skip_install_trust
 	persist_config off
+	log {
+		output file %[8]s
+		level  DEBUG
+	}
 	api_tokens {
 		storage     sqlite %[3]s
 		signing_key %[4]s
@@ -69,6 +74,7 @@ type env struct {
 	db     string
 	key    string
 	users  string
+	log    string // Caddy's log
 }
 
 func webhooks(urls ...string) string {
@@ -82,7 +88,7 @@ func webhooks(urls ...string) string {
 func newEnv(t *testing.T, hooks ...string) *env {
 	t.Helper()
 	e := &env{t: t, smtp: notifytest.NewSMTPServer(t, "none", notifytest.WithAuth("mailer", "mail-secret")),
-		db: t.TempDir() + "/t.db", key: apitoken.GenerateKeySecret(), users: caddytesting.Accounts(t, "\t\t", "root", "alice")}
+		db: t.TempDir() + "/t.db", log: t.TempDir() + "/caddy.log", key: apitoken.GenerateKeySecret(), users: caddytesting.Accounts(t, "\t\t", "root", "alice")}
 	e.tester = caddytesting.NewTester(t, adminPort)
 	e.load(hooks...)
 	e.call("root", "PUT", "/admin/users/alice", `{"email": "alice@example.com"}`, 200)
@@ -93,7 +99,7 @@ func newEnv(t *testing.T, hooks ...string) *env {
 // load (re)loads the config with these webhooks.
 func (e *env) load(hooks ...string) {
 	e.t.Helper()
-	e.tester.InitServer(fmt.Sprintf(config, adminPort, httpPort, e.db, e.key, e.smtp.Addr, webhooks(hooks...), e.users), "caddyfile")
+	e.tester.InitServer(fmt.Sprintf(config, adminPort, httpPort, e.db, e.key, e.smtp.Addr, webhooks(hooks...), e.users, e.log), "caddyfile")
 	if e.t.Failed() {
 		e.t.FailNow()
 	}
@@ -250,8 +256,54 @@ func TestE2E_AFailingWebhookIsVisibleToAdminsAndNeverBreaksGeneration(t *testing
 		}
 		return false
 	})
-	if !strings.HasPrefix(n["destination"].(string), "webhook:"+hook.URL) || !strings.Contains(fmt.Sprint(n["last_error"]), "500") ||
+	if !strings.HasPrefix(n["destination"].(string), "webhook:"+hook.URL+"/…#") || !strings.Contains(fmt.Sprint(n["last_error"]), "500") ||
 		n["next_attempt_at"] == nil || n["event"] != "token.generated" {
 		t.Errorf("pending notification %v", n)
+	}
+}
+
+// Slack, Teams and Discord webhooks carry their secret in the URL's path:
+// neither the admin route nor Caddy's log may show it, also when delivery
+// fails with a connection refused (net/http's errors repeat the URL).
+func TestE2E_AWebhookURLIsShownAndLoggedWithoutItsPath(t *testing.T) {
+	hook := notifytest.NewReceiver(t, 1000) // answers 500
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused := l.Addr().String()
+	l.Close() // nothing listens there
+	failing, unreachable := hook.URL+"/services/T0/B0/s3cr3t-slack", "http://"+refused+"/api/webhooks/1/s3cr3t-discord"
+	e := newEnv(t, failing, unreachable)
+	id, _ := e.generate("Excel")
+
+	var raw []byte
+	eventually(t, "both webhooks' failed attempts shown", func() bool {
+		out := e.call("root", "GET", "/admin/notifications?state=pending&token="+id, "", 200)
+		raw, _ = json.Marshal(out)
+		ns := out["notifications"].([]any)
+		for _, n := range ns {
+			if n.(map[string]any)["attempts"] != 1.0 {
+				return false
+			}
+		}
+		return len(ns) == 2
+	})
+	for _, want := range []string{"webhook:" + hook.URL + "/…#", "webhook:http://" + refused + "/…#", "answered 500", "connection refused"} {
+		if !strings.Contains(string(raw), want) {
+			t.Errorf("GET /admin/notifications lacks %q: %s", want, raw)
+		}
+	}
+	logs, err := os.ReadFile(e.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(logs), "notification failed; will retry") {
+		t.Fatalf("Caddy's log has no failed delivery:\n%s", logs)
+	}
+	for what, text := range map[string]string{"GET /admin/notifications": string(raw), "Caddy's log": string(logs)} {
+		if strings.Contains(text, "s3cr3t") || strings.Contains(text, "/services/") || strings.Contains(text, "/api/webhooks/") {
+			t.Errorf("%s shows a webhook URL's path:\n%s", what, text)
+		}
 	}
 }
