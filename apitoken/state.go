@@ -23,7 +23,13 @@ type StateConfig struct {
 	// 200ms), and so how late a change made by another process is seen at
 	// worst when no Waker says so sooner.
 	PollInterval time.Duration
-	// LookupTimeout bounds one store query (default 2s).
+	// SyncTimeout bounds one read of the change sequence (default 500ms).
+	// With PollInterval it must stay under MaxLag, so that a store that
+	// goes silent is found down before cached state stops being trusted,
+	// and requests never wait on it.
+	SyncTimeout time.Duration
+	// LookupTimeout bounds one read of a token's or user's state (default
+	// 2s).
 	LookupTimeout time.Duration
 	// CacheSize bounds each cache, in entries (default 100,000).
 	CacheSize int
@@ -80,8 +86,14 @@ func NewState(cfg StateConfig) (*State, error) {
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = 200 * time.Millisecond
 	}
+	if cfg.SyncTimeout <= 0 {
+		cfg.SyncTimeout = 500 * time.Millisecond
+	}
 	if cfg.LookupTimeout <= 0 {
 		cfg.LookupTimeout = 2 * time.Second
+	}
+	if cfg.PollInterval+cfg.SyncTimeout >= cfg.MaxLag {
+		return nil, fmt.Errorf("state: poll interval %v plus sync timeout %v must be under the max lag %v", cfg.PollInterval, cfg.SyncTimeout, cfg.MaxLag)
 	}
 	if cfg.CacheSize <= 0 {
 		cfg.CacheSize = 100_000
@@ -166,7 +178,7 @@ func (s *State) Sync(ctx context.Context) error {
 	_, err, _ := s.flight.Do("sync", func() (any, error) {
 		s.stats.syncs.Add(1)
 		start := s.cfg.Now()
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.LookupTimeout)
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.SyncTimeout)
 		defer cancel()
 		if err := s.catchUp(sctx, start); err != nil {
 			s.down.Store(true)

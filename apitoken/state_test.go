@@ -51,7 +51,7 @@ func (s *silentStore) Changes(ctx context.Context, after int64, limit int) ([]ap
 func silentEnv(t *testing.T, cfg apitoken.AuthConfig) (*env, *silentStore, *apitoken.Authenticator) {
 	e := newEnv(t, apitoken.AuthConfig{})
 	silent := &silentStore{Store: e.store}
-	state, err := apitoken.NewState(apitoken.StateConfig{Store: silent, Now: e.clock.Now, LookupTimeout: 50 * time.Millisecond})
+	state, err := apitoken.NewState(apitoken.StateConfig{Store: silent, Now: e.clock.Now, SyncTimeout: 50 * time.Millisecond, LookupTimeout: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

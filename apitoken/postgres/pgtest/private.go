@@ -9,6 +9,8 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -112,5 +114,55 @@ func (s *Server) Stop() {
 	s.t.Helper()
 	if out, err := s.run("pg_ctl", "-D", s.data(), "-m", "immediate", "-w", "stop"); err != nil {
 		s.t.Fatalf("stopping PostgreSQL: %v\n%s", err, out)
+	}
+}
+
+// Freeze stops every process of the server (SIGSTOP) without closing a
+// connection: to its clients it goes silent, as behind a network path that
+// passes no bytes. New connections are accepted by the kernel and then hear
+// nothing. Thaw undoes it; the test's end does too.
+func (s *Server) Freeze() {
+	s.t.Helper()
+	s.signal(syscall.SIGSTOP)
+	s.t.Cleanup(func() { s.signal(syscall.SIGCONT) })
+}
+
+// Thaw lets a frozen server run again.
+func (s *Server) Thaw() {
+	s.t.Helper()
+	s.signal(syscall.SIGCONT)
+}
+
+// signal sends sig to the postmaster and every process it started.
+func (s *Server) signal(sig syscall.Signal) {
+	b, err := os.ReadFile(filepath.Join(s.data(), "postmaster.pid"))
+	if err != nil {
+		s.t.Fatalf("reading the postmaster's pid: %v", err)
+	}
+	first, _, _ := strings.Cut(string(b), "\n")
+	postmaster, err := strconv.Atoi(strings.TrimSpace(first))
+	if err != nil {
+		s.t.Fatalf("postmaster.pid: %v", err)
+	}
+	pids := []int{postmaster}
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, f := range stats {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...: comm may hold spaces, so read after ")".
+		rest := string(b[strings.LastIndexByte(string(b), ')')+1:])
+		var state string
+		var ppid int
+		if _, err := fmt.Sscan(rest, &state, &ppid); err == nil && ppid == postmaster {
+			pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(f)))
+			pids = append(pids, pid)
+		}
+	}
+	for _, pid := range pids {
+		if err := syscall.Kill(pid, sig); err != nil && pid == postmaster {
+			s.t.Fatalf("signalling the postmaster: %v", err)
+		}
 	}
 }
