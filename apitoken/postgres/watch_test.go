@@ -114,7 +114,7 @@ func TestWatch_ReportsEveryCommittedChangeFromAnyInstance(t *testing.T) {
 	if _, err := a.UpdateUser(context.Background(), "alice", func(*apitoken.User, bool) ([]apitoken.Log, error) { return nil, boom }); !errors.Is(err, boom) {
 		t.Fatal(err)
 	}
-	if err := a.RecordAuth(context.Background(), []apitoken.AuthRecord{{TokenID: tok.ID, Result: apitoken.ResultOK, Window: t0, First: t0, Last: t0, Count: 1}}); err != nil {
+	if err := a.RecordAuth(context.Background(), "", []apitoken.AuthRecord{{TokenID: tok.ID, Result: apitoken.ResultOK, Window: t0, First: t0, Last: t0, Count: 1}}); err != nil {
 		t.Fatal(err)
 	}
 	f.quiet("rolled-back changes and audit writes", 300*time.Millisecond)
