@@ -193,7 +193,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	// Changes made on other instances (a shared store's feed) drop this
 	// config's cached state too.
 	a.backend.watch(a.auth)
-	if a.metrics, err = newMetrics(ctx.GetMetricsRegistry(), a.auth, a.backend.auditor); err != nil {
+	if a.metrics, err = newMetrics(ctx, a.auth.Stats, a.backend.auditor); err != nil {
 		return fmt.Errorf("api_tokens: registering metrics: %w", err)
 	}
 	a.service = &apitoken.Service{
