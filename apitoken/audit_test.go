@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -234,25 +235,50 @@ func TestAuditor_ManyDistinctAttemptsFoldWithinTheRowBound(t *testing.T) {
 }
 
 // failingStore is a fault injector over the real store: RecordAuth fails for
-// the first calls, then passes through.
+// the first calls, then passes through. It notes every call's batch.
 type failingStore struct {
 	apitoken.Store
 	failures atomic.Int32
 	// during, when set, runs inside each failing call: attempts that come
 	// in while a flush is under way.
 	during func()
+	// applyThenFail: a failing call applies the batch first, as a COMMIT
+	// whose answer is lost does.
+	applyThenFail bool
+
+	mu    sync.Mutex
+	calls []storeCall
+}
+
+type storeCall struct {
+	batchID string
+	records int
 }
 
 var errInjected = errors.New("injected: database is locked")
 
-func (s *failingStore) RecordAuth(ctx context.Context, records []apitoken.AuthRecord) error {
+func (s *failingStore) RecordAuth(ctx context.Context, batchID string, records []apitoken.AuthRecord) error {
+	s.mu.Lock()
+	s.calls = append(s.calls, storeCall{batchID, len(records)})
+	s.mu.Unlock()
 	if s.failures.Add(-1) >= 0 {
 		if s.during != nil {
 			s.during()
 		}
+		if s.applyThenFail {
+			if err := s.Store.RecordAuth(ctx, batchID, records); err != nil {
+				return err
+			}
+		}
 		return errInjected
 	}
-	return s.Store.RecordAuth(ctx, records)
+	return s.Store.RecordAuth(ctx, batchID, records)
+}
+
+func (s *failingStore) callLog() []storeCall {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.calls)
 }
 
 func TestAuditor_FailedFlushKeepsTheBatchForTheNext(t *testing.T) {
@@ -357,7 +383,7 @@ func TestAuditor_OKMarksTheTokenActiveOnlyForItsGeneration(t *testing.T) {
 	}
 }
 
-func TestAuditor_AttemptsDuringAFailedFlushMergeWithTheKeptBatch(t *testing.T) {
+func TestAuditor_AttemptsDuringAFailedFlushAreWrittenAfterTheKeptBatch(t *testing.T) {
 	e := newEnv(t, apitoken.AuthConfig{})
 	_, tok, _ := e.live("alice", apitoken.AllScopes, apitoken.Expiry30d)
 	store := &failingStore{Store: e.store}
@@ -375,8 +401,10 @@ func TestAuditor_AttemptsDuringAFailedFlushMergeWithTheKeptBatch(t *testing.T) {
 	if err := a.Flush(e.ctx); !errors.Is(err, errInjected) {
 		t.Fatalf("first Flush = %v, want the injected failure", err)
 	}
-	if n := a.Pending(); n != 1 {
-		t.Errorf("%d rows pending, want the kept batch and the new attempts merged into 1", n)
+	// The kept batch stays as it was (its id names exactly those
+	// attempts); the new attempts wait in the queue beside it.
+	if st := a.Stats(); st.Pending != 2 || st.InFlight != 1 {
+		t.Errorf("stats %+v, want 2 rows pending: the kept batch's (in flight) and the queued one", st)
 	}
 	if err := a.Flush(e.ctx); err != nil {
 		t.Fatalf("second Flush: %v", err)
@@ -387,5 +415,175 @@ func TestAuditor_AttemptsDuringAFailedFlushMergeWithTheKeptBatch(t *testing.T) {
 	}
 	if !logs[0].ActivityOn.Equal(t0.Add(10*time.Second)) || !logs[0].LastOn.Equal(t0.Add(20*time.Second)) {
 		t.Errorf("row spans %v to %v", logs[0].ActivityOn, logs[0].LastOn)
+	}
+}
+
+// A write that applied its batch but reported a failure (a COMMIT answer
+// lost) is retried under the same id, by the next flush too, and the store
+// does not apply it again: each attempt is counted once.
+func TestAuditor_ABatchAppliedButReportedFailedIsNotCountedTwice(t *testing.T) {
+	e := newEnv(t, apitoken.AuthConfig{})
+	_, tok, _ := e.live("alice", apitoken.AllScopes, apitoken.Expiry30d)
+	store := &failingStore{Store: e.store, applyThenFail: true}
+	store.failures.Store(3) // three flushes in a row: the store "unreachable" after the lost answer
+	a := apitoken.NewAuditor(apitoken.AuditConfig{Store: store, FlushInterval: time.Hour})
+	defer a.Close(e.ctx)
+	for i := 0; i < 7; i++ {
+		a.Record(event(tok.ID, t0.Add(10*time.Second)))
+	}
+	for i := 0; i < 3; i++ {
+		if err := a.Flush(e.ctx); !errors.Is(err, errInjected) {
+			t.Fatalf("flush %d = %v, want the injected failure", i, err)
+		}
+	}
+	a.Record(event(tok.ID, t0.Add(20*time.Second))) // one more, queued behind the kept batch
+	if err := a.Flush(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := countOf(authLogs(t, e, tok.ID)); got != 8 {
+		t.Errorf("counted %d attempts, want 8: the batch applied once and the later attempt", got)
+	}
+	calls := store.callLog()
+	if len(calls) != 5 {
+		t.Fatalf("store calls %+v, want 4 writes of the kept batch and 1 of the later attempt", calls)
+	}
+	for _, c := range calls[1:4] {
+		if c.batchID != calls[0].batchID {
+			t.Errorf("the kept batch was written as %q after %q: a retry must keep the id", c.batchID, calls[0].batchID)
+		}
+	}
+	if calls[4].batchID == calls[0].batchID {
+		t.Error("the later attempt went under the kept batch's id")
+	}
+	if st := a.Stats(); st.Pending != 0 || st.InFlight != 0 || st.Dropped != 0 {
+		t.Errorf("stats after the recovery: %+v", st)
+	}
+}
+
+// A backlog larger than MaxBatchRecords is written in pieces of at most
+// that many records, each its own transaction, so that each needs the disk
+// space and lock time of itself only.
+func TestAuditor_ABacklogIsWrittenInBoundedBatches(t *testing.T) {
+	e := newEnv(t, apitoken.AuthConfig{})
+	_, tok, _ := e.live("alice", apitoken.AllScopes, apitoken.Expiry30d)
+	store := &failingStore{Store: e.store}
+	a := apitoken.NewAuditor(apitoken.AuditConfig{Store: store, FlushInterval: time.Hour})
+	defer a.Close(e.ctx)
+	const rows = 2*apitoken.MaxBatchRecords + 500
+	for i := 0; i < rows; i++ {
+		a.Record(event(tok.ID, t0.Add(time.Duration(i)*time.Minute))) // a window each: one row each
+	}
+	if err := a.Flush(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	var sizes []int
+	ids := map[string]bool{}
+	for _, c := range store.callLog() {
+		sizes = append(sizes, c.records)
+		ids[c.batchID] = true
+	}
+	if len(sizes) != 3 || slices.Max(sizes) > apitoken.MaxBatchRecords || len(ids) != 3 {
+		t.Errorf("batch sizes %v under %d ids, want 3 batches of at most %d, each its own id", sizes, len(ids), apitoken.MaxBatchRecords)
+	}
+	var got int64
+	f := apitoken.LogFilter{TokenID: tok.ID, Activity: apitoken.ActivityAuthenticate, Page: apitoken.Page{Limit: apitoken.MaxPageLimit}}
+	for {
+		logs, next, err := e.store.ListLogs(e.ctx, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got += countOf(logs)
+		if f.Cursor = next; next == "" {
+			break
+		}
+	}
+	if got != rows {
+		t.Errorf("counted %d, want %d", got, rows)
+	}
+}
+
+// blockingStore holds each RecordAuth until released, telling entered.
+type blockingStore struct {
+	apitoken.Store
+	entered, release chan struct{}
+}
+
+func (s *blockingStore) RecordAuth(ctx context.Context, batchID string, records []apitoken.AuthRecord) error {
+	s.entered <- struct{}{}
+	<-s.release
+	return s.Store.RecordAuth(ctx, batchID, records)
+}
+
+// Rows taken from the queue by a flush that has not committed yet are
+// still pending (and in flight): the queue metric does not read 0 while a
+// write is stuck.
+func TestAuditor_RowsOfAStuckFlushArePendingAndInFlight(t *testing.T) {
+	e := newEnv(t, apitoken.AuthConfig{})
+	_, tok, _ := e.live("alice", apitoken.AllScopes, apitoken.Expiry30d)
+	store := &blockingStore{Store: e.store, entered: make(chan struct{}), release: make(chan struct{})}
+	a := apitoken.NewAuditor(apitoken.AuditConfig{Store: store, FlushInterval: time.Hour})
+	for i := 0; i < 3; i++ {
+		a.Record(event(tok.ID, t0.Add(time.Duration(i)*time.Minute)))
+	}
+	flushed := make(chan error)
+	go func() { flushed <- a.Flush(e.ctx) }()
+	<-store.entered
+	a.Record(event(tok.ID, t0.Add(time.Hour))) // queued while the write is stuck
+	if st := a.Stats(); st.Pending != 4 || st.InFlight != 3 {
+		t.Errorf("stats during a stuck write: %+v, want 4 pending of which 3 in flight", st)
+	}
+	close(store.release)
+	if err := <-flushed; err != nil {
+		t.Fatal(err)
+	}
+	if st := a.Stats(); st.Pending != 1 || st.InFlight != 0 {
+		t.Errorf("stats after the write: %+v, want 1 pending, none in flight", st)
+	}
+	go func() { <-store.entered }() // Close's flush
+	if err := a.Close(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A batch that has failed for longer than MaxBatchRetry is dropped and
+// counted: the store keeps batch ids for AuditBatchRetention only, so a
+// write after that could count an applied batch twice.
+func TestAuditor_ABatchFailingPastMaxBatchRetryIsDroppedAndCounted(t *testing.T) {
+	e := newEnv(t, apitoken.AuthConfig{})
+	_, tok, _ := e.live("alice", apitoken.AllScopes, apitoken.Expiry30d)
+	store := &failingStore{Store: e.store}
+	store.failures.Store(2)
+	clock := newClock()
+	var gaveUp atomic.Int32
+	a := apitoken.NewAuditor(apitoken.AuditConfig{Store: store, FlushInterval: time.Hour, Now: clock.Now,
+		OnError: func(err error, _ int) {
+			if strings.Contains(err.Error(), "giving up") {
+				gaveUp.Add(1)
+			}
+		}})
+	defer a.Close(e.ctx)
+	for i := 0; i < 5; i++ {
+		a.Record(event(tok.ID, t0))
+	}
+	if err := a.Flush(e.ctx); err == nil {
+		t.Fatal("the first flush did not fail")
+	}
+	clock.Advance(apitoken.MaxBatchRetry - time.Second)
+	if err := a.Flush(e.ctx); err == nil {
+		t.Fatal("the second flush did not fail")
+	}
+	if st := a.Stats(); st.Dropped != 0 || st.InFlight != 1 {
+		t.Fatalf("stats within MaxBatchRetry: %+v, want the batch kept", st)
+	}
+	clock.Advance(2 * time.Second)
+	a.Record(event(tok.ID, t0.Add(time.Minute)))
+	if err := a.Flush(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st := a.Stats(); st.Dropped != 5 || st.Pending != 0 || gaveUp.Load() != 1 {
+		t.Errorf("stats %+v, %d give-ups; want the 5 attempts of the old batch dropped, once", st, gaveUp.Load())
+	}
+	if got := countOf(authLogs(t, e, tok.ID)); got != 1 {
+		t.Errorf("counted %d, want the 1 later attempt", got)
 	}
 }

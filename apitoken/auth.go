@@ -53,6 +53,12 @@ type AuthStats struct {
 	JWTCacheLen                      int
 }
 
+// JWTStats reads the counters of the verified-JWT cache alone: the State's
+// are shared with other Authenticators.
+func (a *Authenticator) JWTStats() AuthStats {
+	return AuthStats{JWTCacheHits: a.stats.jwtHits.Load(), JWTCacheMisses: a.stats.jwtMisses.Load(), JWTCacheLen: a.jwts.Len()}
+}
+
 // Stats reads the counters.
 func (a *Authenticator) Stats() AuthStats {
 	st := a.state.Stats()

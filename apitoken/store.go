@@ -57,7 +57,13 @@ type Store interface {
 	// the token's LastUsedAt (to the latest Last, never backwards) and
 	// LastUsedIP. Records of tokens that do not exist are skipped. The batch
 	// is applied in one transaction: all of it or none.
-	RecordAuth(ctx context.Context, records []AuthRecord) error
+	//
+	// batchID (NewBatchID) names the batch: the store records it in the
+	// batch's transaction and keeps it for AuditBatchRetention, and a batch
+	// whose id is already recorded is not applied again (nil is returned).
+	// A caller that saw an error it cannot read as "not applied" (a lost
+	// COMMIT answer) writes the batch again under the same id.
+	RecordAuth(ctx context.Context, batchID string, records []AuthRecord) error
 
 	// Changes returns at most limit changes numbered after after, in
 	// order. Every UpdateToken and UpdateUser of any process on the same

@@ -206,7 +206,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
-	if a.metrics, err = newMetrics(ctx.GetMetricsRegistry(), a.auth, a.backend.auditor); err != nil {
+	if a.metrics, err = newMetrics(ctx, a.auth.JWTStats, a.backend); err != nil {
 		return fmt.Errorf("api_tokens: registering metrics: %w", err)
 	}
 	a.service = &apitoken.Service{

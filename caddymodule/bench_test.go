@@ -9,7 +9,6 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
@@ -59,11 +58,7 @@ func benchGuard(b *testing.B) (*Auth, string) {
 		bit, _ := apitoken.ScopeBit(apitoken.Scope(r.Scope))
 		h.rules = append(h.rules, scopeRule{name: r.Scope, scope: bit, paths: r.Paths})
 	}
-	m, err := newMetrics(prometheus.NewRegistry(), auth, auditor)
-	if err != nil {
-		b.Fatal(err)
-	}
-	h.app = &App{auth: auth, backend: &backend{store: store, auditor: auditor}, metrics: m}
+	h.app = &App{auth: auth, backend: &backend{store: store, auditor: auditor}, metrics: appMetrics}
 	return h, jwt
 }
 

@@ -136,8 +136,11 @@ const (
 	// tokenUsedSQL moves last_used_at forward, never back.
 	tokenUsedSQL = `UPDATE tokens SET last_used_at = $1, last_used_ip = $2
 		WHERE id = $3 AND (last_used_at IS NULL OR last_used_at < $1)`
-	batchSQL      = `INSERT INTO audit_batches (id) VALUES ($1)`
-	pruneBatchSQL = `DELETE FROM audit_batches WHERE created_at < now() - interval '1 hour'`
+	// batchSQL records a batch's id; no row is inserted if it is there.
+	batchSQL = `INSERT INTO audit_batches (id) VALUES ($1) ON CONFLICT (id) DO NOTHING`
+	// pruneBatchSQL deletes the ids older than apitoken.AuditBatchRetention
+	// ($1, in seconds), past which no batch is retried.
+	pruneBatchSQL = `DELETE FROM audit_batches WHERE created_at < now() - make_interval(secs => $1)`
 )
 
 // foldReserve is how many of a window's MaxAuthRowsPerWindow rows are kept
@@ -170,30 +173,31 @@ type lastUse struct {
 // The batch locks its tokens' rows first, so that batches of one token from
 // several instances apply one after the other and the per-window row bound
 // holds; counts are added in the database (count = count + excluded.count),
-// never read and written back. If the COMMIT is not acknowledged, the batch's
-// id (written in the same transaction) says whether it was applied: then
-// RecordAuth reports success, and the caller does not write it again.
-func (s *Store) RecordAuth(ctx context.Context, records []apitoken.AuthRecord) error {
+// never read and written back.
+//
+// The transaction first inserts batchID into audit_batches: if it is there
+// already, an earlier write of this batch was applied (its COMMIT answer was
+// lost) and nothing is written. A COMMIT not acknowledged is tried again at
+// once under the same id, which settles it when the database is reachable;
+// when it is not, the error goes to the caller, which writes the batch again
+// later under the same id (the Auditor does). An empty batchID is given a
+// fresh one.
+func (s *Store) RecordAuth(ctx context.Context, batchID string, records []apitoken.AuthRecord) error {
 	recs := slices.DeleteFunc(slices.Clone(records), func(r apitoken.AuthRecord) bool { return r.Count < 1 })
 	if len(recs) == 0 {
 		return nil
 	}
-	batchID := newBatchID()
+	if batchID == "" {
+		batchID = apitoken.NewBatchID()
+	}
 	for attempt := 1; ; attempt++ {
 		err := s.recordAuth(ctx, batchID, recs)
 		switch {
-		case err == nil:
+		case err == nil, errors.Is(err, errBatchApplied):
 			return nil
-		case errors.Is(err, errCommitUnknown):
-			committed, rerr := s.batchCommitted(ctx, batchID)
-			if rerr != nil {
-				return fmt.Errorf("%w; checking whether it was: %w", err, rerr)
-			}
-			if committed {
-				return nil
-			}
-			return err
-		case attempt < 3 && ctx.Err() == nil && (constraint(err, "40P01", "") || constraint(err, "40001", "")):
+		case attempt < 3 && ctx.Err() == nil &&
+			(errors.Is(err, errCommitUnknown) || constraint(err, "40P01", "") || constraint(err, "40001", "")):
+			// The same id makes the retry safe after a lost COMMIT answer.
 			// A deadlock cannot come from two batches (they lock in one
 			// order), but a batch and another writer may still meet one.
 			continue
@@ -202,9 +206,24 @@ func (s *Store) RecordAuth(ctx context.Context, records []apitoken.AuthRecord) e
 	}
 }
 
+// errBatchApplied ends the transaction of a batch whose id is already in
+// audit_batches: an earlier write of it committed.
+var errBatchApplied = errors.New("audit batch already applied")
+
 func (s *Store) recordAuth(ctx context.Context, batchID string, recs []apitoken.AuthRecord) error {
 	return s.write(ctx, "recording authentications", func(tx pgx.Tx) error {
 		fail := func(err error) error { return fmt.Errorf("recording authentications: %w", dbErr(err)) }
+
+		// First, so that a write of a batch already applied stops here;
+		// an earlier write still open on the server (its connection not
+		// yet found dead) makes this insert wait for its end.
+		tag, err := tx.Exec(ctx, batchSQL, batchID)
+		if err != nil {
+			return fail(err)
+		}
+		if tag.RowsAffected() == 0 {
+			return errBatchApplied
+		}
 
 		ids := make([]string, 0, 8)
 		for _, r := range recs {
@@ -314,9 +333,8 @@ func (s *Store) recordAuth(ctx context.Context, batchID string, recs []apitoken.
 		for id, u := range uses {
 			batch.Queue(tokenUsedSQL, u.at, u.ip, id)
 		}
-		batch.Queue(batchSQL, batchID)
 		if last := s.lastPrune.Load(); time.Since(time.Unix(last, 0)) > pruneEvery && s.lastPrune.CompareAndSwap(last, time.Now().Unix()) {
-			batch.Queue(pruneBatchSQL)
+			batch.Queue(pruneBatchSQL, apitoken.AuditBatchRetention.Seconds())
 		}
 		if err := tx.SendBatch(ctx, &batch).Close(); err != nil {
 			return fail(err)
@@ -355,27 +373,4 @@ func (s *Store) addOne(ctx context.Context, tx pgx.Tx, r *apitoken.AuthRecord, n
 	}
 	*rows++
 	return nil
-}
-
-// batchCommitted reports whether the RecordAuth batch of that id was
-// committed, for a batch whose COMMIT was not acknowledged. It inserts the
-// id itself: if the batch's transaction is still open on the server (its
-// connection not yet found dead), the insert waits for it to end; a
-// conflict then means the batch committed, and a success that it did not and
-// never will (its id is taken). It tries for up to 10 s, whatever ctx says:
-// only a definite answer keeps the caller from writing the batch twice.
-func (s *Store) batchCommitted(ctx context.Context, batchID string) (bool, error) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	for {
-		tag, err := s.pool.Exec(ctx, `INSERT INTO audit_batches (id) VALUES ($1) ON CONFLICT (id) DO NOTHING`, batchID)
-		if err == nil {
-			return tag.RowsAffected() == 0, nil
-		}
-		select {
-		case <-ctx.Done():
-			return false, dbErr(err)
-		case <-time.After(250 * time.Millisecond):
-		}
-	}
 }

@@ -22,7 +22,6 @@ package postgres
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"embed"
 	"encoding/binary"
@@ -310,16 +309,6 @@ func nullBytes(b []byte) []byte {
 		return nil
 	}
 	return b
-}
-
-// newBatchID is a random UUID (version 4) for audit_batches.
-func newBatchID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	h := hex.EncodeToString(b[:])
-	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
 
 // Interface guards

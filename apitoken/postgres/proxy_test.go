@@ -27,6 +27,10 @@ type proxy struct {
 	loseCommitAck atomic.Bool
 	// loseCommit: the next COMMIT is not sent on; both sides are closed.
 	loseCommit atomic.Bool
+	// downAfterCommit: when a COMMIT (or its answer) is lost, the database
+	// becomes unreachable: every connection is cut and new ones are refused
+	// until down is cleared.
+	downAfterCommit atomic.Bool
 
 	accepted atomic.Int64 // connections accepted, refused ones included
 
@@ -91,6 +95,14 @@ func (p *proxy) cut() {
 		c.close()
 	}
 	clear(p.pairs)
+}
+
+// outage makes the database unreachable if downAfterCommit is set.
+func (p *proxy) outage() {
+	if p.downAfterCommit.Load() {
+		p.down.Store(true)
+		p.cut()
+	}
 }
 
 // stall silences every open connection without closing it; new ones work.
@@ -159,6 +171,7 @@ func (p *proxy) toServer(c *pair) {
 		}
 		if msg[0] == 'Q' && bytes.EqualFold(bytes.TrimRight(msg[5:], "\x00"), []byte("commit")) {
 			if p.loseCommit.CompareAndSwap(true, false) {
+				p.outage()
 				return // closes both sides: the server rolls back
 			}
 			if p.loseCommitAck.CompareAndSwap(true, false) {
@@ -180,6 +193,7 @@ func (p *proxy) toClient(c *pair) {
 		n, err := c.server.Read(buf)
 		if n > 0 && !c.stalled.Load() {
 			if c.committing.Load() {
+				p.outage()
 				return // the server has answered: the COMMIT is applied
 			}
 			if _, werr := c.client.Write(buf[:n]); werr != nil {

@@ -91,7 +91,7 @@ func TestWake_EveryCommittedChangeOfAnyInstanceWakesTheListener(t *testing.T) {
 	if _, err := a.UpdateUser(context.Background(), "alice", func(*apitoken.User, bool) ([]apitoken.Log, error) { return nil, boom }); !errors.Is(err, boom) {
 		t.Fatal(err)
 	}
-	if err := a.RecordAuth(context.Background(), []apitoken.AuthRecord{{TokenID: tok.ID, Result: apitoken.ResultOK, Window: t0, First: t0, Last: t0, Count: 1}}); err != nil {
+	if err := a.RecordAuth(context.Background(), "", []apitoken.AuthRecord{{TokenID: tok.ID, Result: apitoken.ResultOK, Window: t0, First: t0, Last: t0, Count: 1}}); err != nil {
 		t.Fatal(err)
 	}
 	w.quiet("a rolled-back change and an audit write", 300*time.Millisecond)

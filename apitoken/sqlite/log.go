@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken/internal/cursor"
@@ -152,11 +153,34 @@ type lastUse struct {
 // is added to its window's folded row for its result, so that there is at
 // most one folded row per token, window and result. The log row takes the
 // token's name from the tokens table.
-func (s *Store) RecordAuth(ctx context.Context, records []apitoken.AuthRecord) error {
+//
+// The transaction first records batchID in audit_batches; a batch whose id
+// is there already was applied, and is not applied again. An empty batchID
+// is given a fresh one.
+func (s *Store) RecordAuth(ctx context.Context, batchID string, records []apitoken.AuthRecord) error {
 	if len(records) == 0 {
 		return nil
 	}
-	return s.write(ctx, "recording authentications", func(tx *sql.Tx) error {
+	if batchID == "" {
+		batchID = apitoken.NewBatchID()
+	}
+	err := s.write(ctx, "recording authentications", func(tx *sql.Tx) error {
+		now := time.Now()
+		res, err := tx.ExecContext(ctx, `INSERT INTO audit_batches (id, created_at) VALUES (?, ?) ON CONFLICT (id) DO NOTHING`,
+			batchID, micros(now))
+		if err != nil {
+			return fmt.Errorf("recording authentications: %w", dbErr(err))
+		}
+		if affected(res) == 0 {
+			return errBatchApplied
+		}
+		if last := s.lastPrune.Load(); now.Sub(time.Unix(last, 0)) > pruneEvery && s.lastPrune.CompareAndSwap(last, now.Unix()) {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM audit_batches WHERE created_at < ?`,
+				micros(now.Add(-apitoken.AuditBatchRetention))); err != nil {
+				return fmt.Errorf("recording authentications: %w", dbErr(err))
+			}
+		}
+
 		var (
 			upsert   = tx.StmtContext(ctx, s.authUpsert)
 			add      = tx.StmtContext(ctx, s.authAdd)
@@ -256,7 +280,18 @@ func (s *Store) RecordAuth(ctx context.Context, records []apitoken.AuthRecord) e
 		}
 		return nil
 	})
+	if errors.Is(err, errBatchApplied) {
+		return nil
+	}
+	return err
 }
+
+// errBatchApplied ends the transaction of a batch whose id is already in
+// audit_batches.
+var errBatchApplied = errors.New("audit batch already applied")
+
+// pruneEvery is how often a store deletes old audit_batches rows.
+const pruneEvery = 5 * time.Minute
 
 func affected(res sql.Result) int64 {
 	n, err := res.RowsAffected()

@@ -125,7 +125,7 @@ func TestScale_ManagementStaysFastWithAMillionTokens(t *testing.T) {
 			recs[i] = apitoken.AuthRecord{TokenID: tokenID, ActivityBy: "Reports API", Result: apitoken.ResultOK,
 				ClientIP: "198.51.100." + strconv.Itoa(i), Window: now.Truncate(time.Minute), First: now, Last: now, Count: 1}
 		}
-		return st.RecordAuth(ctx, recs)
+		return st.RecordAuth(ctx, "", recs)
 	})
 }
 

@@ -22,6 +22,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pressly/goose/v3"
@@ -54,6 +55,8 @@ type Store struct {
 	authRowCount *sql.Stmt
 	tokenName    *sql.Stmt
 	tokenUsed    *sql.Stmt
+
+	lastPrune atomic.Int64 // unix seconds of the last audit_batches pruning
 
 	closeOnce sync.Once
 	closeErr  error

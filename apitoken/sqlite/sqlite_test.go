@@ -181,7 +181,7 @@ func TestStore_ConcurrentWritersDoNotFailWithBusy(t *testing.T) {
 					return apitoken.Log{Activity: apitoken.ActivityGenerate, ActivityOn: at, ActivityBy: "alice"}, nil
 				})
 				errs <- err
-				errs <- s.RecordAuth(ctx, []apitoken.AuthRecord{{TokenID: tok.ID, ActivityBy: "app", Result: apitoken.ResultOK,
+				errs <- s.RecordAuth(ctx, "", []apitoken.AuthRecord{{TokenID: tok.ID, ActivityBy: "app", Result: apitoken.ResultOK,
 					ClientIP: "192.0.2.1", Window: t0, First: at, Last: at, Count: 1}})
 				_, err = s.UpdateUser(ctx, fmt.Sprint("user", w), func(u *apitoken.User, created bool) ([]apitoken.Log, error) {
 					u.Email = fmt.Sprintf("u%d@example.com", i)
@@ -259,7 +259,7 @@ func TestStore_ClosedStoreIsUnavailable(t *testing.T) {
 	if _, err := s.GetToken(context.Background(), "tok_x"); !errors.Is(err, apitoken.ErrUnavailable) {
 		t.Errorf("GetToken on a closed store = %v, want ErrUnavailable", err)
 	}
-	if err := s.RecordAuth(context.Background(), []apitoken.AuthRecord{{TokenID: "tok_x", Count: 1}}); !errors.Is(err, apitoken.ErrUnavailable) {
+	if err := s.RecordAuth(context.Background(), "", []apitoken.AuthRecord{{TokenID: "tok_x", Count: 1}}); !errors.Is(err, apitoken.ErrUnavailable) {
 		t.Errorf("RecordAuth on a closed store = %v, want ErrUnavailable", err)
 	}
 }

@@ -79,12 +79,12 @@ func Bench(b *testing.B, newStore func(b *testing.B) apitoken.Store) {
 	// Every record adds to a row of an earlier flush: a busy window.
 	b.Run("RecordAuth/existing-rows", func(b *testing.B) {
 		recs := batch(t0)
-		if err := s.RecordAuth(ctx, recs); err != nil {
+		if err := s.RecordAuth(ctx, "", recs); err != nil {
 			b.Fatal(err)
 		}
 		b.ReportAllocs()
 		for b.Loop() {
-			if err := s.RecordAuth(ctx, recs); err != nil {
+			if err := s.RecordAuth(ctx, "", recs); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -95,7 +95,7 @@ func Bench(b *testing.B, newStore func(b *testing.B) apitoken.Store) {
 		b.ReportAllocs()
 		for b.Loop() {
 			w = w.Add(time.Minute)
-			if err := s.RecordAuth(ctx, batch(w)); err != nil {
+			if err := s.RecordAuth(ctx, "", batch(w)); err != nil {
 				b.Fatal(err)
 			}
 		}

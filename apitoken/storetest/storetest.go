@@ -66,6 +66,7 @@ func Run(t *testing.T, newStore func(t *testing.T) apitoken.Store) {
 		{"RecordAuthKeepsAtMostMaxRowsPerTokenAndWindow", testRecordAuthBound},
 		{"RecordAuthMovesLastUsedForwardOnly", testRecordAuthLastUsed},
 		{"RecordAuthSkipsUnknownTokens", testRecordAuthUnknownToken},
+		{"RecordAuthAppliesABatchIDOnce", testRecordAuthBatchIDOnce},
 		{"ConcurrentRecordAuthCountsSumExactly", testRecordAuthConcurrent},
 
 		// Times.
@@ -183,7 +184,7 @@ func rename(s apitoken.Store, ctx context.Context, id, name string, at time.Time
 
 func recordAuth(t *testing.T, s apitoken.Store, records ...apitoken.AuthRecord) {
 	t.Helper()
-	if err := s.RecordAuth(t.Context(), records); err != nil {
+	if err := s.RecordAuth(t.Context(), "", records); err != nil {
 		t.Fatalf("RecordAuth: %v", err)
 	}
 }
@@ -1469,6 +1470,30 @@ func testRecordAuthUnknownToken(t *testing.T, s apitoken.Store) {
 	}
 }
 
+// A batch written again under its id (a retry after a lost COMMIT answer)
+// is not applied again; another id is.
+func testRecordAuthBatchIDOnce(t *testing.T, s apitoken.Store) {
+	putUser(t, s, "alice", t0)
+	tok := createToken(t, s, newToken("alice", "retried", t0))
+	batch := []apitoken.AuthRecord{okAt(tok.ID, t0, "192.0.2.1"), okAt(tok.ID, t0, "192.0.2.2")}
+	id := apitoken.NewBatchID()
+	for range 3 {
+		if err := s.RecordAuth(t.Context(), id, batch); err != nil {
+			t.Fatalf("RecordAuth: %v", err)
+		}
+	}
+	if err := s.RecordAuth(t.Context(), apitoken.NewBatchID(), batch); err != nil {
+		t.Fatalf("RecordAuth: %v", err)
+	}
+	var n int64
+	for _, l := range allLogs(t, s, apitoken.LogFilter{TokenID: tok.ID, Activity: apitoken.ActivityAuthenticate}) {
+		n += l.Count
+	}
+	if n != 4 {
+		t.Errorf("counted %d, want 4: the batch once under each of its two ids", n)
+	}
+}
+
 func testRecordAuthConcurrent(t *testing.T, s apitoken.Store) {
 	putUser(t, s, "alice", t0)
 	tok := createToken(t, s, newToken("alice", "hot", t0))
@@ -1485,7 +1510,7 @@ func testRecordAuthConcurrent(t *testing.T, s apitoken.Store) {
 				double := okAt(tok.ID, at, "192.0.2.2")
 				double.Count = 2
 				own := okAt(tok.ID, at, fmt.Sprintf("198.51.100.%d", g))
-				errs <- s.RecordAuth(t.Context(), []apitoken.AuthRecord{shared, double, own})
+				errs <- s.RecordAuth(t.Context(), "", []apitoken.AuthRecord{shared, double, own})
 			}
 		}()
 	}

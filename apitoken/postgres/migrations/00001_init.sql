@@ -79,7 +79,7 @@ CREATE UNIQUE INDEX logs_auth_key ON logs (token_id, window_start, activity_by, 
 -- One row per RecordAuth batch, written in the batch's transaction, so that
 -- a batch whose COMMIT was sent but not acknowledged (a connection lost at
 -- that moment) can be found committed or not, and is never counted twice.
--- Rows older than an hour are deleted.
+-- Rows older than apitoken.AuditBatchRetention are deleted.
 CREATE TABLE audit_batches (
     id         uuid        NOT NULL PRIMARY KEY,
     created_at timestamptz NOT NULL DEFAULT now()
