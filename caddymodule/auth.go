@@ -15,6 +15,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+	"golang.org/x/net/http/httpguts"
 	"golang.org/x/text/unicode/norm"
 
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
@@ -140,6 +141,9 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 		if wait := lim.retryAfter(clientKey(clientIP(r))); wait > 0 {
 			return h.refuseTooMany(w, r, wait)
 		}
+	}
+	if desc, reason := requestRefusal(r); desc != "" {
+		return h.refuse(w, r, badRequest(desc), "", reason, nil)
 	}
 	if desc, err := h.pathRefusal(r); err != nil {
 		return caddyhttp.Error(http.StatusInternalServerError, err)
@@ -303,6 +307,25 @@ func stripIdentityHeaders(hdr http.Header) {
 	hdr["Connection"] = []string{strings.Join(kept, ", ")}
 }
 
+// requestRefusal says why a request is refused whatever its path and
+// credential, with the reason logged, or "": a request that asks to switch
+// protocols (once an upstream has switched, Caddy only copies bytes, and
+// whatever the client sends next on that connection reaches the upstream
+// unguarded: h2c smuggling; the report API has no WebSockets either), and
+// one with no path to scope (CONNECT, HTTP/2's extended CONNECT among
+// them, and the asterisk form, which default_scope would let through).
+func requestRefusal(r *http.Request) (desc, reason string) {
+	conn := r.Header["Connection"]
+	if r.Header["Upgrade"] != nil || r.Header["Http2-Settings"] != nil ||
+		httpguts.HeaderValuesContainsToken(conn, "Upgrade") || httpguts.HeaderValuesContainsToken(conn, "HTTP2-Settings") {
+		return "requests that switch protocols (Upgrade, HTTP2-Settings) are refused", "protocol_switch"
+	}
+	if r.Method == http.MethodConnect || !strings.HasPrefix(r.URL.Path, "/") {
+		return "the request has no path to scope (CONNECT, *)", "no_path"
+	}
+	return "", ""
+}
+
 // scopeFor returns the scope the request's path needs, 0 when none grants it.
 func (h *Auth) scopeFor(r *http.Request) (apitoken.Scopes, string, error) {
 	for _, rule := range h.rules {
@@ -321,8 +344,8 @@ func (h *Auth) scopeFor(r *http.Request) (apitoken.Scopes, string, error) {
 // the upstream could read differently, so that the scope decided here is
 // the one the upstream serves: dot segments, also with a path parameter
 // (Tomcat reads "..;" as "..") or as a Windows file name ("...", ".. "),
-// and encoded slashes, backslashes, dots or NULs at any depth of encoding
-// (an upstream may decode again: %252e), a backslash, and a path that is
+// encoded slashes, backslashes, dots or NULs, any double-encoded octet (an
+// upstream may decode again: %252e, %2564), a backslash, and a path that is
 // not UTF-8 (overlong forms of "." and "/") or that uses a dot look-alike a
 // Unicode normaliser turns into one.
 func unsafePath(r *http.Request) string {
@@ -333,24 +356,34 @@ func unsafePath(r *http.Request) string {
 }
 
 // unsafeEscapes refuses an encoded slash, backslash, dot or NUL in an
-// escaped path, at any depth of encoding.
+// escaped path, and any octet encoded twice: an upstream that decodes
+// again reads /%2564ata as /data, another scope under default_scope. The
+// path decoded once must hold no escape, however the %25 and its digits
+// are spelt (%25%36%34 decodes to %64 too).
 func unsafeEscapes(escaped string) string {
-	if strings.IndexByte(escaped, '%') >= 0 {
-		for level := escaped; ; {
-			lower := strings.ToLower(level)
-			for _, bad := range []string{"%2f", "%5c", "%2e", "%00"} {
-				if strings.Contains(lower, bad) {
-					return "the path contains an encoded slash, backslash, dot or NUL"
-				}
-			}
-			next := laxUnescape(level)
-			if next == level {
-				break
-			}
-			level = next
+	if strings.IndexByte(escaped, '%') < 0 {
+		return ""
+	}
+	lower := strings.ToLower(escaped)
+	for _, bad := range []string{"%2f", "%5c", "%2e", "%00"} {
+		if strings.Contains(lower, bad) {
+			return "the path contains an encoded slash, backslash, dot or NUL"
 		}
 	}
+	if hasEscape(laxUnescape(escaped)) {
+		return "the path contains a double-encoded octet (%25 and two hex digits)"
+	}
 	return ""
+}
+
+// hasEscape reports whether s holds a %XX that a decoder would decode.
+func hasEscape(s string) bool {
+	for i := 0; i+2 < len(s); i++ {
+		if s[i] == '%' && isHex(s[i+1]) && isHex(s[i+2]) {
+			return true
+		}
+	}
+	return false
 }
 
 // unsafeSegments refuses a decoded path with a backslash, invalid UTF-8, or

@@ -111,6 +111,7 @@ func FuzzUnsafePath(f *testing.F) {
 		"/meta/..;/data/x", "/meta/..%3b/data/x", "/meta%2fdata", "/meta/%c0%ae%c0%ae/data", "/META/x", "//data/x",
 		"/meta/.../data", "/meta/%ef%bc%8e%ef%bc%8e/data", "/meta/a%20b", "/meta/%25", "/data",
 		"/data;x/sales", "/data./sales", "/%ef%bc%a4ATA/x", "/reports;v=2",
+		"/%2564ata/sales", "/%2544ATA/x", "/d%2561ta/x", "/%25%36%34ata/x", "/%252564ata/x", "/other/100%25",
 	} {
 		f.Add(p)
 	}

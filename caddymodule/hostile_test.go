@@ -35,6 +35,9 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/h2c"
+
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
 	"github.com/caddy-apitokens/caddy-apitokens/internal/caddytesting"
 )
@@ -75,7 +78,9 @@ http://localhost:%[2]d {
 		scope  report /data/*
 		%[9]s
 	}
-	reverse_proxy %[8]s
+	reverse_proxy %[8]s {
+		%[10]s
+	}
 }
 `
 
@@ -86,6 +91,7 @@ type hostileEnv struct {
 	server    string // more global options (servers { trusted_proxies ... })
 	options   string // api_tokens options, the keys among them
 	guard     string // more api_token_auth options
+	proxy     string // reverse_proxy options
 	secrets   []string
 }
 
@@ -132,7 +138,7 @@ func (e *hostileEnv) reload(options string) {
 		e.options = options
 	}
 	e.initServer(fmt.Sprintf(hostileConfig, testAdminPort, testHTTPPort, e.logFile, e.server, e.db, e.options, e.accessLog,
-		e.up.Listener.Addr(), e.guard))
+		e.up.Listener.Addr(), e.guard, e.proxy))
 }
 
 // secret remembers a value that must appear in no log: for a JWT, the JWT
@@ -210,7 +216,7 @@ func (e *hostileEnv) run(t *testing.T, cases []hostileCase) {
 			var hdr http.Header
 			var body string
 			if c.raw != "" {
-				status, hdr, body = e.rawRequest(t, c.raw, c.header...)
+				status, hdr, body = e.rawRequest(t, c.method, c.raw, c.header...)
 			} else {
 				method, path := c.method, c.path
 				if method == "" {
@@ -250,8 +256,9 @@ func (e *hostileEnv) run(t *testing.T, cases []hostileCase) {
 }
 
 // rawRequest sends a request target exactly as given (Go's client would
-// escape or clean some), with header pairs, and reads the answer.
-func (e *hostileEnv) rawRequest(t *testing.T, target string, header ...string) (int, http.Header, string) {
+// escape or clean some), with method (GET when empty) and header pairs, and
+// reads the answer.
+func (e *hostileEnv) rawRequest(t *testing.T, method, target string, header ...string) (int, http.Header, string) {
 	t.Helper()
 	conn, err := net.Dial("tcp", fmt.Sprintf("localhost:%d", testHTTPPort))
 	if err != nil {
@@ -259,7 +266,10 @@ func (e *hostileEnv) rawRequest(t *testing.T, target string, header ...string) (
 	}
 	defer conn.Close()
 	var b strings.Builder
-	fmt.Fprintf(&b, "GET %s HTTP/1.1\r\nHost: localhost:%d\r\n", target, testHTTPPort)
+	if method == "" {
+		method = "GET"
+	}
+	fmt.Fprintf(&b, "%s %s HTTP/1.1\r\nHost: localhost:%d\r\n", method, target, testHTTPPort)
 	for i := 0; i+1 < len(header); i += 2 {
 		fmt.Fprintf(&b, "%s: %s\r\n", header[i], header[i+1])
 	}
@@ -275,6 +285,17 @@ func (e *hostileEnv) rawRequest(t *testing.T, target string, header ...string) (
 	defer res.Body.Close()
 	body, _ := io.ReadAll(res.Body)
 	return res.StatusCode, res.Header, string(body)
+}
+
+// served fails unless each raw path, sent with jwt, reaches the upstream.
+func (e *hostileEnv) served(t *testing.T, jwt string, paths ...string) {
+	t.Helper()
+	for _, p := range paths {
+		before := e.up.Hits.Load()
+		if status, _, body := e.rawRequest(t, "", p, bearer(jwt)...); status != 200 || e.up.Hits.Load() != before+1 {
+			t.Errorf("%s: %d %s, want it served", p, status, body)
+		}
+	}
 }
 
 // Forging: JWTs built by hand, signed with the deployment's real key where
@@ -820,13 +841,7 @@ func TestHostile_PathsThatServersReadAsAnotherScope(t *testing.T) {
 		{name: "a modifier letter a (NFKC)", raw: "/d%e1%b5%83ta/sales", header: bearer(meta), status: 400, code: bad},
 	})
 	// A parameter, dot or Unicode form that changes no scope is served.
-	for _, p := range []string{"/reports;v=2", "/meta;v=2", "/caf%c3%a9", "/meta/sales.", "/other/%ef%bd%98"} {
-		before := e.up.Hits.Load()
-		status, _, body := e.rawRequest(t, p, "Authorization", "Bearer "+meta)
-		if status != 200 || e.up.Hits.Load() != before+1 {
-			t.Errorf("%s: %d %s, want it served", p, status, body)
-		}
-	}
+	e.served(t, meta, "/reports;v=2", "/meta;v=2", "/caf%c3%a9", "/meta/sales.", "/other/%ef%bd%98")
 	e.noSecretsInLogs(t)
 }
 
@@ -841,7 +856,7 @@ func TestHostile_SpoofedIdentityHeaders(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			e := newHostileEnv(t, server, "")
 			tok, good := e.live("alice", "all", apitoken.Expiry30d, apitoken.AllScopes)
-			status, _, body := e.rawRequest(t, "/meta", "Authorization", "Bearer "+good,
+			status, _, body := e.rawRequest(t, "", "/meta", "Authorization", "Bearer "+good,
 				"X-Api-Token-User", "root", "x-api-token-id", "tok_forged", "X-API-TOKEN-SCOPES", "meta report admin",
 				"X_Api_Token_User", "root", "X_Api_Token_Id", "tok_forged", "X.Api.Token.Name", "forged", "x_api_token_scopes", "admin",
 				"Connection", "X-Api-Token-User, X_Api_Token_Id, keep-alive")
@@ -933,5 +948,101 @@ func TestHostile_ResourceExhaustion(t *testing.T) {
 	if e.up.Hits.Load() != 1 {
 		t.Fatalf("the upstream was reached %d times, want only the control", e.up.Hits.Load())
 	}
+	e.noSecretsInLogs(t)
+}
+
+// A request that asks to switch protocols is refused before its credential
+// is looked at: once an upstream has switched, Caddy only copies bytes, and
+// whatever the client sends next on that connection reaches the upstream
+// without the guard. The upstream here is a real h2c server (it answers an
+// h2c upgrade with 101 and speaks HTTP/2 from then on). Without the
+// refusal, the first case is answered 101 Switching Protocols by it.
+func TestHostile_ProtocolSwitch(t *testing.T) {
+	e := newHostileEnv(t, "", "")
+	e.up = caddytesting.NewUpstreamWrapped(t, func(h http.Handler) http.Handler { return h2c.NewHandler(h, &http2.Server{}) },
+		func(w http.ResponseWriter, r *http.Request) { fmt.Fprintf(w, `{"path":%q}`, r.URL.Path) })
+	e.proxy = "header_up Connection \"Upgrade, HTTP2-Settings\""
+	e.reload("")
+	_, good := e.live("alice", "all", apitoken.Expiry30d, apitoken.AllScopes)
+
+	// The control: the same upgrade, straight to the upstream, switches.
+	conn, err := net.Dial("tcp", e.up.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "GET /meta HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: %s\r\n\r\n", h2Settings)
+	if res, err := http.ReadResponse(bufio.NewReader(conn), nil); err != nil || res.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("control: the h2c upstream did not switch protocols (%v)", err)
+	}
+
+	const bad = "invalid_request"
+	// Caddy drops the headers that Connection names and sends
+	// "Connection: Upgrade" on; the site's header_up names HTTP2-Settings
+	// again, so this upgrade reaches the h2c server whole.
+	h2cUpgrade := []string{"Connection", "Upgrade", "Upgrade", "h2c", "HTTP2-Settings", h2Settings}
+	websocket := []string{"Connection", "Upgrade", "Upgrade", "websocket", "Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Version", "13"}
+	e.run(t, []hostileCase{
+		{name: "an h2c upgrade with a valid token", raw: "/meta", header: append(bearer(good), h2cUpgrade...), status: 400, code: bad},
+		{name: "an h2c upgrade without a credential", raw: "/meta", header: h2cUpgrade, status: 400, code: bad},
+		{name: "an h2c upgrade as RFC 7540 spells it", raw: "/meta", header: append(bearer(good), "Connection", "Upgrade, HTTP2-Settings", "Upgrade", "h2c", "HTTP2-Settings", h2Settings), status: 400, code: bad},
+		{name: "a WebSocket upgrade with a valid token", raw: "/meta", header: append(bearer(good), websocket...), status: 400, code: bad},
+		{name: "Upgrade without Connection", raw: "/meta", header: append(bearer(good), "Upgrade", "h2c"), status: 400, code: bad},
+		{name: "upgrade in lower case", raw: "/meta", header: append(bearer(good), "connection", "upgrade", "upgrade", "websocket"), status: 400, code: bad},
+		{name: "an empty Upgrade", raw: "/meta", header: append(bearer(good), "Connection", "Upgrade", "Upgrade", ""), status: 400, code: bad},
+		{name: "HTTP2-Settings alone", raw: "/meta", header: append(bearer(good), "HTTP2-Settings", h2Settings), status: 400, code: bad},
+		{name: "Connection naming Upgrade only", raw: "/meta", header: append(bearer(good), "Connection", "keep-alive, Upgrade"), status: 400, code: bad},
+		{name: "Connection naming HTTP2-Settings only", raw: "/meta", header: append(bearer(good), "Connection", "http2-settings"), status: 400, code: bad},
+	})
+	if res, _ := e.do("GET", "/meta", bearer(good)...); res.StatusCode != 200 {
+		t.Fatalf("control: the good token got %d", res.StatusCode)
+	}
+	if hdr := e.up.LastHeaders(); hdr.Get("Upgrade") != "" || hdr.Get("Http2-Settings") != "" {
+		t.Errorf("the upstream saw Upgrade %q, HTTP2-Settings %q", hdr.Get("Upgrade"), hdr.Get("Http2-Settings"))
+	}
+	e.noSecretsInLogs(t)
+}
+
+// h2Settings is an HTTP2-Settings value: SETTINGS_MAX_CONCURRENT_STREAMS
+// 100, SETTINGS_INITIAL_WINDOW_SIZE 65535.
+const h2Settings = "AAMAAABkAAQAAP__"
+
+// With default_scope, a request with no path to scope would pass with the
+// default scope: CONNECT (a tunnel to anywhere the upstream reaches) and
+// the asterisk form (OPTIONS *). Both are refused.
+func TestHostile_RequestsWithoutAPath(t *testing.T) {
+	e := newHostileEnvGuard(t, "", "", "default_scope meta")
+	_, all := e.live("alice", "all", apitoken.Expiry30d, apitoken.AllScopes)
+	const bad = "invalid_request"
+	authority := fmt.Sprintf("localhost:%d", testHTTPPort)
+	e.run(t, []hostileCase{
+		{name: "CONNECT to the site", method: "CONNECT", raw: authority, header: bearer(all), status: 400, code: bad},
+		{name: "CONNECT with a path", method: "CONNECT", raw: "/meta", header: bearer(all), status: 400, code: bad},
+		// Go's server answers OPTIONS * itself, before Caddy.
+		{name: "OPTIONS *", method: "OPTIONS", raw: "*", header: bearer(all), status: 200},
+		{name: "POST *", method: "POST", raw: "*", header: bearer(all), status: 400, code: bad},
+		{name: "GET *", raw: "*", header: bearer(all), status: 400, code: bad},
+	})
+	e.noSecretsInLogs(t)
+}
+
+// An upstream that decodes the path twice reads /%2564ata as /data: any
+// double-encoded octet (%25 and two hex digits, in any case, or a %25
+// whose digits are encoded too) is refused, under default_scope too.
+func TestHostile_DoubleEncodedOctets(t *testing.T) {
+	e := newHostileEnvGuard(t, "", "", "default_scope meta")
+	_, meta := e.live("alice", "meta only", apitoken.Expiry30d, mustScope(apitoken.ScopeMeta))
+	const bad = "invalid_request"
+	e.run(t, []hostileCase{
+		{name: "a double-encoded d", raw: "/%2564ata/sales", header: bearer(meta), status: 400, code: bad},
+		{name: "double-encoded in upper case", raw: "/%2544ATA/sales", header: bearer(meta), status: 400, code: bad},
+		{name: "a double-encoded a in the middle", raw: "/d%2561ta/sales", header: bearer(meta), status: 400, code: bad},
+		{name: "a double-encoded letter with lower-case digits", raw: "/%2564%2561ta/sales", header: bearer(meta), status: 400, code: bad},
+		{name: "an encoded percent before encoded digits", raw: "/%25%36%34ata/sales", header: bearer(meta), status: 400, code: bad},
+		{name: "triple-encoded", raw: "/%252564ata/sales", header: bearer(meta), status: 400, code: bad},
+		{name: "in a segment no rule names", raw: "/other/%2541", header: bearer(meta), status: 400, code: bad},
+	})
+	// A percent sign that encodes nothing further is served.
+	e.served(t, meta, "/other/100%25", "/other/%25zz", "/meta/a%20b")
 	e.noSecretsInLogs(t)
 }
