@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -198,6 +199,13 @@ func (h *Auth) identify(w http.ResponseWriter, r *http.Request, p apitoken.Princ
 		delete(r.Header, "Authorization") // the canonical key: Del would canonicalize again
 	}
 	stripIdentityHeaders(r.Header)
+	if r.Trailer != nil {
+		// Trailers were declared: net/http writes every trailer that comes
+		// after the body, declared or not, into this map, and the proxy
+		// sends them on.
+		stripIdentityHeaders(r.Trailer)
+		r.Body = identityTrailerStripper{r.Body, r.Trailer}
+	}
 	t := p.Token
 	scopes := p.Scopes.String()
 	vals := []string{t.Owner, t.ID, t.Name, scopes} // one allocation for the four headers
@@ -279,32 +287,55 @@ func isIdentityHeader(name string) bool {
 }
 
 // stripIdentityHeaders removes every X-Api-Token-* header and every
-// Connection option naming one (a proxy would otherwise drop ours as
-// hop-by-hop).
+// Connection option (a proxy would otherwise drop ours as hop-by-hop) or
+// Trailer entry (one announced to come after the body) naming one.
 func stripIdentityHeaders(hdr http.Header) {
 	for k := range hdr {
 		if isIdentityHeader(k) {
 			delete(hdr, k)
 		}
 	}
-	conn := hdr["Connection"]
-	if len(conn) == 0 {
+	stripIdentityNames(hdr, "Connection")
+	stripIdentityNames(hdr, "Trailer")
+}
+
+// stripIdentityNames removes the X-Api-Token-* names from the
+// comma-separated list of header names in hdr[key].
+func stripIdentityNames(hdr http.Header, key string) {
+	list := hdr[key]
+	if len(list) == 0 {
 		return
 	}
 	var kept []string
-	for _, v := range conn {
-		for _, opt := range strings.Split(v, ",") {
-			opt = strings.TrimSpace(opt)
-			if opt != "" && !isIdentityHeader(opt) {
-				kept = append(kept, opt)
+	for _, v := range list {
+		for _, name := range strings.Split(v, ",") {
+			name = strings.TrimSpace(name)
+			if name != "" && !isIdentityHeader(name) {
+				kept = append(kept, name)
 			}
 		}
 	}
 	if len(kept) == 0 {
-		delete(hdr, "Connection")
+		delete(hdr, key)
 		return
 	}
-	hdr["Connection"] = []string{strings.Join(kept, ", ")}
+	hdr[key] = []string{strings.Join(kept, ", ")}
+}
+
+// identityTrailerStripper removes X-Api-Token-* trailers as the body
+// ends: their values arrive with its last read, before the proxy copies
+// them.
+type identityTrailerStripper struct {
+	io.ReadCloser
+	trailer http.Header
+}
+
+func (b identityTrailerStripper) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF {
+		stripIdentityHeaders(b.trailer)
+	}
+	return n, err
 }
 
 // requestRefusal says why a request is refused whatever its path and

@@ -1046,3 +1046,45 @@ func TestHostile_DoubleEncodedOctets(t *testing.T) {
 	e.served(t, meta, "/other/100%25", "/other/%25zz", "/meta/a%20b")
 	e.noSecretsInLogs(t)
 }
+
+// Identity headers sent as trailers of a chunked body never reach the
+// upstream either, declared in the Trailer header or not, in any spelling
+// a CGI-style upstream folds onto ours.
+func TestHostile_SpoofedIdentityTrailers(t *testing.T) {
+	e := newHostileEnv(t, "", "")
+	e.up = caddytesting.NewUpstreamFunc(t, func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body) // trailers arrive after the body
+		json.NewEncoder(w).Encode(r.Trailer)
+	})
+	e.reload("")
+	_, good := e.live("alice", "all", apitoken.Expiry30d, apitoken.AllScopes)
+
+	conn, err := net.Dial("tcp", fmt.Sprintf("localhost:%d", testHTTPPort))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST /meta HTTP/1.1\r\nHost: localhost:%d\r\nAuthorization: Bearer %s\r\nTransfer-Encoding: chunked\r\n"+
+		"Trailer: X-Api-Token-User, x_api_token_id, X-Other\r\nConnection: close\r\n\r\n"+
+		"5\r\nhello\r\n0\r\n"+
+		"X-Api-Token-User: root\r\nx_api_token_id: tok_forged\r\nX.Api.Token.Name: forged\r\nX-Api-Token-Scopes: admin\r\nX-Other: kept\r\n\r\n",
+		testHTTPPort, good)
+	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var seen http.Header
+	if err := json.NewDecoder(res.Body).Decode(&seen); err != nil || res.StatusCode != 200 {
+		t.Fatalf("got %d (%v)", res.StatusCode, err)
+	}
+	if seen.Get("X-Other") != "kept" {
+		t.Fatalf("the upstream saw trailers %v, want X-Other (the control)", seen)
+	}
+	for name, v := range seen {
+		if isIdentityHeader(name) {
+			t.Errorf("the upstream saw the client's trailer %s: %q", name, v)
+		}
+	}
+	e.noSecretsInLogs(t)
+}
