@@ -36,7 +36,9 @@ const VarTokenID = "api_token.id"
 // answered here (RFC 6750) and never reaches the next handler.
 type Auth struct {
 	// App names the guarded API: the realm of WWW-Authenticate and the
-	// "activity by" of AUTHENTICATE logs. Default: the request's host.
+	// "activity by" of AUTHENTICATE logs. Default: the site's first address
+	// as the Caddyfile writes it (filled in when it is adapted), or in JSON
+	// config the name of the server; never a value the client sends.
 	App string `json:"app,omitempty"`
 
 	// Scopes map paths to the scope they need. The first rule whose paths
@@ -633,12 +635,18 @@ func credential(r *http.Request) (string, *refusal) {
 	return raw, nil
 }
 
-// appName is the guarded API's name: the configured app or the host.
+// appName is the guarded API's name: the configured app (the Caddyfile
+// fills in the site's address), else the name of the server in Caddy's
+// JSON config. Never the Host: the client chooses it (a site matches its
+// host name whatever the port part says), and it is unbounded.
 func (h *Auth) appName(r *http.Request) string {
 	if h.App != "" {
 		return h.App
 	}
-	return r.Host
+	if srv, ok := r.Context().Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server); ok && srv.Name() != "" {
+		return srv.Name()
+	}
+	return "api_token_auth"
 }
 
 // record queues an AUTHENTICATE log for an attempt that named a token.

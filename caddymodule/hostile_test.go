@@ -73,7 +73,7 @@ http://localhost:%[2]d {
 		}
 	}
 	api_token_auth {
-		app    "Reports API"
+		%[11]s
 		scope  meta   /meta /meta/*
 		scope  report /data/*
 		%[9]s
@@ -92,6 +92,7 @@ type hostileEnv struct {
 	options   string // api_tokens options, the keys among them
 	guard     string // more api_token_auth options
 	proxy     string // reverse_proxy options
+	appOption string // the app option of api_token_auth
 	secrets   []string
 }
 
@@ -111,7 +112,7 @@ func newHostileEnvGuard(t *testing.T, server, options, guard string) *hostileEnv
 	e := &hostileEnv{
 		guardEnv: &guardEnv{t: t, up: caddytesting.NewUpstream(t), db: dir + "/tokens.db", logFile: dir + "/caddy.log",
 			base: fmt.Sprintf("http://localhost:%d", testHTTPPort), clock: &testClock{now: time.Now()}},
-		accessLog: dir + "/access.log", server: server, options: options, guard: guard,
+		accessLog: dir + "/access.log", server: server, options: options, guard: guard, appOption: `app "Reports API"`,
 	}
 	e.tester = caddytesting.NewTester(t, testAdminPort)
 	e.reload("")
@@ -138,7 +139,7 @@ func (e *hostileEnv) reload(options string) {
 		e.options = options
 	}
 	e.initServer(fmt.Sprintf(hostileConfig, testAdminPort, testHTTPPort, e.logFile, e.server, e.db, e.options, e.accessLog,
-		e.up.Listener.Addr(), e.guard, e.proxy))
+		e.up.Listener.Addr(), e.guard, e.proxy, e.appOption))
 }
 
 // secret remembers a value that must appear in no log: for a JWT, the JWT
@@ -256,8 +257,8 @@ func (e *hostileEnv) run(t *testing.T, cases []hostileCase) {
 }
 
 // rawRequest sends a request target exactly as given (Go's client would
-// escape or clean some), with method (GET when empty) and header pairs, and
-// reads the answer.
+// escape or clean some), with method (GET when empty) and header pairs (a
+// Host among them replaces the site's), and reads the answer.
 func (e *hostileEnv) rawRequest(t *testing.T, method, target string, header ...string) (int, http.Header, string) {
 	t.Helper()
 	conn, err := net.Dial("tcp", fmt.Sprintf("localhost:%d", testHTTPPort))
@@ -269,10 +270,16 @@ func (e *hostileEnv) rawRequest(t *testing.T, method, target string, header ...s
 	if method == "" {
 		method = "GET"
 	}
-	fmt.Fprintf(&b, "%s %s HTTP/1.1\r\nHost: localhost:%d\r\n", method, target, testHTTPPort)
+	fmt.Fprintf(&b, "%s %s HTTP/1.1\r\n", method, target)
+	host := fmt.Sprintf("localhost:%d", testHTTPPort)
 	for i := 0; i+1 < len(header); i += 2 {
+		if header[i] == "Host" {
+			host = header[i+1]
+			continue
+		}
 		fmt.Fprintf(&b, "%s: %s\r\n", header[i], header[i+1])
 	}
+	fmt.Fprintf(&b, "Host: %s\r\n", host)
 	b.WriteString("Connection: close\r\n\r\n")
 	if _, err := io.WriteString(conn, b.String()); err != nil {
 		t.Fatal(err)
@@ -1084,6 +1091,35 @@ func TestHostile_SpoofedIdentityTrailers(t *testing.T) {
 	for name, v := range seen {
 		if isIdentityHeader(name) {
 			t.Errorf("the upstream saw the client's trailer %s: %q", name, v)
+		}
+	}
+	e.noSecretsInLogs(t)
+}
+
+// Without app, the token logs' activity_by and the realm are the site's
+// address as the Caddyfile writes it, never the Host the client sends: a
+// site matches its host name whatever the port part of Host says.
+func TestHostile_ClientChosenActivityBy(t *testing.T) {
+	e := newHostileEnv(t, "", "")
+	e.appOption = ""
+	e.reload("")
+	tok, meta := e.live("alice", "meta only", apitoken.Expiry30d, mustScope(apitoken.ScopeMeta))
+	site := fmt.Sprintf("http://localhost:%d", testHTTPPort)
+	chosen := "localhost:" + strings.Repeat("x", 2000)
+	if status, _, body := e.rawRequest(t, "", "/meta", append(bearer(meta), "Host", chosen)...); status != 200 {
+		t.Fatalf("a good request with Host %.20s... got %d: %s", chosen, status, body)
+	}
+	status, hdr, _ := e.rawRequest(t, "", "/data/x", append(bearer(meta), "Host", chosen)...)
+	if want := `Bearer realm="` + site + `"`; status != 403 || !strings.HasPrefix(hdr.Get("WWW-Authenticate"), want) {
+		t.Errorf("got %d, WWW-Authenticate %.80q, want 403 and the realm %s", status, hdr.Get("WWW-Authenticate"), want)
+	}
+	logs := e.authLogs(tok.ID)
+	if len(logs) != 2 {
+		t.Fatalf("%d AUTHENTICATE logs, want 2", len(logs))
+	}
+	for _, l := range logs {
+		if l.ActivityBy != site {
+			t.Errorf("activity_by %.40q, want the site's address %q", l.ActivityBy, site)
 		}
 	}
 	e.noSecretsInLogs(t)
