@@ -705,9 +705,9 @@ func (h *Auth) refuse(w http.ResponseWriter, r *http.Request, ref refusal, token
 	if ce := h.logger.Check(level, "api token refused"); ce != nil {
 		ip := clientIP(r)
 		fields := []zap.Field{zap.Int("status", ref.status), zap.String("reason", reason), zap.String("token_id", tokenID),
-			zap.String("client_ip", ip), zap.String("path", r.URL.Path)}
+			zap.String("client_ip", ip), zap.String("path", clip(r.URL.Path))}
 		if detail != nil {
-			fields = append(fields, zap.String("detail", detail.Error()))
+			fields = append(fields, zap.String("detail", clip(detail.Error())))
 		}
 		ce.Write(fields...)
 	}
@@ -728,6 +728,24 @@ func (h *Auth) refuse(w http.ResponseWriter, r *http.Request, ref refusal, token
 		Error       string `json:"error"`
 		Description string `json:"error_description"`
 	}{code, ref.desc})
+}
+
+// maxLogString is the most of a client-supplied string that a log line
+// holds, in bytes: a client must not write kilobytes per request.
+const maxLogString = 256
+
+// clip cuts s to maxLogString bytes for a log line, at the start of a
+// rune, so a multi-byte letter is not split.
+func clip(s string) string {
+	if len(s) <= maxLogString {
+		return s
+	}
+	for i := maxLogString; i > maxLogString-utf8.UTFMax; i-- {
+		if utf8.RuneStart(s[i]) {
+			return s[:i]
+		}
+	}
+	return s[:maxLogString] // not UTF-8 there anyway
 }
 
 // challenge builds the WWW-Authenticate value of RFC 6750.

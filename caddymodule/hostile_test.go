@@ -34,6 +34,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/h2c"
@@ -1121,6 +1122,43 @@ func TestHostile_ClientChosenActivityBy(t *testing.T) {
 		if l.ActivityBy != site {
 			t.Errorf("activity_by %.40q, want the site's address %q", l.ActivityBy, site)
 		}
+	}
+	e.noSecretsInLogs(t)
+}
+
+// A client-supplied string reaches Caddy's log cut to 256 bytes: a 20 KB
+// path (or user agent, or Host) must not write 20 KB per request. (Caddy
+// reads at most 16 KB of headers by default; this server allows 1 MB.)
+func TestHostile_UnboundedStringsInLog(t *testing.T) {
+	e := newHostileEnv(t, "servers {\n\t\tmax_header_size 1MB\n\t}", "")
+	_, meta := e.live("alice", "meta only", apitoken.Expiry30d, mustScope(apitoken.ScopeMeta))
+	long := strings.Repeat("a", 20<<10)
+	e.run(t, []hostileCase{
+		{name: "no credential", raw: "/meta/" + long, header: []string{"User-Agent", long, "Host", "localhost:" + long}, status: 401, code: "unauthorized"},
+		{name: "an unsafe path", raw: "/meta/" + long + "/%2e%2e/data", header: append(bearer(meta), "User-Agent", long), status: 400, code: "invalid_request"},
+		{name: "a scope refusal", raw: "/data/" + long, header: append(bearer(meta), "User-Agent", long), status: 403, code: "insufficient_scope"},
+		// A 20 KB path with a multi-byte letter where the cut falls.
+		{name: "a cut inside a UTF-8 sequence", raw: "/data/x" + strings.Repeat("%c3%a9", 10<<10), header: bearer(meta), status: 403, code: "insufficient_scope"},
+	})
+	b, err := os.ReadFile(e.logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	refusals := 0
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.Contains(line, strings.Repeat("a", 257)) || strings.Contains(line, strings.Repeat("é", 129)) {
+			t.Errorf("a line of Caddy's log holds more than 256 bytes of a client's string: %.120s...", line)
+		}
+		var entry struct{ Msg, Path string }
+		if json.Unmarshal([]byte(line), &entry) == nil && entry.Msg == "api token refused" {
+			refusals++
+			if !utf8.ValidString(entry.Path) || len(entry.Path) < 200 {
+				t.Errorf("the refusal logs the path %.40q (%d bytes), want its first 256 bytes, whole runes", entry.Path, len(entry.Path))
+			}
+		}
+	}
+	if refusals != 4 {
+		t.Errorf("%d refusals logged, want 4", refusals)
 	}
 	e.noSecretsInLogs(t)
 }
