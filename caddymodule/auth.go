@@ -1,8 +1,10 @@
 package caddymodule
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -52,6 +54,12 @@ type Auth struct {
 	// ForwardAuthorization keeps the Authorization header for the next
 	// handler. By default it is removed.
 	ForwardAuthorization bool `json:"forward_authorization,omitempty"`
+
+	// RevokeExposed revokes the token of a JWT sent in the URL
+	// (access_token=) when its signature is good: URLs end up in proxies'
+	// logs, browser history and referrers, so such a JWT has leaked. The
+	// request is refused (400) either way. Default: true.
+	RevokeExposed *bool `json:"revoke_exposed,omitempty"`
 
 	rules          []scopeRule
 	defaultScope   apitoken.Scopes
@@ -137,6 +145,8 @@ func badRequest(desc string) refusal {
 	return refusal{status: http.StatusBadRequest, code: "invalid_request", desc: desc}
 }
 
+var refuseTokenInURL = badRequest("tokens in the query string are refused: send Authorization: Bearer <token>")
+
 // ServeHTTP authenticates the request, checks its scope and records the
 // attempt, then hands it to next; a refused request is answered here.
 func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
@@ -156,7 +166,11 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	raw, ref := credential(r)
 	if ref != nil {
 		reason := "no_credential"
-		if ref.code != "" {
+		switch {
+		case ref == &refuseTokenInURL:
+			reason = "token_in_url"
+			h.revokeExposed(r)
+		case ref.code != "":
 			reason = "bad_credential"
 		}
 		return h.refuse(w, r, *ref, "", reason, nil)
@@ -553,13 +567,14 @@ func unhex(c byte) byte {
 	return c - 'a' + 10
 }
 
-// queryHasToken reports whether the raw query carries a parameter that some
+// queryTokens reports whether the raw query carries a parameter that some
 // server could read as access_token: its name compared case-insensitively,
 // after decoding (at any depth), with & or ; between parameters, and with a
-// PHP-style [] suffix.
-func queryHasToken(q string) bool {
+// PHP-style [] suffix; and returns the values of those parameters,
+// decoded.
+func queryTokens(q string) (values []string, found bool) {
 	if strings.IndexByte(q, '%') < 0 && !strings.Contains(strings.ToLower(q), "access_token") {
-		return false // the common case: nothing encoded, and no such name
+		return nil, false // the common case: nothing encoded, and no such name
 	}
 	for rest := q; rest != ""; {
 		var param string
@@ -568,30 +583,66 @@ func queryHasToken(q string) bool {
 		} else {
 			param, rest = rest, ""
 		}
-		name, _, _ := strings.Cut(param, "=")
-		name = strings.ReplaceAll(name, "+", " ")
-		for {
-			next := laxUnescape(name)
-			if next == name {
-				break
-			}
-			name = next
-		}
-		name = strings.ToLower(strings.TrimSpace(name))
+		name, value, _ := strings.Cut(param, "=")
+		name = strings.ToLower(strings.TrimSpace(decodeParam(name)))
 		if name == "access_token" || strings.HasPrefix(name, "access_token[") {
-			return true
+			values, found = append(values, decodeParam(value)), true
 		}
 	}
-	return false
+	return values, found
+}
+
+// decodeParam decodes a query parameter's name or value as the most lenient
+// server would: + as a space, then %XX again and again.
+func decodeParam(s string) string {
+	s = strings.ReplaceAll(s, "+", " ")
+	for {
+		next := laxUnescape(s)
+		if next == s {
+			return s
+		}
+		s = next
+	}
+}
+
+// revokeExposed revokes the token of each JWT in r's query whose signature
+// is good, unless revoke_exposed is off. An expired JWT, or one of another
+// deployment, leaks no access and revokes nothing. It runs before the 400
+// is answered, so the client learns the token is dead with it; a client
+// that hangs up does not stop it.
+func (h *Auth) revokeExposed(r *http.Request) {
+	if h.RevokeExposed != nil && !*h.RevokeExposed {
+		return
+	}
+	values, _ := queryTokens(r.URL.RawQuery)
+	for _, raw := range values {
+		if raw == "" || len(raw) > apitoken.MaxJWTLen {
+			continue
+		}
+		v, err := h.app.signer.Verify(raw)
+		if err != nil {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 10*time.Second)
+		_, err = h.app.service.RevokeLeaked(ctx, v.TokenID, apitoken.RevokedExposedInURL)
+		cancel()
+		switch {
+		case err == nil:
+			h.logger.Warn("api token sent in a URL: revoked", zap.String("token_id", v.TokenID), zap.String("client_ip", clientIP(r)))
+		case !errors.Is(err, apitoken.ErrConflict) && !errors.Is(err, apitoken.ErrNotFound): // already revoked, or gone
+			h.logger.Error("revoking an api token sent in a URL", zap.String("token_id", v.TokenID), zap.Error(err))
+		}
+	}
 }
 
 // credential extracts the JWT: Authorization Bearer, or Basic with the JWT
-// as the password. Two Authorization headers, a token in the query string or
-// a token over 8 KiB are refused.
+// as the password. Two Authorization headers, a token in the query string
+// (refuseTokenInURL) or a token over 8 KiB are refused.
 func credential(r *http.Request) (string, *refusal) {
-	if q := r.URL.RawQuery; q != "" && queryHasToken(q) {
-		ref := badRequest("tokens in the query string are refused: send Authorization: Bearer <token>")
-		return "", &ref
+	if q := r.URL.RawQuery; q != "" {
+		if _, found := queryTokens(q); found {
+			return "", &refuseTokenInURL
+		}
 	}
 	vals := r.Header["Authorization"]
 	switch len(vals) {

@@ -183,6 +183,7 @@ func siteAddress(h httpcaddyfile.Helper) string {
 //		scope  meta|report <path...>
 //		default_scope meta|report
 //		forward_authorization
+//		revoke_exposed on|off           # default on
 //	}
 func (h *Auth) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the directive name
@@ -210,6 +211,13 @@ func (h *Auth) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.ArgErr()
 			}
 			h.ForwardAuthorization = true
+		case "revoke_exposed":
+			var onOff string
+			if !d.AllArgs(&onOff) || onOff != "on" && onOff != "off" {
+				return d.Errf("revoke_exposed takes on or off")
+			}
+			on := onOff == "on"
+			h.RevokeExposed = &on
 		default:
 			return d.Errf("unrecognized api_token_auth option %q", d.Val())
 		}

@@ -69,7 +69,7 @@ func FuzzCredential(f *testing.F) {
 		if auth2 != "" || auth == "" {
 			t.Fatalf("accepted a token with %d Authorization headers", len(r.Header["Authorization"]))
 		}
-		if queryHasToken(query) {
+		if _, found := queryTokens(query); found {
 			t.Fatal("accepted a request whose query names access_token")
 		}
 		if q, err := url.ParseQuery(query); err == nil {
@@ -206,6 +206,8 @@ func FuzzCaddyfile(f *testing.F) {
 		"api_tokens {\n\tsigning_alg\n}",
 		"api_token_auth {\n\tapp \"Reports API\"\n\tscope meta /meta /meta/*\n\tscope report /data/*\n\tdefault_scope meta\n\tforward_authorization\n}",
 		"api_token_auth {\n\tscope\n}",
+		"api_token_auth {\n\tdefault_scope meta\n\trevoke_exposed off\n}",
+		"api_token_auth {\n\trevoke_exposed maybe\n}",
 		"api_token_auth x",
 		"api_tokens {\n\t{\n}",
 	} {

@@ -764,6 +764,7 @@ func TestHostile_Transport(t *testing.T) {
 	e := newHostileEnv(t, "", "")
 	_, good := e.live("alice", "all", apitoken.Expiry30d, apitoken.AllScopes)
 	_, meta := e.live("alice", "meta only", apitoken.Expiry30d, mustScope(apitoken.ScopeMeta))
+	_, exposed := e.live("alice", "sent in URLs", apitoken.Expiry30d, apitoken.AllScopes)
 	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte("x:"+good))
 
 	t.Run("credentials", func(t *testing.T) {
@@ -772,10 +773,11 @@ func TestHostile_Transport(t *testing.T) {
 			{name: "Authorization and authorization", raw: "/meta", header: []string{"Authorization", "Bearer " + good, "authorization", "Bearer " + good}, status: 400, code: "invalid_request"},
 			{name: "Bearer and Basic headers", header: []string{"Authorization", "Bearer " + good, "Authorization", basic}, status: 400, code: "invalid_request"},
 			{name: "Bearer and Basic in one header", header: []string{"Authorization", "Bearer " + good + ", " + basic}, status: 401, code: "invalid_token"},
-			{name: "access_token in the query", path: "/meta?access_token=" + good, status: 400, code: "invalid_request"},
-			{name: "access_token in the query beside a good header", path: "/meta?access_token=" + good, header: bearer(good), status: 400, code: "invalid_request"},
-			{name: "access_token percent-encoded", path: "/meta?access%5Ftoken=" + good, header: bearer(good), status: 400, code: "invalid_request"},
-			{name: "access_token with an encoded first letter", path: "/meta?%61ccess_token=" + good, header: bearer(good), status: 400, code: "invalid_request"},
+			// A JWT in a URL is revoked (TestHostile_TokenInURLIsRevoked).
+			{name: "access_token in the query", path: "/meta?access_token=" + exposed, status: 400, code: "invalid_request"},
+			{name: "access_token in the query beside a good header", path: "/meta?access_token=" + exposed, header: bearer(good), status: 400, code: "invalid_request"},
+			{name: "access_token percent-encoded", path: "/meta?access%5Ftoken=" + exposed, header: bearer(good), status: 400, code: "invalid_request"},
+			{name: "access_token with an encoded first letter", path: "/meta?%61ccess_token=" + exposed, header: bearer(good), status: 400, code: "invalid_request"},
 			{name: "access_token double-encoded", path: "/meta?access%255Ftoken=x", header: bearer(good), status: 400, code: "invalid_request"},
 			{name: "ACCESS_TOKEN", path: "/meta?ACCESS_TOKEN=x", header: bearer(good), status: 400, code: "invalid_request"},
 			{name: "access_token after a semicolon", path: "/meta?year=2026;access_token=x", header: bearer(good), status: 400, code: "invalid_request"},
@@ -1161,4 +1163,54 @@ func TestHostile_UnboundedStringsInLog(t *testing.T) {
 		t.Errorf("%d refusals logged, want 4", refusals)
 	}
 	e.noSecretsInLogs(t)
+}
+
+// A JWT sent in a URL has leaked (proxies' logs, browser history,
+// referrers): the request is refused and, when the signature is good, the
+// token is revoked at once, by "exposed in a URL". An expired JWT or one of
+// another deployment revokes nothing; revoke_exposed off keeps the token.
+func TestHostile_TokenInURLIsRevoked(t *testing.T) {
+	e := newHostileEnv(t, "", "")
+	tok, jwt := e.live("alice", "leaked", apitoken.Expiry30d, apitoken.AllScopes)
+	expiredTok, expiredJWT := e.live("alice", "expired in the URL", apitoken.Expiry30d, apitoken.AllScopes)
+	h, c := parts(t, expiredJWT)
+	expired := forgeJWT(h, edit(c, "exp", time.Now().Add(-time.Hour).Unix()), "HS512", realKey(t))
+	foreign := forgeJWT(h, c, "HS512", []byte(strings.Repeat("k", 64)))
+	e.secret(expired, foreign)
+	if res, _ := e.do("GET", "/meta", bearer(jwt)...); res.StatusCode != 200 {
+		t.Fatalf("control: the token got %d", res.StatusCode)
+	}
+	e.run(t, []hostileCase{
+		{name: "the JWT as access_token", path: "/meta?year=2026&access_token=" + jwt, status: 400, code: "invalid_request"},
+		{name: "an expired JWT of the same deployment", path: "/meta?access_token=" + expired, status: 400, code: "invalid_request"},
+		{name: "a JWT of another key", path: "/meta?access_token=" + foreign, status: 400, code: "invalid_request"},
+		{name: "the revoked JWT as a bearer", header: bearer(jwt), status: 401, code: "invalid_token"},
+	})
+	revokes := func(id string) []apitoken.Log {
+		logs, _, err := e.app.backend.store.ListLogs(context.Background(), apitoken.LogFilter{TokenID: id, Activity: apitoken.ActivityRevoke,
+			Page: apitoken.Page{Limit: 10}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return logs
+	}
+	if logs := revokes(tok.ID); len(logs) != 1 || logs[0].ActivityBy != apitoken.RevokedExposedInURL {
+		t.Errorf("REVOKE logs %+v, want one by %q", logs, apitoken.RevokedExposedInURL)
+	}
+	if logs := revokes(expiredTok.ID); len(logs) != 0 {
+		t.Errorf("an expired or foreign JWT in a URL revoked its token: %+v", logs)
+	}
+	if res, _ := e.do("GET", "/meta", bearer(expiredJWT)...); res.StatusCode != 200 {
+		t.Errorf("the token whose expired JWT was in a URL got %d", res.StatusCode)
+	}
+	e.noSecretsInLogs(t)
+
+	t.Run("revoke_exposed off", func(t *testing.T) {
+		e := newHostileEnvGuard(t, "", "", "revoke_exposed off")
+		_, jwt := e.live("alice", "kept", apitoken.Expiry30d, apitoken.AllScopes)
+		e.run(t, []hostileCase{{name: "the JWT as access_token", path: "/meta?access_token=" + jwt, status: 400, code: "invalid_request"}})
+		if res, _ := e.do("GET", "/meta", bearer(jwt)...); res.StatusCode != 200 {
+			t.Errorf("with revoke_exposed off, the token got %d after its JWT was in a URL", res.StatusCode)
+		}
+	})
 }
