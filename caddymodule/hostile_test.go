@@ -975,17 +975,6 @@ func TestHostile_ProtocolSwitch(t *testing.T) {
 	e.reload("")
 	_, good := e.live("alice", "all", apitoken.Expiry30d, apitoken.AllScopes)
 
-	// The control: the same upgrade, straight to the upstream, switches.
-	conn, err := net.Dial("tcp", e.up.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	fmt.Fprintf(conn, "GET /meta HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: %s\r\n\r\n", h2Settings)
-	if res, err := http.ReadResponse(bufio.NewReader(conn), nil); err != nil || res.StatusCode != http.StatusSwitchingProtocols {
-		t.Fatalf("control: the h2c upstream did not switch protocols (%v)", err)
-	}
-
 	const bad = "invalid_request"
 	// Caddy drops the headers that Connection names and sends
 	// "Connection: Upgrade" on; the site's header_up names HTTP2-Settings
@@ -1011,6 +1000,18 @@ func TestHostile_ProtocolSwitch(t *testing.T) {
 		t.Errorf("the upstream saw Upgrade %q, HTTP2-Settings %q", hdr.Get("Upgrade"), hdr.Get("Http2-Settings"))
 	}
 	e.noSecretsInLogs(t)
+
+	// The control, last (the switched upstream serves the upgrade request
+	// later, on its own): the same upgrade, straight to it, switches.
+	conn, err := net.Dial("tcp", e.up.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "GET /meta HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: %s\r\n\r\n", h2Settings)
+	if res, err := http.ReadResponse(bufio.NewReader(conn), nil); err != nil || res.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("control: the h2c upstream did not switch protocols (%v)", err)
+	}
 }
 
 // h2Settings is an HTTP2-Settings value: SETTINGS_MAX_CONCURRENT_STREAMS
