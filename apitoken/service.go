@@ -458,18 +458,37 @@ func (s *Service) Revoke(ctx context.Context, c Caller, id string, admin bool) (
 			return Token{}, err
 		}
 	}
+	return s.revoke(ctx, c, id, admin, c.ID)
+}
+
+// RevokedExposedInURL is who revoked a token whose JWT was sent in a URL
+// (the REVOKE log's activity_by): see RevokeLeaked.
+const RevokedExposedInURL = "exposed in a URL"
+
+// RevokeLeaked revokes a token whose JWT has leaked, whoever owns it, and
+// logs REVOKE by `by`, which says where the JWT was found (e.g.
+// RevokedExposedInURL); the owner is notified as for any revocation. The
+// caller has verified the JWT's signature: holding it is the proof of the
+// leak. An already revoked token is ErrConflict.
+func (s *Service) RevokeLeaked(ctx context.Context, id, by string) (Token, error) {
+	return s.revoke(ctx, Caller{}, id, true, by)
+}
+
+// revoke revokes the caller's token (any token with anyOwner set) and logs
+// REVOKE by `by`.
+func (s *Service) revoke(ctx context.Context, c Caller, id string, anyOwner bool, by string) (Token, error) {
 	now := s.now()
-	t, err := s.updateOwned(ctx, c, id, admin, func(t *Token) (Log, error) {
+	t, err := s.updateOwned(ctx, c, id, anyOwner, func(t *Token) (Log, error) {
 		if t.RevokedAt != nil {
 			return Log{}, Errorf(ErrConflict, "token %q is already revoked", t.Name)
 		}
-		t.RevokedAt, t.RevokedBy = &now, c.ID
+		t.RevokedAt, t.RevokedBy = &now, by
 		reason := ""
-		if t.Owner != c.ID {
+		if c.ID != "" && t.Owner != c.ID {
 			reason = "revoked by system admin " + c.ID
 		}
-		return Log{TokenID: t.ID, TokenName: t.Name, Activity: ActivityRevoke, ActivityOn: now, ActivityBy: c.ID, Reason: reason,
-			Notify: NewNotifications(EventRevoked, "", t, c.ID, now, s.Notify)}, nil
+		return Log{TokenID: t.ID, TokenName: t.Name, Activity: ActivityRevoke, ActivityOn: now, ActivityBy: by, Reason: reason,
+			Notify: NewNotifications(EventRevoked, "", t, by, now, s.Notify)}, nil
 	})
 	if err != nil {
 		return Token{}, err

@@ -215,3 +215,38 @@ func TestServiceFor_TheExpiryPolicyAppliesAtGenerate(t *testing.T) {
 		t.Errorf("message %q", msg)
 	}
 }
+
+// A JWT that leaked (found in a URL) revokes its token whoever owns it:
+// REVOKE by where it was found, and the owner is notified.
+func TestServiceFor_RevokeLeakedRevokesAnyOwnersTokenAndNotifies(t *testing.T) {
+	e := newEnv(t, apitoken.AuthConfig{})
+	e.svc.Notify = []string{apitoken.DestinationEmail}
+	_, tok, jwt := e.live("alice", apitoken.AllScopes, apitoken.Expiry30d)
+	e.accepted(jwt)
+	revoked, err := e.svc.RevokeLeaked(e.ctx, tok.ID, apitoken.RevokedExposedInURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if revoked.RevokedAt == nil || revoked.RevokedBy != apitoken.RevokedExposedInURL {
+		t.Errorf("revoked_at %v, revoked by %q", revoked.RevokedAt, revoked.RevokedBy)
+	}
+	e.refused(jwt, apitoken.ReasonRevoked)
+	logs, _, err := e.store.ListLogs(e.ctx, apitoken.LogFilter{TokenID: tok.ID, Activity: apitoken.ActivityRevoke, Page: apitoken.Page{Limit: 10}})
+	if err != nil || len(logs) != 1 || logs[0].ActivityBy != apitoken.RevokedExposedInURL || logs[0].Reason != "" {
+		t.Fatalf("REVOKE logs %+v (%v), want one by %q", logs, err, apitoken.RevokedExposedInURL)
+	}
+	notes, _, err := e.store.ListNotifications(e.ctx, apitoken.NotificationFilter{TokenID: tok.ID, Page: apitoken.Page{Limit: 10}})
+	var revokedNote bool
+	for _, n := range notes {
+		revokedNote = revokedNote || n.Event == apitoken.EventRevoked && n.Actor == apitoken.RevokedExposedInURL
+	}
+	if err != nil || !revokedNote {
+		t.Errorf("notifications %+v (%v), want the owner told of the revocation by %q", notes, err, apitoken.RevokedExposedInURL)
+	}
+	if _, err := e.svc.RevokeLeaked(e.ctx, tok.ID, apitoken.RevokedExposedInURL); !errors.Is(err, apitoken.ErrConflict) {
+		t.Errorf("revoking again = %v, want ErrConflict", err)
+	}
+	if _, err := e.svc.RevokeLeaked(e.ctx, "tok_missing", apitoken.RevokedExposedInURL); !errors.Is(err, apitoken.ErrNotFound) {
+		t.Errorf("revoking a missing token = %v, want ErrNotFound", err)
+	}
+}

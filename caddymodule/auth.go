@@ -1,9 +1,12 @@
 package caddymodule
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -15,6 +18,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+	"golang.org/x/net/http/httpguts"
 	"golang.org/x/text/unicode/norm"
 
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
@@ -34,7 +38,9 @@ const VarTokenID = "api_token.id"
 // answered here (RFC 6750) and never reaches the next handler.
 type Auth struct {
 	// App names the guarded API: the realm of WWW-Authenticate and the
-	// "activity by" of AUTHENTICATE logs. Default: the request's host.
+	// "activity by" of AUTHENTICATE logs. Default: the site's first address
+	// as the Caddyfile writes it (filled in when it is adapted), or in JSON
+	// config the name of the server; never a value the client sends.
 	App string `json:"app,omitempty"`
 
 	// Scopes map paths to the scope they need. The first rule whose paths
@@ -48,6 +54,12 @@ type Auth struct {
 	// ForwardAuthorization keeps the Authorization header for the next
 	// handler. By default it is removed.
 	ForwardAuthorization bool `json:"forward_authorization,omitempty"`
+
+	// RevokeExposed revokes the token of a JWT sent in the URL
+	// (access_token=) when its signature is good: URLs end up in proxies'
+	// logs, browser history and referrers, so such a JWT has leaked. The
+	// request is refused (400) either way. Default: true.
+	RevokeExposed *bool `json:"revoke_exposed,omitempty"`
 
 	rules          []scopeRule
 	defaultScope   apitoken.Scopes
@@ -133,6 +145,8 @@ func badRequest(desc string) refusal {
 	return refusal{status: http.StatusBadRequest, code: "invalid_request", desc: desc}
 }
 
+var refuseTokenInURL = badRequest("tokens in the query string are refused: send Authorization: Bearer <token>")
+
 // ServeHTTP authenticates the request, checks its scope and records the
 // attempt, then hands it to next; a refused request is answered here.
 func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
@@ -140,6 +154,9 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 		if wait := lim.retryAfter(clientKey(clientIP(r))); wait > 0 {
 			return h.refuseTooMany(w, r, wait)
 		}
+	}
+	if desc, reason := requestRefusal(r); desc != "" {
+		return h.refuse(w, r, badRequest(desc), "", reason, nil)
 	}
 	if desc, err := h.pathRefusal(r); err != nil {
 		return caddyhttp.Error(http.StatusInternalServerError, err)
@@ -149,7 +166,11 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	raw, ref := credential(r)
 	if ref != nil {
 		reason := "no_credential"
-		if ref.code != "" {
+		switch {
+		case ref == &refuseTokenInURL:
+			reason = "token_in_url"
+			h.revokeExposed(r)
+		case ref.code != "":
 			reason = "bad_credential"
 		}
 		return h.refuse(w, r, *ref, "", reason, nil)
@@ -194,6 +215,13 @@ func (h *Auth) identify(w http.ResponseWriter, r *http.Request, p apitoken.Princ
 		delete(r.Header, "Authorization") // the canonical key: Del would canonicalize again
 	}
 	stripIdentityHeaders(r.Header)
+	if r.Trailer != nil {
+		// Trailers were declared: net/http writes every trailer that comes
+		// after the body, declared or not, into this map, and the proxy
+		// sends them on.
+		stripIdentityHeaders(r.Trailer)
+		r.Body = identityTrailerStripper{r.Body, r.Trailer}
+	}
 	t := p.Token
 	scopes := p.Scopes.String()
 	vals := []string{t.Owner, t.ID, t.Name, scopes} // one allocation for the four headers
@@ -275,32 +303,74 @@ func isIdentityHeader(name string) bool {
 }
 
 // stripIdentityHeaders removes every X-Api-Token-* header and every
-// Connection option naming one (a proxy would otherwise drop ours as
-// hop-by-hop).
+// Connection option (a proxy would otherwise drop ours as hop-by-hop) or
+// Trailer entry (one announced to come after the body) naming one.
 func stripIdentityHeaders(hdr http.Header) {
 	for k := range hdr {
 		if isIdentityHeader(k) {
 			delete(hdr, k)
 		}
 	}
-	conn := hdr["Connection"]
-	if len(conn) == 0 {
+	stripIdentityNames(hdr, "Connection")
+	stripIdentityNames(hdr, "Trailer")
+}
+
+// stripIdentityNames removes the X-Api-Token-* names from the
+// comma-separated list of header names in hdr[key].
+func stripIdentityNames(hdr http.Header, key string) {
+	list := hdr[key]
+	if len(list) == 0 {
 		return
 	}
 	var kept []string
-	for _, v := range conn {
-		for _, opt := range strings.Split(v, ",") {
-			opt = strings.TrimSpace(opt)
-			if opt != "" && !isIdentityHeader(opt) {
-				kept = append(kept, opt)
+	for _, v := range list {
+		for _, name := range strings.Split(v, ",") {
+			name = strings.TrimSpace(name)
+			if name != "" && !isIdentityHeader(name) {
+				kept = append(kept, name)
 			}
 		}
 	}
 	if len(kept) == 0 {
-		delete(hdr, "Connection")
+		delete(hdr, key)
 		return
 	}
-	hdr["Connection"] = []string{strings.Join(kept, ", ")}
+	hdr[key] = []string{strings.Join(kept, ", ")}
+}
+
+// identityTrailerStripper removes X-Api-Token-* trailers as the body
+// ends: their values arrive with its last read, before the proxy copies
+// them.
+type identityTrailerStripper struct {
+	io.ReadCloser
+	trailer http.Header
+}
+
+func (b identityTrailerStripper) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF {
+		stripIdentityHeaders(b.trailer)
+	}
+	return n, err
+}
+
+// requestRefusal says why a request is refused whatever its path and
+// credential, with the reason logged, or "": a request that asks to switch
+// protocols (once an upstream has switched, Caddy only copies bytes, and
+// whatever the client sends next on that connection reaches the upstream
+// unguarded: h2c smuggling; the report API has no WebSockets either), and
+// one with no path to scope (CONNECT, HTTP/2's extended CONNECT among
+// them, and the asterisk form, which default_scope would let through).
+func requestRefusal(r *http.Request) (desc, reason string) {
+	conn := r.Header["Connection"]
+	if r.Header["Upgrade"] != nil || r.Header["Http2-Settings"] != nil ||
+		httpguts.HeaderValuesContainsToken(conn, "Upgrade") || httpguts.HeaderValuesContainsToken(conn, "HTTP2-Settings") {
+		return "requests that switch protocols (Upgrade, HTTP2-Settings) are refused", "protocol_switch"
+	}
+	if r.Method == http.MethodConnect || !strings.HasPrefix(r.URL.Path, "/") {
+		return "the request has no path to scope (CONNECT, *)", "no_path"
+	}
+	return "", ""
 }
 
 // scopeFor returns the scope the request's path needs, 0 when none grants it.
@@ -321,8 +391,8 @@ func (h *Auth) scopeFor(r *http.Request) (apitoken.Scopes, string, error) {
 // the upstream could read differently, so that the scope decided here is
 // the one the upstream serves: dot segments, also with a path parameter
 // (Tomcat reads "..;" as "..") or as a Windows file name ("...", ".. "),
-// and encoded slashes, backslashes, dots or NULs at any depth of encoding
-// (an upstream may decode again: %252e), a backslash, and a path that is
+// encoded slashes, backslashes, dots or NULs, any double-encoded octet (an
+// upstream may decode again: %252e, %2564), a backslash, and a path that is
 // not UTF-8 (overlong forms of "." and "/") or that uses a dot look-alike a
 // Unicode normaliser turns into one.
 func unsafePath(r *http.Request) string {
@@ -333,24 +403,34 @@ func unsafePath(r *http.Request) string {
 }
 
 // unsafeEscapes refuses an encoded slash, backslash, dot or NUL in an
-// escaped path, at any depth of encoding.
+// escaped path, and any octet encoded twice: an upstream that decodes
+// again reads /%2564ata as /data, another scope under default_scope. The
+// path decoded once must hold no escape, however the %25 and its digits
+// are spelt (%25%36%34 decodes to %64 too).
 func unsafeEscapes(escaped string) string {
-	if strings.IndexByte(escaped, '%') >= 0 {
-		for level := escaped; ; {
-			lower := strings.ToLower(level)
-			for _, bad := range []string{"%2f", "%5c", "%2e", "%00"} {
-				if strings.Contains(lower, bad) {
-					return "the path contains an encoded slash, backslash, dot or NUL"
-				}
-			}
-			next := laxUnescape(level)
-			if next == level {
-				break
-			}
-			level = next
+	if strings.IndexByte(escaped, '%') < 0 {
+		return ""
+	}
+	lower := strings.ToLower(escaped)
+	for _, bad := range []string{"%2f", "%5c", "%2e", "%00"} {
+		if strings.Contains(lower, bad) {
+			return "the path contains an encoded slash, backslash, dot or NUL"
 		}
 	}
+	if hasEscape(laxUnescape(escaped)) {
+		return "the path contains a double-encoded octet (%25 and two hex digits)"
+	}
 	return ""
+}
+
+// hasEscape reports whether s holds a %XX that a decoder would decode.
+func hasEscape(s string) bool {
+	for i := 0; i+2 < len(s); i++ {
+		if s[i] == '%' && isHex(s[i+1]) && isHex(s[i+2]) {
+			return true
+		}
+	}
+	return false
 }
 
 // unsafeSegments refuses a decoded path with a backslash, invalid UTF-8, or
@@ -487,13 +567,14 @@ func unhex(c byte) byte {
 	return c - 'a' + 10
 }
 
-// queryHasToken reports whether the raw query carries a parameter that some
+// queryTokens reports whether the raw query carries a parameter that some
 // server could read as access_token: its name compared case-insensitively,
 // after decoding (at any depth), with & or ; between parameters, and with a
-// PHP-style [] suffix.
-func queryHasToken(q string) bool {
+// PHP-style [] suffix; and returns the values of those parameters,
+// decoded.
+func queryTokens(q string) (values []string, found bool) {
 	if strings.IndexByte(q, '%') < 0 && !strings.Contains(strings.ToLower(q), "access_token") {
-		return false // the common case: nothing encoded, and no such name
+		return nil, false // the common case: nothing encoded, and no such name
 	}
 	for rest := q; rest != ""; {
 		var param string
@@ -502,30 +583,66 @@ func queryHasToken(q string) bool {
 		} else {
 			param, rest = rest, ""
 		}
-		name, _, _ := strings.Cut(param, "=")
-		name = strings.ReplaceAll(name, "+", " ")
-		for {
-			next := laxUnescape(name)
-			if next == name {
-				break
-			}
-			name = next
-		}
-		name = strings.ToLower(strings.TrimSpace(name))
+		name, value, _ := strings.Cut(param, "=")
+		name = strings.ToLower(strings.TrimSpace(decodeParam(name)))
 		if name == "access_token" || strings.HasPrefix(name, "access_token[") {
-			return true
+			values, found = append(values, decodeParam(value)), true
 		}
 	}
-	return false
+	return values, found
+}
+
+// decodeParam decodes a query parameter's name or value as the most lenient
+// server would: + as a space, then %XX again and again.
+func decodeParam(s string) string {
+	s = strings.ReplaceAll(s, "+", " ")
+	for {
+		next := laxUnescape(s)
+		if next == s {
+			return s
+		}
+		s = next
+	}
+}
+
+// revokeExposed revokes the token of each JWT in r's query whose signature
+// is good, unless revoke_exposed is off. An expired JWT, or one of another
+// deployment, leaks no access and revokes nothing. It runs before the 400
+// is answered, so the client learns the token is dead with it; a client
+// that hangs up does not stop it.
+func (h *Auth) revokeExposed(r *http.Request) {
+	if h.RevokeExposed != nil && !*h.RevokeExposed {
+		return
+	}
+	values, _ := queryTokens(r.URL.RawQuery)
+	for _, raw := range values {
+		if raw == "" || len(raw) > apitoken.MaxJWTLen {
+			continue
+		}
+		v, err := h.app.signer.Verify(raw)
+		if err != nil {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 10*time.Second)
+		_, err = h.app.service.RevokeLeaked(ctx, v.TokenID, apitoken.RevokedExposedInURL)
+		cancel()
+		switch {
+		case err == nil:
+			h.logger.Warn("api token sent in a URL: revoked", zap.String("token_id", v.TokenID), zap.String("client_ip", clientIP(r)))
+		case !errors.Is(err, apitoken.ErrConflict) && !errors.Is(err, apitoken.ErrNotFound): // already revoked, or gone
+			h.logger.Error("revoking an api token sent in a URL", zap.String("token_id", v.TokenID), zap.Error(err))
+		}
+	}
 }
 
 // credential extracts the JWT: Authorization Bearer, or Basic with the JWT
-// as the password. Two Authorization headers, a token in the query string or
-// a token over 8 KiB are refused.
+// as the password. Two Authorization headers, a token in the query string
+// (refuseTokenInURL) or a token over 8 KiB are refused.
 func credential(r *http.Request) (string, *refusal) {
-	if q := r.URL.RawQuery; q != "" && queryHasToken(q) {
-		ref := badRequest("tokens in the query string are refused: send Authorization: Bearer <token>")
-		return "", &ref
+	if q := r.URL.RawQuery; q != "" {
+		if _, found := queryTokens(q); found {
+			return "", &refuseTokenInURL
+		}
 	}
 	vals := r.Header["Authorization"]
 	switch len(vals) {
@@ -569,12 +686,18 @@ func credential(r *http.Request) (string, *refusal) {
 	return raw, nil
 }
 
-// appName is the guarded API's name: the configured app or the host.
+// appName is the guarded API's name: the configured app (the Caddyfile
+// fills in the site's address), else the name of the server in Caddy's
+// JSON config. Never the Host: the client chooses it (a site matches its
+// host name whatever the port part says), and it is unbounded.
 func (h *Auth) appName(r *http.Request) string {
 	if h.App != "" {
 		return h.App
 	}
-	return r.Host
+	if srv, ok := r.Context().Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server); ok && srv.Name() != "" {
+		return srv.Name()
+	}
+	return "api_token_auth"
 }
 
 // record queues an AUTHENTICATE log for an attempt that named a token.
@@ -633,9 +756,9 @@ func (h *Auth) refuse(w http.ResponseWriter, r *http.Request, ref refusal, token
 	if ce := h.logger.Check(level, "api token refused"); ce != nil {
 		ip := clientIP(r)
 		fields := []zap.Field{zap.Int("status", ref.status), zap.String("reason", reason), zap.String("token_id", tokenID),
-			zap.String("client_ip", ip), zap.String("path", r.URL.Path)}
+			zap.String("client_ip", ip), zap.String("path", clip(r.URL.Path))}
 		if detail != nil {
-			fields = append(fields, zap.String("detail", detail.Error()))
+			fields = append(fields, zap.String("detail", clip(detail.Error())))
 		}
 		ce.Write(fields...)
 	}
@@ -656,6 +779,24 @@ func (h *Auth) refuse(w http.ResponseWriter, r *http.Request, ref refusal, token
 		Error       string `json:"error"`
 		Description string `json:"error_description"`
 	}{code, ref.desc})
+}
+
+// maxLogString is the most of a client-supplied string that a log line
+// holds, in bytes: a client must not write kilobytes per request.
+const maxLogString = 256
+
+// clip cuts s to maxLogString bytes for a log line, at the start of a
+// rune, so a multi-byte letter is not split.
+func clip(s string) string {
+	if len(s) <= maxLogString {
+		return s
+	}
+	for i := maxLogString; i > maxLogString-utf8.UTFMax; i-- {
+		if utf8.RuneStart(s[i]) {
+			return s[:i]
+		}
+	}
+	return s[:maxLogString] // not UTF-8 there anyway
 }
 
 // challenge builds the WWW-Authenticate value of RFC 6750.

@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"reflect"
 	"strconv"
 
 	"github.com/caddyserver/caddy/v2"
@@ -157,17 +158,47 @@ func parseDuration(d *caddyfile.Dispenser, dst *caddy.Duration) error {
 
 func parseAuth(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	a := new(Auth)
-	err := a.UnmarshalCaddyfile(h.Dispenser)
-	return a, err
+	if err := a.UnmarshalCaddyfile(h.Dispenser); err != nil {
+		return nil, err
+	}
+	if a.App == "" {
+		a.App = siteAddress(h)
+	}
+	return a, nil
+}
+
+// siteAddress is the first address of the site block that h is in, as the
+// Caddyfile writes it (reports.example.com, :8080), "" in a named route:
+// the default app of api_token_auth. Caddy v2.11's Helper keeps the block
+// unexported and has no accessor for its keys, so they are read with
+// reflect; should a Caddy release rename them, this gives "" and the guard
+// falls back to the server's name (the golden adapt tests would say so).
+func siteAddress(h httpcaddyfile.Helper) string {
+	if h.IsNamedRoute() {
+		return ""
+	}
+	block := reflect.ValueOf(h).FieldByName("parentBlock")
+	if block.Kind() != reflect.Struct {
+		return ""
+	}
+	keys := block.FieldByName("Keys")
+	if keys.Kind() != reflect.Slice || keys.Len() == 0 || keys.Index(0).Kind() != reflect.Struct {
+		return ""
+	}
+	if text := keys.Index(0).FieldByName("Text"); text.Kind() == reflect.String {
+		return text.String()
+	}
+	return ""
 }
 
 // UnmarshalCaddyfile parses the api_token_auth directive:
 //
 //	api_token_auth {
-//		app    <name>
+//		app    <name>                   # default: the site's first address
 //		scope  meta|report <path...>
 //		default_scope meta|report
 //		forward_authorization
+//		revoke_exposed on|off           # default on
 //	}
 func (h *Auth) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the directive name
@@ -195,6 +226,13 @@ func (h *Auth) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.ArgErr()
 			}
 			h.ForwardAuthorization = true
+		case "revoke_exposed":
+			var onOff string
+			if !d.AllArgs(&onOff) || onOff != "on" && onOff != "off" {
+				return d.Errf("revoke_exposed takes on or off")
+			}
+			on := onOff == "on"
+			h.RevokeExposed = &on
 		default:
 			return d.Errf("unrecognized api_token_auth option %q", d.Val())
 		}

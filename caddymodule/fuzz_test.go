@@ -69,7 +69,7 @@ func FuzzCredential(f *testing.F) {
 		if auth2 != "" || auth == "" {
 			t.Fatalf("accepted a token with %d Authorization headers", len(r.Header["Authorization"]))
 		}
-		if queryHasToken(query) {
+		if _, found := queryTokens(query); found {
 			t.Fatal("accepted a request whose query names access_token")
 		}
 		if q, err := url.ParseQuery(query); err == nil {
@@ -111,6 +111,7 @@ func FuzzUnsafePath(f *testing.F) {
 		"/meta/..;/data/x", "/meta/..%3b/data/x", "/meta%2fdata", "/meta/%c0%ae%c0%ae/data", "/META/x", "//data/x",
 		"/meta/.../data", "/meta/%ef%bc%8e%ef%bc%8e/data", "/meta/a%20b", "/meta/%25", "/data",
 		"/data;x/sales", "/data./sales", "/%ef%bc%a4ATA/x", "/reports;v=2",
+		"/%2564ata/sales", "/%2544ATA/x", "/d%2561ta/x", "/%25%36%34ata/x", "/%252564ata/x", "/other/100%25",
 	} {
 		f.Add(p)
 	}
@@ -205,6 +206,8 @@ func FuzzCaddyfile(f *testing.F) {
 		"api_tokens {\n\tsigning_alg\n}",
 		"api_token_auth {\n\tapp \"Reports API\"\n\tscope meta /meta /meta/*\n\tscope report /data/*\n\tdefault_scope meta\n\tforward_authorization\n}",
 		"api_token_auth {\n\tscope\n}",
+		"api_token_auth {\n\tdefault_scope meta\n\trevoke_exposed off\n}",
+		"api_token_auth {\n\trevoke_exposed maybe\n}",
 		"api_token_auth x",
 		"api_tokens {\n\t{\n}",
 	} {

@@ -34,6 +34,10 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/h2c"
 
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
 	"github.com/caddy-apitokens/caddy-apitokens/internal/caddytesting"
@@ -70,12 +74,14 @@ http://localhost:%[2]d {
 		}
 	}
 	api_token_auth {
-		app    "Reports API"
+		%[11]s
 		scope  meta   /meta /meta/*
 		scope  report /data/*
 		%[9]s
 	}
-	reverse_proxy %[8]s
+	reverse_proxy %[8]s {
+		%[10]s
+	}
 }
 `
 
@@ -86,6 +92,8 @@ type hostileEnv struct {
 	server    string // more global options (servers { trusted_proxies ... })
 	options   string // api_tokens options, the keys among them
 	guard     string // more api_token_auth options
+	proxy     string // reverse_proxy options
+	appOption string // the app option of api_token_auth
 	secrets   []string
 }
 
@@ -105,7 +113,7 @@ func newHostileEnvGuard(t *testing.T, server, options, guard string) *hostileEnv
 	e := &hostileEnv{
 		guardEnv: &guardEnv{t: t, up: caddytesting.NewUpstream(t), db: dir + "/tokens.db", logFile: dir + "/caddy.log",
 			base: fmt.Sprintf("http://localhost:%d", testHTTPPort), clock: &testClock{now: time.Now()}},
-		accessLog: dir + "/access.log", server: server, options: options, guard: guard,
+		accessLog: dir + "/access.log", server: server, options: options, guard: guard, appOption: `app "Reports API"`,
 	}
 	e.tester = caddytesting.NewTester(t, testAdminPort)
 	e.reload("")
@@ -132,7 +140,7 @@ func (e *hostileEnv) reload(options string) {
 		e.options = options
 	}
 	e.initServer(fmt.Sprintf(hostileConfig, testAdminPort, testHTTPPort, e.logFile, e.server, e.db, e.options, e.accessLog,
-		e.up.Listener.Addr(), e.guard))
+		e.up.Listener.Addr(), e.guard, e.proxy, e.appOption))
 }
 
 // secret remembers a value that must appear in no log: for a JWT, the JWT
@@ -210,7 +218,7 @@ func (e *hostileEnv) run(t *testing.T, cases []hostileCase) {
 			var hdr http.Header
 			var body string
 			if c.raw != "" {
-				status, hdr, body = e.rawRequest(t, c.raw, c.header...)
+				status, hdr, body = e.rawRequest(t, c.method, c.raw, c.header...)
 			} else {
 				method, path := c.method, c.path
 				if method == "" {
@@ -250,8 +258,9 @@ func (e *hostileEnv) run(t *testing.T, cases []hostileCase) {
 }
 
 // rawRequest sends a request target exactly as given (Go's client would
-// escape or clean some), with header pairs, and reads the answer.
-func (e *hostileEnv) rawRequest(t *testing.T, target string, header ...string) (int, http.Header, string) {
+// escape or clean some), with method (GET when empty) and header pairs (a
+// Host among them replaces the site's), and reads the answer.
+func (e *hostileEnv) rawRequest(t *testing.T, method, target string, header ...string) (int, http.Header, string) {
 	t.Helper()
 	conn, err := net.Dial("tcp", fmt.Sprintf("localhost:%d", testHTTPPort))
 	if err != nil {
@@ -259,10 +268,19 @@ func (e *hostileEnv) rawRequest(t *testing.T, target string, header ...string) (
 	}
 	defer conn.Close()
 	var b strings.Builder
-	fmt.Fprintf(&b, "GET %s HTTP/1.1\r\nHost: localhost:%d\r\n", target, testHTTPPort)
+	if method == "" {
+		method = "GET"
+	}
+	fmt.Fprintf(&b, "%s %s HTTP/1.1\r\n", method, target)
+	host := fmt.Sprintf("localhost:%d", testHTTPPort)
 	for i := 0; i+1 < len(header); i += 2 {
+		if header[i] == "Host" {
+			host = header[i+1]
+			continue
+		}
 		fmt.Fprintf(&b, "%s: %s\r\n", header[i], header[i+1])
 	}
+	fmt.Fprintf(&b, "Host: %s\r\n", host)
 	b.WriteString("Connection: close\r\n\r\n")
 	if _, err := io.WriteString(conn, b.String()); err != nil {
 		t.Fatal(err)
@@ -275,6 +293,17 @@ func (e *hostileEnv) rawRequest(t *testing.T, target string, header ...string) (
 	defer res.Body.Close()
 	body, _ := io.ReadAll(res.Body)
 	return res.StatusCode, res.Header, string(body)
+}
+
+// served fails unless each raw path, sent with jwt, reaches the upstream.
+func (e *hostileEnv) served(t *testing.T, jwt string, paths ...string) {
+	t.Helper()
+	for _, p := range paths {
+		before := e.up.Hits.Load()
+		if status, _, body := e.rawRequest(t, "", p, bearer(jwt)...); status != 200 || e.up.Hits.Load() != before+1 {
+			t.Errorf("%s: %d %s, want it served", p, status, body)
+		}
+	}
 }
 
 // Forging: JWTs built by hand, signed with the deployment's real key where
@@ -735,6 +764,7 @@ func TestHostile_Transport(t *testing.T) {
 	e := newHostileEnv(t, "", "")
 	_, good := e.live("alice", "all", apitoken.Expiry30d, apitoken.AllScopes)
 	_, meta := e.live("alice", "meta only", apitoken.Expiry30d, mustScope(apitoken.ScopeMeta))
+	_, exposed := e.live("alice", "sent in URLs", apitoken.Expiry30d, apitoken.AllScopes)
 	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte("x:"+good))
 
 	t.Run("credentials", func(t *testing.T) {
@@ -743,10 +773,11 @@ func TestHostile_Transport(t *testing.T) {
 			{name: "Authorization and authorization", raw: "/meta", header: []string{"Authorization", "Bearer " + good, "authorization", "Bearer " + good}, status: 400, code: "invalid_request"},
 			{name: "Bearer and Basic headers", header: []string{"Authorization", "Bearer " + good, "Authorization", basic}, status: 400, code: "invalid_request"},
 			{name: "Bearer and Basic in one header", header: []string{"Authorization", "Bearer " + good + ", " + basic}, status: 401, code: "invalid_token"},
-			{name: "access_token in the query", path: "/meta?access_token=" + good, status: 400, code: "invalid_request"},
-			{name: "access_token in the query beside a good header", path: "/meta?access_token=" + good, header: bearer(good), status: 400, code: "invalid_request"},
-			{name: "access_token percent-encoded", path: "/meta?access%5Ftoken=" + good, header: bearer(good), status: 400, code: "invalid_request"},
-			{name: "access_token with an encoded first letter", path: "/meta?%61ccess_token=" + good, header: bearer(good), status: 400, code: "invalid_request"},
+			// A JWT in a URL is revoked (TestHostile_TokenInURLIsRevoked).
+			{name: "access_token in the query", path: "/meta?access_token=" + exposed, status: 400, code: "invalid_request"},
+			{name: "access_token in the query beside a good header", path: "/meta?access_token=" + exposed, header: bearer(good), status: 400, code: "invalid_request"},
+			{name: "access_token percent-encoded", path: "/meta?access%5Ftoken=" + exposed, header: bearer(good), status: 400, code: "invalid_request"},
+			{name: "access_token with an encoded first letter", path: "/meta?%61ccess_token=" + exposed, header: bearer(good), status: 400, code: "invalid_request"},
 			{name: "access_token double-encoded", path: "/meta?access%255Ftoken=x", header: bearer(good), status: 400, code: "invalid_request"},
 			{name: "ACCESS_TOKEN", path: "/meta?ACCESS_TOKEN=x", header: bearer(good), status: 400, code: "invalid_request"},
 			{name: "access_token after a semicolon", path: "/meta?year=2026;access_token=x", header: bearer(good), status: 400, code: "invalid_request"},
@@ -820,13 +851,7 @@ func TestHostile_PathsThatServersReadAsAnotherScope(t *testing.T) {
 		{name: "a modifier letter a (NFKC)", raw: "/d%e1%b5%83ta/sales", header: bearer(meta), status: 400, code: bad},
 	})
 	// A parameter, dot or Unicode form that changes no scope is served.
-	for _, p := range []string{"/reports;v=2", "/meta;v=2", "/caf%c3%a9", "/meta/sales.", "/other/%ef%bd%98"} {
-		before := e.up.Hits.Load()
-		status, _, body := e.rawRequest(t, p, "Authorization", "Bearer "+meta)
-		if status != 200 || e.up.Hits.Load() != before+1 {
-			t.Errorf("%s: %d %s, want it served", p, status, body)
-		}
-	}
+	e.served(t, meta, "/reports;v=2", "/meta;v=2", "/caf%c3%a9", "/meta/sales.", "/other/%ef%bd%98")
 	e.noSecretsInLogs(t)
 }
 
@@ -841,7 +866,7 @@ func TestHostile_SpoofedIdentityHeaders(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			e := newHostileEnv(t, server, "")
 			tok, good := e.live("alice", "all", apitoken.Expiry30d, apitoken.AllScopes)
-			status, _, body := e.rawRequest(t, "/meta", "Authorization", "Bearer "+good,
+			status, _, body := e.rawRequest(t, "", "/meta", "Authorization", "Bearer "+good,
 				"X-Api-Token-User", "root", "x-api-token-id", "tok_forged", "X-API-TOKEN-SCOPES", "meta report admin",
 				"X_Api_Token_User", "root", "X_Api_Token_Id", "tok_forged", "X.Api.Token.Name", "forged", "x_api_token_scopes", "admin",
 				"Connection", "X-Api-Token-User, X_Api_Token_Id, keep-alive")
@@ -934,4 +959,259 @@ func TestHostile_ResourceExhaustion(t *testing.T) {
 		t.Fatalf("the upstream was reached %d times, want only the control", e.up.Hits.Load())
 	}
 	e.noSecretsInLogs(t)
+}
+
+// A request that asks to switch protocols is refused before its credential
+// is looked at: once an upstream has switched, Caddy only copies bytes, and
+// whatever the client sends next on that connection reaches the upstream
+// without the guard. The upstream here is a real h2c server (it answers an
+// h2c upgrade with 101 and speaks HTTP/2 from then on). Without the
+// refusal, the first case is answered 101 Switching Protocols by it.
+func TestHostile_ProtocolSwitch(t *testing.T) {
+	e := newHostileEnv(t, "", "")
+	e.up = caddytesting.NewUpstreamWrapped(t, func(h http.Handler) http.Handler { return h2c.NewHandler(h, &http2.Server{}) },
+		func(w http.ResponseWriter, r *http.Request) { fmt.Fprintf(w, `{"path":%q}`, r.URL.Path) })
+	e.proxy = "header_up Connection \"Upgrade, HTTP2-Settings\""
+	e.reload("")
+	_, good := e.live("alice", "all", apitoken.Expiry30d, apitoken.AllScopes)
+
+	const bad = "invalid_request"
+	// Caddy drops the headers that Connection names and sends
+	// "Connection: Upgrade" on; the site's header_up names HTTP2-Settings
+	// again, so this upgrade reaches the h2c server whole.
+	h2cUpgrade := []string{"Connection", "Upgrade", "Upgrade", "h2c", "HTTP2-Settings", h2Settings}
+	websocket := []string{"Connection", "Upgrade", "Upgrade", "websocket", "Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Version", "13"}
+	e.run(t, []hostileCase{
+		{name: "an h2c upgrade with a valid token", raw: "/meta", header: append(bearer(good), h2cUpgrade...), status: 400, code: bad},
+		{name: "an h2c upgrade without a credential", raw: "/meta", header: h2cUpgrade, status: 400, code: bad},
+		{name: "an h2c upgrade as RFC 7540 spells it", raw: "/meta", header: append(bearer(good), "Connection", "Upgrade, HTTP2-Settings", "Upgrade", "h2c", "HTTP2-Settings", h2Settings), status: 400, code: bad},
+		{name: "a WebSocket upgrade with a valid token", raw: "/meta", header: append(bearer(good), websocket...), status: 400, code: bad},
+		{name: "Upgrade without Connection", raw: "/meta", header: append(bearer(good), "Upgrade", "h2c"), status: 400, code: bad},
+		{name: "upgrade in lower case", raw: "/meta", header: append(bearer(good), "connection", "upgrade", "upgrade", "websocket"), status: 400, code: bad},
+		{name: "an empty Upgrade", raw: "/meta", header: append(bearer(good), "Connection", "Upgrade", "Upgrade", ""), status: 400, code: bad},
+		{name: "HTTP2-Settings alone", raw: "/meta", header: append(bearer(good), "HTTP2-Settings", h2Settings), status: 400, code: bad},
+		{name: "Connection naming Upgrade only", raw: "/meta", header: append(bearer(good), "Connection", "keep-alive, Upgrade"), status: 400, code: bad},
+		{name: "Connection naming HTTP2-Settings only", raw: "/meta", header: append(bearer(good), "Connection", "http2-settings"), status: 400, code: bad},
+	})
+	if res, _ := e.do("GET", "/meta", bearer(good)...); res.StatusCode != 200 {
+		t.Fatalf("control: the good token got %d", res.StatusCode)
+	}
+	if hdr := e.up.LastHeaders(); hdr.Get("Upgrade") != "" || hdr.Get("Http2-Settings") != "" {
+		t.Errorf("the upstream saw Upgrade %q, HTTP2-Settings %q", hdr.Get("Upgrade"), hdr.Get("Http2-Settings"))
+	}
+	e.noSecretsInLogs(t)
+
+	// The control, last (the switched upstream serves the upgrade request
+	// later, on its own): the same upgrade, straight to it, switches.
+	conn, err := net.Dial("tcp", e.up.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "GET /meta HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: %s\r\n\r\n", h2Settings)
+	if res, err := http.ReadResponse(bufio.NewReader(conn), nil); err != nil || res.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("control: the h2c upstream did not switch protocols (%v)", err)
+	}
+}
+
+// h2Settings is an HTTP2-Settings value: SETTINGS_MAX_CONCURRENT_STREAMS
+// 100, SETTINGS_INITIAL_WINDOW_SIZE 65535.
+const h2Settings = "AAMAAABkAAQAAP__"
+
+// With default_scope, a request with no path to scope would pass with the
+// default scope: CONNECT (a tunnel to anywhere the upstream reaches) and
+// the asterisk form (OPTIONS *). Both are refused.
+func TestHostile_RequestsWithoutAPath(t *testing.T) {
+	e := newHostileEnvGuard(t, "", "", "default_scope meta")
+	_, all := e.live("alice", "all", apitoken.Expiry30d, apitoken.AllScopes)
+	const bad = "invalid_request"
+	authority := fmt.Sprintf("localhost:%d", testHTTPPort)
+	e.run(t, []hostileCase{
+		{name: "CONNECT to the site", method: "CONNECT", raw: authority, header: bearer(all), status: 400, code: bad},
+		{name: "CONNECT with a path", method: "CONNECT", raw: "/meta", header: bearer(all), status: 400, code: bad},
+		// Go's server answers OPTIONS * itself, before Caddy.
+		{name: "OPTIONS *", method: "OPTIONS", raw: "*", header: bearer(all), status: 200},
+		{name: "POST *", method: "POST", raw: "*", header: bearer(all), status: 400, code: bad},
+		{name: "GET *", raw: "*", header: bearer(all), status: 400, code: bad},
+	})
+	e.noSecretsInLogs(t)
+}
+
+// An upstream that decodes the path twice reads /%2564ata as /data: any
+// double-encoded octet (%25 and two hex digits, in any case, or a %25
+// whose digits are encoded too) is refused, under default_scope too.
+func TestHostile_DoubleEncodedOctets(t *testing.T) {
+	e := newHostileEnvGuard(t, "", "", "default_scope meta")
+	_, meta := e.live("alice", "meta only", apitoken.Expiry30d, mustScope(apitoken.ScopeMeta))
+	const bad = "invalid_request"
+	e.run(t, []hostileCase{
+		{name: "a double-encoded d", raw: "/%2564ata/sales", header: bearer(meta), status: 400, code: bad},
+		{name: "double-encoded in upper case", raw: "/%2544ATA/sales", header: bearer(meta), status: 400, code: bad},
+		{name: "a double-encoded a in the middle", raw: "/d%2561ta/sales", header: bearer(meta), status: 400, code: bad},
+		{name: "a double-encoded letter with lower-case digits", raw: "/%2564%2561ta/sales", header: bearer(meta), status: 400, code: bad},
+		{name: "an encoded percent before encoded digits", raw: "/%25%36%34ata/sales", header: bearer(meta), status: 400, code: bad},
+		{name: "triple-encoded", raw: "/%252564ata/sales", header: bearer(meta), status: 400, code: bad},
+		{name: "in a segment no rule names", raw: "/other/%2541", header: bearer(meta), status: 400, code: bad},
+	})
+	// A percent sign that encodes nothing further is served.
+	e.served(t, meta, "/other/100%25", "/other/%25zz", "/meta/a%20b")
+	e.noSecretsInLogs(t)
+}
+
+// Identity headers sent as trailers of a chunked body never reach the
+// upstream either, declared in the Trailer header or not, in any spelling
+// a CGI-style upstream folds onto ours.
+func TestHostile_SpoofedIdentityTrailers(t *testing.T) {
+	e := newHostileEnv(t, "", "")
+	e.up = caddytesting.NewUpstreamFunc(t, func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body) // trailers arrive after the body
+		json.NewEncoder(w).Encode(r.Trailer)
+	})
+	e.reload("")
+	_, good := e.live("alice", "all", apitoken.Expiry30d, apitoken.AllScopes)
+
+	conn, err := net.Dial("tcp", fmt.Sprintf("localhost:%d", testHTTPPort))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST /meta HTTP/1.1\r\nHost: localhost:%d\r\nAuthorization: Bearer %s\r\nTransfer-Encoding: chunked\r\n"+
+		"Trailer: X-Api-Token-User, x_api_token_id, X-Other\r\nConnection: close\r\n\r\n"+
+		"5\r\nhello\r\n0\r\n"+
+		"X-Api-Token-User: root\r\nx_api_token_id: tok_forged\r\nX.Api.Token.Name: forged\r\nX-Api-Token-Scopes: admin\r\nX-Other: kept\r\n\r\n",
+		testHTTPPort, good)
+	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var seen http.Header
+	if err := json.NewDecoder(res.Body).Decode(&seen); err != nil || res.StatusCode != 200 {
+		t.Fatalf("got %d (%v)", res.StatusCode, err)
+	}
+	if seen.Get("X-Other") != "kept" {
+		t.Fatalf("the upstream saw trailers %v, want X-Other (the control)", seen)
+	}
+	for name, v := range seen {
+		if isIdentityHeader(name) {
+			t.Errorf("the upstream saw the client's trailer %s: %q", name, v)
+		}
+	}
+	e.noSecretsInLogs(t)
+}
+
+// Without app, the token logs' activity_by and the realm are the site's
+// address as the Caddyfile writes it, never the Host the client sends: a
+// site matches its host name whatever the port part of Host says.
+func TestHostile_ClientChosenActivityBy(t *testing.T) {
+	e := newHostileEnv(t, "", "")
+	e.appOption = ""
+	e.reload("")
+	tok, meta := e.live("alice", "meta only", apitoken.Expiry30d, mustScope(apitoken.ScopeMeta))
+	site := fmt.Sprintf("http://localhost:%d", testHTTPPort)
+	chosen := "localhost:" + strings.Repeat("x", 2000)
+	if status, _, body := e.rawRequest(t, "", "/meta", append(bearer(meta), "Host", chosen)...); status != 200 {
+		t.Fatalf("a good request with Host %.20s... got %d: %s", chosen, status, body)
+	}
+	status, hdr, _ := e.rawRequest(t, "", "/data/x", append(bearer(meta), "Host", chosen)...)
+	if want := `Bearer realm="` + site + `"`; status != 403 || !strings.HasPrefix(hdr.Get("WWW-Authenticate"), want) {
+		t.Errorf("got %d, WWW-Authenticate %.80q, want 403 and the realm %s", status, hdr.Get("WWW-Authenticate"), want)
+	}
+	logs := e.authLogs(tok.ID)
+	if len(logs) != 2 {
+		t.Fatalf("%d AUTHENTICATE logs, want 2", len(logs))
+	}
+	for _, l := range logs {
+		if l.ActivityBy != site {
+			t.Errorf("activity_by %.40q, want the site's address %q", l.ActivityBy, site)
+		}
+	}
+	e.noSecretsInLogs(t)
+}
+
+// A client-supplied string reaches Caddy's log cut to 256 bytes: a 20 KB
+// path (or user agent, or Host) must not write 20 KB per request. (Caddy
+// reads at most 16 KB of headers by default; this server allows 1 MB.)
+func TestHostile_UnboundedStringsInLog(t *testing.T) {
+	e := newHostileEnv(t, "servers {\n\t\tmax_header_size 1MB\n\t}", "")
+	_, meta := e.live("alice", "meta only", apitoken.Expiry30d, mustScope(apitoken.ScopeMeta))
+	long := strings.Repeat("a", 20<<10)
+	e.run(t, []hostileCase{
+		{name: "no credential", raw: "/meta/" + long, header: []string{"User-Agent", long, "Host", "localhost:" + long}, status: 401, code: "unauthorized"},
+		{name: "an unsafe path", raw: "/meta/" + long + "/%2e%2e/data", header: append(bearer(meta), "User-Agent", long), status: 400, code: "invalid_request"},
+		{name: "a scope refusal", raw: "/data/" + long, header: append(bearer(meta), "User-Agent", long), status: 403, code: "insufficient_scope"},
+		// A 20 KB path with a multi-byte letter where the cut falls.
+		{name: "a cut inside a UTF-8 sequence", raw: "/data/x" + strings.Repeat("%c3%a9", 10<<10), header: bearer(meta), status: 403, code: "insufficient_scope"},
+	})
+	b, err := os.ReadFile(e.logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	refusals := 0
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.Contains(line, strings.Repeat("a", 257)) || strings.Contains(line, strings.Repeat("é", 129)) {
+			t.Errorf("a line of Caddy's log holds more than 256 bytes of a client's string: %.120s...", line)
+		}
+		var entry struct{ Msg, Path string }
+		if json.Unmarshal([]byte(line), &entry) == nil && entry.Msg == "api token refused" {
+			refusals++
+			if !utf8.ValidString(entry.Path) || len(entry.Path) < 200 {
+				t.Errorf("the refusal logs the path %.40q (%d bytes), want its first 256 bytes, whole runes", entry.Path, len(entry.Path))
+			}
+		}
+	}
+	if refusals != 4 {
+		t.Errorf("%d refusals logged, want 4", refusals)
+	}
+	e.noSecretsInLogs(t)
+}
+
+// A JWT sent in a URL has leaked (proxies' logs, browser history,
+// referrers): the request is refused and, when the signature is good, the
+// token is revoked at once, by "exposed in a URL". An expired JWT or one of
+// another deployment revokes nothing; revoke_exposed off keeps the token.
+func TestHostile_TokenInURLIsRevoked(t *testing.T) {
+	e := newHostileEnv(t, "", "")
+	tok, jwt := e.live("alice", "leaked", apitoken.Expiry30d, apitoken.AllScopes)
+	expiredTok, expiredJWT := e.live("alice", "expired in the URL", apitoken.Expiry30d, apitoken.AllScopes)
+	h, c := parts(t, expiredJWT)
+	expired := forgeJWT(h, edit(c, "exp", time.Now().Add(-time.Hour).Unix()), "HS512", realKey(t))
+	foreign := forgeJWT(h, c, "HS512", []byte(strings.Repeat("k", 64)))
+	e.secret(expired, foreign)
+	if res, _ := e.do("GET", "/meta", bearer(jwt)...); res.StatusCode != 200 {
+		t.Fatalf("control: the token got %d", res.StatusCode)
+	}
+	e.run(t, []hostileCase{
+		{name: "the JWT as access_token", path: "/meta?year=2026&access_token=" + jwt, status: 400, code: "invalid_request"},
+		{name: "an expired JWT of the same deployment", path: "/meta?access_token=" + expired, status: 400, code: "invalid_request"},
+		{name: "a JWT of another key", path: "/meta?access_token=" + foreign, status: 400, code: "invalid_request"},
+		{name: "the revoked JWT as a bearer", header: bearer(jwt), status: 401, code: "invalid_token"},
+	})
+	revokes := func(id string) []apitoken.Log {
+		logs, _, err := e.app.backend.store.ListLogs(context.Background(), apitoken.LogFilter{TokenID: id, Activity: apitoken.ActivityRevoke,
+			Page: apitoken.Page{Limit: 10}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return logs
+	}
+	if logs := revokes(tok.ID); len(logs) != 1 || logs[0].ActivityBy != apitoken.RevokedExposedInURL {
+		t.Errorf("REVOKE logs %+v, want one by %q", logs, apitoken.RevokedExposedInURL)
+	}
+	if logs := revokes(expiredTok.ID); len(logs) != 0 {
+		t.Errorf("an expired or foreign JWT in a URL revoked its token: %+v", logs)
+	}
+	if res, _ := e.do("GET", "/meta", bearer(expiredJWT)...); res.StatusCode != 200 {
+		t.Errorf("the token whose expired JWT was in a URL got %d", res.StatusCode)
+	}
+	e.noSecretsInLogs(t)
+
+	t.Run("revoke_exposed off", func(t *testing.T) {
+		e := newHostileEnvGuard(t, "", "", "revoke_exposed off")
+		_, jwt := e.live("alice", "kept", apitoken.Expiry30d, apitoken.AllScopes)
+		e.run(t, []hostileCase{{name: "the JWT as access_token", path: "/meta?access_token=" + jwt, status: 400, code: "invalid_request"}})
+		if res, _ := e.do("GET", "/meta", bearer(jwt)...); res.StatusCode != 200 {
+			t.Errorf("with revoke_exposed off, the token got %d after its JWT was in a URL", res.StatusCode)
+		}
+	})
 }

@@ -103,14 +103,25 @@ func NewUpstream(t testing.TB) *Upstream {
 // NewUpstreamFunc answers with answer. The server is closed at the end of
 // the test.
 func NewUpstreamFunc(t testing.TB, answer http.HandlerFunc) *Upstream {
+	return NewUpstreamWrapped(t, nil, answer)
+}
+
+// NewUpstreamWrapped answers with answer behind wrap (nil for none), which
+// sees every request first: a server that switches protocols
+// (h2c.NewHandler) records what reached it after the switch too.
+func NewUpstreamWrapped(t testing.TB, wrap func(http.Handler) http.Handler, answer http.HandlerFunc) *Upstream {
 	u := &Upstream{}
-	u.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	var h http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		u.Hits.Add(1)
 		u.mu.Lock()
 		u.headers = r.Header.Clone()
 		u.mu.Unlock()
 		answer(w, r)
-	}))
+	})
+	if wrap != nil {
+		h = wrap(h)
+	}
+	u.Server = httptest.NewServer(h)
 	t.Cleanup(u.Close)
 	return u
 }
