@@ -619,20 +619,38 @@ func (h *Auth) revokeExposed(r *http.Request) {
 		if raw == "" || len(raw) > apitoken.MaxJWTLen {
 			continue
 		}
-		v, err := h.app.signer.Verify(raw)
-		if err != nil {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 10*time.Second)
+		// Through the caches: a JWT already dead (revoked, superseded,
+		// expired, foreign) costs no store write however often it is sent.
+		id, live := h.exposedToken(ctx, raw)
+		if !live {
+			cancel()
 			continue
 		}
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 10*time.Second)
-		_, err = h.app.service.RevokeLeaked(ctx, v.TokenID, apitoken.RevokedExposedInURL)
+		_, err := h.app.service.RevokeLeaked(ctx, id, apitoken.RevokedExposedInURL)
 		cancel()
 		switch {
 		case err == nil:
-			h.logger.Warn("api token sent in a URL: revoked", zap.String("token_id", v.TokenID), zap.String("client_ip", clientIP(r)))
+			h.logger.Warn("api token sent in a URL: revoked", zap.String("token_id", id), zap.String("client_ip", clientIP(r)))
 		case !errors.Is(err, apitoken.ErrConflict) && !errors.Is(err, apitoken.ErrNotFound): // already revoked, or gone
-			h.logger.Error("revoking an api token sent in a URL", zap.String("token_id", v.TokenID), zap.Error(err))
+			h.logger.Error("revoking an api token sent in a URL", zap.String("token_id", id), zap.Error(err))
 		}
 	}
+}
+
+// exposedToken names the token of a JWT seen in a URL and says whether it
+// can still be of use to whoever read it: it authenticates, or fails only
+// because of its owner's role, which may come back.
+func (h *Auth) exposedToken(ctx context.Context, raw string) (tokenID string, live bool) {
+	p, fail := h.app.auth.Authenticate(ctx, raw)
+	if fail == nil {
+		return p.Token.ID, true
+	}
+	switch fail.Reason {
+	case apitoken.ReasonRoleMissing, apitoken.ReasonViewOnly, apitoken.ReasonDisabled, apitoken.ReasonUnavailable:
+		return fail.TokenID, fail.TokenID != ""
+	}
+	return "", false
 }
 
 // credential extracts the JWT: Authorization Bearer, or Basic with the JWT

@@ -1206,6 +1206,19 @@ func TestHostile_TokenInURLIsRevoked(t *testing.T) {
 	}
 	e.noSecretsInLogs(t)
 
+	// The revoked JWT sent in URLs again and again costs no store write
+	// (with the file's write lock held elsewhere, a write would wait 5 s).
+	holdWriteLock(t, e.db)
+	for i := range 20 {
+		began := time.Now()
+		if res, _ := e.do("GET", "/meta?access_token="+jwt); res.StatusCode != 400 {
+			t.Fatalf("the revoked JWT in a URL, again (%d): %d, want 400", i, res.StatusCode)
+		}
+		if took := time.Since(began); took > time.Second {
+			t.Fatalf("the revoked JWT in a URL, again (%d), took %v: it waited on a store write", i, took)
+		}
+	}
+
 	t.Run("revoke_exposed off", func(t *testing.T) {
 		e := newHostileEnvGuard(t, "", "", "revoke_exposed off")
 		_, jwt := e.live("alice", "kept", apitoken.Expiry30d, apitoken.AllScopes)

@@ -82,6 +82,31 @@ func (l *load) finish() (ok, failed, unanswered int64) {
 	return l.ok.Load(), l.failed.Load(), l.unanswered.Load()
 }
 
+// holdWriteLock takes the SQLite file's write lock from another connection,
+// as another process would, until release or the test's end.
+func holdWriteLock(t *testing.T, path string) (release func()) {
+	t.Helper()
+	ctx := context.Background()
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	return func() {
+		if _, err := conn.ExecContext(ctx, "ROLLBACK"); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // loggedOK sums the token's AUTHENTICATE OK counts after a flush.
 func (e *guardEnv) loggedOK(tokenID string) int64 {
 	e.t.Helper()
@@ -127,20 +152,7 @@ func TestReliability_LockedDatabaseDelaysAuditWithoutSlowingRequests(t *testing.
 		t.Fatalf("got %d before the lock", res.StatusCode)
 	}
 
-	ctx := context.Background()
-	db, err := sql.Open("sqlite", "file:"+e.db+"?_pragma=busy_timeout(10000)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	conn, err := db.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
-		t.Fatal(err)
-	}
+	release := holdWriteLock(t, e.db)
 	failedBefore := e.app.Auditor().Stats().FailedFlushes
 
 	var slowest time.Duration
@@ -158,9 +170,7 @@ func TestReliability_LockedDatabaseDelaysAuditWithoutSlowingRequests(t *testing.
 	if e.app.Auditor().Stats().FailedFlushes == failedBefore {
 		t.Fatal("no audit flush failed while the database was locked: the test did not test")
 	}
-	if _, err := conn.ExecContext(ctx, "ROLLBACK"); err != nil {
-		t.Fatal(err)
-	}
+	release()
 	if logged := e.loggedOK(tok.ID); logged != during+1 {
 		t.Errorf("%d OK authentications in the logs after the lock, want %d", logged, during+1)
 	}
