@@ -23,10 +23,10 @@ func init() {
 	httpcaddyfile.RegisterHandlerDirective("api_token_auth", parseAuth)   // auth.go
 	httpcaddyfile.RegisterHandlerDirective("api_token_admin", parseAdmin) // admin.go
 
-	// The guard runs after Caddy's own authentication directives (basic_auth,
-	// forward_auth), so a site may stack them.
+	// The guard runs after Caddy's authentication directives (basic_auth,
+	// forward_auth).
 	httpcaddyfile.RegisterDirectiveOrder("api_token_auth", httpcaddyfile.After, "forward_auth")
-	// The management routes need the caller that basic_auth (or another
-	// authentication) has set, and answer before respond would.
+	// The management routes act for the caller that Caddy's authentication
+	// (basic_auth, forward_auth) has set, and answer before respond would.
 	httpcaddyfile.RegisterDirectiveOrder("api_token_admin", httpcaddyfile.Before, "respond")
 }
