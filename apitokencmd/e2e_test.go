@@ -24,6 +24,7 @@ import (
 
 	// api_token_auth, and Caddy's standard modules (respond, the Caddyfile
 	// adapter).
+	_ "github.com/caddy-apitokens/caddy-apitokens/caddyfile"
 	_ "github.com/caddy-apitokens/caddy-apitokens/caddymodule"
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 )

@@ -2,34 +2,17 @@ package caddymodule
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
-	caddyfile "github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"go.uber.org/zap"
 
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken/postgres"
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken/postgres/pgtest"
 )
-
-func TestCaddyfile_StoragePostgresKeepsThePlaceholderForProvision(t *testing.T) {
-	d := caddyfile.NewTestDispenser(`api_tokens {
-		storage     postgres {env.APITOKENS_DATABASE_URL}
-		signing_key {env.APITOKENS_SIGNING_KEY}
-	}`)
-	a := new(App)
-	if err := a.UnmarshalCaddyfile(d); err != nil {
-		t.Fatal(err)
-	}
-	b, _ := json.Marshal(a.Storage)
-	if string(b) != `{"driver":"postgres","dsn":"{env.APITOKENS_DATABASE_URL}"}` {
-		t.Errorf("storage = %s", b)
-	}
-}
 
 // Every instance of a PostgreSQL deployment must share one key: a key
 // generated into one instance's data directory would make the others

@@ -18,6 +18,7 @@ import (
 
 	// The api_tokens app, api_token_auth and api_token_admin, and Caddy's
 	// standard modules (basic_auth, respond, handle_path).
+	_ "github.com/caddy-apitokens/caddy-apitokens/caddyfile"
 	_ "github.com/caddy-apitokens/caddy-apitokens/caddymodule"
 	_ "github.com/caddy-apitokens/caddy-apitokens/tokenadmin"
 	_ "github.com/caddyserver/caddy/v2/modules/standard"

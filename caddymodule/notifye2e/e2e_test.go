@@ -19,6 +19,7 @@ import (
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken/notify/notifytest"
 	"github.com/caddy-apitokens/caddy-apitokens/internal/caddytesting"
 
+	_ "github.com/caddy-apitokens/caddy-apitokens/caddyfile"
 	_ "github.com/caddy-apitokens/caddy-apitokens/caddymodule"
 	_ "github.com/caddy-apitokens/caddy-apitokens/tokenadmin"
 	_ "github.com/caddyserver/caddy/v2/modules/standard"

@@ -1,4 +1,4 @@
-package apitokens
+package caddyfile
 
 import (
 	"bytes"
@@ -12,15 +12,16 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddytest"
 
+	// The Caddy directives the golden Caddyfiles use beside ours.
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 )
 
 var update = flag.Bool("update", false, "rewrite the JSON half of the golden adapt files")
 
-// TestCaddyfileAdapt adapts each testdata/caddyfile_adapt/*.caddyfiletest
+// TestCaddyfileAdapt adapts each testdata/*.caddyfiletest
 // (a Caddyfile, a line of ten dashes, the JSON it must adapt to).
 func TestCaddyfileAdapt(t *testing.T) {
-	files, err := filepath.Glob("testdata/caddyfile_adapt/*.caddyfiletest")
+	files, err := filepath.Glob("testdata/*.caddyfiletest")
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no golden files: %v", err)
 	}
@@ -30,13 +31,13 @@ func TestCaddyfileAdapt(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			caddyfile, expected, ok := strings.Cut(string(data), "----------")
+			input, expected, ok := strings.Cut(string(data), "----------")
 			if !ok {
 				t.Fatal("no ---------- separator")
 			}
-			caddyfile = strings.TrimSpace(caddyfile) + "\n"
+			input = strings.TrimSpace(input) + "\n"
 			if *update {
-				out, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(caddyfile), nil)
+				out, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(input), nil)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -44,12 +45,12 @@ func TestCaddyfileAdapt(t *testing.T) {
 				if err := json.Indent(&pretty, out, "", "\t"); err != nil {
 					t.Fatal(err)
 				}
-				if err := os.WriteFile(file, []byte(caddyfile+"----------\n"+pretty.String()+"\n"), 0o644); err != nil {
+				if err := os.WriteFile(file, []byte(input+"----------\n"+pretty.String()+"\n"), 0o644); err != nil {
 					t.Fatal(err)
 				}
 				return
 			}
-			if !caddytest.CompareAdapt(t, file, caddyfile, "caddyfile", strings.TrimSpace(expected)) {
+			if !caddytest.CompareAdapt(t, file, input, "caddyfile", strings.TrimSpace(expected)) {
 				t.Error("adapted JSON differs (run with -update to rewrite, then review the diff)")
 			}
 		})

@@ -1,4 +1,4 @@
-package tokenadmin
+package caddyfile
 
 import (
 	"encoding/json"
@@ -6,8 +6,11 @@ import (
 	"testing"
 
 	"github.com/caddyserver/caddy/v2/caddyconfig"
-	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	cf "github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+
+	// basic_auth and respond, which api_token_admin is ordered among.
+	_ "github.com/caddyserver/caddy/v2/modules/standard"
 )
 
 func TestCaddyfile_DirectiveTakesNoOptions(t *testing.T) {
@@ -20,8 +23,8 @@ func TestCaddyfile_DirectiveTakesNoOptions(t *testing.T) {
 		{"api_token_admin now", false},
 		{"api_token_admin {\n\tadmins root\n}", false},
 	} {
-		h := httpcaddyfile.Helper{Dispenser: caddyfile.NewTestDispenser(tc.input)}
-		handler, err := parseCaddyfile(h)
+		h := httpcaddyfile.Helper{Dispenser: cf.NewTestDispenser(tc.input)}
+		handler, err := parseAdmin(h)
 		if tc.ok && (err != nil || handler == nil) {
 			t.Errorf("%q: %v", tc.input, err)
 		}

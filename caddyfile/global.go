@@ -1,23 +1,16 @@
-package caddymodule
+package caddyfile
 
 import (
-	"reflect"
 	"strconv"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
-	caddyfile "github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	cf "github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
-	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
+	"github.com/caddy-apitokens/caddy-apitokens/caddymodule"
 )
-
-func init() {
-	httpcaddyfile.RegisterGlobalOption("api_tokens", parseGlobalOption)
-	httpcaddyfile.RegisterHandlerDirective("api_token_auth", parseAuth)
-	httpcaddyfile.RegisterDirectiveOrder("api_token_auth", httpcaddyfile.After, "forward_auth")
-}
 
 // parseGlobalOption sets up the api_tokens app from the global option:
 //
@@ -37,19 +30,19 @@ func init() {
 //		notify webhook <url> { secret <secret> }   # may be repeated
 //		fail_limit     <n>               # failed attempts per client IP per minute; 0 = off
 //	}
-func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
-	app := new(App)
+func parseGlobalOption(d *cf.Dispenser, existing any) (any, error) {
+	app := new(caddymodule.App)
 	if existing != nil {
 		return nil, d.Err("api_tokens may be given only once")
 	}
-	if err := app.UnmarshalCaddyfile(d); err != nil {
+	if err := unmarshalApp(d, app); err != nil {
 		return nil, err
 	}
 	return httpcaddyfile.App{Name: "api_tokens", Value: caddyconfig.JSON(app, nil)}, nil
 }
 
-// UnmarshalCaddyfile parses the body of the api_tokens global option.
-func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+// unmarshalApp parses the body of the api_tokens global option into a.
+func unmarshalApp(d *cf.Dispenser, a *caddymodule.App) error {
 	d.Next() // the option name
 	if d.NextArg() {
 		return d.ArgErr()
@@ -65,7 +58,7 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if !d.AllArgs(&driver, &dsn) {
 				return d.Errf("storage takes a driver and its location, e.g. `storage sqlite /var/lib/caddy/apitokens.db`")
 			}
-			a.Storage = &Storage{Driver: driver, DSN: dsn}
+			a.Storage = &caddymodule.Storage{Driver: driver, DSN: dsn}
 		case "signing_key":
 			var key string
 			if !d.AllArgs(&key) {
@@ -116,7 +109,7 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return err
 			}
 		case "notify":
-			if err := a.unmarshalNotify(d); err != nil { // notify.go
+			if err := unmarshalNotify(d, a); err != nil { // notify.go
 				return err
 			}
 		default:
@@ -128,7 +121,7 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 
 // parseCount parses the one argument of the current option: a whole number
 // of at least lowest, described by what in the error.
-func parseCount(d *caddyfile.Dispenser, dst *int, lowest int, what string) error {
+func parseCount(d *cf.Dispenser, dst *int, lowest int, what string) error {
 	name := d.Val()
 	var s string
 	if !d.AllArgs(&s) {
@@ -142,7 +135,7 @@ func parseCount(d *caddyfile.Dispenser, dst *int, lowest int, what string) error
 	return nil
 }
 
-func parseDuration(d *caddyfile.Dispenser, dst *caddy.Duration) error {
+func parseDuration(d *cf.Dispenser, dst *caddy.Duration) error {
 	name := d.Val()
 	var s string
 	if !d.AllArgs(&s) {
@@ -155,93 +148,3 @@ func parseDuration(d *caddyfile.Dispenser, dst *caddy.Duration) error {
 	*dst = caddy.Duration(dur)
 	return nil
 }
-
-func parseAuth(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
-	a := new(Auth)
-	if err := a.UnmarshalCaddyfile(h.Dispenser); err != nil {
-		return nil, err
-	}
-	if a.App == "" {
-		a.App = siteAddress(h)
-	}
-	return a, nil
-}
-
-// siteAddress is the first address of the site block that h is in, as the
-// Caddyfile writes it (reports.example.com, :8080), "" in a named route:
-// the default app of api_token_auth. Caddy v2.11's Helper keeps the block
-// unexported and has no accessor for its keys, so they are read with
-// reflect; should a Caddy release rename them, this gives "" and the guard
-// falls back to the server's name (the golden adapt tests would say so).
-func siteAddress(h httpcaddyfile.Helper) string {
-	if h.IsNamedRoute() {
-		return ""
-	}
-	block := reflect.ValueOf(h).FieldByName("parentBlock")
-	if block.Kind() != reflect.Struct {
-		return ""
-	}
-	keys := block.FieldByName("Keys")
-	if keys.Kind() != reflect.Slice || keys.Len() == 0 || keys.Index(0).Kind() != reflect.Struct {
-		return ""
-	}
-	if text := keys.Index(0).FieldByName("Text"); text.Kind() == reflect.String {
-		return text.String()
-	}
-	return ""
-}
-
-// UnmarshalCaddyfile parses the api_token_auth directive:
-//
-//	api_token_auth {
-//		app    <name>                   # default: the site's first address
-//		scope  meta|report <path...>
-//		default_scope meta|report
-//		forward_authorization
-//		revoke_exposed on|off           # default on
-//	}
-func (h *Auth) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
-	d.Next() // the directive name
-	if d.NextArg() {
-		return d.ArgErr()
-	}
-	for d.NextBlock(0) {
-		switch d.Val() {
-		case "app":
-			if !d.AllArgs(&h.App) {
-				return d.ArgErr()
-			}
-		case "scope":
-			args := d.RemainingArgs()
-			if len(args) < 2 {
-				return d.Errf("scope takes a scope and at least one path, e.g. `scope report /data/*`")
-			}
-			h.Scopes = append(h.Scopes, ScopeRule{Scope: args[0], Paths: args[1:]})
-		case "default_scope":
-			if !d.AllArgs(&h.DefaultScope) {
-				return d.ArgErr()
-			}
-		case "forward_authorization":
-			if d.NextArg() {
-				return d.ArgErr()
-			}
-			h.ForwardAuthorization = true
-		case "revoke_exposed":
-			var onOff string
-			if !d.AllArgs(&onOff) || onOff != "on" && onOff != "off" {
-				return d.Errf("revoke_exposed takes on or off")
-			}
-			on := onOff == "on"
-			h.RevokeExposed = &on
-		default:
-			return d.Errf("unrecognized api_token_auth option %q", d.Val())
-		}
-	}
-	return nil
-}
-
-// Interface guards
-var (
-	_ caddyfile.Unmarshaler = (*App)(nil)
-	_ caddyfile.Unmarshaler = (*Auth)(nil)
-)

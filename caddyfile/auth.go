@@ -1,0 +1,97 @@
+package caddyfile
+
+import (
+	"reflect"
+
+	cf "github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/caddy-apitokens/caddy-apitokens/caddymodule"
+)
+
+// parseAuth sets up the guard from the api_token_auth directive; its app
+// defaults to the site's first address.
+func parseAuth(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	a := new(caddymodule.Auth)
+	if err := unmarshalAuth(h.Dispenser, a); err != nil {
+		return nil, err
+	}
+	if a.App == "" {
+		a.App = siteAddress(h)
+	}
+	return a, nil
+}
+
+// siteAddress is the first address of the site block that h is in, as the
+// Caddyfile writes it (reports.example.com, :8080), "" in a named route:
+// the default app of api_token_auth. Caddy v2.11's Helper keeps the block
+// unexported and has no accessor for its keys, so they are read with
+// reflect; should a Caddy release rename them, this gives "" and the guard
+// falls back to the server's name (the golden adapt tests would say so).
+func siteAddress(h httpcaddyfile.Helper) string {
+	if h.IsNamedRoute() {
+		return ""
+	}
+	block := reflect.ValueOf(h).FieldByName("parentBlock")
+	if block.Kind() != reflect.Struct {
+		return ""
+	}
+	keys := block.FieldByName("Keys")
+	if keys.Kind() != reflect.Slice || keys.Len() == 0 || keys.Index(0).Kind() != reflect.Struct {
+		return ""
+	}
+	if text := keys.Index(0).FieldByName("Text"); text.Kind() == reflect.String {
+		return text.String()
+	}
+	return ""
+}
+
+// unmarshalAuth parses the api_token_auth directive into h:
+//
+//	api_token_auth {
+//		app    <name>                   # default: the site's first address
+//		scope  meta|report <path...>
+//		default_scope meta|report
+//		forward_authorization
+//		revoke_exposed on|off           # default on
+//	}
+func unmarshalAuth(d *cf.Dispenser, h *caddymodule.Auth) error {
+	d.Next() // the directive name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for d.NextBlock(0) {
+		switch d.Val() {
+		case "app":
+			if !d.AllArgs(&h.App) {
+				return d.ArgErr()
+			}
+		case "scope":
+			args := d.RemainingArgs()
+			if len(args) < 2 {
+				return d.Errf("scope takes a scope and at least one path, e.g. `scope report /data/*`")
+			}
+			h.Scopes = append(h.Scopes, caddymodule.ScopeRule{Scope: args[0], Paths: args[1:]})
+		case "default_scope":
+			if !d.AllArgs(&h.DefaultScope) {
+				return d.ArgErr()
+			}
+		case "forward_authorization":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			h.ForwardAuthorization = true
+		case "revoke_exposed":
+			var onOff string
+			if !d.AllArgs(&onOff) || onOff != "on" && onOff != "off" {
+				return d.Errf("revoke_exposed takes on or off")
+			}
+			on := onOff == "on"
+			h.RevokeExposed = &on
+		default:
+			return d.Errf("unrecognized api_token_auth option %q", d.Val())
+		}
+	}
+	return nil
+}

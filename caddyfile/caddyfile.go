@@ -1,0 +1,32 @@
+// Package caddyfile is the whole Caddyfile language of caddy-apitokens: the
+// api_tokens global option, the api_token_auth and api_token_admin
+// directives, and where those directives run among Caddy's. Each parser
+// fills the plain JSON fields of a module (caddymodule.App,
+// caddymodule.Auth, tokenadmin.Handler), so a Caddyfile adapts to the JSON
+// a user could have written; the modules themselves know nothing of the
+// Caddyfile, as Caddy keeps its standard modules' adaptation in
+// caddyconfig/httpcaddyfile.
+//
+// The folder is named for what it holds; Caddy's own caddyfile package
+// (the lexer and Dispenser) is imported as cf in every file here.
+//
+// testdata/*.caddyfiletest are golden adapt tests: a Caddyfile, a line of
+// ten dashes, the JSON it adapts to.
+package caddyfile
+
+import (
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+)
+
+func init() {
+	httpcaddyfile.RegisterGlobalOption("api_tokens", parseGlobalOption)   // global.go
+	httpcaddyfile.RegisterHandlerDirective("api_token_auth", parseAuth)   // auth.go
+	httpcaddyfile.RegisterHandlerDirective("api_token_admin", parseAdmin) // admin.go
+
+	// The guard runs after Caddy's authentication directives (basic_auth,
+	// forward_auth).
+	httpcaddyfile.RegisterDirectiveOrder("api_token_auth", httpcaddyfile.After, "forward_auth")
+	// The management routes act for the caller that Caddy's authentication
+	// (basic_auth, forward_auth) has set, and answer before respond would.
+	httpcaddyfile.RegisterDirectiveOrder("api_token_admin", httpcaddyfile.Before, "respond")
+}
