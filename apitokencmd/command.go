@@ -1,3 +1,10 @@
+// Package apitokencmd is the operator's command line of caddy-apitokens:
+// the `caddy api-tokens ...` subcommands, a client of the admin API
+// (tokenadmin.AdminAPI, admin.api.api_tokens) of the running Caddy.
+//
+// The commands never open the token store themselves: they ask the running
+// Caddy, whose api_tokens app applies every rule and drops its caches at
+// once, exactly as for a change made through api_token_admin.
 package apitokencmd
 
 import (
@@ -13,6 +20,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
+	"github.com/caddy-apitokens/caddy-apitokens/tokenadmin"
 )
 
 func init() {
@@ -171,8 +179,8 @@ func (c *cli) usersCommand() *cobra.Command {
 	list.RunE = c.action(func(ctx context.Context, out *output, cl *client, _ []string) error {
 		q := url.Values{}
 		pageQuery(list, q)
-		var ans UserList
-		raw, err := cl.call(ctx, "GET", BasePath+"users", q, nil, &ans)
+		var ans tokenadmin.UserList
+		raw, err := cl.call(ctx, "GET", tokenadmin.BasePath+"users", q, nil, &ans)
 		if err != nil {
 			return err
 		}
@@ -191,7 +199,7 @@ A view-only or disabled user's tokens stop working until that is undone
 	set.Flags().Bool("view-only", false, "View-only: may not have API tokens (--view-only=false undoes it)")
 	set.Flags().Bool("disabled", false, "Disabled: may not sign in, tokens stop working (--disabled=false undoes it)")
 	set.RunE = c.action(func(ctx context.Context, out *output, cl *client, args []string) error {
-		var p UserPatch
+		var p tokenadmin.UserPatch
 		if set.Flags().Changed("email") {
 			s, _ := set.Flags().GetString("email")
 			p.Email = &s
@@ -205,7 +213,7 @@ A view-only or disabled user's tokens stop working until that is undone
 			p.Disabled = &b
 		}
 		var u apitoken.UserJSON
-		raw, err := cl.call(ctx, "PUT", BasePath+"users/"+url.PathEscape(args[0]), nil, p, &u)
+		raw, err := cl.call(ctx, "PUT", tokenadmin.BasePath+"users/"+url.PathEscape(args[0]), nil, p, &u)
 		if err != nil {
 			return err
 		}
@@ -221,7 +229,7 @@ A view-only or disabled user's tokens stop working until that is undone
 		}
 		cmd.RunE = c.action(func(ctx context.Context, out *output, cl *client, args []string) error {
 			var u apitoken.UserJSON
-			raw, err := cl.call(ctx, method, BasePath+"users/"+url.PathEscape(args[0])+"/roles/"+url.PathEscape(args[1]), nil, nil, &u)
+			raw, err := cl.call(ctx, method, tokenadmin.BasePath+"users/"+url.PathEscape(args[0])+"/roles/"+url.PathEscape(args[1]), nil, nil, &u)
 			if err != nil {
 				return err
 			}
@@ -261,8 +269,8 @@ func (c *cli) tokensCommand() *cobra.Command {
 			}
 		}
 		pageQuery(list, q)
-		var ans TokenList
-		raw, err := cl.call(ctx, "GET", BasePath+"tokens", q, nil, &ans)
+		var ans tokenadmin.TokenList
+		raw, err := cl.call(ctx, "GET", tokenadmin.BasePath+"tokens", q, nil, &ans)
 		if err != nil {
 			return err
 		}
@@ -287,13 +295,13 @@ generated: generate its JWT with "caddy api-tokens tokens generate <id>".`,
 		_ = create.MarkFlagRequired(f) // the flags exist
 	}
 	create.RunE = c.action(func(ctx context.Context, out *output, cl *client, _ []string) error {
-		var in NewToken
+		var in tokenadmin.NewToken
 		in.Owner, _ = create.Flags().GetString("owner")
 		in.Name, _ = create.Flags().GetString("name")
 		in.Expires, _ = create.Flags().GetString("expires")
 		in.Scopes, _ = create.Flags().GetStringSlice("scopes")
 		var t apitoken.TokenJSON
-		raw, err := cl.call(ctx, "POST", BasePath+"tokens", nil, in, &t)
+		raw, err := cl.call(ctx, "POST", tokenadmin.BasePath+"tokens", nil, in, &t)
 		if err != nil {
 			return err
 		}
@@ -315,8 +323,8 @@ log records the generation by the acting system admin.`,
 		Args: cobra.ExactArgs(1),
 	}
 	generate.RunE = c.action(func(ctx context.Context, out *output, cl *client, args []string) error {
-		var g Generated
-		raw, err := cl.call(ctx, "POST", BasePath+"tokens/"+url.PathEscape(args[0])+"/generate", nil, nil, &g)
+		var g tokenadmin.Generated
+		raw, err := cl.call(ctx, "POST", tokenadmin.BasePath+"tokens/"+url.PathEscape(args[0])+"/generate", nil, nil, &g)
 		if err != nil {
 			return err
 		}
@@ -330,7 +338,7 @@ log records the generation by the acting system admin.`,
 	}
 	revoke.RunE = c.action(func(ctx context.Context, out *output, cl *client, args []string) error {
 		var t apitoken.TokenJSON
-		raw, err := cl.call(ctx, "POST", BasePath+"tokens/"+url.PathEscape(args[0])+"/revoke", nil, nil, &t)
+		raw, err := cl.call(ctx, "POST", tokenadmin.BasePath+"tokens/"+url.PathEscape(args[0])+"/revoke", nil, nil, &t)
 		if err != nil {
 			return err
 		}
@@ -353,10 +361,16 @@ func (c *cli) logsCommand() *cobra.Command {
 	pageFlags(logs)
 	logs.RunE = c.action(func(ctx context.Context, out *output, cl *client, _ []string) error {
 		q := url.Values{}
-		for _, f := range []string{"token", "activity"} {
-			if s, _ := logs.Flags().GetString(f); s != "" {
-				q.Set(f, s)
+		if s, _ := logs.Flags().GetString("token"); s != "" {
+			q.Set("token", s)
+		}
+		if s, _ := logs.Flags().GetString("activity"); s != "" {
+			// The flag takes any case; the API, the activities as logs
+			// spell them. Caddy refuses an unknown one, quoting it.
+			if a, err := apitoken.ParseActivity(strings.ToUpper(s)); err == nil {
+				s = string(a)
 			}
+			q.Set("activity", s)
 		}
 		if s, _ := logs.Flags().GetString("since"); s != "" {
 			since, err := parseSince(s, time.Now())
@@ -366,8 +380,8 @@ func (c *cli) logsCommand() *cobra.Command {
 			q.Set("since", since.UTC().Format(time.RFC3339))
 		}
 		pageQuery(logs, q)
-		var ans LogList
-		raw, err := cl.call(ctx, "GET", BasePath+"logs", q, nil, &ans)
+		var ans tokenadmin.LogList
+		raw, err := cl.call(ctx, "GET", tokenadmin.BasePath+"logs", q, nil, &ans)
 		if err != nil {
 			return err
 		}
@@ -409,7 +423,7 @@ the config rotate by editing it and reloading; these commands then refuse
 	}
 	group(keys)
 
-	show := func(out *output, raw []byte, kl KeyList) error {
+	show := func(out *output, raw []byte, kl tokenadmin.KeyList) error {
 		if out.json {
 			return out.raw(raw)
 		}
@@ -430,8 +444,8 @@ the config rotate by editing it and reloading; these commands then refuse
 		Args:  cobra.NoArgs,
 	}
 	list.RunE = c.action(func(ctx context.Context, out *output, cl *client, _ []string) error {
-		var kl KeyList
-		raw, err := cl.call(ctx, "GET", BasePath+"keys", nil, nil, &kl)
+		var kl tokenadmin.KeyList
+		raw, err := cl.call(ctx, "GET", tokenadmin.BasePath+"keys", nil, nil, &kl)
 		if err != nil {
 			return err
 		}
@@ -448,8 +462,8 @@ directory pick the change up when they next load their config.`,
 		Args: cobra.NoArgs,
 	}
 	rotate.RunE = c.action(func(ctx context.Context, out *output, cl *client, _ []string) error {
-		var kl KeyList
-		raw, err := cl.call(ctx, "POST", BasePath+"keys/rotate", nil, nil, &kl)
+		var kl tokenadmin.KeyList
+		raw, err := cl.call(ctx, "POST", tokenadmin.BasePath+"keys/rotate", nil, nil, &kl)
 		if err != nil {
 			return err
 		}
@@ -468,8 +482,8 @@ once. The key that signs cannot be retired: rotate first.`,
 		Args: cobra.ExactArgs(1),
 	}
 	retire.RunE = c.action(func(ctx context.Context, out *output, cl *client, args []string) error {
-		var kl KeyList
-		raw, err := cl.call(ctx, "POST", BasePath+"keys/"+url.PathEscape(args[0])+"/retire", nil, nil, &kl)
+		var kl tokenadmin.KeyList
+		raw, err := cl.call(ctx, "POST", tokenadmin.BasePath+"keys/"+url.PathEscape(args[0])+"/retire", nil, nil, &kl)
 		if err != nil {
 			return err
 		}

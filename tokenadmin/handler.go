@@ -54,7 +54,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if svc == nil {
 		return fmt.Errorf("api_tokens app has no token service")
 	}
-	h.api = newAPI(svc, h.logger)
+	h.api = newAPI(svc, app, h.logger, siteMount)
 	return nil
 }
 
