@@ -46,7 +46,7 @@ type (
 )
 
 // The JSON bodies the routes accept. Anything else is an unknown field and
-// refused: "owner" too, but on the operator's POST /admin/tokens.
+// refused: "owner" too, except on the operator's POST /admin/tokens.
 type (
 	// NewToken is the body of POST /admin/tokens: a token for another user.
 	NewToken struct {
