@@ -14,8 +14,9 @@ import (
 	_ "github.com/caddy-apitokens/caddy-apitokens/caddyfile"
 	// Register the api_tokens app and the api_token_auth middleware.
 	_ "github.com/caddy-apitokens/caddy-apitokens/caddymodule"
-	// Register the api_token_admin handler.
+	// Register the management routes: the api_token_admin handler and the
+	// admin API module (admin.api.api_tokens).
 	_ "github.com/caddy-apitokens/caddy-apitokens/tokenadmin"
-	// Register the `caddy api-tokens` commands and their admin API module.
+	// Register the `caddy api-tokens` commands, the admin API's client.
 	_ "github.com/caddy-apitokens/caddy-apitokens/apitokencmd"
 )

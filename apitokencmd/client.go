@@ -16,6 +16,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 
 	"github.com/caddy-apitokens/caddy-apitokens/internal/jsonhttp"
+	"github.com/caddy-apitokens/caddy-apitokens/tokenadmin"
 )
 
 // Exit codes of the api-tokens commands.
@@ -110,7 +111,7 @@ func (c *client) call(ctx context.Context, method, path string, query url.Values
 		req.Header.Set("Content-Type", "application/json")
 	}
 	if c.as != "" {
-		req.Header.Set(ActingUserHeader, c.as)
+		req.Header.Set(tokenadmin.ActingUserHeader, c.as)
 	}
 	res, err := c.http.Do(req)
 	if err != nil {
@@ -157,7 +158,7 @@ func (c *client) refusal(res *http.Response, raw []byte) error {
 		return &cmdError{code: code, msg: eb.Message}
 	}
 	if res.StatusCode == http.StatusNotFound {
-		return &cmdError{code: ExitServer, msg: fmt.Sprintf("the Caddy at %s has no %s API: it was built without caddy-apitokens, or an older version of it (see `caddy list-modules | grep api_tokens`)", c.addr, BasePath)}
+		return &cmdError{code: ExitServer, msg: fmt.Sprintf("the Caddy at %s has no %s API: it was built without caddy-apitokens, or an older version of it (see `caddy list-modules | grep api_tokens`)", c.addr, tokenadmin.BasePath)}
 	}
 	msg := strings.TrimSpace(string(raw))
 	if eb.Error != "" { // Caddy's own APIError: {"error": "<message>"}

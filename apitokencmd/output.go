@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
+	"github.com/caddy-apitokens/caddy-apitokens/tokenadmin"
 )
 
 // output prints a command's answer: the admin API's JSON as it came with
@@ -134,7 +135,7 @@ func (o *output) logs(raw []byte, ls []apitoken.LogJSON, next *string) error {
 
 // generated prints the JWT alone on standard output, and what it is on
 // standard error.
-func (o *output) generated(raw []byte, g Generated) error {
+func (o *output) generated(raw []byte, g tokenadmin.Generated) error {
 	if o.json {
 		return o.raw(raw)
 	}
@@ -145,7 +146,7 @@ func (o *output) generated(raw []byte, g Generated) error {
 	if g.ExpiresAt != nil {
 		expires = "expires " + when(g.ExpiresAt)
 	}
-	o.note("Generated the JWT of token %s %q of %s: scopes %s, %s.\nIt is shown this once and never stored; generating again replaces it.",
+	o.note("tokenadmin.Generated the JWT of token %s %q of %s: scopes %s, %s.\nIt is shown this once and never stored; generating again replaces it.",
 		g.Details.ID, g.Details.Name, g.Details.Owner, strings.Join(g.Details.Scopes, ","), expires)
 	return nil
 }

@@ -226,6 +226,9 @@ func (e *guardEnv) token(name string, expires apitoken.Expiry, scopes apitoken.S
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	// Past the changes that made it, as the next poll would be: they would
+	// drop what the test's first request caches.
+	e.settle()
 	return tok, jwt
 }
 

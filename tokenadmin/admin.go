@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
 	"github.com/caddy-apitokens/caddy-apitokens/internal/jsonhttp"
 )
@@ -12,14 +14,19 @@ import (
 // Every admin route refuses a caller who is not a system admin before it
 // looks at anything else about the request.
 
-// adminList does what every admin list route does first: refuse a caller who
-// is not a system admin, apply the request rules of a route without a body,
-// and read limit and cursor. It returns the query for the route's filters.
-func adminList(w http.ResponseWriter, r *http.Request, c apitoken.Caller) (url.Values, apitoken.Page, error) {
+// adminOnly does what every admin route without a body does first: refuse a
+// caller who is not a system admin, then apply the request rules.
+func adminOnly(w http.ResponseWriter, r *http.Request, c apitoken.Caller) error {
 	if err := c.CheckAdmin(); err != nil {
-		return nil, apitoken.Page{}, err
+		return err
 	}
-	if err := readOnly(w, r); err != nil {
+	return readOnly(w, r)
+}
+
+// adminList is adminOnly for a list route, which also reads limit and
+// cursor. It returns the query for the route's filters.
+func adminList(w http.ResponseWriter, r *http.Request, c apitoken.Caller) (url.Values, apitoken.Page, error) {
+	if err := adminOnly(w, r, c); err != nil {
 		return nil, apitoken.Page{}, err
 	}
 	q := r.URL.Query()
@@ -49,17 +56,54 @@ func (a *api) adminTokens(w http.ResponseWriter, r *http.Request, c apitoken.Cal
 
 // POST /admin/tokens/{id}/revoke
 func (a *api) adminRevoke(w http.ResponseWriter, r *http.Request, c apitoken.Caller) error {
-	if err := c.CheckAdmin(); err != nil {
-		return err
-	}
-	if err := readOnly(w, r); err != nil {
+	if err := adminOnly(w, r, c); err != nil {
 		return err
 	}
 	t, err := a.svc.Revoke(r.Context(), c, r.PathValue("id"), true)
 	if err != nil {
 		return err
 	}
-	jsonhttp.Write(w, http.StatusOK, t.JSON(a.now()))
+	a.revoked(w, r, c, t)
+	return nil
+}
+
+// POST /admin/tokens {"owner", "name", "expires", "scopes"} (operator only):
+// a token for another user, such as a service account.
+func (a *api) createFor(w http.ResponseWriter, r *http.Request, c apitoken.Caller) error {
+	if err := c.CheckAdmin(); err != nil {
+		return err
+	}
+	var in NewToken
+	if err := readObject(w, r, &in, newTokenFields,
+		`creating a token needs a JSON body with `+newTokenFields+`, such as {"owner": "svc-export", "name": "nightly export", "expires": "30d", "scopes": ["report"]}`); err != nil {
+		return err
+	}
+	if in.Owner == "" {
+		return apitoken.Errorf(apitoken.ErrInvalid, "owner is required: the user who will own the token")
+	}
+	ti, err := tokenInput(in.Name, in.Expires, in.Scopes)
+	if err != nil {
+		return err
+	}
+	t, err := a.svc.CreateTokenFor(r.Context(), c, in.Owner, ti)
+	if err != nil {
+		return err
+	}
+	a.created(w, r, c, t)
+	return nil
+}
+
+// POST /admin/tokens/{id}/generate (operator only): a new JWT for any
+// user's token.
+func (a *api) generateFor(w http.ResponseWriter, r *http.Request, c apitoken.Caller) error {
+	if err := adminOnly(w, r, c); err != nil {
+		return err
+	}
+	jwt, t, err := a.svc.GenerateFor(r.Context(), c, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	a.generated(w, r, c, jwt, t)
 	return nil
 }
 
@@ -99,7 +143,7 @@ func (a *api) listUsers(w http.ResponseWriter, r *http.Request, c apitoken.Calle
 	if err != nil {
 		return err
 	}
-	out := userList{Users: make([]apitoken.UserJSON, len(us)), NextCursor: cursor(next)}
+	out := UserList{Users: make([]apitoken.UserJSON, len(us)), NextCursor: cursor(next)}
 	for i := range us {
 		out.Users[i] = us[i].JSON()
 	}
@@ -112,20 +156,15 @@ func (a *api) putUser(w http.ResponseWriter, r *http.Request, c apitoken.Caller)
 	if err := c.CheckAdmin(); err != nil {
 		return err
 	}
-	body, err := readBody(w, r)
-	if err != nil {
+	var in UserPatch
+	if err := readObject(w, r, &in, userFields, ""); err != nil {
 		return err
-	}
-	var in userBody
-	if len(body) > 0 {
-		if err := decodeJSON(body, &in, userFields); err != nil {
-			return err
-		}
 	}
 	u, err := a.svc.PutUser(r.Context(), c, r.PathValue("user"), apitoken.UserPatch{Email: in.Email, ViewOnly: in.ViewOnly, Disabled: in.Disabled})
 	if err != nil {
 		return err
 	}
+	a.changed(r, c, "user set", zap.String("user", u.ID))
 	jsonhttp.Write(w, http.StatusOK, u.JSON())
 	return nil
 }
@@ -140,6 +179,7 @@ func (a *api) grantRole(w http.ResponseWriter, r *http.Request, c apitoken.Calle
 	if err != nil {
 		return err
 	}
+	a.changed(r, c, "role granted", zap.String("user", u.ID), zap.String("role", string(role)))
 	jsonhttp.Write(w, http.StatusOK, u.JSON())
 	return nil
 }
@@ -154,15 +194,13 @@ func (a *api) removeRole(w http.ResponseWriter, r *http.Request, c apitoken.Call
 	if err != nil {
 		return err
 	}
+	a.changed(r, c, "role removed", zap.String("user", u.ID), zap.String("role", string(role)))
 	jsonhttp.Write(w, http.StatusOK, u.JSON())
 	return nil
 }
 
 func (a *api) roleRequest(w http.ResponseWriter, r *http.Request, c apitoken.Caller) (apitoken.Role, error) {
-	if err := c.CheckAdmin(); err != nil {
-		return "", err
-	}
-	if err := readOnly(w, r); err != nil {
+	if err := adminOnly(w, r, c); err != nil {
 		return "", err
 	}
 	return apitoken.ParseRole(r.PathValue("role"))

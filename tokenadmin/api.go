@@ -13,12 +13,14 @@ import (
 	"github.com/caddy-apitokens/caddy-apitokens/internal/jsonhttp"
 )
 
-// api answers the management routes for callers whose identity the Caddy
-// handler has established. It needs only the service, so it is tested
-// without a server.
+// api answers the management routes at one mount, for a caller the mount
+// has established. It needs only the service (and, for the key routes, the
+// keyring), so it is tested without a server.
 type api struct {
 	svc    *apitoken.Service
+	keys   keyring // nil where no key route is mounted
 	logger *zap.Logger
+	at     mount
 	mux    *http.ServeMux
 }
 
@@ -26,45 +28,92 @@ type api struct {
 // A returned error is answered by fail.
 type routeFunc func(w http.ResponseWriter, r *http.Request, c apitoken.Caller) error
 
+// route is one row of the route table. Its path is the one api_token_admin
+// serves; a mount decides where (and whether) it serves it.
 type route struct {
 	method, path string
 	fn           routeFunc
+	// operator marks a route served only on Caddy's admin endpoint, to the
+	// operator (or a system admin named with --as): the signing keys, and
+	// tokens created and generated for another user.
+	operator bool
 }
 
-func newAPI(svc *apitoken.Service, logger *zap.Logger) *api {
+// routes is the route table: every management route, for both mounts.
+func (a *api) routes() []route {
+	return []route{
+		// Self-service.
+		{method: "GET", path: "/tokens", fn: a.listTokens},
+		{method: "POST", path: "/tokens", fn: a.createToken},
+		{method: "GET", path: "/tokens/{id}", fn: a.getToken},
+		{method: "PATCH", path: "/tokens/{id}", fn: a.updateToken},
+		{method: "POST", path: "/tokens/{id}/generate", fn: a.generate},
+		{method: "POST", path: "/tokens/{id}/revoke", fn: a.revoke},
+		{method: "GET", path: "/tokens/{id}/logs", fn: a.tokenLogs},
+		// System admin (admin.go, notifications.go).
+		{method: "GET", path: "/admin/tokens", fn: a.adminTokens},
+		{method: "POST", path: "/admin/tokens", fn: a.createFor, operator: true},
+		{method: "POST", path: "/admin/tokens/{id}/generate", fn: a.generateFor, operator: true},
+		{method: "POST", path: "/admin/tokens/{id}/revoke", fn: a.adminRevoke},
+		{method: "GET", path: "/admin/logs", fn: a.adminLogs},
+		{method: "GET", path: "/admin/notifications", fn: a.adminNotifications},
+		{method: "GET", path: "/admin/users", fn: a.listUsers},
+		{method: "PUT", path: "/admin/users/{user}", fn: a.putUser},
+		{method: "PUT", path: "/admin/users/{user}/roles/{role}", fn: a.grantRole},
+		{method: "DELETE", path: "/admin/users/{user}/roles/{role}", fn: a.removeRole},
+		// Signing keys (keys.go).
+		{method: "GET", path: "/admin/keys", fn: a.listKeys, operator: true},
+		{method: "POST", path: "/admin/keys/rotate", fn: a.rotateKey, operator: true},
+		{method: "POST", path: "/admin/keys/{kid}/retire", fn: a.retireKey, operator: true},
+	}
+}
+
+// A mount is one place where the route table is served.
+type mount struct {
+	// path is where rt is served at this mount; false when it is not.
+	path func(rt route) (string, bool)
+	// internal is what a client is told of a failure on the server.
+	internal string
+}
+
+// siteMount is api_token_admin: every route but the operator's, at its own
+// path on the site. The caller comes from Caddy's authentication.
+var siteMount = mount{
+	path:     func(rt route) (string, bool) { return rt.path, !rt.operator },
+	internal: "something went wrong on the server; try again, and tell the administrator if it persists",
+}
+
+// operatorMount is the admin.api.api_tokens module: the system admin routes,
+// operator routes included, with /admin/ served as BasePath on Caddy's admin
+// endpoint (/admin/users is /api-tokens/users). The caller is the operator
+// or the system admin the request names (adminapi.go).
+var operatorMount = mount{
+	path: func(rt route) (string, bool) {
+		rest, ok := strings.CutPrefix(rt.path, "/admin/")
+		return BasePath + rest, ok
+	},
+	internal: "something went wrong in Caddy; see Caddy's log",
+}
+
+func newAPI(svc *apitoken.Service, keys keyring, logger *zap.Logger, at mount) *api {
 	if logger == nil {
 		logger = zap.NewNop()
 	}
-	a := &api{svc: svc, logger: logger, mux: http.NewServeMux()}
-	routes := []route{
-		// Self-service.
-		{"GET", "/tokens", a.listTokens},
-		{"POST", "/tokens", a.createToken},
-		{"GET", "/tokens/{id}", a.getToken},
-		{"PATCH", "/tokens/{id}", a.updateToken},
-		{"POST", "/tokens/{id}/generate", a.generate},
-		{"POST", "/tokens/{id}/revoke", a.revoke},
-		{"GET", "/tokens/{id}/logs", a.tokenLogs},
-		// System admin.
-		{"GET", "/admin/tokens", a.adminTokens},
-		{"POST", "/admin/tokens/{id}/revoke", a.adminRevoke},
-		{"GET", "/admin/logs", a.adminLogs},
-		{"GET", "/admin/notifications", a.adminNotifications}, // notifications.go
-		{"GET", "/admin/users", a.listUsers},
-		{"PUT", "/admin/users/{user}", a.putUser},
-		{"PUT", "/admin/users/{user}/roles/{role}", a.grantRole},
-		{"DELETE", "/admin/users/{user}/roles/{role}", a.removeRole},
-	}
+	a := &api{svc: svc, keys: keys, logger: logger, at: at, mux: http.NewServeMux()}
 	allow := map[string][]string{}
 	var paths []string
-	for _, rt := range routes {
-		a.mux.HandleFunc(rt.method+" "+rt.path, a.handle(rt.fn))
-		if allow[rt.path] == nil {
-			paths = append(paths, rt.path)
+	for _, rt := range a.routes() {
+		p, ok := at.path(rt)
+		if !ok {
+			continue
 		}
-		allow[rt.path] = append(allow[rt.path], rt.method)
+		a.mux.HandleFunc(rt.method+" "+p, a.handle(rt.fn))
+		if allow[p] == nil {
+			paths = append(paths, p)
+		}
+		allow[p] = append(allow[p], rt.method)
 		if rt.method == http.MethodGet {
-			allow[rt.path] = append(allow[rt.path], http.MethodHead)
+			allow[p] = append(allow[p], http.MethodHead)
 		}
 	}
 	// A known path with another method: 405 naming the methods it has.
@@ -91,17 +140,15 @@ func (a *api) now() time.Time {
 
 type callerKey struct{}
 
-// serve answers a request on behalf of caller ("" when Caddy authenticated
-// no one). viaToken tells that the identity comes from an API token, which
-// never manages tokens.
+// serve answers a request of api_token_admin on behalf of caller ("" when
+// Caddy authenticated no one). viaToken tells that the identity comes from
+// an API token, which never manages tokens.
 func (a *api) serve(w http.ResponseWriter, r *http.Request, caller string, viaToken bool) {
 	if isUIPath(r.URL.Path) { // the web pages, in ui.go
 		a.serveUI(w, r, caller, viaToken)
 		return
 	}
-	h := w.Header()
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
+	noStore(w)
 	switch {
 	case caller == "":
 		a.fail(w, r, &jsonhttp.Error{Status: http.StatusUnauthorized, Code: "unauthenticated",
@@ -117,6 +164,12 @@ func (a *api) serve(w http.ResponseWriter, r *http.Request, caller string, viaTo
 		a.fail(w, r, err)
 		return
 	}
+	a.route(w, r, c)
+}
+
+// route answers the request with the route of the table its method and
+// path name, for c.
+func (a *api) route(w http.ResponseWriter, r *http.Request, c apitoken.Caller) {
 	// ServeMux would answer a path with "." or ".." segments or repeated
 	// slashes with a redirect; no route has such a path.
 	if p := r.URL.Path; p == "" || path.Clean(p) != p {
@@ -124,6 +177,14 @@ func (a *api) serve(w http.ResponseWriter, r *http.Request, caller string, viaTo
 		return
 	}
 	a.mux.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callerKey{}, c)))
+}
+
+// noStore sets the headers of every management answer: it may carry a
+// secret (a new JWT), so nothing may store it.
+func noStore(w http.ResponseWriter) {
+	h := w.Header()
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
 }
 
 func (a *api) handle(fn routeFunc) http.HandlerFunc {
@@ -137,4 +198,14 @@ func (a *api) handle(fn routeFunc) http.HandlerFunc {
 
 func (a *api) notFound(w http.ResponseWriter, r *http.Request) {
 	a.fail(w, r, apitoken.Errorf(apitoken.ErrNotFound, "there is no management route %s %s", r.Method, r.URL.Path))
+}
+
+// fail answers err as JSON; see jsonhttp.Fail.
+func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
+	jsonhttp.Fail(w, r, a.logger, err, a.at.internal)
+}
+
+// changed logs a change in Caddy's log, naming the acting user.
+func (a *api) changed(r *http.Request, c apitoken.Caller, msg string, fields ...zap.Field) {
+	a.logger.Info(msg, append(fields, zap.String("acting_user", c.ID), zap.String("remote_addr", r.RemoteAddr))...)
 }

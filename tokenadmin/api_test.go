@@ -61,7 +61,7 @@ func newFixture(t *testing.T) *fixture {
 	f.svc = &apitoken.Service{Store: store, Signer: signer, Admins: map[string]bool{"root": true}, Now: f.clock}
 	core, logs := observer.New(zapcore.InfoLevel)
 	f.logs = logs
-	f.api = newAPI(f.svc, zap.New(core))
+	f.api = newAPI(f.svc, nil, zap.New(core), siteMount)
 
 	root := f.caller("root")
 	for _, id := range []string{"alice", "bob", "erin"} {

@@ -16,11 +16,13 @@ import (
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
 	"github.com/caddy-apitokens/caddy-apitokens/internal/caddytesting"
 
-	// The api_tokens app, api_token_auth and api_token_admin, and Caddy's
-	// standard modules (basic_auth, respond, handle_path).
+	// api_token_admin and the admin API; the api_tokens app,
+	// api_token_auth, their Caddyfile syntax, and Caddy's standard modules
+	// (basic_auth, respond, handle_path).
 	_ "github.com/caddy-apitokens/caddy-apitokens/caddyfile"
+	"github.com/caddy-apitokens/caddy-apitokens/tokenadmin"
+
 	_ "github.com/caddy-apitokens/caddy-apitokens/caddymodule"
-	_ "github.com/caddy-apitokens/caddy-apitokens/tokenadmin"
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 )
 
@@ -113,6 +115,9 @@ type call struct {
 	user, method, path, body string
 	header                   []string
 	chunked                  bool
+	// operator sends the call to the admin API on Caddy's admin endpoint,
+	// path under /api-tokens, with user (if any) as the acting user.
+	operator bool
 }
 
 type answer struct {
@@ -138,14 +143,22 @@ func (e *env) send(c call) answer {
 			body = io.NopCloser(strings.NewReader(c.body)) // no known length: chunked
 		}
 	}
-	req, err := http.NewRequest(c.method, e.base+c.path, body)
+	base := e.base
+	if c.operator {
+		base = fmt.Sprintf("http://localhost:%d", testAdminPort)
+	}
+	req, err := http.NewRequest(c.method, base+c.path, body)
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	if c.body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	if c.user != "" {
+	switch {
+	case c.user == "":
+	case c.operator:
+		req.Header.Set(tokenadmin.ActingUserHeader, c.user)
+	default:
 		req.SetBasicAuth(c.user, "pw-"+c.user)
 	}
 	for i := 0; i+1 < len(c.header); i += 2 {
@@ -161,7 +174,7 @@ func (e *env) send(c call) answer {
 	}
 	defer res.Body.Close()
 	raw, _ := io.ReadAll(res.Body)
-	a := answer{t: e.t, desc: c.user + " " + c.method + " " + c.path, status: res.StatusCode, header: res.Header, raw: string(raw)}
+	a := answer{t: e.t, desc: c.user + " " + c.method + " " + req.URL.Host + c.path, status: res.StatusCode, header: res.Header, raw: string(raw)}
 	if res.Header.Get("Content-Type") == "application/json" {
 		if err := json.Unmarshal(raw, &a.json); err != nil {
 			e.t.Fatalf("%s: invalid JSON: %v: %s", a.desc, err, raw)

@@ -1,7 +1,10 @@
-// Package tokenadmin is the api_token_admin handler: the management routes
+// Package tokenadmin is the management API: one route table (api.go)
 // through which users manage their own API tokens and system admins manage
-// users, roles and every token. It turns HTTP into calls of
-// apitoken.Service and back.
+// users, roles and every token, turning HTTP into calls of
+// apitoken.Service and back. Two modules mount it: the api_token_admin
+// handler (handler.go), for the caller Caddy's authentication established,
+// and the admin API on Caddy's admin endpoint (adminapi.go), for the
+// operator, which `caddy api-tokens` calls.
 package tokenadmin
 
 import (
@@ -54,7 +57,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if svc == nil {
 		return fmt.Errorf("api_tokens app has no token service")
 	}
-	h.api = newAPI(svc, h.logger)
+	h.api = newAPI(svc, app, h.logger, siteMount)
 	return nil
 }
 

@@ -7,11 +7,6 @@ import (
 	"github.com/caddy-apitokens/caddy-apitokens/internal/jsonhttp"
 )
 
-type notificationList struct {
-	Notifications []apitoken.NotificationJSON `json:"notifications"`
-	NextCursor    *string                     `json:"next_cursor"`
-}
-
 // GET /admin/notifications?state=&token=
 //
 // The notification outbox, newest first: what was sent, what waits for a
@@ -32,7 +27,7 @@ func (a *api) adminNotifications(w http.ResponseWriter, r *http.Request, c apito
 	if err != nil {
 		return err
 	}
-	out := notificationList{Notifications: make([]apitoken.NotificationJSON, len(ns)), NextCursor: cursor(next)}
+	out := NotificationList{Notifications: make([]apitoken.NotificationJSON, len(ns)), NextCursor: cursor(next)}
 	for i := range ns {
 		out.Notifications[i] = ns[i].JSON()
 	}

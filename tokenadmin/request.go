@@ -182,6 +182,7 @@ func jsonError(err error, fields string) error {
 
 // fieldKinds says what each accepted JSON field holds, for messages.
 var fieldKinds = map[string]string{
+	"owner":     "a string",
 	"name":      "a string",
 	"expires":   `a string such as "30d"`,
 	"scopes":    `a list of strings, such as ["meta", "report"]`,

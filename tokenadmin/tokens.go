@@ -3,92 +3,34 @@ package tokenadmin
 import (
 	"net/http"
 
+	"go.uber.org/zap"
+
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
 	"github.com/caddy-apitokens/caddy-apitokens/internal/jsonhttp"
 )
-
-// The JSON answers of the management routes.
-type (
-	tokenList struct {
-		Tokens     []apitoken.TokenJSON `json:"tokens"`
-		NextCursor *string              `json:"next_cursor"`
-	}
-	logList struct {
-		Logs       []apitoken.LogJSON `json:"logs"`
-		NextCursor *string            `json:"next_cursor"`
-	}
-	userList struct {
-		Users      []apitoken.UserJSON `json:"users"`
-		NextCursor *string             `json:"next_cursor"`
-	}
-	generated struct {
-		Token     string             `json:"token"`
-		ExpiresAt *apitoken.Time     `json:"expires_at"`
-		Details   apitoken.TokenJSON `json:"details"`
-	}
-)
-
-// The JSON bodies the routes accept. Anything else, "owner" included, is an
-// unknown field and refused.
-type (
-	createBody struct {
-		Name    string   `json:"name"`
-		Expires string   `json:"expires"`
-		Scopes  []string `json:"scopes"`
-	}
-	patchBody struct {
-		Name    *string   `json:"name"`
-		Expires *string   `json:"expires"`
-		Scopes  *[]string `json:"scopes"`
-	}
-	userBody struct {
-		Email    *string `json:"email"`
-		ViewOnly *bool   `json:"view_only"`
-		Disabled *bool   `json:"disabled"`
-	}
-	emptyBody struct{}
-)
-
-const (
-	tokenFields = `"name", "expires" and "scopes"`
-	patchFields = `any of "name", "expires" and "scopes"`
-	userFields  = `any of "email", "view_only" and "disabled"`
-	noFields    = "no fields"
-)
-
-func cursor(next string) *string {
-	if next == "" {
-		return nil
-	}
-	return &next
-}
-
-func (a *api) tokenList(ts []apitoken.Token, next string) tokenList {
-	now := a.now()
-	out := tokenList{Tokens: make([]apitoken.TokenJSON, len(ts)), NextCursor: cursor(next)}
-	for i := range ts {
-		out.Tokens[i] = ts[i].JSON(now)
-	}
-	return out
-}
-
-func logListOf(ls []apitoken.Log, next string) logList {
-	out := logList{Logs: make([]apitoken.LogJSON, len(ls)), NextCursor: cursor(next)}
-	for i := range ls {
-		out.Logs[i] = ls[i].JSON()
-	}
-	return out
-}
 
 // readOnly applies the request rules to a route that takes no body: a body,
 // if sent anyway, must still be JSON within the size limit, and must carry
 // no fields.
 func readOnly(w http.ResponseWriter, r *http.Request) error {
+	return readObject(w, r, &emptyBody{}, noFields, "")
+}
+
+// readObject applies the request rules (readBody) and decodes the JSON
+// object of the body into dst; fields names what it accepts. A request
+// without a body leaves dst as it is, unless the route needs one: then need
+// is the message that says so.
+func readObject(w http.ResponseWriter, r *http.Request, dst any, fields, need string) error {
 	body, err := readBody(w, r)
-	if err != nil || len(body) == 0 {
+	switch {
+	case err != nil:
 		return err
+	case len(body) > 0:
+		return decodeJSON(body, dst, fields)
+	case need != "":
+		return apitoken.Errorf(apitoken.ErrInvalid, "%s", need)
 	}
-	return decodeJSON(body, &emptyBody{}, noFields)
+	return nil
 }
 
 // owned loads the caller's token named in the path, before anything else
@@ -130,32 +72,53 @@ func (a *api) createToken(w http.ResponseWriter, r *http.Request, c apitoken.Cal
 	if err := c.CheckOwner(); err != nil {
 		return err
 	}
-	body, err := readBody(w, r)
-	if err != nil {
-		return err
-	}
-	if len(body) == 0 {
-		return apitoken.Errorf(apitoken.ErrInvalid, `creating a token needs a JSON body with %s, such as {"name": "nightly export", "expires": "30d", "scopes": ["report"]}`, tokenFields)
-	}
 	var in createBody
-	if err := decodeJSON(body, &in, tokenFields); err != nil {
+	if err := readObject(w, r, &in, tokenFields,
+		`creating a token needs a JSON body with `+tokenFields+`, such as {"name": "nightly export", "expires": "30d", "scopes": ["report"]}`); err != nil {
 		return err
 	}
-	ti := apitoken.TokenInput{Name: in.Name}
-	if in.Expires != "" {
-		if ti.Expires, err = apitoken.ParseExpiry(in.Expires); err != nil {
-			return err
-		}
-	}
-	if ti.Scopes, err = apitoken.ParseScopes(in.Scopes); err != nil {
+	ti, err := tokenInput(in.Name, in.Expires, in.Scopes)
+	if err != nil {
 		return err
 	}
 	t, err := a.svc.CreateToken(r.Context(), c, ti)
 	if err != nil {
 		return err
 	}
-	jsonhttp.Write(w, http.StatusCreated, t.JSON(a.now()))
+	a.created(w, r, c, t)
 	return nil
+}
+
+// tokenInput reads the fields of a new token.
+func tokenInput(name, expires string, scopes []string) (apitoken.TokenInput, error) {
+	ti := apitoken.TokenInput{Name: name}
+	var err error
+	if expires != "" {
+		if ti.Expires, err = apitoken.ParseExpiry(expires); err != nil {
+			return ti, err
+		}
+	}
+	ti.Scopes, err = apitoken.ParseScopes(scopes)
+	return ti, err
+}
+
+// created answers a new token, and logs it.
+func (a *api) created(w http.ResponseWriter, r *http.Request, c apitoken.Caller, t apitoken.Token) {
+	a.changed(r, c, "token created", zap.String("token_id", t.ID), zap.String("owner", t.Owner))
+	jsonhttp.Write(w, http.StatusCreated, t.JSON(a.now()))
+}
+
+// generated answers a new JWT, and logs the generation (never the JWT).
+func (a *api) generated(w http.ResponseWriter, r *http.Request, c apitoken.Caller, jwt string, t apitoken.Token) {
+	a.changed(r, c, "token generated", zap.String("token_id", t.ID), zap.String("owner", t.Owner))
+	details := t.JSON(a.now())
+	jsonhttp.Write(w, http.StatusOK, Generated{Token: jwt, ExpiresAt: details.ExpiresAt, Details: details})
+}
+
+// revoked answers a revoked token, and logs the revocation.
+func (a *api) revoked(w http.ResponseWriter, r *http.Request, c apitoken.Caller, t apitoken.Token) {
+	a.changed(r, c, "token revoked", zap.String("token_id", t.ID), zap.String("owner", t.Owner))
+	jsonhttp.Write(w, http.StatusOK, t.JSON(a.now()))
 }
 
 // GET /tokens/{id}
@@ -177,15 +140,9 @@ func (a *api) updateToken(w http.ResponseWriter, r *http.Request, c apitoken.Cal
 	if err != nil {
 		return err
 	}
-	body, err := readBody(w, r)
-	if err != nil {
-		return err
-	}
-	if len(body) == 0 {
-		return apitoken.Errorf(apitoken.ErrInvalid, `an update needs a JSON body with %s, such as {"name": "nightly export"}`, patchFields)
-	}
 	var in patchBody
-	if err := decodeJSON(body, &in, patchFields); err != nil {
+	if err := readObject(w, r, &in, patchFields,
+		`an update needs a JSON body with `+patchFields+`, such as {"name": "nightly export"}`); err != nil {
 		return err
 	}
 	p := apitoken.TokenPatch{Name: in.Name}
@@ -206,6 +163,7 @@ func (a *api) updateToken(w http.ResponseWriter, r *http.Request, c apitoken.Cal
 	if t, err = a.svc.UpdateToken(r.Context(), c, t.ID, p); err != nil {
 		return err
 	}
+	a.changed(r, c, "token updated", zap.String("token_id", t.ID), zap.String("owner", t.Owner))
 	jsonhttp.Write(w, http.StatusOK, t.JSON(a.now()))
 	return nil
 }
@@ -223,8 +181,7 @@ func (a *api) generate(w http.ResponseWriter, r *http.Request, c apitoken.Caller
 	if err != nil {
 		return err
 	}
-	details := t.JSON(a.now())
-	jsonhttp.Write(w, http.StatusOK, generated{Token: jwt, ExpiresAt: details.ExpiresAt, Details: details})
+	a.generated(w, r, c, jwt, t)
 	return nil
 }
 
@@ -240,7 +197,7 @@ func (a *api) revoke(w http.ResponseWriter, r *http.Request, c apitoken.Caller) 
 	if t, err = a.svc.Revoke(r.Context(), c, t.ID, false); err != nil {
 		return err
 	}
-	jsonhttp.Write(w, http.StatusOK, t.JSON(a.now()))
+	a.revoked(w, r, c, t)
 	return nil
 }
 

@@ -183,7 +183,7 @@ func (a *api) serveUI(w http.ResponseWriter, r *http.Request, caller string, via
 	}
 	c, err := a.svc.Caller(r.Context(), caller)
 	if err != nil {
-		status, _, msg := jsonhttp.Classify(err, internalMessage)
+		status, _, msg := jsonhttp.Classify(err, a.at.internal)
 		if status == http.StatusServiceUnavailable {
 			h.Set("Retry-After", "1")
 		}

@@ -1,16 +1,10 @@
-// Package apitokencmd is the operator's command line of caddy-apitokens:
-// the `caddy api-tokens ...` subcommands, and the admin API module
-// (admin.api.api_tokens) on Caddy's admin endpoint that they talk to.
-//
-// The commands never open the token store themselves: they ask the running
-// Caddy, whose api_tokens app applies every rule and drops its caches at
-// once, exactly as for a change made through api_token_admin.
-package apitokencmd
+package tokenadmin
 
 import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync"
 
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
@@ -25,10 +19,10 @@ func init() {
 }
 
 // Operator is the acting user recorded for a call on Caddy's admin endpoint
-// that names no one with the Api-Tokens-Acting-User header (the --as flag).
-// Reaching the admin endpoint is full control of Caddy, so the operator is a
-// system admin by definition. The name contains a slash, which no user id
-// may hold, so it can never be mistaken for a user.
+// that names no one with the ActingUserHeader (the --as flag). Reaching the
+// admin endpoint is full control of Caddy, so the operator is a system admin
+// by definition. The name contains a slash, which no user id may hold, so it
+// can never be mistaken for a user.
 const Operator = "caddy/admin"
 
 // ActingUserHeader names, on a call to the admin API, the system admin on
@@ -37,20 +31,28 @@ const Operator = "caddy/admin"
 // holding the admin role) who is not disabled.
 const ActingUserHeader = "Api-Tokens-Acting-User"
 
-// BasePath is where AdminAPI serves on Caddy's admin endpoint.
+// BasePath is where AdminAPI serves on Caddy's admin endpoint: the system
+// admin routes of api_token_admin, /admin/ read as /api-tokens/.
 const BasePath = "/api-tokens/"
 
-// AdminAPI serves the management operations of the running config's
-// api_tokens app on Caddy's admin endpoint (default localhost:2019), under
-// /api-tokens/: users and roles, every user's tokens (create for a user,
-// generate, revoke), the logs, and the signing keys (list, rotate, retire).
+// AdminAPI serves the management routes of the running config's api_tokens
+// app on Caddy's admin endpoint (default localhost:2019), under /api-tokens/:
+// the system admin routes of api_token_admin (/api-tokens/users is
+// /admin/users), and the operator's own: the signing keys (list, rotate,
+// retire), and tokens created and generated for another user. It is the
+// same route table, so answers, errors and request rules are the same.
 // The `caddy api-tokens` commands call it.
-//
-// Answers and errors have the JSON shapes of the api_token_admin routes
-// (errors are {"error": "<code>", "message": "<sentence>"}).
 type AdminAPI struct {
 	logger *zap.Logger
-	mux    *http.ServeMux
+	last   *served
+}
+
+// served is the route table of the app last served, kept until a reload
+// brings another app.
+type served struct {
+	mu  sync.Mutex
+	app *caddymodule.App
+	api *api
 }
 
 // CaddyModule returns the Caddy module information.
@@ -61,35 +63,13 @@ func (AdminAPI) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-// Provision sets up the routes. The api_tokens app is looked up at each
+// Provision names the logger. The api_tokens app is looked up at each
 // request in the running config, so a reload that changes it is followed.
 func (a *AdminAPI) Provision(ctx caddy.Context) error {
 	// Passing the module names the logger: an admin router's context has no
 	// module of its own (Caddy's admin.api.pki does the same).
 	a.logger = ctx.Logger(a)
-	a.mux = http.NewServeMux()
-	for _, rt := range []struct {
-		pattern string
-		fn      opFunc
-	}{
-		{"GET /api-tokens/users", a.listUsers},
-		{"PUT /api-tokens/users/{user}", a.putUser},
-		{"PUT /api-tokens/users/{user}/roles/{role}", a.grantRole},
-		{"DELETE /api-tokens/users/{user}/roles/{role}", a.removeRole},
-		{"GET /api-tokens/tokens", a.listTokens},
-		{"POST /api-tokens/tokens", a.createToken},
-		{"POST /api-tokens/tokens/{id}/generate", a.generate},
-		{"POST /api-tokens/tokens/{id}/revoke", a.revoke},
-		{"GET /api-tokens/logs", a.logs},
-		{"GET /api-tokens/keys", a.listKeys},
-		{"POST /api-tokens/keys/rotate", a.rotateKey},
-		{"POST /api-tokens/keys/{kid}/retire", a.retireKey},
-	} {
-		a.mux.HandleFunc(rt.pattern, a.handle(rt.fn))
-	}
-	a.mux.HandleFunc(BasePath, func(w http.ResponseWriter, r *http.Request) {
-		a.fail(w, r, apitoken.Errorf(apitoken.ErrNotFound, "there is no api-tokens admin route %s %s", r.Method, r.URL.Path))
-	})
+	a.last = new(served)
 	return nil
 }
 
@@ -98,37 +78,25 @@ func (a *AdminAPI) Routes() []caddy.AdminRoute {
 	return []caddy.AdminRoute{{
 		Pattern: BasePath,
 		Handler: caddy.AdminHandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
-			a.mux.ServeHTTP(w, r)
+			a.serve(w, r)
 			return nil // every answer, errors included, is written here
 		}),
 	}}
 }
 
-// opFunc answers one route for the acting system admin of the running app.
-type opFunc func(w http.ResponseWriter, r *http.Request, op *operation) error
-
-// operation is one call: the running app, its service, and who acts.
-type operation struct {
-	app *caddymodule.App
-	svc *apitoken.Service
-	by  apitoken.Caller
-}
-
-func (a *AdminAPI) handle(fn opFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		op, err := a.operation(r)
-		if err == nil {
-			err = fn(w, r, op)
-		}
-		if err != nil {
-			a.fail(w, r, err)
-		}
+// serve answers a request for the operator, or the system admin it names.
+func (a *AdminAPI) serve(w http.ResponseWriter, r *http.Request) {
+	api, err := a.running()
+	if err != nil {
+		noStore(w)
+		jsonhttp.Fail(w, r, a.logger, err, operatorMount.internal)
+		return
 	}
+	api.serveOperator(w, r)
 }
 
-// operation finds the api_tokens app of the running config and the acting
-// user.
-func (a *AdminAPI) operation(r *http.Request) (*operation, error) {
+// running is the route table of the running config's api_tokens app.
+func (a *AdminAPI) running() (*api, error) {
 	v, err := caddy.ActiveContext().AppIfConfigured("api_tokens")
 	if err != nil {
 		if errors.Is(err, caddy.ErrNotConfigured) {
@@ -140,13 +108,29 @@ func (a *AdminAPI) operation(r *http.Request) (*operation, error) {
 	if !ok || app.Service() == nil {
 		return nil, fmt.Errorf("the api_tokens app is a %T without a token service", v)
 	}
-	op := &operation{app: app, svc: app.Service()}
-	op.by, err = actingUser(r, op.svc)
-	return op, err
+	l := a.last
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.app != app {
+		l.app, l.api = app, newAPI(app.Service(), app, a.logger, operatorMount)
+	}
+	return l.api, nil
 }
 
 var errNotConfigured = &jsonhttp.Error{Status: http.StatusServiceUnavailable, Code: "not_configured",
 	Msg: "the running Caddy config has no api_tokens app: add the api_tokens global option (or a site using api_token_auth or api_token_admin) and reload"}
+
+// serveOperator answers a request of the admin API, on behalf of the
+// system admin it names or the Operator.
+func (a *api) serveOperator(w http.ResponseWriter, r *http.Request) {
+	noStore(w)
+	c, err := actingUser(r, a.svc)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	a.route(w, r, c)
+}
 
 // actingUser is the system admin the request names, or Operator.
 func actingUser(r *http.Request, svc *apitoken.Service) (apitoken.Caller, error) {

@@ -1,0 +1,114 @@
+package apitokencmd
+
+import (
+	"context"
+	"net/url"
+
+	"github.com/spf13/cobra"
+
+	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
+	"github.com/caddy-apitokens/caddy-apitokens/tokenadmin"
+)
+
+func (c *cli) tokensCommand() *cobra.Command {
+	tokens := &cobra.Command{
+		Use:   "tokens",
+		Short: "Lists, creates, generates and revokes tokens of any user",
+	}
+	group(tokens)
+
+	list := &cobra.Command{
+		Use:   "list [--owner <user>] [--status <status>]",
+		Short: "Lists every user's tokens, or one owner's, newest first",
+		Args:  cobra.NoArgs,
+	}
+	list.Flags().String("owner", "", "Only this user's tokens")
+	list.Flags().String("status", "", "Only tokens in this status: not_generated, generated_inactive, generated_active, expired or revoked")
+	pageFlags(list)
+	list.RunE = c.action(func(ctx context.Context, out *output, cl *client, _ []string) error {
+		q := url.Values{}
+		for _, f := range []string{"owner", "status"} {
+			if s, _ := list.Flags().GetString(f); s != "" {
+				q.Set(f, s)
+			}
+		}
+		pageQuery(list, q)
+		var ans tokenadmin.TokenList
+		raw, err := cl.call(ctx, "GET", tokenadmin.BasePath+"tokens", q, nil, &ans)
+		if err != nil {
+			return err
+		}
+		return out.tokens(raw, ans.Tokens, ans.NextCursor)
+	})
+
+	create := &cobra.Command{
+		Use:   "create --owner <user> --name <name> --expires <expiry> --scopes <meta,report>",
+		Short: "Creates a token for a user, such as a service account",
+		Long: `Creates a token owned by the user given, who must hold the api_tokens role
+(and be neither view-only nor disabled). Every rule of the management routes
+applies: the name is unique among the owner's tokens that are not revoked,
+the expiry is within the configured max_lifetime. The token is created not
+generated: generate its JWT with "caddy api-tokens tokens generate <id>".`,
+		Args: cobra.NoArgs,
+	}
+	create.Flags().String("owner", "", "User who will own the token (required)")
+	create.Flags().String("name", "", "Token name, 1 to 100 characters, unique among the owner's tokens (required)")
+	create.Flags().String("expires", "", "Lifetime from each generation: 1d, 7d, 30d, 60d, 90d, 1y or never, within max_lifetime (required)")
+	create.Flags().StringSlice("scopes", nil, "Scopes, comma-separated: meta, report (required)")
+	for _, f := range []string{"owner", "name", "expires", "scopes"} {
+		_ = create.MarkFlagRequired(f) // the flags exist
+	}
+	create.RunE = c.action(func(ctx context.Context, out *output, cl *client, _ []string) error {
+		var in tokenadmin.NewToken
+		in.Owner, _ = create.Flags().GetString("owner")
+		in.Name, _ = create.Flags().GetString("name")
+		in.Expires, _ = create.Flags().GetString("expires")
+		in.Scopes, _ = create.Flags().GetStringSlice("scopes")
+		var t apitoken.TokenJSON
+		raw, err := cl.call(ctx, "POST", tokenadmin.BasePath+"tokens", nil, in, &t)
+		if err != nil {
+			return err
+		}
+		if err := out.tokens(raw, []apitoken.TokenJSON{t}, nil); err != nil {
+			return err
+		}
+		out.note("Created %s. Generate its JWT with: caddy api-tokens tokens generate %s", t.ID, t.ID)
+		return nil
+	})
+
+	generate := &cobra.Command{
+		Use:   "generate <token-id>",
+		Short: "Generates a token's JWT and prints it, this once",
+		Long: `Issues a new JWT for the token and prints it on standard output, alone, so
+that a script can capture it: TOKEN=$(caddy api-tokens tokens generate <id>).
+It is shown this once and never stored. Generating again replaces the
+previous JWT at once. The owner must hold the api_tokens role. The token's
+log records the generation by the acting system admin.`,
+		Args: cobra.ExactArgs(1),
+	}
+	generate.RunE = c.action(func(ctx context.Context, out *output, cl *client, args []string) error {
+		var g tokenadmin.Generated
+		raw, err := cl.call(ctx, "POST", tokenadmin.BasePath+"tokens/"+url.PathEscape(args[0])+"/generate", nil, nil, &g)
+		if err != nil {
+			return err
+		}
+		return out.generated(raw, g)
+	})
+
+	revoke := &cobra.Command{
+		Use:   "revoke <token-id>",
+		Short: "Revokes any user's token, for good",
+		Args:  cobra.ExactArgs(1),
+	}
+	revoke.RunE = c.action(func(ctx context.Context, out *output, cl *client, args []string) error {
+		var t apitoken.TokenJSON
+		raw, err := cl.call(ctx, "POST", tokenadmin.BasePath+"tokens/"+url.PathEscape(args[0])+"/revoke", nil, nil, &t)
+		if err != nil {
+			return err
+		}
+		return out.tokens(raw, []apitoken.TokenJSON{t}, nil)
+	})
+
+	tokens.AddCommand(list, create, generate, revoke)
+	return tokens
+}

@@ -1,0 +1,108 @@
+package tokenadmin
+
+import (
+	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
+)
+
+// The JSON answers of the management routes, on both mounts. They are
+// exported for the clients of the admin API (`caddy api-tokens`).
+type (
+	// TokenList answers GET /tokens and GET /admin/tokens.
+	TokenList struct {
+		Tokens     []apitoken.TokenJSON `json:"tokens"`
+		NextCursor *string              `json:"next_cursor"`
+	}
+	// LogList answers GET /tokens/{id}/logs and GET /admin/logs.
+	LogList struct {
+		Logs       []apitoken.LogJSON `json:"logs"`
+		NextCursor *string            `json:"next_cursor"`
+	}
+	// UserList answers GET /admin/users.
+	UserList struct {
+		Users      []apitoken.UserJSON `json:"users"`
+		NextCursor *string             `json:"next_cursor"`
+	}
+	// NotificationList answers GET /admin/notifications.
+	NotificationList struct {
+		Notifications []apitoken.NotificationJSON `json:"notifications"`
+		NextCursor    *string                     `json:"next_cursor"`
+	}
+	// Generated answers a generation. Token, the JWT, is shown this once.
+	Generated struct {
+		Token     string             `json:"token"`
+		ExpiresAt *apitoken.Time     `json:"expires_at"`
+		Details   apitoken.TokenJSON `json:"details"`
+	}
+	// KeyList answers the key routes: the ids of the keys the running
+	// instance verifies with, the signing one first.
+	KeyList struct {
+		// Rotated is the id of the new signing key (POST /admin/keys/rotate only).
+		Rotated string `json:"rotated,omitempty"`
+		// Retired is the id of the key removed (POST /admin/keys/{kid}/retire only).
+		Retired string   `json:"retired,omitempty"`
+		Signing string   `json:"signing"`
+		Keys    []string `json:"keys"`
+	}
+)
+
+// The JSON bodies the routes accept. Anything else is an unknown field and
+// refused: "owner" too, except on the operator's POST /admin/tokens.
+type (
+	// NewToken is the body of POST /admin/tokens: a token for another user.
+	NewToken struct {
+		Owner   string   `json:"owner"`
+		Name    string   `json:"name"`
+		Expires string   `json:"expires"`
+		Scopes  []string `json:"scopes"`
+	}
+	// UserPatch is the body of PUT /admin/users/{user}; absent fields stay.
+	UserPatch struct {
+		Email    *string `json:"email,omitempty"`
+		ViewOnly *bool   `json:"view_only,omitempty"`
+		Disabled *bool   `json:"disabled,omitempty"`
+	}
+	createBody struct {
+		Name    string   `json:"name"`
+		Expires string   `json:"expires"`
+		Scopes  []string `json:"scopes"`
+	}
+	patchBody struct {
+		Name    *string   `json:"name"`
+		Expires *string   `json:"expires"`
+		Scopes  *[]string `json:"scopes"`
+	}
+	emptyBody struct{}
+)
+
+// What each body holds, for the messages.
+const (
+	tokenFields    = `"name", "expires" and "scopes"`
+	newTokenFields = `"owner", "name", "expires" and "scopes"`
+	patchFields    = `any of "name", "expires" and "scopes"`
+	userFields     = `any of "email", "view_only" and "disabled"`
+	noFields       = "no fields"
+)
+
+func cursor(next string) *string {
+	if next == "" {
+		return nil
+	}
+	return &next
+}
+
+func (a *api) tokenList(ts []apitoken.Token, next string) TokenList {
+	now := a.now()
+	out := TokenList{Tokens: make([]apitoken.TokenJSON, len(ts)), NextCursor: cursor(next)}
+	for i := range ts {
+		out.Tokens[i] = ts[i].JSON(now)
+	}
+	return out
+}
+
+func logListOf(ls []apitoken.Log, next string) LogList {
+	out := LogList{Logs: make([]apitoken.LogJSON, len(ls)), NextCursor: cursor(next)}
+	for i := range ls {
+		out.Logs[i] = ls[i].JSON()
+	}
+	return out
+}
