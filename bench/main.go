@@ -5,10 +5,21 @@
 //
 //	go run ./bench                          # 5 rounds of 10 s, 64 connections
 //	go run ./bench -rounds 7 -duration 15s
+//	go run ./bench -rounds 1 -duration 2s   # a quick check that it works
+//	go run ./bench -pprof /tmp/prof         # also profiles the guarded configs
 //
-// It prints req/s, p50 and p99 of each configuration (medians over the
-// rounds), the guarded/plain ratios, and checks that the steady state made no
-// store query and that every authentication was counted in the token's logs.
+// It prints, per configuration (medians over the rounds), req/s, p50 and
+// p99 from wrk, and Caddy's own CPU time and heap allocations per answered
+// request: utime+stime of the Caddy process from /proc/<pid>/stat, and
+// go_memstats_mallocs_total from its admin /metrics, read around each wrk
+// run and divided by the requests wrk counted. Throughput on a shared
+// machine swings by ±10 % between runs; the CPU time one request costs
+// does not, so the guard's cost is given as the CPU and allocations it adds
+// per request (guarded − plain of the same round, median over the rounds),
+// beside the throughput and p99 ratios, each with its target.
+//
+// It also checks that the steady state made no store query and that every
+// authentication was counted in the token's logs, and fails if not.
 package main
 
 import (
@@ -42,6 +53,16 @@ var (
 	caddyCPU = flag.String("caddy-cpu", "0", "cores Caddy is pinned to (taskset -c)")
 	loadCPU  = flag.String("load-cpu", "1", "cores wrk and the backend are pinned to")
 	path     = flag.String("path", "/data/sales", "request path (needs the report scope)")
+	pprofDir = flag.String("pprof", "", "if set, profile Caddy under load for each guarded config after the measured rounds: "+
+		"a CPU profile and allocation profiles before and after the run, written to this folder")
+)
+
+// Targets of the guard against plain Caddy (docs/performance-method.md).
+const (
+	targetCPU          = 2.0  // µs of Caddy CPU the guard may add per request
+	targetProxyRatio   = 0.95 // guarded/plain throughput behind reverse_proxy
+	targetRespondRatio = 0.92 // guarded/plain throughput with respond
+	targetP99          = 1.10 // guarded/plain p99
 )
 
 // config is one way of serving the same request.
@@ -77,6 +98,8 @@ func fatalf(format string, args ...any) {
 type result struct {
 	rps, p50, p99 float64 // req/s, ms, ms
 	requests      int64
+	cpuUS         float64 // Caddy's CPU time (user + system) per request, µs
+	allocs        float64 // Caddy's heap allocations per request
 }
 
 func main() {
@@ -101,6 +124,12 @@ func main() {
 	server := start(env, "taskset", "-c", *caddyCPU, caddy, "run", "--config", "bench/Caddyfile")
 	defer stop(server)
 	waitFor("127.0.0.1:9080", "127.0.0.1:8005")
+	pid := server.Process.Pid // taskset execs Caddy: same process
+	if comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); strings.TrimSpace(string(comm)) != "caddy" {
+		fatalf("process %d is %q, not caddy: cannot read Caddy's CPU time", pid, strings.TrimSpace(string(comm)))
+	}
+	ticks, err := strconv.ParseFloat(strings.TrimSpace(output("getconf", "CLK_TCK")), 64)
+	check(err)
 
 	tokenID, jwt := makeToken()
 	for _, c := range configs { // warm up every configuration and the caches
@@ -117,26 +146,37 @@ func main() {
 			slices.Reverse(order) // A B A B ...: alternate which goes first
 		}
 		for _, c := range order {
-			r := wrk(c, jwt, *duration)
+			r := measure(pid, ticks, c, jwt, *duration)
 			results[c.name] = append(results[c.name], r)
-			log.Printf("round %d  %-16s %9.0f req/s  p50 %6.2f ms  p99 %6.2f ms", round+1, c.name, r.rps, r.p50, r.p99)
+			log.Printf("round %d  %-16s %9.0f req/s  p50 %6.2f ms  p99 %6.2f ms  CPU %6.2f µs/req  %5.1f allocs/req",
+				round+1, c.name, r.rps, r.p50, r.p99, r.cpuUS, r.allocs)
 		}
 	}
 
 	fmt.Printf("\n%d rounds of %s, %d connections, Caddy on core %s, wrk and backend on core %s, GET %s\n\n",
 		*rounds, *duration, *conns, *caddyCPU, *loadCPU, *path)
-	fmt.Printf("| configuration | req/s | p50 ms | p99 ms |\n|---|---|---|---|\n")
+	fmt.Printf("| configuration | req/s | p50 ms | p99 ms | Caddy CPU µs/req | allocs/req |\n|---|---|---|---|---|---|\n")
 	med := map[string]result{}
 	for _, c := range configs {
 		m := median(results[c.name])
 		med[c.name] = m
-		fmt.Printf("| %s | %.0f | %.2f | %.2f |\n", c.name, m.rps, m.p50, m.p99)
+		fmt.Printf("| %s | %.0f | %.2f | %.2f | %.2f | %.1f |\n", c.name, m.rps, m.p50, m.p99, m.cpuUS, m.allocs)
 	}
-	fmt.Println()
-	for _, kind := range []string{"proxy", "respond"} {
-		g, p := med[kind+" guarded"], med[kind+" plain"]
-		fmt.Printf("%-8s guarded/plain: throughput %.3f, p50 %.2fx, p99 %.2fx\n", kind, g.rps/p.rps, g.p50/p.p50, g.p99/p.p99)
+	fmt.Printf("\n| guarded vs plain | throughput ratio | p99 ratio | added CPU µs/req (range over rounds) | added allocs/req |\n|---|---|---|---|---|\n")
+	for _, kind := range []struct {
+		name  string
+		ratio float64
+	}{{"proxy", targetProxyRatio}, {"respond", targetRespondRatio}} {
+		g, p := med[kind.name+" guarded"], med[kind.name+" plain"]
+		cpu := paired(results[kind.name+" guarded"], results[kind.name+" plain"], func(r result) float64 { return r.cpuUS })
+		allocs := paired(results[kind.name+" guarded"], results[kind.name+" plain"], func(r result) float64 { return r.allocs })
+		fmt.Printf("| %s | %.3f %s | %.2fx %s | %.2f (%.2f to %.2f) %s | %.1f |\n", kind.name,
+			g.rps/p.rps, verdict(g.rps/p.rps >= kind.ratio, "≥ %.2f", kind.ratio),
+			g.p99/p.p99, verdict(g.p99/p.p99 <= targetP99, "≤ %.2fx", targetP99),
+			cpu[1], cpu[0], cpu[2], verdict(cpu[1] <= targetCPU, "≤ %.1f", targetCPU), allocs[1])
 	}
+	fmt.Println("\nadded CPU and allocs: guarded − plain of the same round, median (min to max) over the rounds;" +
+		"\nthroughput and p99: ratio of the medians. Figures from a machine other processes share: throughput and p99 move with them, CPU per request much less.")
 
 	// The one token's and its owner's state are trusted for cache_ttl (30 s)
 	// and then read again: two queries per TTL, none per request.
@@ -152,6 +192,106 @@ func main() {
 	if queries > allowed || float64(logged) != oks {
 		fatalf("FAIL: the steady state must make no store query per request and every authentication must be logged")
 	}
+	if *pprofDir != "" {
+		profile(jwt)
+	}
+}
+
+// measure runs one load of c and reads, around it, the CPU time of the Caddy
+// process pid (ticks a second) and its count of heap allocations. Nothing
+// else reads Caddy between the two readings of its CPU time; the one
+// /metrics scrape inside the allocation count is a few hundred allocations
+// against hundreds of thousands of requests.
+func measure(pid int, ticks float64, c config, jwt string, d time.Duration) result {
+	mallocs := metric("go_memstats_mallocs_total")
+	cpu := cpuTicks(pid)
+	r := wrk(c, jwt, d)
+	used := cpuTicks(pid) - cpu
+	if r.requests == 0 {
+		fatalf("%s: wrk counted no request", c.name)
+	}
+	r.cpuUS = float64(used) / ticks * 1e6 / float64(r.requests)
+	r.allocs = (metric("go_memstats_mallocs_total") - mallocs) / float64(r.requests)
+	return r
+}
+
+// cpuTicks is utime + stime of process pid, all its threads, in clock
+// ticks: fields 14 and 15 of /proc/<pid>/stat.
+func cpuTicks(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	check(err)
+	// pid (comm) state ppid ...: comm may hold spaces, so count after ")".
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 13 {
+		fatalf("/proc/%d/stat: too few fields", pid)
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	check(errors.Join(err1, err2))
+	return utime + stime
+}
+
+// paired is the min, median and max over the rounds of f(guarded) −
+// f(plain) of the same round: a pair run back to back shares the machine's
+// state, so the difference is steadier than one of medians.
+func paired(guarded, plain []result, f func(result) float64) [3]float64 {
+	d := make([]float64, min(len(guarded), len(plain)))
+	for i := range d {
+		d[i] = f(guarded[i]) - f(plain[i])
+	}
+	slices.Sort(d)
+	return [3]float64{d[0], d[len(d)/2], d[len(d)-1]}
+}
+
+func verdict(ok bool, target string, args ...any) string {
+	if ok {
+		return "(target " + fmt.Sprintf(target, args...) + ": met)"
+	}
+	return "(target " + fmt.Sprintf(target, args...) + ": **missed**)"
+}
+
+// profile runs each guarded config once more under a CPU profile of Caddy
+// (its admin endpoint's /debug/pprof/profile), with allocation profiles
+// taken before and after the run, so that the allocations of the run are
+// their difference (go tool pprof -base).
+func profile(jwt string) {
+	check(os.MkdirAll(*pprofDir, 0o755))
+	seconds := max(1, int(math.Ceil(duration.Seconds())))
+	for _, c := range configs {
+		if !c.guarded {
+			continue
+		}
+		name := strings.ReplaceAll(c.name, " ", "-")
+		save(filepath.Join(*pprofDir, name+"-allocs-before.pb.gz"), "/debug/pprof/allocs")
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			save(filepath.Join(*pprofDir, name+"-cpu.pb.gz"), "/debug/pprof/profile?seconds="+strconv.Itoa(seconds))
+		}()
+		time.Sleep(100 * time.Millisecond) // the profile has started
+		r := wrk(c, jwt, time.Duration(seconds)*time.Second)
+		<-done
+		save(filepath.Join(*pprofDir, name+"-allocs-after.pb.gz"), "/debug/pprof/allocs")
+		log.Printf("profiled %s: %.0f req/s under the profiler", c.name, r.rps)
+	}
+	fmt.Printf("\nprofiles in %s; for example:\n"+
+		"  go tool pprof -top %[1]s/respond-guarded-cpu.pb.gz\n"+
+		"  go tool pprof -top -focus caddymodule -ignore 'StaticResponse|reverseproxy\\.\\(\\*Handler\\)\\.ServeHTTP' %[1]s/respond-guarded-cpu.pb.gz   # the guard without the handler it guards\n"+
+		"  go tool pprof -top -sample_index=alloc_objects -base %[1]s/respond-guarded-allocs-before.pb.gz %[1]s/respond-guarded-allocs-after.pb.gz\n",
+		*pprofDir)
+}
+
+// save writes what Caddy's admin endpoint answers at p to file.
+func save(file, p string) {
+	res, err := http.Get("http://" + adminAddr + p)
+	check(err)
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	check(err)
+	if res.StatusCode != http.StatusOK {
+		fatalf("GET %s: %d %s", p, res.StatusCode, b)
+	}
+	check(os.WriteFile(file, b, 0o644))
 }
 
 var (
@@ -204,7 +344,8 @@ func median(rs []result) result {
 		return v[len(v)/2]
 	}
 	return result{rps: pick(func(r result) float64 { return r.rps }), p50: pick(func(r result) float64 { return r.p50 }),
-		p99: pick(func(r result) float64 { return r.p99 })}
+		p99: pick(func(r result) float64 { return r.p99 }), cpuUS: pick(func(r result) float64 { return r.cpuUS }),
+		allocs: pick(func(r result) float64 { return r.allocs })}
 }
 
 // makeToken gives the user bench the token role and a report token.
