@@ -565,8 +565,7 @@ func TestVerify_ErrorNeverContainsTheJWT(t *testing.T) {
 	}
 }
 
-// Verify checks the JWTs it issued on a fast path keyed by their exact header
-// segment; any other spelling of a valid header takes golang-jwt's parser and
+// The header segment Issue writes and any other spelling of a valid header
 // must be judged the same way.
 func TestVerify_AnotherSpellingOfAValidHeaderIsJudgedTheSame(t *testing.T) {
 	k := testKey(t, 1)
@@ -583,13 +582,13 @@ func TestVerify_AnotherSpellingOfAValidHeaderIsJudgedTheSame(t *testing.T) {
 		_, fast := s.Verify(forge(t, goodHeader(k.ID), claims, "HS512", k.Secret))
 		_, slow := s.Verify(forge(t, respelled, claims, "HS512", k.Secret))
 		if !errors.Is(fast, apitoken.ErrMalformedJWT) || !errors.Is(slow, apitoken.ErrMalformedJWT) {
-			t.Errorf("%s: fast path %v, parser path %v; want both refused", name, fast, slow)
+			t.Errorf("%s: issued header %v, respelled header %v; want both refused", name, fast, slow)
 		}
 	}
 	expired := with(goodClaims(), "exp", t0.Add(-time.Hour).Unix(), "iat", t0.Add(-2*time.Hour).Unix())
 	_, fast := s.Verify(forge(t, goodHeader(k.ID), expired, "HS512", k.Secret))
 	_, slow := s.Verify(forge(t, respelled, expired, "HS512", k.Secret))
 	if !errors.Is(fast, apitoken.ErrJWTExpired) || !errors.Is(slow, apitoken.ErrJWTExpired) {
-		t.Errorf("expired: fast path %v, parser path %v; want both ErrJWTExpired", fast, slow)
+		t.Errorf("expired: issued header %v, respelled header %v; want both ErrJWTExpired", fast, slow)
 	}
 }
