@@ -20,6 +20,7 @@ import (
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken/notify"
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken/postgres"
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken/sqlite"
+	"github.com/caddy-apitokens/caddy-apitokens/keyring"
 )
 
 func init() {
@@ -291,7 +292,7 @@ func (a *App) loadKeys() ([]apitoken.Key, error) {
 	if len(a.SigningKeys) == 0 && len(a.VerifyKeys) == 0 {
 		dir := filepath.Join(caddy.AppDataDir(), "apitokens")
 		a.keyFile = filepath.Join(dir, keyringName)
-		keys, err := apitoken.LoadOrCreateKeyring(a.keyFile, filepath.Join(dir, "signing.key"), a.SigningAlg)
+		keys, err := keyring.LoadOrCreate(a.keyFile, a.SigningAlg)
 		if err != nil {
 			return nil, fmt.Errorf("api_tokens: signing keys: %w", err)
 		}
@@ -330,8 +331,7 @@ func (a *App) loadKeys() ([]apitoken.Key, error) {
 }
 
 // keyringName is the keyring's file in the apitokens folder of Caddy's data
-// directory. It replaces signing.key, the single-key file of earlier
-// versions, which is migrated into it once.
+// directory.
 const keyringName = "signing_keys.json"
 
 // keyChange serialises keyring changes with the signer updates that follow
@@ -359,7 +359,7 @@ func (a *App) RotateSigningKey(ctx context.Context) (kid string, err error) {
 	}
 	keyChange.Lock() // the file and the signer change together
 	defer keyChange.Unlock()
-	k, keys, err := apitoken.RotateKeyring(a.keyFile, a.SigningAlg)
+	k, keys, err := keyring.Rotate(a.keyFile, a.SigningAlg)
 	if err != nil {
 		return "", fmt.Errorf("api_tokens: rotating the signing key: %w", err)
 	}
@@ -385,7 +385,7 @@ func (a *App) RetireSigningKey(ctx context.Context, kid string) error {
 	}
 	keyChange.Lock()
 	defer keyChange.Unlock()
-	keys, err := apitoken.RetireKeyringKey(a.keyFile, kid, a.SigningAlg)
+	keys, err := keyring.Retire(a.keyFile, kid, a.SigningAlg)
 	if err != nil {
 		return fmt.Errorf("api_tokens: retiring signing key %s: %w", kid, err)
 	}
