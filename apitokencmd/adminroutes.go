@@ -16,6 +16,7 @@ import (
 
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
 	"github.com/caddy-apitokens/caddy-apitokens/internal/jsonhttp"
+	"github.com/caddy-apitokens/caddy-apitokens/internal/wire"
 )
 
 // The routes of AdminAPI. Each one is one call of apitoken.Service on behalf
@@ -33,9 +34,9 @@ func (a *AdminAPI) listUsers(w http.ResponseWriter, r *http.Request, op *operati
 	if err != nil {
 		return err
 	}
-	out := UserList{Users: make([]apitoken.UserJSON, len(us)), NextCursor: cursor(next)}
+	out := UserList{Users: make([]wire.User, len(us)), NextCursor: cursor(next)}
 	for i := range us {
-		out.Users[i] = us[i].JSON()
+		out.Users[i] = wire.FromUser(&us[i])
 	}
 	jsonhttp.Write(w, http.StatusOK, out)
 	return nil
@@ -52,7 +53,7 @@ func (a *AdminAPI) putUser(w http.ResponseWriter, r *http.Request, op *operation
 		return err
 	}
 	a.changed(r, op, "user set", zap.String("user", u.ID))
-	jsonhttp.Write(w, http.StatusOK, u.JSON())
+	jsonhttp.Write(w, http.StatusOK, wire.FromUser(&u))
 	return nil
 }
 
@@ -67,7 +68,7 @@ func (a *AdminAPI) grantRole(w http.ResponseWriter, r *http.Request, op *operati
 		return err
 	}
 	a.changed(r, op, "role granted", zap.String("user", u.ID), zap.String("role", string(role)))
-	jsonhttp.Write(w, http.StatusOK, u.JSON())
+	jsonhttp.Write(w, http.StatusOK, wire.FromUser(&u))
 	return nil
 }
 
@@ -82,7 +83,7 @@ func (a *AdminAPI) removeRole(w http.ResponseWriter, r *http.Request, op *operat
 		return err
 	}
 	a.changed(r, op, "role removed", zap.String("user", u.ID), zap.String("role", string(role)))
-	jsonhttp.Write(w, http.StatusOK, u.JSON())
+	jsonhttp.Write(w, http.StatusOK, wire.FromUser(&u))
 	return nil
 }
 
@@ -104,9 +105,9 @@ func (a *AdminAPI) listTokens(w http.ResponseWriter, r *http.Request, op *operat
 		return err
 	}
 	now := now(op.svc)
-	out := TokenList{Tokens: make([]apitoken.TokenJSON, len(ts)), NextCursor: cursor(next)}
+	out := TokenList{Tokens: make([]wire.Token, len(ts)), NextCursor: cursor(next)}
 	for i := range ts {
-		out.Tokens[i] = ts[i].JSON(now)
+		out.Tokens[i] = wire.FromToken(&ts[i], now)
 	}
 	jsonhttp.Write(w, http.StatusOK, out)
 	return nil
@@ -136,7 +137,7 @@ func (a *AdminAPI) createToken(w http.ResponseWriter, r *http.Request, op *opera
 		return err
 	}
 	a.changed(r, op, "token created", zap.String("token_id", t.ID), zap.String("owner", t.Owner))
-	jsonhttp.Write(w, http.StatusCreated, t.JSON(now(op.svc)))
+	jsonhttp.Write(w, http.StatusCreated, wire.FromToken(&t, now(op.svc)))
 	return nil
 }
 
@@ -147,7 +148,7 @@ func (a *AdminAPI) generate(w http.ResponseWriter, r *http.Request, op *operatio
 		return err
 	}
 	a.changed(r, op, "token generated", zap.String("token_id", t.ID), zap.String("owner", t.Owner))
-	details := t.JSON(now(op.svc))
+	details := wire.FromToken(&t, now(op.svc))
 	jsonhttp.Write(w, http.StatusOK, Generated{Token: jwt, ExpiresAt: details.ExpiresAt, Details: details})
 	return nil
 }
@@ -159,7 +160,7 @@ func (a *AdminAPI) revoke(w http.ResponseWriter, r *http.Request, op *operation)
 		return err
 	}
 	a.changed(r, op, "token revoked", zap.String("token_id", t.ID), zap.String("owner", t.Owner))
-	jsonhttp.Write(w, http.StatusOK, t.JSON(now(op.svc)))
+	jsonhttp.Write(w, http.StatusOK, wire.FromToken(&t, now(op.svc)))
 	return nil
 }
 
@@ -188,9 +189,9 @@ func (a *AdminAPI) logs(w http.ResponseWriter, r *http.Request, op *operation) e
 	if err != nil {
 		return err
 	}
-	out := LogList{Logs: make([]apitoken.LogJSON, len(ls)), NextCursor: cursor(next)}
+	out := LogList{Logs: make([]wire.Log, len(ls)), NextCursor: cursor(next)}
 	for i := range ls {
-		out.Logs[i] = ls[i].JSON()
+		out.Logs[i] = wire.FromLog(&ls[i])
 	}
 	jsonhttp.Write(w, http.StatusOK, out)
 	return nil
@@ -213,25 +214,25 @@ func now(svc *apitoken.Service) time.Time {
 type (
 	// TokenList answers GET /api-tokens/tokens.
 	TokenList struct {
-		Tokens     []apitoken.TokenJSON `json:"tokens"`
-		NextCursor *string              `json:"next_cursor"`
+		Tokens     []wire.Token `json:"tokens"`
+		NextCursor *string      `json:"next_cursor"`
 	}
 	// LogList answers GET /api-tokens/logs.
 	LogList struct {
-		Logs       []apitoken.LogJSON `json:"logs"`
-		NextCursor *string            `json:"next_cursor"`
+		Logs       []wire.Log `json:"logs"`
+		NextCursor *string    `json:"next_cursor"`
 	}
 	// UserList answers GET /api-tokens/users.
 	UserList struct {
-		Users      []apitoken.UserJSON `json:"users"`
-		NextCursor *string             `json:"next_cursor"`
+		Users      []wire.User `json:"users"`
+		NextCursor *string     `json:"next_cursor"`
 	}
 	// Generated answers POST /api-tokens/tokens/{id}/generate. Token, the
 	// JWT, is shown this once.
 	Generated struct {
-		Token     string             `json:"token"`
-		ExpiresAt *apitoken.Time     `json:"expires_at"`
-		Details   apitoken.TokenJSON `json:"details"`
+		Token     string     `json:"token"`
+		ExpiresAt *wire.Time `json:"expires_at"`
+		Details   wire.Token `json:"details"`
 	}
 	// NewToken is the body of POST /api-tokens/tokens.
 	NewToken struct {

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
+	"github.com/caddy-apitokens/caddy-apitokens/internal/wire"
 )
 
 func init() {
@@ -204,12 +205,12 @@ A view-only or disabled user's tokens stop working until that is undone
 			b, _ := set.Flags().GetBool("disabled")
 			p.Disabled = &b
 		}
-		var u apitoken.UserJSON
+		var u wire.User
 		raw, err := cl.call(ctx, "PUT", BasePath+"users/"+url.PathEscape(args[0]), nil, p, &u)
 		if err != nil {
 			return err
 		}
-		return out.users(raw, []apitoken.UserJSON{u}, nil)
+		return out.users(raw, []wire.User{u}, nil)
 	})
 
 	roleCmd := func(use, alias, short, method string) *cobra.Command {
@@ -220,12 +221,12 @@ A view-only or disabled user's tokens stop working until that is undone
 			Args:    cobra.ExactArgs(2),
 		}
 		cmd.RunE = c.action(func(ctx context.Context, out *output, cl *client, args []string) error {
-			var u apitoken.UserJSON
+			var u wire.User
 			raw, err := cl.call(ctx, method, BasePath+"users/"+url.PathEscape(args[0])+"/roles/"+url.PathEscape(args[1]), nil, nil, &u)
 			if err != nil {
 				return err
 			}
-			return out.users(raw, []apitoken.UserJSON{u}, nil)
+			return out.users(raw, []wire.User{u}, nil)
 		})
 		return cmd
 	}
@@ -292,12 +293,12 @@ generated: generate its JWT with "caddy api-tokens tokens generate <id>".`,
 		in.Name, _ = create.Flags().GetString("name")
 		in.Expires, _ = create.Flags().GetString("expires")
 		in.Scopes, _ = create.Flags().GetStringSlice("scopes")
-		var t apitoken.TokenJSON
+		var t wire.Token
 		raw, err := cl.call(ctx, "POST", BasePath+"tokens", nil, in, &t)
 		if err != nil {
 			return err
 		}
-		if err := out.tokens(raw, []apitoken.TokenJSON{t}, nil); err != nil {
+		if err := out.tokens(raw, []wire.Token{t}, nil); err != nil {
 			return err
 		}
 		out.note("Created %s. Generate its JWT with: caddy api-tokens tokens generate %s", t.ID, t.ID)
@@ -329,12 +330,12 @@ log records the generation by the acting system admin.`,
 		Args:  cobra.ExactArgs(1),
 	}
 	revoke.RunE = c.action(func(ctx context.Context, out *output, cl *client, args []string) error {
-		var t apitoken.TokenJSON
+		var t wire.Token
 		raw, err := cl.call(ctx, "POST", BasePath+"tokens/"+url.PathEscape(args[0])+"/revoke", nil, nil, &t)
 		if err != nil {
 			return err
 		}
-		return out.tokens(raw, []apitoken.TokenJSON{t}, nil)
+		return out.tokens(raw, []wire.Token{t}, nil)
 	})
 
 	tokens.AddCommand(list, create, generate, revoke)

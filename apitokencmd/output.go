@@ -10,7 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
+	"github.com/caddy-apitokens/caddy-apitokens/internal/wire"
 )
 
 // output prints a command's answer: the admin API's JSON as it came with
@@ -72,7 +72,7 @@ func cell(s string) string {
 	}, s)
 }
 
-func when(t *apitoken.Time) string {
+func when(t *wire.Time) string {
 	if t == nil {
 		return ""
 	}
@@ -93,7 +93,7 @@ func yesNo(b bool) string {
 	return "no"
 }
 
-func (o *output) users(raw []byte, us []apitoken.UserJSON, next *string) error {
+func (o *output) users(raw []byte, us []wire.User, next *string) error {
 	if o.json {
 		return o.raw(raw)
 	}
@@ -108,7 +108,7 @@ func (o *output) users(raw []byte, us []apitoken.UserJSON, next *string) error {
 	return o.table("users", []string{"USER", "EMAIL", "ROLES", "VIEW-ONLY", "DISABLED", "CREATED"}, rows, next)
 }
 
-func (o *output) tokens(raw []byte, ts []apitoken.TokenJSON, next *string) error {
+func (o *output) tokens(raw []byte, ts []wire.Token, next *string) error {
 	if o.json {
 		return o.raw(raw)
 	}
@@ -120,7 +120,7 @@ func (o *output) tokens(raw []byte, ts []apitoken.TokenJSON, next *string) error
 	return o.table("tokens", []string{"ID", "NAME", "OWNER", "SCOPES", "EXPIRES", "STATUS", "EXPIRES AT", "LAST USED", "LAST IP"}, rows, next)
 }
 
-func (o *output) logs(raw []byte, ls []apitoken.LogJSON, next *string) error {
+func (o *output) logs(raw []byte, ls []wire.Log, next *string) error {
 	if o.json {
 		return o.raw(raw)
 	}

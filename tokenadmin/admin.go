@@ -7,6 +7,7 @@ import (
 
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
 	"github.com/caddy-apitokens/caddy-apitokens/internal/jsonhttp"
+	"github.com/caddy-apitokens/caddy-apitokens/internal/wire"
 )
 
 // Every admin route refuses a caller who is not a system admin before it
@@ -59,7 +60,7 @@ func (a *api) adminRevoke(w http.ResponseWriter, r *http.Request, c apitoken.Cal
 	if err != nil {
 		return err
 	}
-	jsonhttp.Write(w, http.StatusOK, t.JSON(a.now()))
+	jsonhttp.Write(w, http.StatusOK, wire.FromToken(&t, a.now()))
 	return nil
 }
 
@@ -99,9 +100,9 @@ func (a *api) listUsers(w http.ResponseWriter, r *http.Request, c apitoken.Calle
 	if err != nil {
 		return err
 	}
-	out := userList{Users: make([]apitoken.UserJSON, len(us)), NextCursor: cursor(next)}
+	out := userList{Users: make([]wire.User, len(us)), NextCursor: cursor(next)}
 	for i := range us {
-		out.Users[i] = us[i].JSON()
+		out.Users[i] = wire.FromUser(&us[i])
 	}
 	jsonhttp.Write(w, http.StatusOK, out)
 	return nil
@@ -126,7 +127,7 @@ func (a *api) putUser(w http.ResponseWriter, r *http.Request, c apitoken.Caller)
 	if err != nil {
 		return err
 	}
-	jsonhttp.Write(w, http.StatusOK, u.JSON())
+	jsonhttp.Write(w, http.StatusOK, wire.FromUser(&u))
 	return nil
 }
 
@@ -140,7 +141,7 @@ func (a *api) grantRole(w http.ResponseWriter, r *http.Request, c apitoken.Calle
 	if err != nil {
 		return err
 	}
-	jsonhttp.Write(w, http.StatusOK, u.JSON())
+	jsonhttp.Write(w, http.StatusOK, wire.FromUser(&u))
 	return nil
 }
 
@@ -154,7 +155,7 @@ func (a *api) removeRole(w http.ResponseWriter, r *http.Request, c apitoken.Call
 	if err != nil {
 		return err
 	}
-	jsonhttp.Write(w, http.StatusOK, u.JSON())
+	jsonhttp.Write(w, http.StatusOK, wire.FromUser(&u))
 	return nil
 }
 

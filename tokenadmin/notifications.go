@@ -5,11 +5,12 @@ import (
 
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
 	"github.com/caddy-apitokens/caddy-apitokens/internal/jsonhttp"
+	"github.com/caddy-apitokens/caddy-apitokens/internal/wire"
 )
 
 type notificationList struct {
-	Notifications []apitoken.NotificationJSON `json:"notifications"`
-	NextCursor    *string                     `json:"next_cursor"`
+	Notifications []wire.Notification `json:"notifications"`
+	NextCursor    *string             `json:"next_cursor"`
 }
 
 // GET /admin/notifications?state=&token=
@@ -32,9 +33,9 @@ func (a *api) adminNotifications(w http.ResponseWriter, r *http.Request, c apito
 	if err != nil {
 		return err
 	}
-	out := notificationList{Notifications: make([]apitoken.NotificationJSON, len(ns)), NextCursor: cursor(next)}
+	out := notificationList{Notifications: make([]wire.Notification, len(ns)), NextCursor: cursor(next)}
 	for i := range ns {
-		out.Notifications[i] = ns[i].JSON()
+		out.Notifications[i] = wire.FromNotification(&ns[i])
 	}
 	jsonhttp.Write(w, http.StatusOK, out)
 	return nil

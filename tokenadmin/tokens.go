@@ -5,26 +5,27 @@ import (
 
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
 	"github.com/caddy-apitokens/caddy-apitokens/internal/jsonhttp"
+	"github.com/caddy-apitokens/caddy-apitokens/internal/wire"
 )
 
 // The JSON answers of the management routes.
 type (
 	tokenList struct {
-		Tokens     []apitoken.TokenJSON `json:"tokens"`
-		NextCursor *string              `json:"next_cursor"`
+		Tokens     []wire.Token `json:"tokens"`
+		NextCursor *string      `json:"next_cursor"`
 	}
 	logList struct {
-		Logs       []apitoken.LogJSON `json:"logs"`
-		NextCursor *string            `json:"next_cursor"`
+		Logs       []wire.Log `json:"logs"`
+		NextCursor *string    `json:"next_cursor"`
 	}
 	userList struct {
-		Users      []apitoken.UserJSON `json:"users"`
-		NextCursor *string             `json:"next_cursor"`
+		Users      []wire.User `json:"users"`
+		NextCursor *string     `json:"next_cursor"`
 	}
 	generated struct {
-		Token     string             `json:"token"`
-		ExpiresAt *apitoken.Time     `json:"expires_at"`
-		Details   apitoken.TokenJSON `json:"details"`
+		Token     string     `json:"token"`
+		ExpiresAt *wire.Time `json:"expires_at"`
+		Details   wire.Token `json:"details"`
 	}
 )
 
@@ -65,17 +66,17 @@ func cursor(next string) *string {
 
 func (a *api) tokenList(ts []apitoken.Token, next string) tokenList {
 	now := a.now()
-	out := tokenList{Tokens: make([]apitoken.TokenJSON, len(ts)), NextCursor: cursor(next)}
+	out := tokenList{Tokens: make([]wire.Token, len(ts)), NextCursor: cursor(next)}
 	for i := range ts {
-		out.Tokens[i] = ts[i].JSON(now)
+		out.Tokens[i] = wire.FromToken(&ts[i], now)
 	}
 	return out
 }
 
 func logListOf(ls []apitoken.Log, next string) logList {
-	out := logList{Logs: make([]apitoken.LogJSON, len(ls)), NextCursor: cursor(next)}
+	out := logList{Logs: make([]wire.Log, len(ls)), NextCursor: cursor(next)}
 	for i := range ls {
-		out.Logs[i] = ls[i].JSON()
+		out.Logs[i] = wire.FromLog(&ls[i])
 	}
 	return out
 }
@@ -154,7 +155,7 @@ func (a *api) createToken(w http.ResponseWriter, r *http.Request, c apitoken.Cal
 	if err != nil {
 		return err
 	}
-	jsonhttp.Write(w, http.StatusCreated, t.JSON(a.now()))
+	jsonhttp.Write(w, http.StatusCreated, wire.FromToken(&t, a.now()))
 	return nil
 }
 
@@ -167,7 +168,7 @@ func (a *api) getToken(w http.ResponseWriter, r *http.Request, c apitoken.Caller
 	if err := readOnly(w, r); err != nil {
 		return err
 	}
-	jsonhttp.Write(w, http.StatusOK, t.JSON(a.now()))
+	jsonhttp.Write(w, http.StatusOK, wire.FromToken(&t, a.now()))
 	return nil
 }
 
@@ -206,7 +207,7 @@ func (a *api) updateToken(w http.ResponseWriter, r *http.Request, c apitoken.Cal
 	if t, err = a.svc.UpdateToken(r.Context(), c, t.ID, p); err != nil {
 		return err
 	}
-	jsonhttp.Write(w, http.StatusOK, t.JSON(a.now()))
+	jsonhttp.Write(w, http.StatusOK, wire.FromToken(&t, a.now()))
 	return nil
 }
 
@@ -223,7 +224,7 @@ func (a *api) generate(w http.ResponseWriter, r *http.Request, c apitoken.Caller
 	if err != nil {
 		return err
 	}
-	details := t.JSON(a.now())
+	details := wire.FromToken(&t, a.now())
 	jsonhttp.Write(w, http.StatusOK, generated{Token: jwt, ExpiresAt: details.ExpiresAt, Details: details})
 	return nil
 }
@@ -240,7 +241,7 @@ func (a *api) revoke(w http.ResponseWriter, r *http.Request, c apitoken.Caller) 
 	if t, err = a.svc.Revoke(r.Context(), c, t.ID, false); err != nil {
 		return err
 	}
-	jsonhttp.Write(w, http.StatusOK, t.JSON(a.now()))
+	jsonhttp.Write(w, http.StatusOK, wire.FromToken(&t, a.now()))
 	return nil
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken/notify"
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken/notify/notifytest"
+	"github.com/caddy-apitokens/caddy-apitokens/internal/wire"
 )
 
 // ---- email ----
@@ -421,7 +422,7 @@ func TestWebhook_ASecretInTheURLIsNeverShown(t *testing.T) {
 			if len(ns) != 1 || ns[0].LastError == "" {
 				t.Fatalf("outbox %+v, want one failed attempt", ns)
 			}
-			shown, _ := json.Marshal(ns[0].JSON())
+			shown, _ := json.Marshal(wire.FromNotification(&ns[0]))
 			if strings.Contains(string(shown), "s3cr3t") {
 				t.Errorf("the outbox row shows the URL's secret: %s", shown)
 			}
