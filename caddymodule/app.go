@@ -17,10 +17,10 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
-	"github.com/caddy-apitokens/caddy-apitokens/apitoken/notify"
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken/postgres"
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken/sqlite"
 	"github.com/caddy-apitokens/caddy-apitokens/keyring"
+	"github.com/caddy-apitokens/caddy-apitokens/notify"
 )
 
 func init() {

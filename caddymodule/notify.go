@@ -9,7 +9,7 @@ import (
 	caddyfile "github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"go.uber.org/zap"
 
-	"github.com/caddy-apitokens/caddy-apitokens/apitoken/notify"
+	"github.com/caddy-apitokens/caddy-apitokens/notify"
 )
 
 // Notify is where token owners hear about their tokens: on generation, on

@@ -9,8 +9,8 @@ import (
 	caddyfile "github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
-	"github.com/caddy-apitokens/caddy-apitokens/apitoken/notify"
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken/sqlite"
+	"github.com/caddy-apitokens/caddy-apitokens/notify"
 )
 
 func TestCaddyfile_NotifyEmailAndWebhooksParseIntoTheJSONConfig(t *testing.T) {

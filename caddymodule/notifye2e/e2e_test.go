@@ -15,10 +15,10 @@ import (
 	"github.com/caddyserver/caddy/v2/caddytest"
 
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
-	"github.com/caddy-apitokens/caddy-apitokens/apitoken/notify"
-	"github.com/caddy-apitokens/caddy-apitokens/apitoken/notify/notifytest"
 	"github.com/caddy-apitokens/caddy-apitokens/internal/caddytesting"
 	"github.com/caddy-apitokens/caddy-apitokens/internal/wire"
+	"github.com/caddy-apitokens/caddy-apitokens/notify"
+	"github.com/caddy-apitokens/caddy-apitokens/notify/notifytest"
 
 	_ "github.com/caddy-apitokens/caddy-apitokens/caddymodule"
 	_ "github.com/caddy-apitokens/caddy-apitokens/tokenadmin"

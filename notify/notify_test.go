@@ -17,9 +17,9 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
-	"github.com/caddy-apitokens/caddy-apitokens/apitoken/notify"
-	"github.com/caddy-apitokens/caddy-apitokens/apitoken/notify/notifytest"
 	"github.com/caddy-apitokens/caddy-apitokens/internal/wire"
+	"github.com/caddy-apitokens/caddy-apitokens/notify"
+	"github.com/caddy-apitokens/caddy-apitokens/notify/notifytest"
 )
 
 // ---- email ----

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
-	"github.com/caddy-apitokens/caddy-apitokens/apitoken/notify/notifytest"
+	"github.com/caddy-apitokens/caddy-apitokens/notify/notifytest"
 )
 
 // received counts the deliveries of each event: email subjects + token, and

@@ -14,11 +14,11 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
-	"github.com/caddy-apitokens/caddy-apitokens/apitoken/notify"
-	"github.com/caddy-apitokens/caddy-apitokens/apitoken/notify/notifytest"
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken/postgres"
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken/postgres/pgtest"
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken/sqlite"
+	"github.com/caddy-apitokens/caddy-apitokens/notify"
+	"github.com/caddy-apitokens/caddy-apitokens/notify/notifytest"
 )
 
 // t0 is the start of every test clock.
