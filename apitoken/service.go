@@ -12,12 +12,17 @@ import (
 	"unicode/utf8"
 )
 
-// Service carries out the token lifecycle and user administration for
-// callers, applying every rule of the product: who may do what, names,
-// scopes, the expiry policy, and the logs each change writes.
-type Service struct {
-	Store  Store
-	Signer *Signer
+// TokenIssuer signs the JWT of a token's generation (Signer.Issue).
+type TokenIssuer interface {
+	Issue(t *Token, jti string, at time.Time) (string, error)
+}
+
+// ServiceConfig is what a Service is built with (NewService).
+type ServiceConfig struct {
+	Store ServiceStore
+	// Signer issues the JWTs of generations; nil for a Service that never
+	// generates (a generation then fails).
+	Signer TokenIssuer
 	// MaxLifetime is the longest expiry allowed (default 1y).
 	MaxLifetime Expiry
 	// MaxTokensPerUser is the most tokens that are not revoked a user may
@@ -41,43 +46,53 @@ type Service struct {
 	Notified func()
 }
 
-func (s *Service) now() time.Time {
-	if s.Now != nil {
-		return s.Now().UTC()
-	}
-	return time.Now().UTC()
+// Service carries out the token lifecycle and user administration for
+// callers, applying every rule of the product: who may do what, names,
+// scopes, the expiry policy, and the logs each change writes. It is built
+// once (NewService) and never changed: a new config builds a new Service.
+type Service struct {
+	cfg ServiceConfig
 }
 
-func (s *Service) maxLifetime() Expiry {
-	if s.MaxLifetime == "" {
-		return Expiry1y
+// NewService builds a Service of cfg, filling in its defaults.
+func NewService(cfg ServiceConfig) *Service {
+	if cfg.MaxLifetime == "" {
+		cfg.MaxLifetime = Expiry1y
 	}
-	return s.MaxLifetime
+	if cfg.MaxTokensPerUser <= 0 {
+		cfg.MaxTokensPerUser = DefaultMaxTokensPerUser
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Changed == nil {
+		cfg.Changed = func(string, string) {}
+	}
+	cfg.Notify = append([]string(nil), cfg.Notify...)
+	if cfg.Notified == nil {
+		cfg.Notified = func() {}
+	}
+	return &Service{cfg: cfg}
 }
 
-// DefaultMaxTokensPerUser is Service.MaxTokensPerUser when unset: enough
-// for every report client a person runs, few enough that a script creating
-// tokens in a loop stops early.
-const DefaultMaxTokensPerUser = 50
+// Config is the config the Service was built with, its defaults filled in:
+// change a copy and build a new Service with it.
+func (s *Service) Config() ServiceConfig { return s.cfg }
 
-func (s *Service) maxTokens() int {
-	if s.MaxTokensPerUser <= 0 {
-		return DefaultMaxTokensPerUser
-	}
-	return s.MaxTokensPerUser
-}
+// Now is the Service's clock, in UTC.
+func (s *Service) Now() time.Time { return s.cfg.Now().UTC() }
 
-func (s *Service) changed(tokenID, userID string) {
-	if s.Changed != nil {
-		s.Changed(tokenID, userID)
-	}
-}
-
+// notified tells that a committed change wrote notifications.
 func (s *Service) notified() {
-	if len(s.Notify) > 0 && s.Notified != nil {
-		s.Notified()
+	if len(s.cfg.Notify) > 0 {
+		s.cfg.Notified()
 	}
 }
+
+// DefaultMaxTokensPerUser is ServiceConfig.MaxTokensPerUser when unset:
+// enough for every report client a person runs, few enough that a script
+// creating tokens in a loop stops early.
+const DefaultMaxTokensPerUser = 50
 
 // Caller is the user on whose behalf a management call is made.
 type Caller struct {
@@ -93,8 +108,8 @@ func (s *Service) Caller(ctx context.Context, id string) (Caller, error) {
 	if err := CheckUserID(id); err != nil {
 		return Caller{}, Errorf(ErrForbidden, "your user name cannot be used here: %s", Message(err))
 	}
-	c := Caller{ID: id, User: User{ID: id}, Admin: s.Admins[id]}
-	u, err := s.Store.GetUser(ctx, id)
+	c := Caller{ID: id, User: User{ID: id}, Admin: s.cfg.Admins[id]}
+	u, err := s.cfg.Store.GetUser(ctx, id)
 	switch {
 	case err == nil:
 		c.User, c.Known = u, true
@@ -141,7 +156,7 @@ func (s *Service) CheckExpiry(e Expiry) error {
 		_, err := ParseExpiry(string(e))
 		return err
 	}
-	if max := s.maxLifetime(); e.Longer(max) {
+	if max := s.cfg.MaxLifetime; e.Longer(max) {
 		return Errorf(ErrInvalid, "expiry %s is longer than this deployment allows; the longest allowed is %s", e, max)
 	}
 	return nil
@@ -200,7 +215,7 @@ func (s *Service) checkTokenOwner(ctx context.Context, owner string) error {
 	if err := CheckUserID(owner); err != nil {
 		return err
 	}
-	u, err := s.Store.GetUser(ctx, owner)
+	u, err := s.cfg.Store.GetUser(ctx, owner)
 	if errors.Is(err, ErrNotFound) {
 		return Errorf(ErrNotFound, "no user %q; grant the user the api_tokens role first", owner)
 	}
@@ -233,21 +248,21 @@ func (s *Service) createToken(ctx context.Context, owner, by string, in TokenInp
 	if in.Scopes&AllScopes == 0 {
 		return Token{}, Errorf(ErrInvalid, `scopes must name at least one of "meta" and "report"`)
 	}
-	now := s.now()
+	now := s.Now()
 	t := Token{ID: NewTokenID(), Name: name, Owner: owner, Scopes: in.Scopes & AllScopes, Expires: in.Expires, CreatedAt: now}
 	log := Log{TokenID: t.ID, TokenName: name, Activity: ActivityCreate, ActivityOn: now, ActivityBy: by,
 		Reason: fmt.Sprintf("scopes %s, expires %s", t.Scopes, t.Expires)}
 	if owner != by {
 		log.Reason += "; created by system admin " + by
 	}
-	err = s.Store.CreateToken(ctx, t, log, s.maxTokens())
+	err = s.cfg.Store.CreateToken(ctx, t, log, s.cfg.MaxTokensPerUser)
 	switch {
 	case err == nil:
 		return t, nil
 	case errors.Is(err, ErrTokenLimit) && owner != by:
 		return Token{}, err // the store's message names the user
 	case errors.Is(err, ErrTokenLimit):
-		return Token{}, Errorf(ErrTokenLimit, "you have reached the limit of %d tokens that are not revoked (max_tokens_per_user); revoke one first", s.maxTokens())
+		return Token{}, Errorf(ErrTokenLimit, "you have reached the limit of %d tokens that are not revoked (max_tokens_per_user); revoke one first", s.cfg.MaxTokensPerUser)
 	case owner != by && errors.Is(err, ErrConflict):
 		return Token{}, Errorf(ErrConflict, "user %q already has a token named %q; choose another name or revoke that token first", owner, name)
 	}
@@ -267,7 +282,7 @@ func (s *Service) OwnedToken(ctx context.Context, c Caller, id string) (Token, e
 	if !storable(id) {
 		return Token{}, Errorf(ErrNotFound, "no token %q", id)
 	}
-	t, err := s.Store.GetToken(ctx, id)
+	t, err := s.cfg.Store.GetToken(ctx, id)
 	if err == nil && t.Owner != c.ID {
 		err = ErrNotFound
 	}
@@ -277,31 +292,43 @@ func (s *Service) OwnedToken(ctx context.Context, c Caller, id string) (Token, e
 	return t, err
 }
 
-// ListTokens lists the caller's tokens, or with all set (admins only) every
-// user's, filtered by f.Owner and f.Status.
-func (s *Service) ListTokens(ctx context.Context, c Caller, all bool, f TokenFilter) ([]Token, string, error) {
-	if all {
-		if err := c.checkAdmin(); err != nil {
-			return nil, "", err
-		}
-		if !storable(f.Owner) {
-			return nil, "", nil // no such owner
-		}
-	} else {
-		f.Owner = c.ID
-	}
-	f.Now = s.now()
-	return s.Store.ListTokens(ctx, f)
+// ListTokens lists the caller's tokens, filtered by f.Status (f.Owner is
+// the caller).
+func (s *Service) ListTokens(ctx context.Context, c Caller, f TokenFilter) ([]Token, string, error) {
+	f.Owner = c.ID
+	f.Now = s.Now()
+	return s.cfg.Store.ListTokens(ctx, f)
 }
 
-// updateOwned runs fn on the caller's token (any token with admin set) in
-// the store's transaction, refusing other users' tokens as missing.
-func (s *Service) updateOwned(ctx context.Context, c Caller, id string, admin bool, fn func(t *Token) (Log, error)) (Token, error) {
+// ListAllTokens lists every user's tokens (admins only), filtered by
+// f.Owner and f.Status.
+func (s *Service) ListAllTokens(ctx context.Context, admin Caller, f TokenFilter) ([]Token, string, error) {
+	if err := admin.checkAdmin(); err != nil {
+		return nil, "", err
+	}
+	if !storable(f.Owner) {
+		return nil, "", nil // no such owner
+	}
+	f.Now = s.Now()
+	return s.cfg.Store.ListTokens(ctx, f)
+}
+
+// ownedBy lets a caller change only their own tokens.
+func ownedBy(c Caller) func(t *Token) bool {
+	return func(t *Token) bool { return t.Owner == c.ID }
+}
+
+// anyToken lets an admin (or the leak check) change any user's token.
+func anyToken(*Token) bool { return true }
+
+// updateToken runs fn on the token id in the store's transaction, refusing
+// as missing a token that may does not allow.
+func (s *Service) updateToken(ctx context.Context, id string, may func(t *Token) bool, fn func(t *Token) (Log, error)) (Token, error) {
 	if !storable(id) {
 		return Token{}, Errorf(ErrNotFound, "no token %q", id)
 	}
-	t, err := s.Store.UpdateToken(ctx, id, func(t *Token) (Log, error) {
-		if !admin && t.Owner != c.ID {
+	t, err := s.cfg.Store.UpdateToken(ctx, id, func(t *Token) (Log, error) {
+		if !may(t) {
 			return Log{}, ErrNotFound
 		}
 		return fn(t)
@@ -312,7 +339,7 @@ func (s *Service) updateOwned(ctx context.Context, c Caller, id string, admin bo
 	if err != nil {
 		return Token{}, err
 	}
-	s.changed(t.ID, "")
+	s.cfg.Changed(t.ID, "")
 	return t, nil
 }
 
@@ -339,9 +366,9 @@ func (s *Service) UpdateToken(ctx context.Context, c Caller, id string, p TokenP
 	if p.Scopes != nil && *p.Scopes&AllScopes == 0 {
 		return Token{}, Errorf(ErrInvalid, `scopes must name at least one of "meta" and "report"`)
 	}
-	now := s.now()
+	now := s.Now()
 	var revoked error // fn's own conflict, which is not a name clash
-	t, err := s.updateOwned(ctx, c, id, false, func(t *Token) (Log, error) {
+	t, err := s.updateToken(ctx, id, ownedBy(c), func(t *Token) (Log, error) {
 		if t.RevokedAt != nil {
 			revoked = Errorf(ErrConflict, "token %q is revoked; a revoked token cannot be changed", t.Name)
 			return Log{}, revoked
@@ -381,7 +408,7 @@ func (s *Service) Generate(ctx context.Context, c Caller, id string) (string, To
 	if err := c.checkOwner(); err != nil {
 		return "", Token{}, err
 	}
-	return s.generate(ctx, c, id, false)
+	return s.generate(ctx, c, id, ownedBy(c))
 }
 
 // GenerateFor issues a new JWT for any user's token on a system admin's
@@ -394,7 +421,7 @@ func (s *Service) GenerateFor(ctx context.Context, admin Caller, id string) (str
 	if !storable(id) {
 		return "", Token{}, Errorf(ErrNotFound, "no token %q", id)
 	}
-	t, err := s.Store.GetToken(ctx, id)
+	t, err := s.cfg.Store.GetToken(ctx, id)
 	if errors.Is(err, ErrNotFound) {
 		return "", Token{}, Errorf(ErrNotFound, "no token %q", id)
 	}
@@ -404,15 +431,16 @@ func (s *Service) GenerateFor(ctx context.Context, admin Caller, id string) (str
 	if err := s.checkTokenOwner(ctx, t.Owner); err != nil {
 		return "", Token{}, err
 	}
-	return s.generate(ctx, admin, id, true)
+	return s.generate(ctx, admin, id, anyToken)
 }
 
-// generate issues the JWT for Generate and, with admin set, GenerateFor.
-func (s *Service) generate(ctx context.Context, c Caller, id string, admin bool) (string, Token, error) {
-	now := s.now()
+// generate issues the JWT for Generate and GenerateFor, on a token that may
+// allows.
+func (s *Service) generate(ctx context.Context, c Caller, id string, may func(t *Token) bool) (string, Token, error) {
+	now := s.Now()
 	iat := now.Truncate(time.Second) // JWT times are whole seconds
 	var jwt string
-	t, err := s.updateOwned(ctx, c, id, admin, func(t *Token) (Log, error) {
+	t, err := s.updateToken(ctx, id, may, func(t *Token) (Log, error) {
 		if t.RevokedAt != nil {
 			return Log{}, Errorf(ErrConflict, "token %q is revoked; create a new token instead", t.Name)
 		}
@@ -427,7 +455,7 @@ func (s *Service) generate(ctx context.Context, c Caller, id string, admin bool)
 		t.GeneratedExp = t.Expires.ExpiresAt(iat)
 		t.JTIHash = hash[:]
 		var err error
-		if jwt, err = s.Signer.Issue(t, jti, iat); err != nil {
+		if jwt, err = s.cfg.Signer.Issue(t, jti, iat); err != nil {
 			return Log{}, err
 		}
 		reason := "expires never"
@@ -439,7 +467,7 @@ func (s *Service) generate(ctx context.Context, c Caller, id string, admin bool)
 			reason += "; generated by system admin " + c.ID
 		}
 		return Log{TokenID: t.ID, TokenName: t.Name, Activity: ActivityGenerate, ActivityOn: now, ActivityBy: c.ID,
-			Reason: reason, Notify: NewNotifications(EventGenerated, "", t, c.ID, now, s.Notify)}, nil
+			Reason: reason, Notify: NewNotifications(EventGenerated, "", t, c.ID, now, s.cfg.Notify)}, nil
 	})
 	if err != nil {
 		return "", Token{}, err
@@ -448,17 +476,20 @@ func (s *Service) generate(ctx context.Context, c Caller, id string, admin bool)
 	return jwt, t, nil
 }
 
-// Revoke revokes a token for good and logs REVOKE. With admin set (a system
-// admin's call) any user's token may be revoked; otherwise only the caller's.
-// An owner may revoke without the effective token role: taking access away
-// is always allowed, so a token cannot come back to life with the role.
-func (s *Service) Revoke(ctx context.Context, c Caller, id string, admin bool) (Token, error) {
-	if admin {
-		if err := c.checkAdmin(); err != nil {
-			return Token{}, err
-		}
+// Revoke revokes one of the caller's tokens for good and logs REVOKE. An
+// owner may revoke without the effective token role: taking access away is
+// always allowed, so a token cannot come back to life with the role.
+func (s *Service) Revoke(ctx context.Context, c Caller, id string) (Token, error) {
+	return s.revoke(ctx, c, id, ownedBy(c), c.ID)
+}
+
+// RevokeFor revokes any user's token on a system admin's behalf, as Revoke
+// does, and logs REVOKE by the admin.
+func (s *Service) RevokeFor(ctx context.Context, admin Caller, id string) (Token, error) {
+	if err := admin.checkAdmin(); err != nil {
+		return Token{}, err
 	}
-	return s.revoke(ctx, c, id, admin, c.ID)
+	return s.revoke(ctx, admin, id, anyToken, admin.ID)
 }
 
 // RevokedExposedInURL is who revoked a token whose JWT was sent in a URL
@@ -471,14 +502,13 @@ const RevokedExposedInURL = "exposed in a URL"
 // caller has verified the JWT's signature: holding it is the proof of the
 // leak. An already revoked token is ErrConflict.
 func (s *Service) RevokeLeaked(ctx context.Context, id, by string) (Token, error) {
-	return s.revoke(ctx, Caller{}, id, true, by)
+	return s.revoke(ctx, Caller{}, id, anyToken, by)
 }
 
-// revoke revokes the caller's token (any token with anyOwner set) and logs
-// REVOKE by `by`.
-func (s *Service) revoke(ctx context.Context, c Caller, id string, anyOwner bool, by string) (Token, error) {
-	now := s.now()
-	t, err := s.updateOwned(ctx, c, id, anyOwner, func(t *Token) (Log, error) {
+// revoke revokes a token that may allows and logs REVOKE by `by`.
+func (s *Service) revoke(ctx context.Context, c Caller, id string, may func(t *Token) bool, by string) (Token, error) {
+	now := s.Now()
+	t, err := s.updateToken(ctx, id, may, func(t *Token) (Log, error) {
 		if t.RevokedAt != nil {
 			return Log{}, Errorf(ErrConflict, "token %q is already revoked", t.Name)
 		}
@@ -488,7 +518,7 @@ func (s *Service) revoke(ctx context.Context, c Caller, id string, anyOwner bool
 			reason = "revoked by system admin " + c.ID
 		}
 		return Log{TokenID: t.ID, TokenName: t.Name, Activity: ActivityRevoke, ActivityOn: now, ActivityBy: by, Reason: reason,
-			Notify: NewNotifications(EventRevoked, "", t, by, now, s.Notify)}, nil
+			Notify: NewNotifications(EventRevoked, "", t, by, now, s.cfg.Notify)}, nil
 	})
 	if err != nil {
 		return Token{}, err
@@ -502,7 +532,7 @@ func (s *Service) TokenLogs(ctx context.Context, c Caller, id string, page Page)
 	if _, err := s.OwnedToken(ctx, c, id); err != nil {
 		return nil, "", err
 	}
-	return s.Store.ListLogs(ctx, LogFilter{TokenID: id, Page: page})
+	return s.cfg.Store.ListLogs(ctx, LogFilter{TokenID: id, Page: page})
 }
 
 // AdminLogs lists every log row matching f (admins only).
@@ -513,7 +543,7 @@ func (s *Service) AdminLogs(ctx context.Context, c Caller, f LogFilter) ([]Log, 
 	if !storable(f.TokenID) {
 		return nil, "", nil // no such token
 	}
-	return s.Store.ListLogs(ctx, f)
+	return s.cfg.Store.ListLogs(ctx, f)
 }
 
 // Notifications lists the notification outbox matching f (admins only):
@@ -525,7 +555,7 @@ func (s *Service) Notifications(ctx context.Context, c Caller, f NotificationFil
 	if !storable(f.TokenID) {
 		return nil, "", nil // no such token
 	}
-	return s.Store.ListNotifications(ctx, f)
+	return s.cfg.Store.ListNotifications(ctx, f)
 }
 
 // ListUsers lists users (admins only).
@@ -533,7 +563,7 @@ func (s *Service) ListUsers(ctx context.Context, c Caller, page Page) ([]User, s
 	if err := c.checkAdmin(); err != nil {
 		return nil, "", err
 	}
-	return s.Store.ListUsers(ctx, page)
+	return s.cfg.Store.ListUsers(ctx, page)
 }
 
 // UserPatch is what an admin gives to create or change a user; nil fields
@@ -558,7 +588,7 @@ func (s *Service) PutUser(ctx context.Context, c Caller, id string, p UserPatch)
 			return User{}, err
 		}
 	}
-	now := s.now()
+	now := s.Now()
 	return s.updateUser(ctx, id, func(u *User, created bool) ([]Log, error) {
 		var changes []string
 		if created {
@@ -593,7 +623,7 @@ func (s *Service) GrantRole(ctx context.Context, c Caller, id string, role Role)
 	if err := CheckUserID(id); err != nil {
 		return User{}, err
 	}
-	now := s.now()
+	now := s.Now()
 	return s.updateUser(ctx, id, func(u *User, created bool) ([]Log, error) {
 		if created {
 			u.CreatedAt = now
@@ -618,7 +648,7 @@ func (s *Service) RemoveRole(ctx context.Context, c Caller, id string, role Role
 	if err := CheckUserID(id); err != nil {
 		return User{}, err
 	}
-	now := s.now()
+	now := s.Now()
 	return s.updateUser(ctx, id, func(u *User, created bool) ([]Log, error) {
 		if created {
 			return nil, Errorf(ErrNotFound, "no user %q", id)
@@ -638,11 +668,11 @@ func (s *Service) RemoveRole(ctx context.Context, c Caller, id string, role Role
 }
 
 func (s *Service) updateUser(ctx context.Context, id string, fn func(u *User, created bool) ([]Log, error)) (User, error) {
-	u, err := s.Store.UpdateUser(ctx, id, fn)
+	u, err := s.cfg.Store.UpdateUser(ctx, id, fn)
 	if err != nil {
 		return User{}, err
 	}
-	s.changed("", id)
+	s.cfg.Changed("", id)
 	return u, nil
 }
 

@@ -100,7 +100,7 @@ func (a *AdminAPI) listTokens(w http.ResponseWriter, r *http.Request, op *operat
 			return err
 		}
 	}
-	ts, next, err := op.svc.ListTokens(r.Context(), op.by, true, f)
+	ts, next, err := op.svc.ListAllTokens(r.Context(), op.by, f)
 	if err != nil {
 		return err
 	}
@@ -155,7 +155,7 @@ func (a *AdminAPI) generate(w http.ResponseWriter, r *http.Request, op *operatio
 
 // POST /api-tokens/tokens/{id}/revoke
 func (a *AdminAPI) revoke(w http.ResponseWriter, r *http.Request, op *operation) error {
-	t, err := op.svc.Revoke(r.Context(), op.by, r.PathValue("id"), true)
+	t, err := op.svc.RevokeFor(r.Context(), op.by, r.PathValue("id"))
 	if err != nil {
 		return err
 	}
@@ -203,10 +203,7 @@ func (a *AdminAPI) changed(r *http.Request, op *operation, msg string, fields ..
 }
 
 func now(svc *apitoken.Service) time.Time {
-	if svc.Now != nil {
-		return svc.Now()
-	}
-	return time.Now()
+	return svc.Now()
 }
 
 // The JSON of the admin API: the shapes of the api_token_admin routes, and

@@ -210,7 +210,10 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if a.metrics, err = newMetrics(ctx, a.auth.JWTStats, a.backend); err != nil {
 		return fmt.Errorf("api_tokens: registering metrics: %w", err)
 	}
-	a.service = &apitoken.Service{
+	if err := a.provisionNotify(); err != nil {
+		return err
+	}
+	a.service = apitoken.NewService(apitoken.ServiceConfig{
 		Store:       a.backend.store,
 		Signer:      a.signer,
 		MaxLifetime: a.maxLife,
@@ -224,10 +227,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 			}
 		},
 		MaxTokensPerUser: a.MaxTokensPerUser,
-	}
-	if err := a.provisionNotify(); err != nil {
-		return err
-	}
+		Notify:           a.notifyDestinations(),
+		Notified:         a.backend.notifier.Wake,
+	})
 	a.logger.Info("api tokens ready",
 		zap.String("issuer", a.Issuer),
 		zap.String("storage", a.Storage.Driver),

@@ -69,10 +69,10 @@ func TestEmail_RevocationSaysWhoRevoked(t *testing.T) {
 	mine, _ := e.token("mine", apitoken.Expiry30d)
 	other, _ := e.token("other", apitoken.Expiry30d)
 	ctx := context.Background()
-	if _, err := e.svc.Revoke(ctx, e.alice, mine.ID, false); err != nil {
+	if _, err := e.svc.Revoke(ctx, e.alice, mine.ID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.svc.Revoke(ctx, e.admin, other.ID, true); err != nil {
+	if _, err := e.svc.RevokeFor(ctx, e.admin, other.ID); err != nil {
 		t.Fatal(err)
 	}
 	e.deliver()
@@ -236,7 +236,7 @@ func TestEmail_ConfigIsChecked(t *testing.T) {
 func TestWebhook_EventsArriveAsSignedJSONWithoutTheJWT(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	tok, jwt := e.token("Excel sales", apitoken.Expiry30d)
-	if _, err := e.svc.Revoke(context.Background(), e.admin, tok.ID, true); err != nil {
+	if _, err := e.svc.RevokeFor(context.Background(), e.admin, tok.ID); err != nil {
 		t.Fatal(err)
 	}
 	before := time.Now().Unix()
@@ -415,7 +415,7 @@ func TestWebhook_ASecretInTheURLIsNeverShown(t *testing.T) {
 				t.Errorf("destination %q, want it to start %q", wh.Destination(), want)
 			}
 			e.d.SetSenders(wh)
-			e.svc.Notify = e.d.Destinations()
+			e.reconfigure(func(c *apitoken.ServiceConfig) { c.Notify = e.d.Destinations() })
 			e.token("Excel", apitoken.Expiry30d)
 			e.deliver()
 			ns := e.outbox(apitoken.NotificationFilter{})
@@ -483,14 +483,14 @@ func TestDelivery_AnUnreachableMailServerNeverBreaksATokenOperation(t *testing.T
 		t.Fatal(err)
 	}
 	e.d.SetSenders(email)
-	e.svc.Notify = e.d.Destinations()
+	e.reconfigure(func(c *apitoken.ServiceConfig) { c.Notify = e.d.Destinations() })
 	ctx := context.Background()
 	tok, jwt := e.token("Excel", apitoken.Expiry30d)
 	if jwt == "" {
 		t.Fatal("generation failed")
 	}
 	e.deliver()
-	if _, err := e.svc.Revoke(ctx, e.alice, tok.ID, false); err != nil {
+	if _, err := e.svc.Revoke(ctx, e.alice, tok.ID); err != nil {
 		t.Fatalf("revoking while mail is down: %v", err)
 	}
 	e.deliver()

@@ -40,7 +40,7 @@ func (a *api) adminTokens(w http.ResponseWriter, r *http.Request, c apitoken.Cal
 			return err
 		}
 	}
-	ts, next, err := a.svc.ListTokens(r.Context(), c, true, f)
+	ts, next, err := a.svc.ListAllTokens(r.Context(), c, f)
 	if err != nil {
 		return err
 	}
@@ -56,7 +56,7 @@ func (a *api) adminRevoke(w http.ResponseWriter, r *http.Request, c apitoken.Cal
 	if err := readOnly(w, r); err != nil {
 		return err
 	}
-	t, err := a.svc.Revoke(r.Context(), c, r.PathValue("id"), true)
+	t, err := a.svc.RevokeFor(r.Context(), c, r.PathValue("id"))
 	if err != nil {
 		return err
 	}

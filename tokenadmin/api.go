@@ -83,10 +83,7 @@ func newAPI(svc *apitoken.Service, logger *zap.Logger) *api {
 // now is the service's clock, so statuses are derived at the time the
 // service acted.
 func (a *api) now() time.Time {
-	if a.svc.Now != nil {
-		return a.svc.Now()
-	}
-	return time.Now()
+	return a.svc.Now()
 }
 
 type callerKey struct{}

@@ -118,7 +118,7 @@ func (a *api) listTokens(w http.ResponseWriter, r *http.Request, c apitoken.Call
 	if err != nil {
 		return err
 	}
-	ts, next, err := a.svc.ListTokens(r.Context(), c, false, apitoken.TokenFilter{Page: p})
+	ts, next, err := a.svc.ListTokens(r.Context(), c, apitoken.TokenFilter{Page: p})
 	if err != nil {
 		return err
 	}
@@ -238,7 +238,7 @@ func (a *api) revoke(w http.ResponseWriter, r *http.Request, c apitoken.Caller) 
 	if err := readOnly(w, r); err != nil {
 		return err
 	}
-	if t, err = a.svc.Revoke(r.Context(), c, t.ID, false); err != nil {
+	if t, err = a.svc.Revoke(r.Context(), c, t.ID); err != nil {
 		return err
 	}
 	jsonhttp.Write(w, http.StatusOK, wire.FromToken(&t, a.now()))
