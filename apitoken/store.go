@@ -23,7 +23,9 @@ type Store interface {
 	// user agent (Count summed, ActivityOn the earliest, LastOn the latest),
 	// or starts that row. A token has at most MaxAuthRowsPerWindow rows per
 	// window: past that, a record is added to the window's folded row for its
-	// result (Reason "folded", no client IP or user agent). An OK record moves
+	// result (Reason "folded", no client IP or user agent): a store applies
+	// this rule with AddAuthRecord (authrows.go), counting the rows the
+	// window already holds in its transaction. An OK record moves
 	// the token's LastUsedAt (to the latest Last, never backwards) and
 	// LastUsedIP. Records of tokens that do not exist are skipped. The batch
 	// is applied in one transaction: all of it or none.

@@ -51,7 +51,6 @@ type Store struct {
 	authUpsert   *sql.Stmt
 	authAdd      *sql.Stmt
 	authFoldAdd  *sql.Stmt
-	authInsert   *sql.Stmt
 	authRowCount *sql.Stmt
 	tokenName    *sql.Stmt
 	tokenUsed    *sql.Stmt
@@ -162,7 +161,6 @@ func (s *Store) prepare(ctx context.Context) error {
 		{s.w, &s.authUpsert, authUpsertSQL},
 		{s.w, &s.authAdd, authAddSQL},
 		{s.w, &s.authFoldAdd, authFoldAddSQL},
-		{s.w, &s.authInsert, authInsertSQL},
 		{s.w, &s.authRowCount, authRowCountSQL},
 		{s.w, &s.tokenName, `SELECT name FROM tokens WHERE id = ?`},
 		{s.w, &s.tokenUsed, tokenUsedSQL},
@@ -180,7 +178,7 @@ func (s *Store) prepare(ctx context.Context) error {
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		for _, st := range []*sql.Stmt{s.getToken, s.getUser, s.authUpsert, s.authAdd, s.authFoldAdd,
-			s.authInsert, s.authRowCount, s.tokenName, s.tokenUsed} {
+			s.authRowCount, s.tokenName, s.tokenUsed} {
 			if st != nil {
 				st.Close()
 			}
