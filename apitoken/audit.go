@@ -181,15 +181,17 @@ func (a *Auditor) Record(ev AuthEvent) {
 	r, ok := a.pending[k]
 	if !ok {
 		tw := tokenWindow{k.tokenID, k.window}
-		if a.rows[tw] >= MaxAuthRowsPerWindow-2 || len(a.pending) >= a.cfg.MaxPending {
+		rec := AuthRecord{TokenID: k.tokenID, ActivityBy: k.by, Result: k.result, Reason: k.reason, ClientIP: k.ip, UserAgent: k.ua,
+			Window: time.Unix(0, k.window).UTC(), First: ev.At}
+		if !(AuthWindow{Rows: a.rows[tw]}).OwnRow(&rec) || len(a.pending) >= a.cfg.MaxPending {
 			// Too many distinct rows: fold into the token's row for this
-			// result, which the store bounds the same way.
-			k.reason, k.ip, k.ua = ReasonFolded, "", ""
+			// result, by the rule the store applies too (authrows.go).
+			rec = Folded(rec)
+			k.reason, k.ip, k.ua = rec.Reason, rec.ClientIP, rec.UserAgent
 			r, ok = a.pending[k]
 		}
 		if !ok {
-			r = &AuthRecord{TokenID: k.tokenID, ActivityBy: k.by, Result: k.result, Reason: k.reason, ClientIP: k.ip, UserAgent: k.ua,
-				Window: time.Unix(0, k.window).UTC(), First: ev.At}
+			r = &rec
 			a.pending[k] = r
 			a.rows[tw]++
 		}

@@ -14,7 +14,7 @@ func TestAuthenticate_RevokeIsSeenAtOnceThroughTheChangeHook(t *testing.T) {
 	e := newEnv(t, apitoken.AuthConfig{CacheTTL: time.Hour})
 	alice, tok, jwt := e.live("alice", apitoken.AllScopes, apitoken.Expiry30d)
 	e.accepted(jwt) // token and owner now cached for an hour
-	if _, err := e.svc.Revoke(e.ctx, alice, tok.ID, false); err != nil {
+	if _, err := e.svc.Revoke(e.ctx, alice, tok.ID); err != nil {
 		t.Fatal(err)
 	}
 	e.refused(jwt, apitoken.ReasonRevoked)
@@ -27,8 +27,8 @@ func TestAuthenticate_ChangeMadeElsewhereIsSeenWithinMaxLag(t *testing.T) {
 	e := newEnv(t, apitoken.AuthConfig{CacheTTL: time.Hour})
 	alice, tok, jwt := e.live("alice", apitoken.AllScopes, apitoken.Expiry30d)
 	e.accepted(jwt)
-	e.svc.Changed = nil // as if the revoke happened in another process
-	if _, err := e.svc.Revoke(e.ctx, alice, tok.ID, false); err != nil {
+	e.reconfigure(func(c *apitoken.ServiceConfig) { c.Changed = nil }) // as if the revoke happened in another process
+	if _, err := e.svc.Revoke(e.ctx, alice, tok.ID); err != nil {
 		t.Fatal(err)
 	}
 	e.accepted(jwt) // the sequence was read less than MaxLag ago
@@ -60,7 +60,7 @@ func TestAuthenticate_InvalidateAllDropsEveryCachedState(t *testing.T) {
 	e := newEnv(t, apitoken.AuthConfig{CacheTTL: time.Hour})
 	_, _, jwt := e.live("alice", apitoken.AllScopes, apitoken.Expiry30d)
 	e.accepted(jwt)
-	e.svc.Changed = nil
+	e.reconfigure(func(c *apitoken.ServiceConfig) { c.Changed = nil })
 	e.putUser("alice", apitoken.UserPatch{Disabled: ptr(true)})
 	e.accepted(jwt) // the cache does not know yet
 	e.auth.InvalidateAll()
@@ -204,14 +204,16 @@ func TestAuthenticate_LookupOverlappingAChangeDoesNotCacheStaleState(t *testing.
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.svc.Changed = func(tokenID, userID string) {
-		if tokenID != "" {
-			a.InvalidateToken(tokenID)
+	e.reconfigure(func(c *apitoken.ServiceConfig) {
+		c.Changed = func(tokenID, userID string) {
+			if tokenID != "" {
+				a.InvalidateToken(tokenID)
+			}
+			if userID != "" {
+				a.InvalidateUser(userID)
+			}
 		}
-		if userID != "" {
-			a.InvalidateUser(userID)
-		}
-	}
+	})
 	slow.armed <- struct{}{}
 	done := make(chan *apitoken.Failure)
 	go func() {
@@ -219,7 +221,7 @@ func TestAuthenticate_LookupOverlappingAChangeDoesNotCacheStaleState(t *testing.
 		done <- f
 	}()
 	<-slow.read // the lookup holds the token as it was before the revoke
-	if _, err := e.svc.Revoke(e.ctx, alice, tok.ID, false); err != nil {
+	if _, err := e.svc.Revoke(e.ctx, alice, tok.ID); err != nil {
 		t.Fatal(err)
 	}
 	close(slow.release)

@@ -139,7 +139,7 @@ func TestParseKeys_RefuseWhatDoesNotFitTheAlgorithm(t *testing.T) {
 	}
 }
 
-func TestEdDSA_IssuedJWTRoundTripsOnTheFastPathAndOnAVerifyOnlySigner(t *testing.T) {
+func TestEdDSA_IssuedJWTRoundTripsOnTheIssuingAndOnAVerifyOnlySigner(t *testing.T) {
 	k := edKey(t, 1)
 	now := func() time.Time { return t0.Add(time.Minute) }
 	issuing := newSigner(t, issuer, now, k)
@@ -286,14 +286,14 @@ func nonCanonicalLastChar(seg string) string {
 
 // A base64url signature of 64 bytes has 4 unused bits: a lax decoder reads
 // 16 spellings of one signature, so one token would be 16 distinct strings
-// (and 16 entries of the JWT cache). Both paths of Verify decode strictly.
-func TestVerify_ReSpelledSignaturesAreRefusedOnBothPaths(t *testing.T) {
+// (and 16 entries of the JWT cache). Verify decodes strictly, whatever the header.
+func TestVerify_ReSpelledSignaturesAreRefusedUnderAnyHeader(t *testing.T) {
 	k := testKey(t, 1)
 	s := newSigner(t, issuer, func() time.Time { return t0 }, k)
 	respelled := `{ "typ": "JWT", "kid": "` + k.ID + `", "alg": "HS512" }`
 	for name, good := range map[string]string{
-		"fast path":   forge(t, goodHeader(k.ID), goodClaims(), "HS512", k.Secret),
-		"parser path": forge(t, respelled, goodClaims(), "HS512", k.Secret),
+		"issued header":    forge(t, goodHeader(k.ID), goodClaims(), "HS512", k.Secret),
+		"respelled header": forge(t, respelled, goodClaims(), "HS512", k.Secret),
 	} {
 		if _, err := s.Verify(good); err != nil {
 			t.Fatalf("%s control: %v", name, err)

@@ -44,17 +44,25 @@ func newEnv(tb testing.TB, cfg apitoken.AuthConfig) *env {
 		tb.Fatalf("NewAuthenticator: %v", err)
 	}
 	e.sync() // the first read of the change sequence, as State.Follow makes at start
-	e.svc = &apitoken.Service{Store: e.store, Signer: e.signer, Admins: map[string]bool{rootAdmin: true}, Now: e.clock.Now}
-	e.svc.Changed = func(tokenID, userID string) {
-		if tokenID != "" {
-			e.auth.InvalidateToken(tokenID)
-		}
-		if userID != "" {
-			e.auth.InvalidateUser(userID)
-		}
-	}
+	e.svc = apitoken.NewService(apitoken.ServiceConfig{Store: e.store, Signer: e.signer, Admins: map[string]bool{rootAdmin: true}, Now: e.clock.Now,
+		Changed: func(tokenID, userID string) {
+			if tokenID != "" {
+				e.auth.InvalidateToken(tokenID)
+			}
+			if userID != "" {
+				e.auth.InvalidateUser(userID)
+			}
+		}})
 	e.admin = e.caller(rootAdmin)
 	return e
+}
+
+// reconfigure builds the service anew with change applied to its config,
+// as a config reload does.
+func (e *env) reconfigure(change func(c *apitoken.ServiceConfig)) {
+	cfg := e.svc.Config()
+	change(&cfg)
+	e.svc = apitoken.NewService(cfg)
 }
 
 // sync reads the change sequence, as State.Follow does every poll.

@@ -2,17 +2,9 @@ package apitoken
 
 import (
 	"crypto/ed25519"
-	"crypto/hmac"
 	"crypto/sha256"
-	"crypto/sha512"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"hash"
-	"io"
-	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -57,13 +49,12 @@ var (
 // algorithm, a set of known keys of which the first signs. The keys can be
 // replaced while it is in use (SetKeys): key rotation without a restart.
 type Signer struct {
-	issuer    string
-	alg       string
-	method    jwt.SigningMethod
-	parser    *jwt.Parser
-	validator *jwt.Validator
-	now       func() time.Time
-	keys      atomic.Pointer[keySet]
+	issuer string
+	alg    string
+	method jwt.SigningMethod
+	parser *jwt.Parser
+	now    func() time.Time
+	keys   atomic.Pointer[keySet]
 }
 
 // keySet is one immutable generation of a Signer's keys.
@@ -73,55 +64,6 @@ type keySet struct {
 	// byID holds each key as golang-jwt's verifier wants it: the HMAC
 	// secret, or the Ed25519 public key.
 	byID map[string]any
-	// headers maps the encoded header that Issue writes for each key to its
-	// verifier, so Verify can check a JWT of ours without parsing its header.
-	headers map[string]sigVerifier
-}
-
-// sigVerifier checks a 64-byte signature (HMAC-SHA512 or Ed25519) over the
-// signing input (header.payload) of a JWT.
-type sigVerifier interface {
-	verify(signingInput string, sig []byte) bool
-}
-
-// macKey is an HMAC-SHA512 key with a pool of ready HMACs.
-type macKey struct {
-	pool sync.Pool // of hash.Hash
-}
-
-func newMACKey(secret []byte) *macKey {
-	return &macKey{pool: sync.Pool{New: func() any { return hmac.New(sha512.New, secret) }}}
-}
-
-func (k *macKey) verify(signingInput string, sig []byte) bool {
-	mac := k.pool.Get().(hash.Hash)
-	mac.Reset()
-	io.WriteString(mac, signingInput)
-	var got [sha512.Size]byte
-	mac.Sum(got[:0])
-	k.pool.Put(mac)
-	return hmac.Equal(got[:], sig)
-}
-
-// edKey is an Ed25519 public key.
-type edKey ed25519.PublicKey
-
-func (k edKey) verify(signingInput string, sig []byte) bool {
-	return ed25519.Verify(ed25519.PublicKey(k), []byte(signingInput), sig)
-}
-
-// sigLen is the length of the signatures of both algorithms, and sigLen64
-// that of their base64url form.
-const (
-	sigLen   = 64
-	sigLen64 = 86
-)
-
-// encodedHeader is the header segment Issue writes for a key: the JSON of
-// golang-jwt's header map, whose keys encoding/json sorts.
-func encodedHeader(alg, kid string) string {
-	b, _ := json.Marshal(map[string]string{"alg": alg, "kid": kid, "typ": "JWT"})
-	return base64.RawURLEncoding.EncodeToString(b)
 }
 
 // NewSigner builds a signer for issuer. keys must not be empty and must all
@@ -146,17 +88,16 @@ func NewSigner(issuer string, keys []Key, now func() time.Time) (*Signer, error)
 	if err := s.SetKeys(keys); err != nil {
 		return nil, err
 	}
-	opts := []jwt.ParserOption{
+	s.parser = jwt.NewParser(
 		jwt.WithValidMethods([]string{s.method.Alg()}),
 		jwt.WithIssuer(issuer),
 		jwt.WithLeeway(Leeway),
 		jwt.WithIssuedAt(),
 		jwt.WithTimeFunc(now),
-	}
-	// Strict base64 on the parser path too: one JWT has one spelling, so a
-	// signature cannot be re-encoded into another string that also verifies.
-	s.parser = jwt.NewParser(append(opts, jwt.WithStrictDecoding())...)
-	s.validator = jwt.NewValidator(opts...)
+		// Strict base64: one JWT has one spelling, so a signature cannot be
+		// re-encoded into another string that also verifies.
+		jwt.WithStrictDecoding(),
+	)
 	return s, nil
 }
 
@@ -168,7 +109,7 @@ func (s *Signer) SetKeys(keys []Key) error {
 	if len(keys) == 0 {
 		return Errorf(ErrInvalid, "at least one signing key is required")
 	}
-	set := &keySet{keys: append([]Key(nil), keys...), byID: make(map[string]any, len(keys)), headers: make(map[string]sigVerifier, len(keys))}
+	set := &keySet{keys: append([]Key(nil), keys...), byID: make(map[string]any, len(keys))}
 	for _, k := range set.keys {
 		if alg := k.Algorithm(); alg != s.alg {
 			return Errorf(ErrInvalid, "key %s is for %s, but this deployment signs with %s", k.ID, alg, s.alg)
@@ -176,22 +117,18 @@ func (s *Signer) SetKeys(keys []Key) error {
 		if _, dup := set.byID[k.ID]; dup {
 			return Errorf(ErrInvalid, "key %s is listed twice", k.ID)
 		}
-		var v sigVerifier
 		switch s.alg {
 		case AlgEdDSA:
 			if len(k.Public) != ed25519.PublicKeySize {
 				return Errorf(ErrInvalid, "Ed25519 key %s has no valid public key", k.ID)
 			}
 			set.byID[k.ID] = k.Public
-			v = edKey(k.Public)
 		default:
 			if len(k.Secret) < MinKeyLen {
 				return Errorf(ErrInvalid, "signing key %s is %d bytes; it must be at least %d", k.ID, len(k.Secret), MinKeyLen)
 			}
 			set.byID[k.ID] = k.Secret
-			v = newMACKey(k.Secret)
 		}
-		set.headers[encodedHeader(s.method.Alg(), k.ID)] = v
 	}
 	if set.keys[0].CanSign() {
 		set.sign = &set.keys[0]
@@ -257,60 +194,20 @@ func (s *Signer) Issue(t *Token, jti string, at time.Time) (string, error) {
 	return signed, nil
 }
 
-// Verify checks the signature, header and claims of raw: the configured
-// algorithm only, a known kid, a header of exactly alg, typ and kid, iss
-// equal to the issuer, and exp, nbf and iat within the leeway. It returns
-// ErrJWTExpired, with the claims, for a JWT whose only fault is its exp, and
-// an error wrapping ErrMalformedJWT for everything else.
+// Verify checks the signature, header and claims of raw with golang-jwt's
+// parser: the configured algorithm only, a known kid, a header of exactly
+// alg, typ and kid (keyFor), strict base64url, iss equal to the issuer, and
+// exp, nbf and iat within the leeway. It returns ErrJWTExpired, with the
+// claims, for a JWT whose only fault is its exp, and an error wrapping
+// ErrMalformedJWT for everything else.
 //
-// A JWT whose header segment is byte for byte one that Issue writes (every
-// JWT this deployment issued) is checked on a fast path: the header needs no
-// parsing, since it is already known to be {alg, kid, typ: JWT} for a known
-// key; then the signature (HMAC or Ed25519), then golang-jwt's own claim
-// validation. Any other JWT goes through golang-jwt's full parser with the
-// same rules.
+// It is the one verifier: repeat use of a JWT is made cheap by the cache of
+// verified JWTs in front of it (State), not by a second path beside it.
 func (s *Signer) Verify(raw string) (*Verified, error) {
 	set := s.keys.Load()
-	header, rest, _ := strings.Cut(raw, ".")
-	key := set.headers[header]
-	if key == nil {
-		var c Claims
-		_, err := s.parser.ParseWithClaims(raw, &c, set.keyFor)
-		return s.verified(set, &c, err)
-	}
-	payload, sig, ok := strings.Cut(rest, ".")
-	if !ok || strings.IndexByte(sig, '.') >= 0 {
-		return nil, fmt.Errorf("%w: not three segments", ErrMalformedJWT)
-	}
-	// The length first: Decode writes past want for a longer signature.
-	var want [sigLen]byte
-	if len(sig) != sigLen64 {
-		return nil, fmt.Errorf("%w: signature is not a base64url %s signature", ErrMalformedJWT, s.alg)
-	}
-	if n, err := base64.RawURLEncoding.Strict().Decode(want[:], []byte(sig)); err != nil || n != sigLen {
-		return nil, fmt.Errorf("%w: signature is not a base64url %s signature", ErrMalformedJWT, s.alg)
-	}
-	// A type switch rather than an interface call, so want stays on the
-	// stack.
-	var good bool
-	switch k := key.(type) {
-	case *macKey:
-		good = k.verify(raw[:len(header)+1+len(payload)], want[:])
-	case edKey:
-		good = k.verify(raw[:len(header)+1+len(payload)], want[:])
-	}
-	if !good {
-		return nil, fmt.Errorf("%w: %w", ErrMalformedJWT, jwt.ErrTokenSignatureInvalid)
-	}
-	body, err := base64.RawURLEncoding.Strict().DecodeString(payload)
-	if err != nil {
-		return nil, fmt.Errorf("%w: payload is not base64url", ErrMalformedJWT)
-	}
 	var c Claims
-	if err := json.Unmarshal(body, &c); err != nil {
-		return nil, fmt.Errorf("%w: claims: %w", ErrMalformedJWT, err)
-	}
-	return s.verified(set, &c, s.validator.Validate(c))
+	_, err := s.parser.ParseWithClaims(raw, &c, set.keyFor)
+	return s.verified(set, &c, err)
 }
 
 // verified turns checked claims into a Verified, given the error of their

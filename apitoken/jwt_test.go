@@ -7,8 +7,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -109,86 +107,6 @@ func TestGenerateKeySecret_GivesFreshUsableKeys(t *testing.T) {
 	k, err := apitoken.ParseKey(a)
 	if err != nil || len(k.Secret) < apitoken.MinKeyLen {
 		t.Fatalf("ParseKey(generated) = %d bytes, %v", len(k.Secret), err)
-	}
-}
-
-func TestLoadOrCreateKeyFile_CreatesAnOwnerOnlyFileOnceAndReadsItBack(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "apitokens", "signing.key")
-	first, err := apitoken.LoadOrCreateKeyFile(path)
-	if err != nil {
-		t.Fatalf("first LoadOrCreateKeyFile: %v", err)
-	}
-	info, err := os.Stat(path)
-	if err != nil {
-		t.Fatalf("key file was not created: %v", err)
-	}
-	if perm := info.Mode().Perm(); perm != 0o600 {
-		t.Errorf("key file mode = %v, want 0600", perm)
-	}
-	if dir, _ := os.Stat(filepath.Dir(path)); dir.Mode().Perm()&0o077 != 0 {
-		t.Errorf("key folder mode = %v, want no group or other bits", dir.Mode().Perm())
-	}
-	content, _ := os.ReadFile(path)
-	second, err := apitoken.LoadOrCreateKeyFile(path)
-	if err != nil {
-		t.Fatalf("second LoadOrCreateKeyFile: %v", err)
-	}
-	if second.ID != first.ID || !bytes.Equal(second.Secret, first.Secret) {
-		t.Errorf("second call gave key %s, want the first one %s", second.ID, first.ID)
-	}
-	if again, _ := os.ReadFile(path); !bytes.Equal(again, content) {
-		t.Error("second call rewrote the key file")
-	}
-	fromFile, err := apitoken.ParseKey(string(content))
-	if err != nil || fromFile.ID != first.ID {
-		t.Errorf("the file holds key %s (%v), want %s", fromFile.ID, err, first.ID)
-	}
-}
-
-func TestLoadOrCreateKeyFile_ReadsAnExistingKey(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "signing.key")
-	secret := apitoken.GenerateKeySecret()
-	if err := os.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	want, _ := apitoken.ParseKey(secret)
-	got, err := apitoken.LoadOrCreateKeyFile(path)
-	if err != nil || got.ID != want.ID {
-		t.Fatalf("LoadOrCreateKeyFile = %s, %v; want the existing key %s", got.ID, err, want.ID)
-	}
-}
-
-func TestLoadOrCreateKeyFile_RefusesAFileOthersCanRead(t *testing.T) {
-	for _, mode := range []os.FileMode{0o640, 0o604, 0o660, 0o644} {
-		path := filepath.Join(t.TempDir(), "signing.key")
-		secret := apitoken.GenerateKeySecret()
-		if err := os.WriteFile(path, []byte(secret), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Chmod(path, mode); err != nil {
-			t.Fatal(err)
-		}
-		_, err := apitoken.LoadOrCreateKeyFile(path)
-		if err == nil {
-			t.Errorf("mode %v: key file was accepted", mode)
-			continue
-		}
-		if !strings.Contains(err.Error(), "chmod 600") {
-			t.Errorf("mode %v: error %q does not say how to fix it", mode, err)
-		}
-		if got, _ := os.ReadFile(path); string(got) != secret {
-			t.Errorf("mode %v: the refused key file was changed", mode)
-		}
-	}
-}
-
-func TestLoadOrCreateKeyFile_RefusesAFileThatIsNotAKey(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "signing.key")
-	if err := os.WriteFile(path, []byte("c2hvcnQ="), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := apitoken.LoadOrCreateKeyFile(path); err == nil || !strings.Contains(err.Error(), path) {
-		t.Fatalf("LoadOrCreateKeyFile of a short key = %v, want an error naming the file", err)
 	}
 }
 
@@ -565,8 +483,7 @@ func TestVerify_ErrorNeverContainsTheJWT(t *testing.T) {
 	}
 }
 
-// Verify checks the JWTs it issued on a fast path keyed by their exact header
-// segment; any other spelling of a valid header takes golang-jwt's parser and
+// The header segment Issue writes and any other spelling of a valid header
 // must be judged the same way.
 func TestVerify_AnotherSpellingOfAValidHeaderIsJudgedTheSame(t *testing.T) {
 	k := testKey(t, 1)
@@ -583,13 +500,13 @@ func TestVerify_AnotherSpellingOfAValidHeaderIsJudgedTheSame(t *testing.T) {
 		_, fast := s.Verify(forge(t, goodHeader(k.ID), claims, "HS512", k.Secret))
 		_, slow := s.Verify(forge(t, respelled, claims, "HS512", k.Secret))
 		if !errors.Is(fast, apitoken.ErrMalformedJWT) || !errors.Is(slow, apitoken.ErrMalformedJWT) {
-			t.Errorf("%s: fast path %v, parser path %v; want both refused", name, fast, slow)
+			t.Errorf("%s: issued header %v, respelled header %v; want both refused", name, fast, slow)
 		}
 	}
 	expired := with(goodClaims(), "exp", t0.Add(-time.Hour).Unix(), "iat", t0.Add(-2*time.Hour).Unix())
 	_, fast := s.Verify(forge(t, goodHeader(k.ID), expired, "HS512", k.Secret))
 	_, slow := s.Verify(forge(t, respelled, expired, "HS512", k.Secret))
 	if !errors.Is(fast, apitoken.ErrJWTExpired) || !errors.Is(slow, apitoken.ErrJWTExpired) {
-		t.Errorf("expired: fast path %v, parser path %v; want both ErrJWTExpired", fast, slow)
+		t.Errorf("expired: issued header %v, respelled header %v; want both ErrJWTExpired", fast, slow)
 	}
 }

@@ -218,39 +218,3 @@ func DueReminder(t *Token, now time.Time) (reminder string, ok bool) {
 	}
 	return "", false
 }
-
-// NotificationJSON is the JSON form of a notification, for admins.
-type NotificationJSON struct {
-	ID            int64             `json:"id"`
-	Event         Event             `json:"event"`
-	Reminder      *string           `json:"reminder"`
-	Destination   string            `json:"destination"`
-	TokenID       string            `json:"token_id"`
-	TokenName     string            `json:"token_name"`
-	Owner         string            `json:"owner"`
-	Actor         *string           `json:"actor"`
-	At            *Time             `json:"at"`
-	State         NotificationState `json:"state"`
-	Attempts      int               `json:"attempts"`
-	LastError     *string           `json:"last_error"`
-	NextAttemptAt *Time             `json:"next_attempt_at"`
-	DoneAt        *Time             `json:"done_at"`
-}
-
-// JSON is n as admins see it.
-func (n *Notification) JSON() NotificationJSON {
-	j := NotificationJSON{ID: n.ID, Event: n.Event, Reminder: optString(n.Reminder), Destination: n.Destination,
-		TokenID: n.TokenID, TokenName: n.TokenName, Owner: n.Owner, Actor: optString(n.Actor), At: jsonTime(&n.At),
-		State: n.State, Attempts: n.Attempts, LastError: optString(n.LastError), DoneAt: jsonTime(n.DoneAt)}
-	if n.State == NotificationPending {
-		j.NextAttemptAt = jsonTime(&n.NextAttemptAt)
-	}
-	return j
-}
-
-func optString(s string) *string {
-	if s == "" {
-		return nil
-	}
-	return &s
-}

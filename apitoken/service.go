@@ -4,20 +4,20 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
-	"net/mail"
-	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 )
 
-// Service carries out the token lifecycle and user administration for
-// callers, applying every rule of the product: who may do what, names,
-// scopes, the expiry policy, and the logs each change writes.
-type Service struct {
-	Store  Store
-	Signer *Signer
+// TokenIssuer signs the JWT of a token's generation (Signer.Issue).
+type TokenIssuer interface {
+	Issue(t *Token, jti string, at time.Time) (string, error)
+}
+
+// ServiceConfig is what a Service is built with (NewService).
+type ServiceConfig struct {
+	Store ServiceStore
+	// Signer issues the JWTs of generations; nil for a Service that never
+	// generates (a generation then fails).
+	Signer TokenIssuer
 	// MaxLifetime is the longest expiry allowed (default 1y).
 	MaxLifetime Expiry
 	// MaxTokensPerUser is the most tokens that are not revoked a user may
@@ -41,43 +41,53 @@ type Service struct {
 	Notified func()
 }
 
-func (s *Service) now() time.Time {
-	if s.Now != nil {
-		return s.Now().UTC()
-	}
-	return time.Now().UTC()
+// Service carries out the token lifecycle and user administration for
+// callers, applying every rule of the product: who may do what, names,
+// scopes, the expiry policy, and the logs each change writes. It is built
+// once (NewService) and never changed: a new config builds a new Service.
+type Service struct {
+	cfg ServiceConfig
 }
 
-func (s *Service) maxLifetime() Expiry {
-	if s.MaxLifetime == "" {
-		return Expiry1y
+// NewService builds a Service of cfg, filling in its defaults.
+func NewService(cfg ServiceConfig) *Service {
+	if cfg.MaxLifetime == "" {
+		cfg.MaxLifetime = Expiry1y
 	}
-	return s.MaxLifetime
+	if cfg.MaxTokensPerUser <= 0 {
+		cfg.MaxTokensPerUser = DefaultMaxTokensPerUser
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Changed == nil {
+		cfg.Changed = func(string, string) {}
+	}
+	cfg.Notify = append([]string(nil), cfg.Notify...)
+	if cfg.Notified == nil {
+		cfg.Notified = func() {}
+	}
+	return &Service{cfg: cfg}
 }
 
-// DefaultMaxTokensPerUser is Service.MaxTokensPerUser when unset: enough
-// for every report client a person runs, few enough that a script creating
-// tokens in a loop stops early.
-const DefaultMaxTokensPerUser = 50
+// Config is the config the Service was built with, its defaults filled in:
+// change a copy and build a new Service with it.
+func (s *Service) Config() ServiceConfig { return s.cfg }
 
-func (s *Service) maxTokens() int {
-	if s.MaxTokensPerUser <= 0 {
-		return DefaultMaxTokensPerUser
-	}
-	return s.MaxTokensPerUser
-}
+// Now is the Service's clock, in UTC.
+func (s *Service) Now() time.Time { return s.cfg.Now().UTC() }
 
-func (s *Service) changed(tokenID, userID string) {
-	if s.Changed != nil {
-		s.Changed(tokenID, userID)
-	}
-}
-
+// notified tells that a committed change wrote notifications.
 func (s *Service) notified() {
-	if len(s.Notify) > 0 && s.Notified != nil {
-		s.Notified()
+	if len(s.cfg.Notify) > 0 {
+		s.cfg.Notified()
 	}
 }
+
+// DefaultMaxTokensPerUser is ServiceConfig.MaxTokensPerUser when unset:
+// enough for every report client a person runs, few enough that a script
+// creating tokens in a loop stops early.
+const DefaultMaxTokensPerUser = 50
 
 // Caller is the user on whose behalf a management call is made.
 type Caller struct {
@@ -93,8 +103,8 @@ func (s *Service) Caller(ctx context.Context, id string) (Caller, error) {
 	if err := CheckUserID(id); err != nil {
 		return Caller{}, Errorf(ErrForbidden, "your user name cannot be used here: %s", Message(err))
 	}
-	c := Caller{ID: id, User: User{ID: id}, Admin: s.Admins[id]}
-	u, err := s.Store.GetUser(ctx, id)
+	c := Caller{ID: id, User: User{ID: id}, Admin: s.cfg.Admins[id]}
+	u, err := s.cfg.Store.GetUser(ctx, id)
 	switch {
 	case err == nil:
 		c.User, c.Known = u, true
@@ -141,7 +151,7 @@ func (s *Service) CheckExpiry(e Expiry) error {
 		_, err := ParseExpiry(string(e))
 		return err
 	}
-	if max := s.maxLifetime(); e.Longer(max) {
+	if max := s.cfg.MaxLifetime; e.Longer(max) {
 		return Errorf(ErrInvalid, "expiry %s is longer than this deployment allows; the longest allowed is %s", e, max)
 	}
 	return nil
@@ -156,547 +166,6 @@ func (s *Service) AllowedExpiries() []Expiry {
 		}
 	}
 	return out
-}
-
-// TokenInput is what a caller gives to create a token.
-type TokenInput struct {
-	Name    string
-	Expires Expiry
-	Scopes  Scopes
-}
-
-// TokenPatch is what a caller gives to update a token; nil fields stay.
-type TokenPatch struct {
-	Name    *string
-	Expires *Expiry
-	Scopes  *Scopes
-}
-
-// CreateToken creates a token owned by the caller and logs CREATE.
-func (s *Service) CreateToken(ctx context.Context, c Caller, in TokenInput) (Token, error) {
-	if err := c.checkOwner(); err != nil {
-		return Token{}, err
-	}
-	return s.createToken(ctx, c.ID, c.ID, in)
-}
-
-// CreateTokenFor creates a token owned by another user on a system admin's
-// behalf (a service account's token, say), and logs CREATE by the admin.
-// Every rule of CreateToken applies to the owner, who must exist and hold the
-// effective token role (ErrNotFound, ErrConflict otherwise).
-func (s *Service) CreateTokenFor(ctx context.Context, admin Caller, owner string, in TokenInput) (Token, error) {
-	if err := admin.checkAdmin(); err != nil {
-		return Token{}, err
-	}
-	if err := s.checkTokenOwner(ctx, owner); err != nil {
-		return Token{}, err
-	}
-	return s.createToken(ctx, owner, admin.ID, in)
-}
-
-// checkTokenOwner refuses, to an admin acting for them, an owner who may not
-// have tokens now, saying why.
-func (s *Service) checkTokenOwner(ctx context.Context, owner string) error {
-	if err := CheckUserID(owner); err != nil {
-		return err
-	}
-	u, err := s.Store.GetUser(ctx, owner)
-	if errors.Is(err, ErrNotFound) {
-		return Errorf(ErrNotFound, "no user %q; grant the user the api_tokens role first", owner)
-	}
-	if err != nil {
-		return err
-	}
-	switch u.TokenRoleReason() {
-	case "":
-		return nil
-	case ReasonViewOnly:
-		return Errorf(ErrConflict, "user %q is view-only; view-only users cannot have API tokens", owner)
-	case ReasonDisabled:
-		return Errorf(ErrConflict, "user %q is disabled; a disabled user's tokens cannot be created or generated", owner)
-	}
-	return Errorf(ErrConflict, "user %q does not have the api_tokens role; grant it first", owner)
-}
-
-// createToken creates a token of owner, made by the user by.
-func (s *Service) createToken(ctx context.Context, owner, by string, in TokenInput) (Token, error) {
-	name, err := NormalizeName(in.Name)
-	if err != nil {
-		return Token{}, err
-	}
-	if in.Expires == "" {
-		return Token{}, Errorf(ErrInvalid, "expires is required: choose one of %s", joinExpiries(s.AllowedExpiries()))
-	}
-	if err := s.CheckExpiry(in.Expires); err != nil {
-		return Token{}, err
-	}
-	if in.Scopes&AllScopes == 0 {
-		return Token{}, Errorf(ErrInvalid, `scopes must name at least one of "meta" and "report"`)
-	}
-	now := s.now()
-	t := Token{ID: NewTokenID(), Name: name, Owner: owner, Scopes: in.Scopes & AllScopes, Expires: in.Expires, CreatedAt: now}
-	log := Log{TokenID: t.ID, TokenName: name, Activity: ActivityCreate, ActivityOn: now, ActivityBy: by,
-		Reason: fmt.Sprintf("scopes %s, expires %s", t.Scopes, t.Expires)}
-	if owner != by {
-		log.Reason += "; created by system admin " + by
-	}
-	err = s.Store.CreateToken(ctx, t, log, s.maxTokens())
-	switch {
-	case err == nil:
-		return t, nil
-	case errors.Is(err, ErrTokenLimit) && owner != by:
-		return Token{}, err // the store's message names the user
-	case errors.Is(err, ErrTokenLimit):
-		return Token{}, Errorf(ErrTokenLimit, "you have reached the limit of %d tokens that are not revoked (max_tokens_per_user); revoke one first", s.maxTokens())
-	case owner != by && errors.Is(err, ErrConflict):
-		return Token{}, Errorf(ErrConflict, "user %q already has a token named %q; choose another name or revoke that token first", owner, name)
-	}
-	return Token{}, nameConflict(err, name)
-}
-
-func nameConflict(err error, name string) error {
-	if errors.Is(err, ErrConflict) {
-		return Errorf(ErrConflict, "you already have a token named %q; choose another name or revoke that token first", name)
-	}
-	return err
-}
-
-// OwnedToken returns the caller's token with that id. Another user's token
-// is ErrNotFound, exactly like a missing one.
-func (s *Service) OwnedToken(ctx context.Context, c Caller, id string) (Token, error) {
-	if !storable(id) {
-		return Token{}, Errorf(ErrNotFound, "no token %q", id)
-	}
-	t, err := s.Store.GetToken(ctx, id)
-	if err == nil && t.Owner != c.ID {
-		err = ErrNotFound
-	}
-	if errors.Is(err, ErrNotFound) {
-		return Token{}, Errorf(ErrNotFound, "no token %q", id)
-	}
-	return t, err
-}
-
-// ListTokens lists the caller's tokens, or with all set (admins only) every
-// user's, filtered by f.Owner and f.Status.
-func (s *Service) ListTokens(ctx context.Context, c Caller, all bool, f TokenFilter) ([]Token, string, error) {
-	if all {
-		if err := c.checkAdmin(); err != nil {
-			return nil, "", err
-		}
-		if !storable(f.Owner) {
-			return nil, "", nil // no such owner
-		}
-	} else {
-		f.Owner = c.ID
-	}
-	f.Now = s.now()
-	return s.Store.ListTokens(ctx, f)
-}
-
-// updateOwned runs fn on the caller's token (any token with admin set) in
-// the store's transaction, refusing other users' tokens as missing.
-func (s *Service) updateOwned(ctx context.Context, c Caller, id string, admin bool, fn func(t *Token) (Log, error)) (Token, error) {
-	if !storable(id) {
-		return Token{}, Errorf(ErrNotFound, "no token %q", id)
-	}
-	t, err := s.Store.UpdateToken(ctx, id, func(t *Token) (Log, error) {
-		if !admin && t.Owner != c.ID {
-			return Log{}, ErrNotFound
-		}
-		return fn(t)
-	})
-	if errors.Is(err, ErrNotFound) {
-		return Token{}, Errorf(ErrNotFound, "no token %q", id)
-	}
-	if err != nil {
-		return Token{}, err
-	}
-	s.changed(t.ID, "")
-	return t, nil
-}
-
-// UpdateToken changes a token's name, expiry or scopes and logs UPDATE.
-// Narrowing applies to the live JWT at once (its effective scopes and expiry
-// are cut by the record); widening applies from the next generation (the
-// JWT's own claims still cap it).
-func (s *Service) UpdateToken(ctx context.Context, c Caller, id string, p TokenPatch) (Token, error) {
-	if err := c.checkOwner(); err != nil {
-		return Token{}, err
-	}
-	var name string
-	if p.Name != nil {
-		var err error
-		if name, err = NormalizeName(*p.Name); err != nil {
-			return Token{}, err
-		}
-	}
-	if p.Expires != nil {
-		if err := s.CheckExpiry(*p.Expires); err != nil {
-			return Token{}, err
-		}
-	}
-	if p.Scopes != nil && *p.Scopes&AllScopes == 0 {
-		return Token{}, Errorf(ErrInvalid, `scopes must name at least one of "meta" and "report"`)
-	}
-	now := s.now()
-	var revoked error // fn's own conflict, which is not a name clash
-	t, err := s.updateOwned(ctx, c, id, false, func(t *Token) (Log, error) {
-		if t.RevokedAt != nil {
-			revoked = Errorf(ErrConflict, "token %q is revoked; a revoked token cannot be changed", t.Name)
-			return Log{}, revoked
-		}
-		var changes []string
-		if p.Name != nil && name != t.Name {
-			changes = append(changes, fmt.Sprintf("name %q -> %q", t.Name, name))
-			t.Name = name
-		}
-		if p.Scopes != nil && *p.Scopes != t.Scopes {
-			changes = append(changes, fmt.Sprintf("scopes %s -> %s", t.Scopes, *p.Scopes))
-			t.Scopes = *p.Scopes & AllScopes
-		}
-		if p.Expires != nil && *p.Expires != t.Expires {
-			changes = append(changes, fmt.Sprintf("expires %s -> %s", t.Expires, *p.Expires))
-			t.Expires = *p.Expires
-		}
-		if len(changes) == 0 {
-			return Log{}, nil // nothing changed: nothing to log
-		}
-		return Log{TokenID: t.ID, TokenName: t.Name, Activity: ActivityUpdate, ActivityOn: now, ActivityBy: c.ID,
-			Reason: strings.Join(changes, "; ")}, nil
-	})
-	if err != nil && revoked != nil && errors.Is(err, revoked) {
-		return Token{}, err
-	}
-	if err != nil {
-		return Token{}, nameConflict(err, name)
-	}
-	return t, nil
-}
-
-// Generate issues a new JWT for the caller's token, invalidating the previous
-// one in the same transaction, and logs GENERATE. The JWT is returned once and
-// never stored: only the SHA-256 of its jti is.
-func (s *Service) Generate(ctx context.Context, c Caller, id string) (string, Token, error) {
-	if err := c.checkOwner(); err != nil {
-		return "", Token{}, err
-	}
-	return s.generate(ctx, c, id, false)
-}
-
-// GenerateFor issues a new JWT for any user's token on a system admin's
-// behalf, as Generate does, and logs GENERATE by the admin. The token's owner
-// must hold the effective token role (ErrConflict otherwise).
-func (s *Service) GenerateFor(ctx context.Context, admin Caller, id string) (string, Token, error) {
-	if err := admin.checkAdmin(); err != nil {
-		return "", Token{}, err
-	}
-	if !storable(id) {
-		return "", Token{}, Errorf(ErrNotFound, "no token %q", id)
-	}
-	t, err := s.Store.GetToken(ctx, id)
-	if errors.Is(err, ErrNotFound) {
-		return "", Token{}, Errorf(ErrNotFound, "no token %q", id)
-	}
-	if err != nil {
-		return "", Token{}, err
-	}
-	if err := s.checkTokenOwner(ctx, t.Owner); err != nil {
-		return "", Token{}, err
-	}
-	return s.generate(ctx, admin, id, true)
-}
-
-// generate issues the JWT for Generate and, with admin set, GenerateFor.
-func (s *Service) generate(ctx context.Context, c Caller, id string, admin bool) (string, Token, error) {
-	now := s.now()
-	iat := now.Truncate(time.Second) // JWT times are whole seconds
-	var jwt string
-	t, err := s.updateOwned(ctx, c, id, admin, func(t *Token) (Log, error) {
-		if t.RevokedAt != nil {
-			return Log{}, Errorf(ErrConflict, "token %q is revoked; create a new token instead", t.Name)
-		}
-		if err := s.CheckExpiry(t.Expires); err != nil {
-			return Log{}, Errorf(ErrInvalid, "%s; change the token's expiry first", Message(err))
-		}
-		jti := NewJTI()
-		hash := HashJTI(jti)
-		// generated_at keeps the exact time, so that a use of the previous
-		// JWT in the same second never counts as a use of this one.
-		t.GeneratedAt = &now
-		t.GeneratedExp = t.Expires.ExpiresAt(iat)
-		t.JTIHash = hash[:]
-		var err error
-		if jwt, err = s.Signer.Issue(t, jti, iat); err != nil {
-			return Log{}, err
-		}
-		reason := "expires never"
-		if end := t.ExpiresAt(); end != nil {
-			reason = "expires " + end.Format(time.RFC3339)
-		}
-		reason += ", scopes " + t.Scopes.String()
-		if t.Owner != c.ID {
-			reason += "; generated by system admin " + c.ID
-		}
-		return Log{TokenID: t.ID, TokenName: t.Name, Activity: ActivityGenerate, ActivityOn: now, ActivityBy: c.ID,
-			Reason: reason, Notify: NewNotifications(EventGenerated, "", t, c.ID, now, s.Notify)}, nil
-	})
-	if err != nil {
-		return "", Token{}, err
-	}
-	s.notified()
-	return jwt, t, nil
-}
-
-// Revoke revokes a token for good and logs REVOKE. With admin set (a system
-// admin's call) any user's token may be revoked; otherwise only the caller's.
-// An owner may revoke without the effective token role: taking access away
-// is always allowed, so a token cannot come back to life with the role.
-func (s *Service) Revoke(ctx context.Context, c Caller, id string, admin bool) (Token, error) {
-	if admin {
-		if err := c.checkAdmin(); err != nil {
-			return Token{}, err
-		}
-	}
-	return s.revoke(ctx, c, id, admin, c.ID)
-}
-
-// RevokedExposedInURL is who revoked a token whose JWT was sent in a URL
-// (the REVOKE log's activity_by): see RevokeLeaked.
-const RevokedExposedInURL = "exposed in a URL"
-
-// RevokeLeaked revokes a token whose JWT has leaked, whoever owns it, and
-// logs REVOKE by `by`, which says where the JWT was found (e.g.
-// RevokedExposedInURL); the owner is notified as for any revocation. The
-// caller has verified the JWT's signature: holding it is the proof of the
-// leak. An already revoked token is ErrConflict.
-func (s *Service) RevokeLeaked(ctx context.Context, id, by string) (Token, error) {
-	return s.revoke(ctx, Caller{}, id, true, by)
-}
-
-// revoke revokes the caller's token (any token with anyOwner set) and logs
-// REVOKE by `by`.
-func (s *Service) revoke(ctx context.Context, c Caller, id string, anyOwner bool, by string) (Token, error) {
-	now := s.now()
-	t, err := s.updateOwned(ctx, c, id, anyOwner, func(t *Token) (Log, error) {
-		if t.RevokedAt != nil {
-			return Log{}, Errorf(ErrConflict, "token %q is already revoked", t.Name)
-		}
-		t.RevokedAt, t.RevokedBy = &now, by
-		reason := ""
-		if c.ID != "" && t.Owner != c.ID {
-			reason = "revoked by system admin " + c.ID
-		}
-		return Log{TokenID: t.ID, TokenName: t.Name, Activity: ActivityRevoke, ActivityOn: now, ActivityBy: by, Reason: reason,
-			Notify: NewNotifications(EventRevoked, "", t, by, now, s.Notify)}, nil
-	})
-	if err != nil {
-		return Token{}, err
-	}
-	s.notified()
-	return t, nil
-}
-
-// TokenLogs lists the logs of the caller's token.
-func (s *Service) TokenLogs(ctx context.Context, c Caller, id string, page Page) ([]Log, string, error) {
-	if _, err := s.OwnedToken(ctx, c, id); err != nil {
-		return nil, "", err
-	}
-	return s.Store.ListLogs(ctx, LogFilter{TokenID: id, Page: page})
-}
-
-// AdminLogs lists every log row matching f (admins only).
-func (s *Service) AdminLogs(ctx context.Context, c Caller, f LogFilter) ([]Log, string, error) {
-	if err := c.checkAdmin(); err != nil {
-		return nil, "", err
-	}
-	if !storable(f.TokenID) {
-		return nil, "", nil // no such token
-	}
-	return s.Store.ListLogs(ctx, f)
-}
-
-// Notifications lists the notification outbox matching f (admins only):
-// what was sent, what waits for a retry, and what failed and why.
-func (s *Service) Notifications(ctx context.Context, c Caller, f NotificationFilter) ([]Notification, string, error) {
-	if err := c.checkAdmin(); err != nil {
-		return nil, "", err
-	}
-	if !storable(f.TokenID) {
-		return nil, "", nil // no such token
-	}
-	return s.Store.ListNotifications(ctx, f)
-}
-
-// ListUsers lists users (admins only).
-func (s *Service) ListUsers(ctx context.Context, c Caller, page Page) ([]User, string, error) {
-	if err := c.checkAdmin(); err != nil {
-		return nil, "", err
-	}
-	return s.Store.ListUsers(ctx, page)
-}
-
-// UserPatch is what an admin gives to create or change a user; nil fields
-// stay (or take their zero value for a new user).
-type UserPatch struct {
-	Email    *string
-	ViewOnly *bool
-	Disabled *bool
-}
-
-// PutUser creates the user or changes the fields given (admins only), and
-// logs USER_UPDATE.
-func (s *Service) PutUser(ctx context.Context, c Caller, id string, p UserPatch) (User, error) {
-	if err := c.checkAdmin(); err != nil {
-		return User{}, err
-	}
-	if err := CheckUserID(id); err != nil {
-		return User{}, err
-	}
-	if p.Email != nil {
-		if err := checkEmail(*p.Email); err != nil {
-			return User{}, err
-		}
-	}
-	now := s.now()
-	return s.updateUser(ctx, id, func(u *User, created bool) ([]Log, error) {
-		var changes []string
-		if created {
-			u.CreatedAt = now
-			changes = append(changes, "created")
-		}
-		if p.Email != nil && *p.Email != u.Email {
-			changes = append(changes, fmt.Sprintf("email %q -> %q", u.Email, *p.Email))
-			u.Email = *p.Email
-		}
-		if p.ViewOnly != nil && *p.ViewOnly != u.ViewOnly {
-			changes = append(changes, fmt.Sprintf("view_only %t -> %t", u.ViewOnly, *p.ViewOnly))
-			u.ViewOnly = *p.ViewOnly
-		}
-		if p.Disabled != nil && *p.Disabled != u.Disabled {
-			changes = append(changes, fmt.Sprintf("disabled %t -> %t", u.Disabled, *p.Disabled))
-			u.Disabled = *p.Disabled
-		}
-		if len(changes) == 0 {
-			return nil, nil
-		}
-		return []Log{{Subject: id, Activity: ActivityUserUpdate, ActivityOn: now, ActivityBy: c.ID, Reason: strings.Join(changes, "; ")}}, nil
-	})
-}
-
-// GrantRole grants role to the user (admins only), creating the user if
-// needed, and logs ROLE_GRANT. The token role cannot go to a view-only user.
-func (s *Service) GrantRole(ctx context.Context, c Caller, id string, role Role) (User, error) {
-	if err := c.checkAdmin(); err != nil {
-		return User{}, err
-	}
-	if err := CheckUserID(id); err != nil {
-		return User{}, err
-	}
-	now := s.now()
-	return s.updateUser(ctx, id, func(u *User, created bool) ([]Log, error) {
-		if created {
-			u.CreatedAt = now
-		}
-		if role == RoleAPITokens && u.ViewOnly {
-			return nil, Errorf(ErrConflict, "user %q is view-only; view-only users cannot be given the api_tokens role", id)
-		}
-		if u.HasRole(role) {
-			return nil, nil
-		}
-		u.Roles = sortedRoles(append(u.Roles, role))
-		return []Log{{Subject: id, Activity: ActivityRoleGrant, ActivityOn: now, ActivityBy: c.ID, Reason: "granted " + string(role)}}, nil
-	})
-}
-
-// RemoveRole removes role from the user (admins only; idempotent) and logs
-// ROLE_REMOVE when it was held.
-func (s *Service) RemoveRole(ctx context.Context, c Caller, id string, role Role) (User, error) {
-	if err := c.checkAdmin(); err != nil {
-		return User{}, err
-	}
-	if err := CheckUserID(id); err != nil {
-		return User{}, err
-	}
-	now := s.now()
-	return s.updateUser(ctx, id, func(u *User, created bool) ([]Log, error) {
-		if created {
-			return nil, Errorf(ErrNotFound, "no user %q", id)
-		}
-		if !u.HasRole(role) {
-			return nil, nil
-		}
-		kept := u.Roles[:0:0]
-		for _, r := range u.Roles {
-			if r != role {
-				kept = append(kept, r)
-			}
-		}
-		u.Roles = kept
-		return []Log{{Subject: id, Activity: ActivityRoleRemove, ActivityOn: now, ActivityBy: c.ID, Reason: "removed " + string(role)}}, nil
-	})
-}
-
-func (s *Service) updateUser(ctx context.Context, id string, fn func(u *User, created bool) ([]Log, error)) (User, error) {
-	u, err := s.Store.UpdateUser(ctx, id, fn)
-	if err != nil {
-		return User{}, err
-	}
-	s.changed("", id)
-	return u, nil
-}
-
-func sortedRoles(roles []Role) []Role {
-	for i := 1; i < len(roles); i++ {
-		for j := i; j > 0 && roles[j] < roles[j-1]; j-- {
-			roles[j], roles[j-1] = roles[j-1], roles[j]
-		}
-	}
-	return roles
-}
-
-// MaxUserIDLen is the longest user id, in bytes.
-const MaxUserIDLen = 200
-
-// CheckUserID checks a user id: 1 to 200 bytes of printable UTF-8 with no
-// spaces at either end and no slash.
-func CheckUserID(id string) error {
-	switch {
-	case id == "":
-		return Errorf(ErrInvalid, "user id must not be empty")
-	case len(id) > MaxUserIDLen:
-		return Errorf(ErrInvalid, "user id is %d bytes; the limit is %d", len(id), MaxUserIDLen)
-	case !utf8.ValidString(id):
-		return Errorf(ErrInvalid, "user id must be valid UTF-8 text")
-	case strings.TrimSpace(id) != id:
-		return Errorf(ErrInvalid, "user id must not start or end with spaces")
-	case strings.ContainsRune(id, '/'):
-		return Errorf(ErrInvalid, "user id must not contain a slash")
-	}
-	for _, r := range id {
-		if !unicode.IsPrint(r) {
-			return Errorf(ErrInvalid, "user id must contain only printable characters")
-		}
-	}
-	return nil
-}
-
-// storable reports whether s is text that every store can hold (PostgreSQL
-// refuses invalid UTF-8 and NUL): an id that is not was never stored, so
-// looking it up finds nothing rather than failing.
-func storable(s string) bool {
-	return utf8.ValidString(s) && !strings.ContainsRune(s, 0)
-}
-
-func checkEmail(email string) error {
-	if email == "" {
-		return nil
-	}
-	a, err := mail.ParseAddress(email)
-	if err != nil || a.Address != email || len(email) > 254 {
-		return Errorf(ErrInvalid, "email %q is not a plain address such as alice@example.com", email)
-	}
-	return nil
 }
 
 func joinExpiries(es []Expiry) string {

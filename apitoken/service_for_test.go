@@ -27,7 +27,7 @@ func TestServiceFor_OnlySystemAdminsCreateOrGenerateForOthers(t *testing.T) {
 	if got, _ := e.store.GetToken(e.ctx, tok.ID); got.GeneratedAt != nil {
 		t.Error("a refused GenerateFor generated the token")
 	}
-	list, _, _ := e.svc.ListTokens(e.ctx, e.admin, true, apitoken.TokenFilter{Owner: "svc-export"})
+	list, _, _ := e.svc.ListAllTokens(e.ctx, e.admin, apitoken.TokenFilter{Owner: "svc-export"})
 	if len(list) != 0 {
 		t.Errorf("a refused CreateTokenFor left %d tokens", len(list))
 	}
@@ -74,7 +74,7 @@ func TestServiceFor_TheOwnerMustExistAndHoldTheEffectiveTokenRole(t *testing.T) 
 			if msg := apitoken.Message(err); !strings.Contains(msg, tc.msg) || !strings.Contains(msg, `"svc"`) {
 				t.Errorf("message %q, want it to name the user and contain %q", msg, tc.msg)
 			}
-			list, _, _ := e.svc.ListTokens(e.ctx, e.admin, true, apitoken.TokenFilter{})
+			list, _, _ := e.svc.ListAllTokens(e.ctx, e.admin, apitoken.TokenFilter{})
 			if len(list) != 0 {
 				t.Errorf("a refused create left %d tokens", len(list))
 			}
@@ -84,7 +84,7 @@ func TestServiceFor_TheOwnerMustExistAndHoldTheEffectiveTokenRole(t *testing.T) 
 
 func TestServiceFor_CreateAppliesEveryRuleToTheOwner(t *testing.T) {
 	e := newEnv(t, apitoken.AuthConfig{})
-	e.svc.MaxLifetime = apitoken.Expiry90d
+	e.reconfigure(func(c *apitoken.ServiceConfig) { c.MaxLifetime = apitoken.Expiry90d })
 	e.holder("svc")
 	e.holder("other")
 	for _, tc := range []struct {
@@ -123,7 +123,7 @@ func TestServiceFor_CreateAppliesEveryRuleToTheOwner(t *testing.T) {
 	}
 
 	// The owner sees it as their own; the CREATE log names the admin.
-	own, _, err := e.svc.ListTokens(e.ctx, e.caller("svc"), false, apitoken.TokenFilter{})
+	own, _, err := e.svc.ListTokens(e.ctx, e.caller("svc"), apitoken.TokenFilter{})
 	if err != nil || len(own) != 1 || own[0].ID != tok.ID {
 		t.Fatalf("the owner's list = %v, %v; want the created token", own, err)
 	}
@@ -191,7 +191,7 @@ func TestServiceFor_GenerateRefusesMissingRevokedAndRoleLessTokens(t *testing.T)
 	}
 
 	e.holder("svc")
-	if _, err := e.svc.Revoke(e.ctx, e.admin, tok.ID, true); err != nil {
+	if _, err := e.svc.RevokeFor(e.ctx, e.admin, tok.ID); err != nil {
 		t.Fatal(err)
 	}
 	_, _, err = e.svc.GenerateFor(e.ctx, e.admin, tok.ID)
@@ -208,7 +208,7 @@ func TestServiceFor_TheExpiryPolicyAppliesAtGenerate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.svc.MaxLifetime = apitoken.Expiry30d // tightened by a reload
+	e.reconfigure(func(c *apitoken.ServiceConfig) { c.MaxLifetime = apitoken.Expiry30d }) // tightened by a reload
 	_, _, err = e.svc.GenerateFor(e.ctx, e.admin, tok.ID)
 	wantKind(t, err, apitoken.ErrInvalid)
 	if msg := apitoken.Message(err); !strings.Contains(msg, "the longest allowed is 30d") {
@@ -220,7 +220,7 @@ func TestServiceFor_TheExpiryPolicyAppliesAtGenerate(t *testing.T) {
 // REVOKE by where it was found, and the owner is notified.
 func TestServiceFor_RevokeLeakedRevokesAnyOwnersTokenAndNotifies(t *testing.T) {
 	e := newEnv(t, apitoken.AuthConfig{})
-	e.svc.Notify = []string{apitoken.DestinationEmail}
+	e.reconfigure(func(c *apitoken.ServiceConfig) { c.Notify = []string{apitoken.DestinationEmail} })
 	_, tok, jwt := e.live("alice", apitoken.AllScopes, apitoken.Expiry30d)
 	e.accepted(jwt)
 	revoked, err := e.svc.RevokeLeaked(e.ctx, tok.ID, apitoken.RevokedExposedInURL)

@@ -58,7 +58,7 @@ func TestService_CreatingATokenNeedsTheEffectiveTokenRole(t *testing.T) {
 			if msg := apitoken.Message(err); !strings.Contains(msg, tc.msg) {
 				t.Errorf("message %q, want it to contain %q", msg, tc.msg)
 			}
-			list, _, lerr := e.svc.ListTokens(e.ctx, e.admin, true, apitoken.TokenFilter{Owner: "alice"})
+			list, _, lerr := e.svc.ListAllTokens(e.ctx, e.admin, apitoken.TokenFilter{Owner: "alice"})
 			if lerr != nil || len(list) != 0 {
 				t.Errorf("refused create left tokens %v (%v)", list, lerr)
 			}
@@ -85,7 +85,7 @@ func TestService_OnlySystemAdminsManageUsersAndRoles(t *testing.T) {
 	if _, err := e.svc.PutUser(e.ctx, alice, "alice", apitoken.UserPatch{Disabled: ptr(false)}); !errors.Is(err, apitoken.ErrForbidden) {
 		t.Errorf("PutUser by a non-admin = %v, want ErrForbidden", err)
 	}
-	if _, _, err := e.svc.ListTokens(e.ctx, alice, true, apitoken.TokenFilter{}); !errors.Is(err, apitoken.ErrForbidden) {
+	if _, _, err := e.svc.ListAllTokens(e.ctx, alice, apitoken.TokenFilter{}); !errors.Is(err, apitoken.ErrForbidden) {
 		t.Errorf("ListTokens(all) by a non-admin = %v, want ErrForbidden", err)
 	}
 	// A user holding the admin role is an admin too.
@@ -118,7 +118,7 @@ func TestService_ExpiryPolicyAppliesAtCreate(t *testing.T) {
 	} {
 		t.Run(string(tc.expires)+" under max "+string(tc.max), func(t *testing.T) {
 			e := newEnv(t, apitoken.AuthConfig{})
-			e.svc.MaxLifetime = tc.max
+			e.reconfigure(func(c *apitoken.ServiceConfig) { c.MaxLifetime = tc.max })
 			_, err := e.svc.CreateToken(e.ctx, e.holder("alice"), apitoken.TokenInput{Name: "n", Scopes: apitoken.AllScopes, Expires: tc.expires})
 			if tc.msg == "" {
 				if err != nil {
@@ -136,7 +136,7 @@ func TestService_ExpiryPolicyAppliesAtCreate(t *testing.T) {
 
 func TestService_ExpiryRequiredMessageListsOnlyAllowedChoices(t *testing.T) {
 	e := newEnv(t, apitoken.AuthConfig{})
-	e.svc.MaxLifetime = apitoken.Expiry30d
+	e.reconfigure(func(c *apitoken.ServiceConfig) { c.MaxLifetime = apitoken.Expiry30d })
 	_, err := e.svc.CreateToken(e.ctx, e.holder("alice"), apitoken.TokenInput{Name: "n", Scopes: apitoken.AllScopes})
 	if msg := apitoken.Message(err); !strings.HasSuffix(msg, "choose one of 1d, 7d, 30d") {
 		t.Errorf("message %q, want the choices up to 30d", msg)
@@ -148,7 +148,7 @@ func TestService_ExpiryPolicyAppliesAtUpdateAndGenerate(t *testing.T) {
 	alice := e.holder("alice")
 	tok := e.create(alice, "n", apitoken.AllScopes, apitoken.Expiry1y)
 
-	e.svc.MaxLifetime = apitoken.Expiry30d // the policy is tightened by a config reload
+	e.reconfigure(func(c *apitoken.ServiceConfig) { c.MaxLifetime = apitoken.Expiry30d }) // the policy is tightened by a config reload
 	_, err := e.svc.UpdateToken(e.ctx, alice, tok.ID, apitoken.TokenPatch{Expires: ptr(apitoken.Expiry90d)})
 	wantKind(t, err, apitoken.ErrInvalid)
 	if msg := apitoken.Message(err); !strings.Contains(msg, "the longest allowed is 30d") {
@@ -207,7 +207,7 @@ func TestService_DuplicateNamesOfOneOwnerConflict(t *testing.T) {
 	wantKind(t, err, apitoken.ErrConflict)
 
 	// A revoked token frees its name.
-	if _, err := e.svc.Revoke(e.ctx, alice, first.ID, false); err != nil {
+	if _, err := e.svc.Revoke(e.ctx, alice, first.ID); err != nil {
 		t.Fatal(err)
 	}
 	e.create(alice, "nightly export", apitoken.AllScopes, apitoken.Expiry30d)
@@ -215,7 +215,7 @@ func TestService_DuplicateNamesOfOneOwnerConflict(t *testing.T) {
 
 func TestService_TokensThatAreNotRevokedAreLimitedPerOwner(t *testing.T) {
 	e := newEnv(t, apitoken.AuthConfig{})
-	e.svc.MaxTokensPerUser = 2
+	e.reconfigure(func(c *apitoken.ServiceConfig) { c.MaxTokensPerUser = 2 })
 	alice, svc := e.holder("alice"), e.holder("svc-export")
 	first := e.create(alice, "one", apitoken.AllScopes, apitoken.Expiry30d)
 	e.create(alice, "two", apitoken.AllScopes, apitoken.Expiry30d)
@@ -236,7 +236,7 @@ func TestService_TokensThatAreNotRevokedAreLimitedPerOwner(t *testing.T) {
 		t.Errorf("admin's message %q, want it to name the user and the limit", msg)
 	}
 	// Revoking one makes room.
-	if _, err := e.svc.Revoke(e.ctx, alice, first.ID, false); err != nil {
+	if _, err := e.svc.Revoke(e.ctx, alice, first.ID); err != nil {
 		t.Fatal(err)
 	}
 	e.create(alice, "three", apitoken.AllScopes, apitoken.Expiry30d)
@@ -246,7 +246,7 @@ func TestService_UpdatingARevokedTokenSaysItIsRevoked(t *testing.T) {
 	e := newEnv(t, apitoken.AuthConfig{})
 	alice := e.holder("alice")
 	tok := e.create(alice, "n", apitoken.AllScopes, apitoken.Expiry30d)
-	if _, err := e.svc.Revoke(e.ctx, alice, tok.ID, false); err != nil {
+	if _, err := e.svc.Revoke(e.ctx, alice, tok.ID); err != nil {
 		t.Fatal(err)
 	}
 	for _, p := range []apitoken.TokenPatch{{Name: ptr("renamed")}, {Scopes: ptr(mustScopes(t, "meta"))}} {
@@ -271,14 +271,14 @@ func TestService_OtherUsersTokensLookMissing(t *testing.T) {
 	if _, err := e.svc.UpdateToken(e.ctx, bob, tok.ID, apitoken.TokenPatch{Name: ptr("mine")}); !errors.Is(err, apitoken.ErrNotFound) {
 		t.Errorf("UpdateToken by another user = %v, want ErrNotFound", err)
 	}
-	if _, err := e.svc.Revoke(e.ctx, bob, tok.ID, false); !errors.Is(err, apitoken.ErrNotFound) {
+	if _, err := e.svc.Revoke(e.ctx, bob, tok.ID); !errors.Is(err, apitoken.ErrNotFound) {
 		t.Errorf("Revoke by another user = %v, want ErrNotFound", err)
 	}
 	if got, _ := e.store.GetToken(e.ctx, tok.ID); got.RevokedAt != nil || got.GeneratedAt != nil || got.Name != "n" {
 		t.Errorf("another user changed the token: %+v", got)
 	}
 	// A system admin may revoke anyone's token, and the log says so.
-	if _, err := e.svc.Revoke(e.ctx, e.admin, tok.ID, true); err != nil {
+	if _, err := e.svc.RevokeFor(e.ctx, e.admin, tok.ID); err != nil {
 		t.Fatalf("admin Revoke: %v", err)
 	}
 	logs, _, _ := e.store.ListLogs(e.ctx, apitoken.LogFilter{TokenID: tok.ID, Activity: apitoken.ActivityRevoke})
@@ -367,7 +367,7 @@ func TestService_RevokeIsFinal(t *testing.T) {
 	alice, tok, jwt := e.live("alice", apitoken.AllScopes, apitoken.Expiry30d)
 	e.accepted(jwt)
 	e.clock.Advance(time.Minute)
-	revoked, err := e.svc.Revoke(e.ctx, alice, tok.ID, false)
+	revoked, err := e.svc.Revoke(e.ctx, alice, tok.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -379,7 +379,7 @@ func TestService_RevokeIsFinal(t *testing.T) {
 	if _, regen, err := e.svc.Generate(e.ctx, alice, tok.ID); !errors.Is(err, apitoken.ErrConflict) {
 		t.Fatalf("Generate after revoke = %v, want ErrConflict; token %+v", err, regen)
 	}
-	if again, err := e.svc.Revoke(e.ctx, alice, tok.ID, false); !errors.Is(err, apitoken.ErrConflict) {
+	if again, err := e.svc.Revoke(e.ctx, alice, tok.ID); !errors.Is(err, apitoken.ErrConflict) {
 		t.Fatalf("second Revoke = %v, want ErrConflict; token %+v", err, again)
 	}
 	e.refused(jwt, apitoken.ReasonRevoked)
@@ -459,7 +459,7 @@ func TestService_LengtheningExpiryWaitsForTheNextGeneration(t *testing.T) {
 
 func TestService_NeverExpiringTokenHasNoEnd(t *testing.T) {
 	e := newEnv(t, apitoken.AuthConfig{})
-	e.svc.MaxLifetime = apitoken.ExpiryNever
+	e.reconfigure(func(c *apitoken.ServiceConfig) { c.MaxLifetime = apitoken.ExpiryNever })
 	_, tok, jwt := e.live("alice", apitoken.AllScopes, apitoken.ExpiryNever)
 	if tok.ExpiresAt() != nil {
 		t.Errorf("expires_at = %v, want none", tok.ExpiresAt())

@@ -127,7 +127,7 @@ func TestState_ChangesMadeDuringAnOutageAreCaughtUpOn(t *testing.T) {
 	}
 	// Another process revokes meanwhile (this one was not told: e.svc's
 	// hook drops e.auth's cache, not this authenticator's).
-	if _, err := e.svc.Revoke(e.ctx, alice, tok.ID, false); err != nil {
+	if _, err := e.svc.Revoke(e.ctx, alice, tok.ID); err != nil {
 		t.Fatal(err)
 	}
 	silent.silent.Store(false)
@@ -171,7 +171,7 @@ func TestState_FollowSeesWhatAnotherProcessOnTheFileChanged(t *testing.T) {
 	if _, f := auth.Authenticate(e.ctx, jwt); f != nil {
 		t.Fatalf("refused: %+v", *f)
 	}
-	if _, err := e.svc.Revoke(e.ctx, alice, tok.ID, false); err != nil {
+	if _, err := e.svc.Revoke(e.ctx, alice, tok.ID); err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()

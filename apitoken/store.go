@@ -15,6 +15,46 @@ import (
 // ErrUnavailable (wrapped) when the database cannot be reached. Every other
 // error is internal.
 type Store interface {
+	// What the Service calls: users, tokens, and their logs.
+	ServiceStore
+
+	// RecordAuth adds coalesced AUTHENTICATE attempts. Each record is added
+	// to the row of the same token, window, result, reason, client IP and
+	// user agent (Count summed, ActivityOn the earliest, LastOn the latest),
+	// or starts that row. A token has at most MaxAuthRowsPerWindow rows per
+	// window: past that, a record is added to the window's folded row for its
+	// result (Reason "folded", no client IP or user agent): a store applies
+	// this rule with AddAuthRecord (authrows.go), counting the rows the
+	// window already holds in its transaction. An OK record moves
+	// the token's LastUsedAt (to the latest Last, never backwards) and
+	// LastUsedIP. Records of tokens that do not exist are skipped. The batch
+	// is applied in one transaction: all of it or none.
+	//
+	// batchID (NewBatchID) names the batch: the store records it in the
+	// batch's transaction and keeps it for AuditBatchRetention, and a batch
+	// whose id is already recorded is not applied again (nil is returned).
+	// A caller that saw an error it cannot read as "not applied" (a lost
+	// COMMIT answer) writes the batch again under the same id.
+	RecordAuth(ctx context.Context, batchID string, records []AuthRecord) error
+
+	// Changes returns at most limit changes numbered after after, in
+	// order. Every UpdateToken and UpdateUser of any process on the same
+	// database adds one in its transaction, numbered in commit order, so a
+	// reader that saw change n has seen every change before it. Changes
+	// older than ChangeRetention may be gone.
+	Changes(ctx context.Context, after int64, limit int) ([]Change, error)
+	// LastChange returns the number of the newest change, 0 when none.
+	LastChange(ctx context.Context) (int64, error)
+
+	// The notification outbox (notification.go).
+	Outbox
+
+	// Close releases the store.
+	Close() error
+}
+
+// ServiceStore is the part of a Store that the Service calls.
+type ServiceStore interface {
 	// GetUser returns the user with that id.
 	GetUser(ctx context.Context, id string) (User, error)
 	// ListUsers lists users, newest first.
@@ -48,37 +88,9 @@ type Store interface {
 
 	// ListLogs lists log rows matching f, newest first.
 	ListLogs(ctx context.Context, f LogFilter) ([]Log, string, error)
-	// RecordAuth adds coalesced AUTHENTICATE attempts. Each record is added
-	// to the row of the same token, window, result, reason, client IP and
-	// user agent (Count summed, ActivityOn the earliest, LastOn the latest),
-	// or starts that row. A token has at most MaxAuthRowsPerWindow rows per
-	// window: past that, a record is added to the window's folded row for its
-	// result (Reason "folded", no client IP or user agent). An OK record moves
-	// the token's LastUsedAt (to the latest Last, never backwards) and
-	// LastUsedIP. Records of tokens that do not exist are skipped. The batch
-	// is applied in one transaction: all of it or none.
-	//
-	// batchID (NewBatchID) names the batch: the store records it in the
-	// batch's transaction and keeps it for AuditBatchRetention, and a batch
-	// whose id is already recorded is not applied again (nil is returned).
-	// A caller that saw an error it cannot read as "not applied" (a lost
-	// COMMIT answer) writes the batch again under the same id.
-	RecordAuth(ctx context.Context, batchID string, records []AuthRecord) error
 
-	// Changes returns at most limit changes numbered after after, in
-	// order. Every UpdateToken and UpdateUser of any process on the same
-	// database adds one in its transaction, numbered in commit order, so a
-	// reader that saw change n has seen every change before it. Changes
-	// older than ChangeRetention may be gone.
-	Changes(ctx context.Context, after int64, limit int) ([]Change, error)
-	// LastChange returns the number of the newest change, 0 when none.
-	LastChange(ctx context.Context) (int64, error)
-
-	// The notification outbox (notification.go).
-	Outbox
-
-	// Close releases the store.
-	Close() error
+	// ListNotifications is Outbox's (notification.go).
+	ListNotifications(ctx context.Context, f NotificationFilter) ([]Notification, string, error)
 }
 
 // Waker is implemented by a Store that can tell at once that a change may

@@ -11,7 +11,8 @@ import (
 
 // Found by FuzzVerify: a JWT with a header segment of this deployment (any
 // of its JWTs shows one) and a signature longer than 86 characters made the
-// fast path decode past its 64-byte buffer and panic.
+// hand-written fast path that Verify once had decode past its 64-byte buffer
+// and panic. Verify now has golang-jwt's parser only; the case stays.
 func TestVerify_OverlongSignatureUnderAKnownHeaderIsRefusedWithoutPanic(t *testing.T) {
 	for name, k := range map[string]apitoken.Key{"HS512": testKey(t, 1), "EdDSA": edKey(t, 1)} {
 		s := newSigner(t, issuer, func() time.Time { return t0 }, k)

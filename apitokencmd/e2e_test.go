@@ -21,6 +21,7 @@ import (
 
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
 	"github.com/caddy-apitokens/caddy-apitokens/internal/caddytesting"
+	"github.com/caddy-apitokens/caddy-apitokens/internal/wire"
 	"github.com/caddy-apitokens/caddy-apitokens/tokenadmin"
 
 	// api_token_auth, and Caddy's standard modules (respond, the Caddyfile
@@ -194,7 +195,7 @@ func report(t *testing.T, path, jwt string) (int, string) {
 func (e *env) serviceAccount(svc string) string {
 	e.t.Helper()
 	e.run("users", "grant-role", svc, "api_tokens").want(ExitOK, "")
-	var tok apitoken.TokenJSON
+	var tok wire.Token
 	e.run("tokens", "create", "--owner", svc, "--name", "export", "--expires", "30d", "--scopes", "meta,report", "--json").want(ExitOK, "").json(&tok)
 	return tok.ID
 }
@@ -320,7 +321,7 @@ func TestCommands_AServiceAccountTokenFromCreationToRevocation(t *testing.T) {
 	}
 }
 
-func hasActivity(ls []apitoken.LogJSON, a apitoken.Activity) bool {
+func hasActivity(ls []wire.Log, a apitoken.Activity) bool {
 	for _, l := range ls {
 		if l.Activity == a {
 			return true
@@ -341,7 +342,7 @@ func TestCommands_UsersAndRoles(t *testing.T) {
 
 	// --view-only=false undoes it; fields not given stay.
 	r := e.run("users", "set", "viewer", "--view-only=false", "--json").want(ExitOK, "")
-	var u apitoken.UserJSON
+	var u wire.User
 	r.json(&u)
 	if u.ID != "viewer" || u.ViewOnly || u.Disabled || u.Email != "" {
 		t.Fatalf("users set --view-only=false: %s", r.stdout)
@@ -399,7 +400,7 @@ func TestCommands_CreateAppliesEveryRuleToTheOwner(t *testing.T) {
 
 	// A token for a user whose role is then removed cannot be generated.
 	e.run("users", "grant-role", "plain", "api_tokens").want(ExitOK, "")
-	var tok apitoken.TokenJSON
+	var tok wire.Token
 	create("plain", "n", "7d", "meta,report").want(ExitOK, "")
 	r := e.run("tokens", "list", "--owner", "plain", "--status", "not_generated", "--json").want(ExitOK, "")
 	var list tokenadmin.TokenList
@@ -626,7 +627,7 @@ func TestBinary_CaddyRunsTheCommandsWithTheirExitCodes(t *testing.T) {
 		t.Fatalf("caddy help does not list api-tokens:\n%s", r.stdout)
 	}
 	caddy("api-tokens", "users", "grant-role", "svc", "api_tokens", "--address", adminAddr).want(ExitOK, "")
-	var tok apitoken.TokenJSON
+	var tok wire.Token
 	caddy("api-tokens", "tokens", "create", "--owner", "svc", "--name", "n", "--expires", "1d", "--scopes", "meta",
 		"--json", "--address", adminAddr).want(ExitOK, "").json(&tok)
 	r := caddy("api-tokens", "tokens", "generate", tok.ID, "--address", adminAddr).want(ExitOK, "")
@@ -735,7 +736,7 @@ func TestCommands_KeysRotateAndRetire(t *testing.T) {
 	if status, _ := report(t, "/meta", jwtA); status != 200 {
 		t.Fatalf("a JWT of the previous key after rotation: %d, want 200", status)
 	}
-	var tokB apitoken.TokenJSON
+	var tokB wire.Token
 	e.run("tokens", "create", "--owner", "svc", "--name", "b", "--expires", "1d", "--scopes", "meta", "--json").want(ExitOK, "").json(&tokB)
 	jwtB := strings.TrimSpace(e.run("tokens", "generate", tokB.ID).want(ExitOK, "").stdout)
 	if kid := jwtKid(t, jwtB); kid != rotated {

@@ -10,7 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
+	"github.com/caddy-apitokens/caddy-apitokens/internal/wire"
 	"github.com/caddy-apitokens/caddy-apitokens/tokenadmin"
 )
 
@@ -73,7 +73,7 @@ func cell(s string) string {
 	}, s)
 }
 
-func when(t *apitoken.Time) string {
+func when(t *wire.Time) string {
 	if t == nil {
 		return ""
 	}
@@ -94,7 +94,7 @@ func yesNo(b bool) string {
 	return "no"
 }
 
-func (o *output) users(raw []byte, us []apitoken.UserJSON, next *string) error {
+func (o *output) users(raw []byte, us []wire.User, next *string) error {
 	if o.json {
 		return o.raw(raw)
 	}
@@ -109,7 +109,7 @@ func (o *output) users(raw []byte, us []apitoken.UserJSON, next *string) error {
 	return o.table("users", []string{"USER", "EMAIL", "ROLES", "VIEW-ONLY", "DISABLED", "CREATED"}, rows, next)
 }
 
-func (o *output) tokens(raw []byte, ts []apitoken.TokenJSON, next *string) error {
+func (o *output) tokens(raw []byte, ts []wire.Token, next *string) error {
 	if o.json {
 		return o.raw(raw)
 	}
@@ -121,7 +121,7 @@ func (o *output) tokens(raw []byte, ts []apitoken.TokenJSON, next *string) error
 	return o.table("tokens", []string{"ID", "NAME", "OWNER", "SCOPES", "EXPIRES", "STATUS", "EXPIRES AT", "LAST USED", "LAST IP"}, rows, next)
 }
 
-func (o *output) logs(raw []byte, ls []apitoken.LogJSON, next *string) error {
+func (o *output) logs(raw []byte, ls []wire.Log, next *string) error {
 	if o.json {
 		return o.raw(raw)
 	}

@@ -6,7 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
+	"github.com/caddy-apitokens/caddy-apitokens/internal/wire"
 	"github.com/caddy-apitokens/caddy-apitokens/tokenadmin"
 )
 
@@ -64,12 +64,12 @@ generated: generate its JWT with "caddy api-tokens tokens generate <id>".`,
 		in.Name, _ = create.Flags().GetString("name")
 		in.Expires, _ = create.Flags().GetString("expires")
 		in.Scopes, _ = create.Flags().GetStringSlice("scopes")
-		var t apitoken.TokenJSON
+		var t wire.Token
 		raw, err := cl.call(ctx, "POST", tokenadmin.BasePath+"tokens", nil, in, &t)
 		if err != nil {
 			return err
 		}
-		if err := out.tokens(raw, []apitoken.TokenJSON{t}, nil); err != nil {
+		if err := out.tokens(raw, []wire.Token{t}, nil); err != nil {
 			return err
 		}
 		out.note("Created %s. Generate its JWT with: caddy api-tokens tokens generate %s", t.ID, t.ID)
@@ -101,12 +101,12 @@ log records the generation by the acting system admin.`,
 		Args:  cobra.ExactArgs(1),
 	}
 	revoke.RunE = c.action(func(ctx context.Context, out *output, cl *client, args []string) error {
-		var t apitoken.TokenJSON
+		var t wire.Token
 		raw, err := cl.call(ctx, "POST", tokenadmin.BasePath+"tokens/"+url.PathEscape(args[0])+"/revoke", nil, nil, &t)
 		if err != nil {
 			return err
 		}
-		return out.tokens(raw, []apitoken.TokenJSON{t}, nil)
+		return out.tokens(raw, []wire.Token{t}, nil)
 	})
 
 	tokens.AddCommand(list, create, generate, revoke)

@@ -6,7 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
+	"github.com/caddy-apitokens/caddy-apitokens/internal/wire"
 	"github.com/caddy-apitokens/caddy-apitokens/tokenadmin"
 )
 
@@ -59,12 +59,12 @@ A view-only or disabled user's tokens stop working until that is undone
 			b, _ := set.Flags().GetBool("disabled")
 			p.Disabled = &b
 		}
-		var u apitoken.UserJSON
+		var u wire.User
 		raw, err := cl.call(ctx, "PUT", tokenadmin.BasePath+"users/"+url.PathEscape(args[0]), nil, p, &u)
 		if err != nil {
 			return err
 		}
-		return out.users(raw, []apitoken.UserJSON{u}, nil)
+		return out.users(raw, []wire.User{u}, nil)
 	})
 
 	roleCmd := func(use, alias, short, method string) *cobra.Command {
@@ -75,12 +75,12 @@ A view-only or disabled user's tokens stop working until that is undone
 			Args:    cobra.ExactArgs(2),
 		}
 		cmd.RunE = c.action(func(ctx context.Context, out *output, cl *client, args []string) error {
-			var u apitoken.UserJSON
+			var u wire.User
 			raw, err := cl.call(ctx, method, tokenadmin.BasePath+"users/"+url.PathEscape(args[0])+"/roles/"+url.PathEscape(args[1]), nil, nil, &u)
 			if err != nil {
 				return err
 			}
-			return out.users(raw, []apitoken.UserJSON{u}, nil)
+			return out.users(raw, []wire.User{u}, nil)
 		})
 		return cmd
 	}

@@ -3,8 +3,8 @@ package caddyfile
 import (
 	cf "github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
-	"github.com/caddy-apitokens/caddy-apitokens/apitoken/notify"
 	"github.com/caddy-apitokens/caddy-apitokens/caddymodule"
+	"github.com/caddy-apitokens/caddy-apitokens/notify"
 )
 
 // unmarshalNotify parses one notify line of the api_tokens option into a:

@@ -14,7 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
-	"github.com/caddy-apitokens/caddy-apitokens/apitoken/notify"
+	"github.com/caddy-apitokens/caddy-apitokens/notify"
 )
 
 func init() {
@@ -204,7 +204,10 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if a.metrics, err = newMetrics(ctx, a.auth.JWTStats, a.backend); err != nil {
 		return fmt.Errorf("api_tokens: registering metrics: %w", err)
 	}
-	a.service = &apitoken.Service{
+	if err := a.provisionNotify(); err != nil {
+		return err
+	}
+	a.service = apitoken.NewService(apitoken.ServiceConfig{
 		Store:       a.backend.store,
 		Signer:      a.signer,
 		MaxLifetime: a.maxLife,
@@ -218,10 +221,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 			}
 		},
 		MaxTokensPerUser: a.MaxTokensPerUser,
-	}
-	if err := a.provisionNotify(); err != nil {
-		return err
-	}
+		Notify:           a.notifyDestinations(),
+		Notified:         a.backend.notifier.Wake,
+	})
 	a.logger.Info("api tokens ready",
 		zap.String("issuer", a.Issuer),
 		zap.String("storage", a.Storage.Driver),

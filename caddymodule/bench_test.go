@@ -34,7 +34,7 @@ func benchGuard(b *testing.B) (*Auth, string) {
 		auditor.Close(ctx)
 		store.Close()
 	})
-	svc := &apitoken.Service{Store: store, Signer: signer, Admins: map[string]bool{"root": true}}
+	svc := apitoken.NewService(apitoken.ServiceConfig{Store: store, Signer: signer, Admins: map[string]bool{"root": true}})
 	root, _ := svc.Caller(ctx, "root")
 	if _, err := svc.GrantRole(ctx, root, "alice", apitoken.RoleAPITokens); err != nil {
 		b.Fatal(err)

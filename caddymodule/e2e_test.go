@@ -193,8 +193,9 @@ func (e *guardEnv) takeApp() {
 		e.t.Fatal(err)
 	}
 	e.app = a.(*App)
-	e.svc = e.app.Service()
-	e.svc.Now = e.clock.Now
+	cfg := e.app.Service().Config()
+	cfg.Now = e.clock.Now
+	e.svc = apitoken.NewService(cfg)
 }
 
 // settle waits until the guard's state has read the change sequence past
@@ -332,7 +333,7 @@ func TestGuard_RefusalsNeverReachTheUpstream(t *testing.T) {
 	metaTok, metaOnly := e.token("meta only", apitoken.Expiry30d, mustScope(apitoken.ScopeMeta))
 
 	revokedTok, revoked := e.token("revoked", apitoken.Expiry30d, apitoken.AllScopes)
-	if _, err := e.svc.Revoke(ctx, e.owner, revokedTok.ID, false); err != nil {
+	if _, err := e.svc.Revoke(ctx, e.owner, revokedTok.ID); err != nil {
 		t.Fatal(err)
 	}
 	supTok, superseded := e.token("superseded", apitoken.Expiry30d, apitoken.AllScopes)
@@ -540,7 +541,7 @@ func TestGuard_NarrowingScopesAppliesToTheLiveTokenAtOnce(t *testing.T) {
 
 func (e *guardEnv) tokenByName(name string) apitoken.Token {
 	e.t.Helper()
-	toks, _, err := e.svc.ListTokens(context.Background(), e.owner, false, apitoken.TokenFilter{Page: apitoken.Page{Limit: 1000}})
+	toks, _, err := e.svc.ListTokens(context.Background(), e.owner, apitoken.TokenFilter{Page: apitoken.Page{Limit: 1000}})
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -155,7 +155,7 @@ func TestFailLimit_AnIPv6ClientIsCountedByIts64(t *testing.T) {
 func TestFailLimit_AFloodDoesNotReachTheAuditLog(t *testing.T) {
 	e := newFailLimitEnv(t, trustLocalProxy, 5)
 	tok, jwt := e.live("alice", "revoked", apitoken.Expiry30d, apitoken.AllScopes)
-	if _, err := e.svc.Revoke(context.Background(), e.owner, tok.ID, false); err != nil {
+	if _, err := e.svc.Revoke(context.Background(), e.owner, tok.ID); err != nil {
 		t.Fatal(err)
 	}
 	refused := map[int]int{}

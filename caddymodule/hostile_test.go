@@ -705,7 +705,7 @@ func TestHostile_ServerSideState(t *testing.T) {
 			}()
 		}
 		time.Sleep(200 * time.Millisecond)
-		if _, err := e.svc.Revoke(ctx, e.owner, tok.ID, false); err != nil {
+		if _, err := e.svc.Revoke(ctx, e.owner, tok.ID); err != nil {
 			t.Fatal(err)
 		}
 		revokedAt.Store(time.Now().UnixNano())

@@ -15,26 +15,22 @@ import (
 	"github.com/caddyserver/caddy/v2"
 
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
+	"github.com/caddy-apitokens/caddy-apitokens/keyring"
 )
 
 // defaultKeys are api_tokens options without any key: the keyring in
 // Caddy's data directory is used.
 const defaultKeys = "audit_window 1m"
 
-// keyringFiles are the keyring and the single-key file of earlier versions
-// in the test's data directory; the test starts without either and leaves
-// none behind.
-func keyringFiles(t *testing.T) (ring, legacy string) {
+// keyringFile is the keyring in the test's data directory; the test starts
+// without it and leaves none behind.
+func keyringFile(t *testing.T) string {
 	t.Helper()
-	dir := filepath.Join(caddy.AppDataDir(), "apitokens")
-	ring, legacy = filepath.Join(dir, keyringName), filepath.Join(dir, "signing.key")
-	clean := func() {
-		os.Remove(ring)
-		os.Remove(legacy)
-	}
+	ring := filepath.Join(caddy.AppDataDir(), "apitokens", keyringName)
+	clean := func() { os.Remove(ring) }
 	clean()
 	t.Cleanup(clean)
-	return ring, legacy
+	return ring
 }
 
 func kidOf(t *testing.T, jwt string) string {
@@ -107,7 +103,7 @@ func TestKeys_ConfiguredKeysRotateByReload(t *testing.T) {
 }
 
 func TestKeys_TheDefaultKeyringRotatesAndRetiresAtOnce(t *testing.T) {
-	ring, _ := keyringFiles(t)
+	ring := keyringFile(t)
 	e := newHostileEnv(t, "", defaultKeys)
 	ctx := context.Background()
 	info, err := os.Stat(ring)
@@ -183,28 +179,6 @@ func TestKeys_TheDefaultKeyringRotatesAndRetiresAtOnce(t *testing.T) {
 	e.noSecretsInLogs(t)
 }
 
-func TestKeys_TheSingleKeyFileOfEarlierVersionsIsMigrated(t *testing.T) {
-	ring, legacy := keyringFiles(t)
-	old, err := apitoken.LoadOrCreateKeyFile(legacy) // as an earlier version left it
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := newHostileEnv(t, "", defaultKeys)
-	if ids := e.app.SigningKeyIDs(); len(ids) != 1 || ids[0] != old.ID {
-		t.Fatalf("key ids %v, want the migrated key %s", ids, old.ID)
-	}
-	_, jwt := e.live("alice", "migrated", apitoken.Expiry30d, apitoken.AllScopes)
-	if kidOf(t, jwt) != old.ID || status(t, e, bearer(jwt)) != 200 {
-		t.Fatal("the migrated key does not sign and verify")
-	}
-	if _, err := os.Stat(legacy); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("the single-key file is still there: %v", err)
-	}
-	if info, err := os.Stat(ring); err != nil || info.Mode().Perm() != 0o600 {
-		t.Fatalf("keyring: %v, %v", info, err)
-	}
-}
-
 func TestKeys_EdDSAIssuesAndVerifyOnlyInstancesNeverHoldTheSecret(t *testing.T) {
 	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
 	seed := base64.StdEncoding.EncodeToString(priv.Seed())
@@ -263,7 +237,7 @@ func TestKeys_EdDSAIssuesAndVerifyOnlyInstancesNeverHoldTheSecret(t *testing.T) 
 }
 
 func TestKeys_DefaultKeyringWithEdDSA(t *testing.T) {
-	ring, _ := keyringFiles(t)
+	ring := keyringFile(t)
 	e := newHostileEnv(t, "", "signing_alg EdDSA\n\t\t"+defaultKeys)
 	_, jwt := e.live("alice", "ed", apitoken.Expiry30d, apitoken.AllScopes)
 	if h, _ := parts(t, jwt); h["alg"] != "EdDSA" {
@@ -282,7 +256,7 @@ func TestKeys_DefaultKeyringWithEdDSA(t *testing.T) {
 			t.Fatalf("got %d", got)
 		}
 	}
-	list, err := apitoken.ListKeyring(ring)
+	list, err := keyring.List(ring)
 	if err != nil || len(list) != 2 || list[0].Alg != apitoken.AlgEdDSA {
 		t.Fatalf("keyring %+v, %v", list, err)
 	}
@@ -319,7 +293,7 @@ func TestApp_KeyOptionsAreChecked(t *testing.T) {
 // Rotations and retirements at once (the admin endpoint serves requests
 // concurrently) leave the signer with exactly the keyring's keys.
 func TestKeys_ConcurrentRotationsLeaveTheSignerAsTheKeyring(t *testing.T) {
-	ring, _ := keyringFiles(t)
+	ring := keyringFile(t)
 	e := newHostileEnv(t, "", defaultKeys)
 	ctx := context.Background()
 	first := e.app.SigningKeyIDs()[0]
@@ -337,7 +311,7 @@ func TestKeys_ConcurrentRotationsLeaveTheSignerAsTheKeyring(t *testing.T) {
 	if err := e.app.RetireSigningKey(ctx, first); err != nil {
 		t.Fatal(err)
 	}
-	list, err := apitoken.ListKeyring(ring)
+	list, err := keyring.List(ring)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 
-	"github.com/caddy-apitokens/caddy-apitokens/apitoken/notify"
+	"github.com/caddy-apitokens/caddy-apitokens/notify"
 )
 
 // Notify is where token owners hear about their tokens: on generation, on
@@ -50,8 +50,8 @@ type WebhookNotify struct {
 	Secret string `json:"secret"`
 }
 
-// provisionNotify builds the senders of the config and tells the service
-// where notifications go. Call it once the backend and the service exist.
+// provisionNotify builds the senders of the config (notifyDestinations
+// names where they send). Call it once the backend exists.
 func (a *App) provisionNotify() error {
 	a.senders = nil
 	if a.Notify == nil {
@@ -79,11 +79,17 @@ func (a *App) provisionNotify() error {
 		seen[wh.Destination()] = true
 		a.senders = append(a.senders, wh)
 	}
-	for _, s := range a.senders {
-		a.service.Notify = append(a.service.Notify, s.Destination())
-	}
-	a.service.Notified = a.backend.notifier.Wake
 	return nil
+}
+
+// notifyDestinations names where the senders of provisionNotify send: the
+// service writes a notification to the outbox for each.
+func (a *App) notifyDestinations() []string {
+	var out []string
+	for _, s := range a.senders {
+		out = append(out, s.Destination())
+	}
+	return out
 }
 
 // startNotify hands this config's senders to the backend's deliverer: the

@@ -5,9 +5,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
-	"github.com/caddy-apitokens/caddy-apitokens/apitoken/notify"
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken/sqlite"
+	"github.com/caddy-apitokens/caddy-apitokens/notify"
 )
 
 func TestValidate_NotifyInJSONIsChecked(t *testing.T) {
@@ -36,8 +35,7 @@ func TestProvisionNotify_ReplacesPlaceholdersAndRefusesWhatCannotWork(t *testing
 	}
 	t.Cleanup(func() { store.Close() })
 	provision := func(n *Notify) (*App, error) {
-		a := &App{Notify: n, backend: &backend{store: store, notifier: &notify.Deliverer{Store: store}},
-			service: &apitoken.Service{Store: store}}
+		a := &App{Notify: n, backend: &backend{store: store, notifier: &notify.Deliverer{Store: store}}}
 		return a, a.provisionNotify()
 	}
 	a, err := provision(&Notify{
@@ -47,15 +45,15 @@ func TestProvisionNotify_ReplacesPlaceholdersAndRefusesWhatCannotWork(t *testing
 	if err != nil {
 		t.Fatalf("provisionNotify: %v", err)
 	}
-	if want := []string{"email", notify.WebhookDestination("https://hooks.example.com/tokens")}; !reflect.DeepEqual(a.service.Notify, want) {
-		t.Errorf("service notifies %v, want %v", a.service.Notify, want)
+	if want := []string{"email", notify.WebhookDestination("https://hooks.example.com/tokens")}; !reflect.DeepEqual(a.notifyDestinations(), want) {
+		t.Errorf("service notifies %v, want %v", a.notifyDestinations(), want)
 	}
-	if a.service.Notified == nil || len(a.senders) != 2 {
-		t.Errorf("Notified set %v, %d senders; want set, 2", a.service.Notified != nil, len(a.senders))
+	if len(a.senders) != 2 {
+		t.Errorf("%d senders; want 2", len(a.senders))
 	}
 	a, err = provision(nil)
-	if err != nil || len(a.senders) != 0 || a.service.Notify != nil {
-		t.Errorf("without notify: %v, %d senders, notify %v; want none", err, len(a.senders), a.service.Notify)
+	if err != nil || len(a.senders) != 0 || a.notifyDestinations() != nil {
+		t.Errorf("without notify: %v, %d senders, notify %v; want none", err, len(a.senders), a.notifyDestinations())
 	}
 	for _, tc := range []struct {
 		name string

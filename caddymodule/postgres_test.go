@@ -89,8 +89,8 @@ func TestBackend_ChangesOnAnotherInstanceReachEveryLiveConfig(t *testing.T) {
 	oldCfg, newCfg := newAuth(), newAuth()
 
 	ctx := context.Background()
-	svc := &apitoken.Service{Store: b.store, Signer: signer, Admins: map[string]bool{"root": true}}
-	otherSvc := &apitoken.Service{Store: other, Signer: signer, Admins: map[string]bool{"root": true}}
+	svc := apitoken.NewService(apitoken.ServiceConfig{Store: b.store, Signer: signer, Admins: map[string]bool{"root": true}})
+	otherSvc := apitoken.NewService(apitoken.ServiceConfig{Store: other, Signer: signer, Admins: map[string]bool{"root": true}})
 	root, err := svc.Caller(ctx, "root")
 	if err != nil {
 		t.Fatal(err)
@@ -135,7 +135,7 @@ func TestBackend_ChangesOnAnotherInstanceReachEveryLiveConfig(t *testing.T) {
 
 	tok, jwt := newJWT("first")
 	warm(jwt, oldCfg, newCfg)
-	if _, err := otherSvc.Revoke(ctx, alice, tok.ID, false); err != nil {
+	if _, err := otherSvc.Revoke(ctx, alice, tok.ID); err != nil {
 		t.Fatal(err)
 	}
 	for name, a := range map[string]*apitoken.Authenticator{"old config": oldCfg, "new config": newCfg} {

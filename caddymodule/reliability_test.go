@@ -196,7 +196,7 @@ func TestReliability_KillDashNineLosesAtMostOneFlushInterval(t *testing.T) {
 	}
 	key, _ := apitoken.ParseKey(testKey)
 	signer, _ := apitoken.NewSigner("https://reports.test", []apitoken.Key{key}, nil)
-	svc := &apitoken.Service{Store: store, Signer: signer, Admins: map[string]bool{"root": true}}
+	svc := apitoken.NewService(apitoken.ServiceConfig{Store: store, Signer: signer, Admins: map[string]bool{"root": true}})
 	root, _ := svc.Caller(ctx, "root")
 	if _, err := svc.GrantRole(ctx, root, "alice", apitoken.RoleAPITokens); err != nil {
 		t.Fatal(err)

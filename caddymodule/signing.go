@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
+	"github.com/caddy-apitokens/caddy-apitokens/keyring"
 )
 
 // loadKeys reads the configured keys, signing keys first, or, when the
@@ -20,7 +21,7 @@ func (a *App) loadKeys() ([]apitoken.Key, error) {
 	if len(a.SigningKeys) == 0 && len(a.VerifyKeys) == 0 {
 		dir := filepath.Join(caddy.AppDataDir(), "apitokens")
 		a.keyFile = filepath.Join(dir, keyringName)
-		keys, err := apitoken.LoadOrCreateKeyring(a.keyFile, filepath.Join(dir, "signing.key"), a.SigningAlg)
+		keys, err := keyring.LoadOrCreate(a.keyFile, a.SigningAlg)
 		if err != nil {
 			return nil, fmt.Errorf("api_tokens: signing keys: %w", err)
 		}
@@ -59,8 +60,7 @@ func (a *App) loadKeys() ([]apitoken.Key, error) {
 }
 
 // keyringName is the keyring's file in the apitokens folder of Caddy's data
-// directory. It replaces signing.key, the single-key file of earlier
-// versions, which is migrated into it once.
+// directory.
 const keyringName = "signing_keys.json"
 
 // keyChange serialises keyring changes with the signer updates that follow
@@ -88,7 +88,7 @@ func (a *App) RotateSigningKey(ctx context.Context) (kid string, err error) {
 	}
 	keyChange.Lock() // the file and the signer change together
 	defer keyChange.Unlock()
-	k, keys, err := apitoken.RotateKeyring(a.keyFile, a.SigningAlg)
+	k, keys, err := keyring.Rotate(a.keyFile, a.SigningAlg)
 	if err != nil {
 		return "", fmt.Errorf("api_tokens: rotating the signing key: %w", err)
 	}
@@ -114,7 +114,7 @@ func (a *App) RetireSigningKey(ctx context.Context, kid string) error {
 	}
 	keyChange.Lock()
 	defer keyChange.Unlock()
-	keys, err := apitoken.RetireKeyringKey(a.keyFile, kid, a.SigningAlg)
+	keys, err := keyring.Retire(a.keyFile, kid, a.SigningAlg)
 	if err != nil {
 		return fmt.Errorf("api_tokens: retiring signing key %s: %w", kid, err)
 	}

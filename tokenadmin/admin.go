@@ -9,6 +9,7 @@ import (
 
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
 	"github.com/caddy-apitokens/caddy-apitokens/internal/jsonhttp"
+	"github.com/caddy-apitokens/caddy-apitokens/internal/wire"
 )
 
 // Every admin route refuses a caller who is not a system admin before it
@@ -46,7 +47,7 @@ func (a *api) adminTokens(w http.ResponseWriter, r *http.Request, c apitoken.Cal
 			return err
 		}
 	}
-	ts, next, err := a.svc.ListTokens(r.Context(), c, true, f)
+	ts, next, err := a.svc.ListAllTokens(r.Context(), c, f)
 	if err != nil {
 		return err
 	}
@@ -59,7 +60,7 @@ func (a *api) adminRevoke(w http.ResponseWriter, r *http.Request, c apitoken.Cal
 	if err := adminOnly(w, r, c); err != nil {
 		return err
 	}
-	t, err := a.svc.Revoke(r.Context(), c, r.PathValue("id"), true)
+	t, err := a.svc.RevokeFor(r.Context(), c, r.PathValue("id"))
 	if err != nil {
 		return err
 	}
@@ -143,9 +144,9 @@ func (a *api) listUsers(w http.ResponseWriter, r *http.Request, c apitoken.Calle
 	if err != nil {
 		return err
 	}
-	out := UserList{Users: make([]apitoken.UserJSON, len(us)), NextCursor: cursor(next)}
+	out := UserList{Users: make([]wire.User, len(us)), NextCursor: cursor(next)}
 	for i := range us {
-		out.Users[i] = us[i].JSON()
+		out.Users[i] = wire.FromUser(&us[i])
 	}
 	jsonhttp.Write(w, http.StatusOK, out)
 	return nil
@@ -165,7 +166,7 @@ func (a *api) putUser(w http.ResponseWriter, r *http.Request, c apitoken.Caller)
 		return err
 	}
 	a.changed(r, c, "user set", zap.String("user", u.ID))
-	jsonhttp.Write(w, http.StatusOK, u.JSON())
+	jsonhttp.Write(w, http.StatusOK, wire.FromUser(&u))
 	return nil
 }
 
@@ -180,7 +181,7 @@ func (a *api) grantRole(w http.ResponseWriter, r *http.Request, c apitoken.Calle
 		return err
 	}
 	a.changed(r, c, "role granted", zap.String("user", u.ID), zap.String("role", string(role)))
-	jsonhttp.Write(w, http.StatusOK, u.JSON())
+	jsonhttp.Write(w, http.StatusOK, wire.FromUser(&u))
 	return nil
 }
 
@@ -195,7 +196,7 @@ func (a *api) removeRole(w http.ResponseWriter, r *http.Request, c apitoken.Call
 		return err
 	}
 	a.changed(r, c, "role removed", zap.String("user", u.ID), zap.String("role", string(role)))
-	jsonhttp.Write(w, http.StatusOK, u.JSON())
+	jsonhttp.Write(w, http.StatusOK, wire.FromUser(&u))
 	return nil
 }
 

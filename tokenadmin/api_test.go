@@ -39,6 +39,15 @@ type fixture struct {
 	now time.Time
 }
 
+// reconfigure builds the service anew with change applied to its config,
+// and the api over it, as a config reload does.
+func (f *fixture) reconfigure(change func(c *apitoken.ServiceConfig)) {
+	cfg := f.svc.Config()
+	change(&cfg)
+	f.svc = apitoken.NewService(cfg)
+	f.api = newAPI(f.svc, nil, f.api.logger, siteMount)
+}
+
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	ctx := context.Background()
@@ -58,7 +67,7 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.svc = &apitoken.Service{Store: store, Signer: signer, Admins: map[string]bool{"root": true}, Now: f.clock}
+	f.svc = apitoken.NewService(apitoken.ServiceConfig{Store: store, Signer: signer, Admins: map[string]bool{"root": true}, Now: f.clock})
 	core, logs := observer.New(zapcore.InfoLevel)
 	f.logs = logs
 	f.api = newAPI(f.svc, nil, zap.New(core), siteMount)
@@ -767,13 +776,17 @@ func (s failingStore) GetUser(context.Context, string) (apitoken.User, error) {
 
 func TestAPI_StoreFailures(t *testing.T) {
 	f := newFixture(t)
-	f.svc.Store = failingStore{f.store, fmt.Errorf("querying users: %w: connection refused", apitoken.ErrUnavailable)}
+	f.reconfigure(func(c *apitoken.ServiceConfig) {
+		c.Store = failingStore{f.store, fmt.Errorf("querying users: %w: connection refused", apitoken.ErrUnavailable)}
+	})
 	r := f.do(req{caller: "alice", method: "GET", path: "/tokens"}).want(t, http.StatusServiceUnavailable, "unavailable")
 	if r.header.Get("Retry-After") != "1" {
 		t.Errorf("Retry-After %q", r.header.Get("Retry-After"))
 	}
 
-	f.svc.Store = failingStore{f.store, errors.New("database disk image is malformed at /var/secret/path")}
+	f.reconfigure(func(c *apitoken.ServiceConfig) {
+		c.Store = failingStore{f.store, errors.New("database disk image is malformed at /var/secret/path")}
+	})
 	r = f.do(req{caller: "alice", method: "GET", path: "/tokens"}).want(t, http.StatusInternalServerError, "internal")
 	if strings.Contains(r.raw, "malformed") || strings.Contains(r.raw, "/var/secret") {
 		t.Fatalf("the internal error reached the client: %s", r.raw)
@@ -857,7 +870,7 @@ func (s textStore) ListNotifications(ctx context.Context, f apitoken.Notificatio
 
 func TestAPI_IDsThatCannotBeStoredAreNotFoundNotServerErrors(t *testing.T) {
 	f := newFixture(t)
-	f.svc.Store = textStore{f.store}
+	f.reconfigure(func(c *apitoken.ServiceConfig) { c.Store = textStore{f.store} })
 	for _, id := range []string{"%FF", "tok_%00", "%C3%28"} {
 		for _, q := range []req{
 			{caller: "alice", method: "GET", path: "/tokens/" + id},

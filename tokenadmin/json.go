@@ -2,6 +2,7 @@ package tokenadmin
 
 import (
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
+	"github.com/caddy-apitokens/caddy-apitokens/internal/wire"
 )
 
 // The JSON answers of the management routes, on both mounts. They are
@@ -9,29 +10,29 @@ import (
 type (
 	// TokenList answers GET /tokens and GET /admin/tokens.
 	TokenList struct {
-		Tokens     []apitoken.TokenJSON `json:"tokens"`
-		NextCursor *string              `json:"next_cursor"`
+		Tokens     []wire.Token `json:"tokens"`
+		NextCursor *string      `json:"next_cursor"`
 	}
 	// LogList answers GET /tokens/{id}/logs and GET /admin/logs.
 	LogList struct {
-		Logs       []apitoken.LogJSON `json:"logs"`
-		NextCursor *string            `json:"next_cursor"`
+		Logs       []wire.Log `json:"logs"`
+		NextCursor *string    `json:"next_cursor"`
 	}
 	// UserList answers GET /admin/users.
 	UserList struct {
-		Users      []apitoken.UserJSON `json:"users"`
-		NextCursor *string             `json:"next_cursor"`
+		Users      []wire.User `json:"users"`
+		NextCursor *string     `json:"next_cursor"`
 	}
 	// NotificationList answers GET /admin/notifications.
 	NotificationList struct {
-		Notifications []apitoken.NotificationJSON `json:"notifications"`
-		NextCursor    *string                     `json:"next_cursor"`
+		Notifications []wire.Notification `json:"notifications"`
+		NextCursor    *string             `json:"next_cursor"`
 	}
 	// Generated answers a generation. Token, the JWT, is shown this once.
 	Generated struct {
-		Token     string             `json:"token"`
-		ExpiresAt *apitoken.Time     `json:"expires_at"`
-		Details   apitoken.TokenJSON `json:"details"`
+		Token     string     `json:"token"`
+		ExpiresAt *wire.Time `json:"expires_at"`
+		Details   wire.Token `json:"details"`
 	}
 	// KeyList answers the key routes: the ids of the keys the running
 	// instance verifies with, the signing one first.
@@ -92,17 +93,17 @@ func cursor(next string) *string {
 
 func (a *api) tokenList(ts []apitoken.Token, next string) TokenList {
 	now := a.now()
-	out := TokenList{Tokens: make([]apitoken.TokenJSON, len(ts)), NextCursor: cursor(next)}
+	out := TokenList{Tokens: make([]wire.Token, len(ts)), NextCursor: cursor(next)}
 	for i := range ts {
-		out.Tokens[i] = ts[i].JSON(now)
+		out.Tokens[i] = wire.FromToken(&ts[i], now)
 	}
 	return out
 }
 
 func logListOf(ls []apitoken.Log, next string) LogList {
-	out := LogList{Logs: make([]apitoken.LogJSON, len(ls)), NextCursor: cursor(next)}
+	out := LogList{Logs: make([]wire.Log, len(ls)), NextCursor: cursor(next)}
 	for i := range ls {
-		out.Logs[i] = ls[i].JSON()
+		out.Logs[i] = wire.FromLog(&ls[i])
 	}
 	return out
 }

@@ -5,6 +5,7 @@ import (
 
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
 	"github.com/caddy-apitokens/caddy-apitokens/internal/jsonhttp"
+	"github.com/caddy-apitokens/caddy-apitokens/internal/wire"
 )
 
 // GET /admin/notifications?state=&token=
@@ -27,9 +28,9 @@ func (a *api) adminNotifications(w http.ResponseWriter, r *http.Request, c apito
 	if err != nil {
 		return err
 	}
-	out := NotificationList{Notifications: make([]apitoken.NotificationJSON, len(ns)), NextCursor: cursor(next)}
+	out := NotificationList{Notifications: make([]wire.Notification, len(ns)), NextCursor: cursor(next)}
 	for i := range ns {
-		out.Notifications[i] = ns[i].JSON()
+		out.Notifications[i] = wire.FromNotification(&ns[i])
 	}
 	jsonhttp.Write(w, http.StatusOK, out)
 	return nil

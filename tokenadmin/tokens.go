@@ -7,6 +7,7 @@ import (
 
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
 	"github.com/caddy-apitokens/caddy-apitokens/internal/jsonhttp"
+	"github.com/caddy-apitokens/caddy-apitokens/internal/wire"
 )
 
 // readOnly applies the request rules to a route that takes no body: a body,
@@ -59,7 +60,7 @@ func (a *api) listTokens(w http.ResponseWriter, r *http.Request, c apitoken.Call
 	if err != nil {
 		return err
 	}
-	ts, next, err := a.svc.ListTokens(r.Context(), c, false, apitoken.TokenFilter{Page: p})
+	ts, next, err := a.svc.ListTokens(r.Context(), c, apitoken.TokenFilter{Page: p})
 	if err != nil {
 		return err
 	}
@@ -105,20 +106,20 @@ func tokenInput(name, expires string, scopes []string) (apitoken.TokenInput, err
 // created answers a new token, and logs it.
 func (a *api) created(w http.ResponseWriter, r *http.Request, c apitoken.Caller, t apitoken.Token) {
 	a.changed(r, c, "token created", zap.String("token_id", t.ID), zap.String("owner", t.Owner))
-	jsonhttp.Write(w, http.StatusCreated, t.JSON(a.now()))
+	jsonhttp.Write(w, http.StatusCreated, wire.FromToken(&t, a.now()))
 }
 
 // generated answers a new JWT, and logs the generation (never the JWT).
 func (a *api) generated(w http.ResponseWriter, r *http.Request, c apitoken.Caller, jwt string, t apitoken.Token) {
 	a.changed(r, c, "token generated", zap.String("token_id", t.ID), zap.String("owner", t.Owner))
-	details := t.JSON(a.now())
+	details := wire.FromToken(&t, a.now())
 	jsonhttp.Write(w, http.StatusOK, Generated{Token: jwt, ExpiresAt: details.ExpiresAt, Details: details})
 }
 
 // revoked answers a revoked token, and logs the revocation.
 func (a *api) revoked(w http.ResponseWriter, r *http.Request, c apitoken.Caller, t apitoken.Token) {
 	a.changed(r, c, "token revoked", zap.String("token_id", t.ID), zap.String("owner", t.Owner))
-	jsonhttp.Write(w, http.StatusOK, t.JSON(a.now()))
+	jsonhttp.Write(w, http.StatusOK, wire.FromToken(&t, a.now()))
 }
 
 // GET /tokens/{id}
@@ -130,7 +131,7 @@ func (a *api) getToken(w http.ResponseWriter, r *http.Request, c apitoken.Caller
 	if err := readOnly(w, r); err != nil {
 		return err
 	}
-	jsonhttp.Write(w, http.StatusOK, t.JSON(a.now()))
+	jsonhttp.Write(w, http.StatusOK, wire.FromToken(&t, a.now()))
 	return nil
 }
 
@@ -164,7 +165,7 @@ func (a *api) updateToken(w http.ResponseWriter, r *http.Request, c apitoken.Cal
 		return err
 	}
 	a.changed(r, c, "token updated", zap.String("token_id", t.ID), zap.String("owner", t.Owner))
-	jsonhttp.Write(w, http.StatusOK, t.JSON(a.now()))
+	jsonhttp.Write(w, http.StatusOK, wire.FromToken(&t, a.now()))
 	return nil
 }
 
@@ -194,7 +195,7 @@ func (a *api) revoke(w http.ResponseWriter, r *http.Request, c apitoken.Caller) 
 	if err := readOnly(w, r); err != nil {
 		return err
 	}
-	if t, err = a.svc.Revoke(r.Context(), c, t.ID, false); err != nil {
+	if t, err = a.svc.Revoke(r.Context(), c, t.ID); err != nil {
 		return err
 	}
 	a.revoked(w, r, c, t)

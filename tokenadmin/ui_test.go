@@ -65,7 +65,7 @@ func TestUI_MyTokensPageOffersTheExpiriesThePolicyAllows(t *testing.T) {
 		{apitoken.Expiry7d, "1d 7d", "7d"},
 		{apitoken.ExpiryNever, "1d 7d 30d 60d 90d 1y never", "30d"},
 	} {
-		f.svc.MaxLifetime = tc.max
+		f.reconfigure(func(c *apitoken.ServiceConfig) { c.MaxLifetime = tc.max })
 		p := f.page("alice", "GET", "/").wantPage(t, http.StatusOK)
 		var got []string
 		selected := ""

@@ -138,7 +138,7 @@ func TestInstances_AuditWritesAreBoundedByTokensAndRevocationReachesEveryInstanc
 		t.Fatal(err)
 	}
 	setup := openStore(t, dsn)
-	svc := &apitoken.Service{Store: setup, Signer: signer, Admins: map[string]bool{"admin": true}, MaxTokensPerUser: size.tokens + size.trials}
+	svc := apitoken.NewService(apitoken.ServiceConfig{Store: setup, Signer: signer, Admins: map[string]bool{"admin": true}, MaxTokensPerUser: size.tokens + size.trials})
 	admin, err := svc.Caller(ctx, "admin")
 	if err != nil {
 		t.Fatal(err)
@@ -191,12 +191,12 @@ func TestInstances_AuditWritesAreBoundedByTokensAndRevocationReachesEveryInstanc
 
 	// Revocations go through instance 0, which drops its own cache at once
 	// (Service.Changed), as the admin routes of a Caddy instance do.
-	revoker := &apitoken.Service{Store: instances[0].store, Signer: signer, Admins: map[string]bool{"admin": true},
+	revoker := apitoken.NewService(apitoken.ServiceConfig{Store: instances[0].store, Signer: signer, Admins: map[string]bool{"admin": true},
 		Changed: func(tokenID, userID string) {
 			if tokenID != "" {
 				instances[0].state.InvalidateToken(tokenID)
 			}
-		}}
+		}})
 
 	// The load: every instance authenticates every load token in turn and
 	// records the attempt, paced to size.rate in all.
@@ -242,7 +242,7 @@ func TestInstances_AuditWritesAreBoundedByTokensAndRevocationReachesEveryInstanc
 				t.Fatalf("instance %d refused trial token %d before its revocation: %s", n, trial, f.Reason)
 			}
 		}
-		if _, err := revoker.Revoke(ctx, admin, trialIDs[trial], true); err != nil {
+		if _, err := revoker.RevokeFor(ctx, admin, trialIDs[trial]); err != nil {
 			t.Fatal(err)
 		}
 		revoked := time.Now()

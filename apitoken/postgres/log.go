@@ -119,10 +119,6 @@ const (
 	authFoldAddSQL = `UPDATE logs SET count = count + $1, activity_on = least(activity_on, $2), last_on = greatest(last_on, $3)
 		WHERE id = (SELECT id FROM logs WHERE activity = 'AUTHENTICATE' AND token_id = $4 AND window_start = $5
 			AND result = $6 AND reason = '` + apitoken.ReasonFolded + `' ORDER BY id LIMIT 1)`
-	// authInsertSQL starts the folded row of a token, window and result.
-	authInsertSQL = `INSERT INTO logs (token_id, token_name, activity, activity_on, activity_by, result, reason,
-		client_ip, user_agent, count, last_on, window_start)
-		VALUES ($1, $2, 'AUTHENTICATE', $3, $4, $5, '` + apitoken.ReasonFolded + `', '', '', $6, $7, $8)`
 	// authLockSQL locks the tokens of a batch, in id order so that two
 	// batches never wait for each other in a cycle, and reads their names.
 	// A batch holds its tokens' rows until it commits: the row count of a
@@ -142,13 +138,6 @@ const (
 	// ($1, in seconds), past which no batch is retried.
 	pruneBatchSQL = `DELETE FROM audit_batches WHERE created_at < now() - make_interval(secs => $1)`
 )
-
-// foldReserve is how many of a window's MaxAuthRowsPerWindow rows are kept
-// for the folded rows: one per result (OK and Fail). A record starts a row
-// of its own only while the token's window has fewer rows than
-// MaxAuthRowsPerWindow-foldReserve; after that it is added to its own row if
-// it has one, else to the folded row of its result.
-const foldReserve = 2
 
 // pruneEvery is how often a store deletes old audit_batches rows.
 const pruneEvery = 5 * time.Minute
@@ -245,7 +234,7 @@ func (s *Store) recordAuth(ctx context.Context, batchID string, recs []apitoken.
 		// the windows' row counts.
 		type group struct {
 			recs   []*apitoken.AuthRecord
-			rows   int64
+			win    apitoken.AuthWindow
 			folded bool
 		}
 		groups := map[tokenWindow]*group{}
@@ -288,7 +277,7 @@ func (s *Store) recordAuth(ctx context.Context, batchID string, recs []apitoken.
 		var count int64
 		if _, err := pgx.ForEachRow(rows, []any{&id, &win, &count}, func() error {
 			if g := groups[tokenWindow{id, win.UTC()}]; g != nil {
-				g.rows = count
+				g.win.Rows = int(count)
 			}
 			return nil
 		}); err != nil {
@@ -298,22 +287,21 @@ func (s *Store) recordAuth(ctx context.Context, batchID string, recs []apitoken.
 		// A window that stays under the bound whatever the batch adds (each
 		// record starts at most one row) takes its upserts in one round
 		// trip, with the rest of the batch's final statements; the others
-		// go one record at a time, each decided on the row count so far.
+		// go one record at a time, each placed by apitoken's rule on the
+		// row count so far.
 		var batch pgx.Batch
-		upsert := func(r *apitoken.AuthRecord) []any {
-			return []any{r.TokenID, names[r.TokenID], r.First, r.ActivityBy, r.Result, r.Reason, r.ClientIP, r.UserAgent,
-				r.Count, r.Last, r.Window}
-		}
+		w := &authWriter{tx: tx}
 		for _, k := range order {
 			g := groups[k]
-			if !g.folded && g.rows+int64(len(g.recs)) <= apitoken.MaxAuthRowsPerWindow-foldReserve {
+			if !g.folded && g.win.Fits(len(g.recs)) {
 				for _, r := range g.recs {
-					batch.Queue(authUpsertSQL, upsert(r)...)
+					batch.Queue(authUpsertSQL, upsertArgs(r, names[r.TokenID])...)
 				}
 				continue
 			}
 			for _, r := range g.recs {
-				if err := s.addOne(ctx, tx, r, names[r.TokenID], &g.rows, upsert); err != nil {
+				w.name = names[r.TokenID]
+				if err := apitoken.AddAuthRecord(ctx, w, &g.win, r); err != nil {
 					return fail(err)
 				}
 			}
@@ -343,34 +331,31 @@ func (s *Store) recordAuth(ctx context.Context, batchID string, recs []apitoken.
 	})
 }
 
-// addOne adds one record of a window near or past its bound; rows is the
-// window's row count, kept up to date.
-func (s *Store) addOne(ctx context.Context, tx pgx.Tx, r *apitoken.AuthRecord, name string, rows *int64, upsert func(*apitoken.AuthRecord) []any) error {
-	folded := r.Reason == apitoken.ReasonFolded
-	if !folded && *rows < apitoken.MaxAuthRowsPerWindow-foldReserve {
-		var isNew bool
-		if err := tx.QueryRow(ctx, authUpsertSQL, upsert(r)...).Scan(&isNew); err != nil {
-			return err
-		}
-		if isNew {
-			*rows++
-		}
-		return nil
-	}
-	if !folded {
-		tag, err := tx.Exec(ctx, authAddSQL, r.Count, r.First, r.Last, r.TokenID, r.Window, r.ActivityBy, r.Result,
-			r.Reason, r.ClientIP, r.UserAgent)
-		if err != nil || tag.RowsAffected() > 0 {
-			return err
-		}
-	}
-	tag, err := tx.Exec(ctx, authFoldAddSQL, r.Count, r.First, r.Last, r.TokenID, r.Window, r.Result)
-	if err != nil || tag.RowsAffected() > 0 {
-		return err
-	}
-	if _, err := tx.Exec(ctx, authInsertSQL, r.TokenID, name, r.First, r.ActivityBy, r.Result, r.Count, r.Last, r.Window); err != nil {
-		return err
-	}
-	*rows++
-	return nil
+// upsertArgs are the arguments of authUpsertSQL for r.
+func upsertArgs(r *apitoken.AuthRecord, name string) []any {
+	return []any{r.TokenID, name, r.First, r.ActivityBy, r.Result, r.Reason, r.ClientIP, r.UserAgent, r.Count, r.Last, r.Window}
+}
+
+// authWriter writes AUTHENTICATE rows in a RecordAuth transaction, for
+// apitoken.AddAuthRecord, which decides where each record goes.
+type authWriter struct {
+	tx   pgx.Tx
+	name string // the token's name, for a row it starts
+}
+
+func (w *authWriter) UpsertAuthRow(ctx context.Context, r *apitoken.AuthRecord) (bool, error) {
+	var isNew bool
+	err := w.tx.QueryRow(ctx, authUpsertSQL, upsertArgs(r, w.name)...).Scan(&isNew)
+	return isNew, err
+}
+
+func (w *authWriter) AddToAuthRow(ctx context.Context, r *apitoken.AuthRecord) (bool, error) {
+	tag, err := w.tx.Exec(ctx, authAddSQL, r.Count, r.First, r.Last, r.TokenID, r.Window, r.ActivityBy, r.Result,
+		r.Reason, r.ClientIP, r.UserAgent)
+	return err == nil && tag.RowsAffected() > 0, err
+}
+
+func (w *authWriter) AddToFoldedRow(ctx context.Context, r *apitoken.AuthRecord) (bool, error) {
+	tag, err := w.tx.Exec(ctx, authFoldAddSQL, r.Count, r.First, r.Last, r.TokenID, r.Window, r.Result)
+	return err == nil && tag.RowsAffected() > 0, err
 }

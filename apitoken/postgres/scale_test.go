@@ -67,7 +67,7 @@ func TestScale_ManagementStaysFastWithAMillionTokens(t *testing.T) {
 
 	userID := "user" + strconv.Itoa(size.users*42/100)
 	tokenID := fmt.Sprintf("tok_%026d", tokens*42/100)
-	svc := &apitoken.Service{Store: st, MaxTokensPerUser: size.tokensPerUser + 10} // the loaded tokens and the timed creates
+	svc := apitoken.NewService(apitoken.ServiceConfig{Store: st, MaxTokensPerUser: size.tokensPerUser + 10}) // the loaded tokens and the timed creates
 	caller, err := svc.Caller(ctx, userID)
 	if err != nil {
 		t.Fatal(err)
@@ -83,7 +83,7 @@ func TestScale_ManagementStaysFastWithAMillionTokens(t *testing.T) {
 			return err
 		}},
 		{"list a user's tokens (100)", func(int) error {
-			ts, _, err := svc.ListTokens(ctx, caller, false, apitoken.TokenFilter{Page: apitoken.Page{Limit: 100}})
+			ts, _, err := svc.ListTokens(ctx, caller, apitoken.TokenFilter{Page: apitoken.Page{Limit: 100}})
 			if err == nil && len(ts) != 100 {
 				t.Errorf("listed %d tokens", len(ts))
 			}

@@ -120,22 +120,11 @@ const (
 	authFoldAddSQL = `UPDATE logs SET count = count + ?, activity_on = min(activity_on, ?), last_on = max(last_on, ?)
 		WHERE id = (SELECT id FROM logs WHERE activity = 'AUTHENTICATE' AND token_id = ? AND window_start = ?
 			AND result = ? AND reason = '` + apitoken.ReasonFolded + `' ORDER BY id LIMIT 1)`
-	// authInsertSQL starts the folded row of a token, window and result.
-	authInsertSQL = `INSERT INTO logs (token_id, token_name, activity, activity_on, activity_by, result, reason,
-		client_ip, user_agent, count, last_on, window_start)
-		VALUES (?, ?, 'AUTHENTICATE', ?, ?, ?, '` + apitoken.ReasonFolded + `', '', '', ?, ?, ?)`
 	authRowCountSQL = `SELECT count(*) FROM logs WHERE activity = 'AUTHENTICATE' AND token_id = ? AND window_start = ?`
 	// tokenUsedSQL moves last_used_at forward, never back.
 	tokenUsedSQL = `UPDATE tokens SET last_used_at = ?, last_used_ip = ?
 		WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)`
 )
-
-// foldReserve is how many of a window's MaxAuthRowsPerWindow rows are kept
-// for the folded rows: one per result (OK and Fail). A record starts a row
-// of its own only while the token's window has fewer rows than
-// MaxAuthRowsPerWindow-foldReserve; after that it is added to its own row if
-// it has one, else to the folded row of its result.
-const foldReserve = 2
 
 type tokenWindow struct {
 	tokenID string
@@ -181,22 +170,23 @@ func (s *Store) RecordAuth(ctx context.Context, batchID string, records []apitok
 			}
 		}
 
+		w := &authWriter{
+			upsert:  tx.StmtContext(ctx, s.authUpsert),
+			add:     tx.StmtContext(ctx, s.authAdd),
+			foldAdd: tx.StmtContext(ctx, s.authFoldAdd),
+		}
 		var (
-			upsert   = tx.StmtContext(ctx, s.authUpsert)
-			add      = tx.StmtContext(ctx, s.authAdd)
-			foldAdd  = tx.StmtContext(ctx, s.authFoldAdd)
-			insert   = tx.StmtContext(ctx, s.authInsert)
 			rowCount = tx.StmtContext(ctx, s.authRowCount)
 			getName  = tx.StmtContext(ctx, s.tokenName)
 			used     = tx.StmtContext(ctx, s.tokenUsed)
 		)
 		names := make(map[string]*string) // nil: no such token
-		rows := make(map[tokenWindow]int)
+		windows := make(map[tokenWindow]*apitoken.AuthWindow)
 		uses := make(map[string]lastUse)
 		fail := func(err error) error { return fmt.Errorf("recording authentications: %w", dbErr(err)) }
 
 		for i := range records {
-			r := &records[i]
+			r := records[i]
 			if r.Count < 1 {
 				continue
 			}
@@ -214,62 +204,29 @@ func (s *Store) RecordAuth(ctx context.Context, batchID string, records []apitok
 			if name == nil {
 				continue
 			}
-			first, last := r.First, r.Last
-			if first.IsZero() {
-				first = last
+			if r.First.IsZero() {
+				r.First = r.Last
 			}
-			if last.IsZero() {
-				last = first
+			if r.Last.IsZero() {
+				r.Last = r.First
 			}
-			on, lastOn, win := micros(first), micros(last), micros(r.Window)
-			key := tokenWindow{r.TokenID, win}
-			n, ok := rows[key]
-			if !ok {
-				if err := rowCount.QueryRowContext(ctx, r.TokenID, win).Scan(&n); err != nil {
+			key := tokenWindow{r.TokenID, micros(r.Window)}
+			win := windows[key]
+			if win == nil {
+				win = &apitoken.AuthWindow{}
+				if err := rowCount.QueryRowContext(ctx, r.TokenID, key.window).Scan(&win.Rows); err != nil {
 					return fail(err)
 				}
+				windows[key] = win
 			}
-
-			folded := r.Reason == apitoken.ReasonFolded
-			switch {
-			case !folded && n < apitoken.MaxAuthRowsPerWindow-foldReserve:
-				var count int64
-				if err := upsert.QueryRowContext(ctx, r.TokenID, *name, on, r.ActivityBy, r.Result, r.Reason,
-					r.ClientIP, r.UserAgent, r.Count, lastOn, win).Scan(&count); err != nil {
-					return fail(err)
-				}
-				if count == r.Count {
-					n++
-				}
-			default:
-				done := false
-				if !folded {
-					res, err := add.ExecContext(ctx, r.Count, on, lastOn, r.TokenID, win, r.ActivityBy, r.Result,
-						r.Reason, r.ClientIP, r.UserAgent)
-					if err != nil {
-						return fail(err)
-					}
-					done = affected(res) > 0
-				}
-				if !done {
-					res, err := foldAdd.ExecContext(ctx, r.Count, on, lastOn, r.TokenID, win, r.Result)
-					if err != nil {
-						return fail(err)
-					}
-					done = affected(res) > 0
-				}
-				if !done {
-					if _, err := insert.ExecContext(ctx, r.TokenID, *name, on, r.ActivityBy, r.Result, r.Count, lastOn, win); err != nil {
-						return fail(err)
-					}
-					n++
-				}
+			w.name = *name
+			if err := apitoken.AddAuthRecord(ctx, w, win, &r); err != nil {
+				return fail(err)
 			}
-			rows[key] = n
 
 			if r.Result == apitoken.ResultOK {
-				if u, ok := uses[r.TokenID]; !ok || lastOn > u.at {
-					uses[r.TokenID] = lastUse{at: lastOn, ip: r.ClientIP}
+				if u, ok := uses[r.TokenID]; !ok || micros(r.Last) > u.at {
+					uses[r.TokenID] = lastUse{at: micros(r.Last), ip: r.ClientIP}
 				}
 			}
 		}
@@ -284,6 +241,37 @@ func (s *Store) RecordAuth(ctx context.Context, batchID string, records []apitok
 		return nil
 	}
 	return err
+}
+
+// authWriter writes AUTHENTICATE rows in a RecordAuth transaction, for
+// apitoken.AddAuthRecord, which decides where each record goes.
+type authWriter struct {
+	upsert, add, foldAdd *sql.Stmt
+	name                 string // the token's name, for a row it starts
+}
+
+func (w *authWriter) UpsertAuthRow(ctx context.Context, r *apitoken.AuthRecord) (bool, error) {
+	var count int64
+	err := w.upsert.QueryRowContext(ctx, r.TokenID, w.name, micros(r.First), r.ActivityBy, r.Result, r.Reason,
+		r.ClientIP, r.UserAgent, r.Count, micros(r.Last), micros(r.Window)).Scan(&count)
+	return err == nil && count == r.Count, err
+}
+
+func (w *authWriter) AddToAuthRow(ctx context.Context, r *apitoken.AuthRecord) (bool, error) {
+	res, err := w.add.ExecContext(ctx, r.Count, micros(r.First), micros(r.Last), r.TokenID, micros(r.Window), r.ActivityBy,
+		r.Result, r.Reason, r.ClientIP, r.UserAgent)
+	if err != nil {
+		return false, err
+	}
+	return affected(res) > 0, nil
+}
+
+func (w *authWriter) AddToFoldedRow(ctx context.Context, r *apitoken.AuthRecord) (bool, error) {
+	res, err := w.foldAdd.ExecContext(ctx, r.Count, micros(r.First), micros(r.Last), r.TokenID, micros(r.Window), r.Result)
+	if err != nil {
+		return false, err
+	}
+	return affected(res) > 0, nil
 }
 
 // errBatchApplied ends the transaction of a batch whose id is already in

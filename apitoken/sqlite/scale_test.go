@@ -68,7 +68,7 @@ func TestScale_ManagementStaysFastWithAMillionTokens(t *testing.T) {
 	exec(`ANALYZE`)
 	t.Logf("loaded %d users, %d tokens, %d log rows in %v", users, users*tokensPerUser, users*tokensPerUser*logsPerToken, time.Since(start).Round(time.Second))
 
-	svc := &apitoken.Service{Store: st, MaxTokensPerUser: tokensPerUser + 10} // the loaded tokens and the timed creates
+	svc := apitoken.NewService(apitoken.ServiceConfig{Store: st, MaxTokensPerUser: tokensPerUser + 10}) // the loaded tokens and the timed creates
 	caller, err := svc.Caller(ctx, "user4242")
 	if err != nil {
 		t.Fatal(err)
@@ -95,7 +95,7 @@ func TestScale_ManagementStaysFastWithAMillionTokens(t *testing.T) {
 		return err
 	})
 	timed("list a user's tokens (100)", func() error {
-		ts, _, err := svc.ListTokens(ctx, caller, false, apitoken.TokenFilter{Page: apitoken.Page{Limit: 100}})
+		ts, _, err := svc.ListTokens(ctx, caller, apitoken.TokenFilter{Page: apitoken.Page{Limit: 100}})
 		if err == nil && len(ts) != 100 {
 			t.Errorf("listed %d tokens", len(ts))
 		}

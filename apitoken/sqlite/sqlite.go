@@ -51,7 +51,6 @@ type Store struct {
 	authUpsert   *sql.Stmt
 	authAdd      *sql.Stmt
 	authFoldAdd  *sql.Stmt
-	authInsert   *sql.Stmt
 	authRowCount *sql.Stmt
 	tokenName    *sql.Stmt
 	tokenUsed    *sql.Stmt
@@ -147,9 +146,27 @@ func (s *Store) migrate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	_, err = p.Up(ctx)
-	return err
+	// Two processes that start together on a new file (an old and a new
+	// Caddy) may both find a migration pending; the second one's fails
+	// (the table exists, or the file is locked) and rolls back whole, as
+	// each runs in its transaction. goose has no lock for SQLite, so try
+	// again: the versions the other process applied are then read as
+	// applied.
+	for attempt := 1; ; attempt++ {
+		_, err = p.Up(ctx)
+		if err == nil || attempt == migrateAttempts || ctx.Err() != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Duration(attempt) * 100 * time.Millisecond):
+		}
+	}
 }
+
+// migrateAttempts bounds the retries of migrate.
+const migrateAttempts = 5
 
 func (s *Store) prepare(ctx context.Context) error {
 	stmts := []struct {
@@ -162,7 +179,6 @@ func (s *Store) prepare(ctx context.Context) error {
 		{s.w, &s.authUpsert, authUpsertSQL},
 		{s.w, &s.authAdd, authAddSQL},
 		{s.w, &s.authFoldAdd, authFoldAddSQL},
-		{s.w, &s.authInsert, authInsertSQL},
 		{s.w, &s.authRowCount, authRowCountSQL},
 		{s.w, &s.tokenName, `SELECT name FROM tokens WHERE id = ?`},
 		{s.w, &s.tokenUsed, tokenUsedSQL},
@@ -180,7 +196,7 @@ func (s *Store) prepare(ctx context.Context) error {
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		for _, st := range []*sql.Stmt{s.getToken, s.getUser, s.authUpsert, s.authAdd, s.authFoldAdd,
-			s.authInsert, s.authRowCount, s.tokenName, s.tokenUsed} {
+			s.authRowCount, s.tokenName, s.tokenUsed} {
 			if st != nil {
 				st.Close()
 			}

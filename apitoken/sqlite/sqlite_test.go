@@ -263,3 +263,26 @@ func TestStore_ClosedStoreIsUnavailable(t *testing.T) {
 		t.Errorf("RecordAuth on a closed store = %v, want ErrUnavailable", err)
 	}
 }
+
+// Processes that open a new file at the same moment (the old and the new
+// Caddy of an upgrade) all start: the migrations are applied once.
+func TestOpen_StoresOpeningANewFileTogetherAllStart(t *testing.T) {
+	for round := range 3 {
+		path := filepath.Join(t.TempDir(), fmt.Sprintf("together%d.db", round))
+		errs := make(chan error, 4)
+		for range 4 {
+			go func() {
+				s, err := sqlite.Open(context.Background(), path)
+				if err == nil {
+					err = s.Close()
+				}
+				errs <- err
+			}()
+		}
+		for range 4 {
+			if err := <-errs; err != nil {
+				t.Fatalf("round %d: %v", round, err)
+			}
+		}
+	}
+}

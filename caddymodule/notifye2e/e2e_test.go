@@ -15,9 +15,10 @@ import (
 	"github.com/caddyserver/caddy/v2/caddytest"
 
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
-	"github.com/caddy-apitokens/caddy-apitokens/apitoken/notify"
-	"github.com/caddy-apitokens/caddy-apitokens/apitoken/notify/notifytest"
 	"github.com/caddy-apitokens/caddy-apitokens/internal/caddytesting"
+	"github.com/caddy-apitokens/caddy-apitokens/internal/wire"
+	"github.com/caddy-apitokens/caddy-apitokens/notify"
+	"github.com/caddy-apitokens/caddy-apitokens/notify/notifytest"
 
 	_ "github.com/caddy-apitokens/caddy-apitokens/caddyfile"
 	_ "github.com/caddy-apitokens/caddy-apitokens/caddymodule"
@@ -199,7 +200,7 @@ func TestE2E_GenerationAndRevocationReachTheOwnerAndTheWebhooks(t *testing.T) {
 		r.Body, time.Now(), time.Minute); err != nil {
 		t.Errorf("the webhook's signature: %v", err)
 	}
-	var p notify.Payload
+	var p wire.Webhook
 	if err := json.Unmarshal(r.Body, &p); err != nil || p.Type != apitoken.EventGenerated || p.TokenID != id || p.Actor == nil || *p.Actor != "alice" {
 		t.Errorf("webhook payload %s (%v)", r.Body, err)
 	}

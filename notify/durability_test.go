@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
-	"github.com/caddy-apitokens/caddy-apitokens/apitoken/notify/notifytest"
+	"github.com/caddy-apitokens/caddy-apitokens/notify/notifytest"
 )
 
 // received counts the deliveries of each event: email subjects + token, and
@@ -59,7 +59,7 @@ func TestRestart_ClosingAndReopeningTheStoreLosesAndDuplicatesNothing(t *testing
 			toks = append(toks, tok)
 		}
 		for _, tok := range toks[:2] {
-			if _, err := e.svc.Revoke(ctx, e.alice, tok.ID, false); err != nil {
+			if _, err := e.svc.Revoke(ctx, e.alice, tok.ID); err != nil {
 				t.Fatal(err)
 			}
 		}

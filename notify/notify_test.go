@@ -17,8 +17,9 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
-	"github.com/caddy-apitokens/caddy-apitokens/apitoken/notify"
-	"github.com/caddy-apitokens/caddy-apitokens/apitoken/notify/notifytest"
+	"github.com/caddy-apitokens/caddy-apitokens/internal/wire"
+	"github.com/caddy-apitokens/caddy-apitokens/notify"
+	"github.com/caddy-apitokens/caddy-apitokens/notify/notifytest"
 )
 
 // ---- email ----
@@ -68,10 +69,10 @@ func TestEmail_RevocationSaysWhoRevoked(t *testing.T) {
 	mine, _ := e.token("mine", apitoken.Expiry30d)
 	other, _ := e.token("other", apitoken.Expiry30d)
 	ctx := context.Background()
-	if _, err := e.svc.Revoke(ctx, e.alice, mine.ID, false); err != nil {
+	if _, err := e.svc.Revoke(ctx, e.alice, mine.ID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.svc.Revoke(ctx, e.admin, other.ID, true); err != nil {
+	if _, err := e.svc.RevokeFor(ctx, e.admin, other.ID); err != nil {
 		t.Fatal(err)
 	}
 	e.deliver()
@@ -235,7 +236,7 @@ func TestEmail_ConfigIsChecked(t *testing.T) {
 func TestWebhook_EventsArriveAsSignedJSONWithoutTheJWT(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	tok, jwt := e.token("Excel sales", apitoken.Expiry30d)
-	if _, err := e.svc.Revoke(context.Background(), e.admin, tok.ID, true); err != nil {
+	if _, err := e.svc.RevokeFor(context.Background(), e.admin, tok.ID); err != nil {
 		t.Fatal(err)
 	}
 	before := time.Now().Unix()
@@ -414,14 +415,14 @@ func TestWebhook_ASecretInTheURLIsNeverShown(t *testing.T) {
 				t.Errorf("destination %q, want it to start %q", wh.Destination(), want)
 			}
 			e.d.SetSenders(wh)
-			e.svc.Notify = e.d.Destinations()
+			e.reconfigure(func(c *apitoken.ServiceConfig) { c.Notify = e.d.Destinations() })
 			e.token("Excel", apitoken.Expiry30d)
 			e.deliver()
 			ns := e.outbox(apitoken.NotificationFilter{})
 			if len(ns) != 1 || ns[0].LastError == "" {
 				t.Fatalf("outbox %+v, want one failed attempt", ns)
 			}
-			shown, _ := json.Marshal(ns[0].JSON())
+			shown, _ := json.Marshal(wire.FromNotification(&ns[0]))
 			if strings.Contains(string(shown), "s3cr3t") {
 				t.Errorf("the outbox row shows the URL's secret: %s", shown)
 			}
@@ -482,14 +483,14 @@ func TestDelivery_AnUnreachableMailServerNeverBreaksATokenOperation(t *testing.T
 		t.Fatal(err)
 	}
 	e.d.SetSenders(email)
-	e.svc.Notify = e.d.Destinations()
+	e.reconfigure(func(c *apitoken.ServiceConfig) { c.Notify = e.d.Destinations() })
 	ctx := context.Background()
 	tok, jwt := e.token("Excel", apitoken.Expiry30d)
 	if jwt == "" {
 		t.Fatal("generation failed")
 	}
 	e.deliver()
-	if _, err := e.svc.Revoke(ctx, e.alice, tok.ID, false); err != nil {
+	if _, err := e.svc.Revoke(ctx, e.alice, tok.ID); err != nil {
 		t.Fatalf("revoking while mail is down: %v", err)
 	}
 	e.deliver()

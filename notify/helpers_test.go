@@ -14,11 +14,11 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
-	"github.com/caddy-apitokens/caddy-apitokens/apitoken/notify"
-	"github.com/caddy-apitokens/caddy-apitokens/apitoken/notify/notifytest"
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken/postgres"
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken/postgres/pgtest"
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken/sqlite"
+	"github.com/caddy-apitokens/caddy-apitokens/notify"
+	"github.com/caddy-apitokens/caddy-apitokens/notify/notifytest"
 )
 
 // t0 is the start of every test clock.
@@ -141,8 +141,8 @@ func newEnv(t *testing.T, o envOptions) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.svc = &apitoken.Service{Store: e.store, Signer: signer, Now: e.clock.Now, MaxLifetime: apitoken.ExpiryNever,
-		Notify: e.d.Destinations(), Notified: e.d.Wake}
+	e.svc = apitoken.NewService(apitoken.ServiceConfig{Store: e.store, Signer: signer, Now: e.clock.Now, MaxLifetime: apitoken.ExpiryNever,
+		Notify: e.d.Destinations(), Notified: e.d.Wake})
 	e.admin = apitoken.Caller{ID: "bob", Admin: true}
 	mail := "alice@example.com"
 	switch o.aliceMail {
@@ -163,6 +163,14 @@ func newEnv(t *testing.T, o envOptions) *env {
 		t.Fatalf("Caller: %v", err)
 	}
 	return e
+}
+
+// reconfigure builds the service anew with change applied to its config,
+// as a config reload does.
+func (e *env) reconfigure(change func(c *apitoken.ServiceConfig)) {
+	cfg := e.svc.Config()
+	change(&cfg)
+	e.svc = apitoken.NewService(cfg)
 }
 
 // newDeliverer is a deliverer on store with an email sender and a webhook,

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
+	"github.com/caddy-apitokens/caddy-apitokens/internal/wire"
 )
 
 // Webhook request headers.
@@ -34,45 +35,6 @@ const (
 	// HeaderDelivery is the payload's id: the same on every attempt.
 	HeaderDelivery = "X-Api-Tokens-Delivery"
 )
-
-// Payload is the JSON body of a webhook request. It never holds the JWT.
-type Payload struct {
-	// ID names the event; a retried or repeated delivery has the same id.
-	ID   string         `json:"id"`
-	Type apitoken.Event `json:"type"`
-	// Time is when the event happened (RFC 3339, UTC).
-	Time      string   `json:"time"`
-	TokenID   string   `json:"token_id"`
-	TokenName string   `json:"token_name"`
-	Owner     string   `json:"owner"`
-	Scopes    []string `json:"scopes"`
-	// ExpiresAt is the token's effective expiry; null for never.
-	ExpiresAt *string `json:"expires_at"`
-	// Actor is who acted (the owner or a system admin); null for a
-	// reminder.
-	Actor *string `json:"actor"`
-	// Reminder is "7d" or "1d" for token.expiring; null otherwise.
-	Reminder *string `json:"reminder"`
-}
-
-// NewPayload is the payload of n.
-func NewPayload(n apitoken.Notification) Payload {
-	p := Payload{ID: n.Key, Type: n.Event, Time: n.At.UTC().Format(time.RFC3339), TokenID: n.TokenID,
-		TokenName: n.TokenName, Owner: n.Owner, Scopes: n.Scopes.Names()}
-	if n.ExpiresAt != nil {
-		s := n.ExpiresAt.UTC().Format(time.RFC3339)
-		p.ExpiresAt = &s
-	}
-	if n.Actor != "" {
-		a := n.Actor
-		p.Actor = &a
-	}
-	if n.Reminder != "" {
-		r := n.Reminder
-		p.Reminder = &r
-	}
-	return p
-}
 
 // WebhookConfig configures one webhook.
 type WebhookConfig struct {
@@ -180,7 +142,7 @@ func (w *Webhook) Destination() string { return w.dest }
 // Send POSTs n's payload, signed. Any answer but a 2xx is a failure, to be
 // retried.
 func (w *Webhook) Send(ctx context.Context, n apitoken.Notification) error {
-	body, err := json.Marshal(NewPayload(n))
+	body, err := json.Marshal(wire.FromWebhook(n))
 	if err != nil {
 		return Permanent(err)
 	}

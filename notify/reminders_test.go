@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
-	"github.com/caddy-apitokens/caddy-apitokens/apitoken/notify/notifytest"
+	"github.com/caddy-apitokens/caddy-apitokens/notify/notifytest"
 )
 
 // reminders are the expiry reminders in the outbox, as "<reminder> <token
@@ -128,7 +128,7 @@ func TestReminders_RegeneratingStartsTheRemindersAgain(t *testing.T) {
 func TestReminders_ARevokedTokenGetsNone(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	tok, _ := e.token("Excel", apitoken.Expiry7d)
-	if _, err := e.svc.Revoke(context.Background(), e.alice, tok.ID, false); err != nil {
+	if _, err := e.svc.Revoke(context.Background(), e.alice, tok.ID); err != nil {
 		t.Fatal(err)
 	}
 	e.clock.Set(tok.ExpiresAt().Add(-time.Hour))

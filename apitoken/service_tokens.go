@@ -1,0 +1,397 @@
+package apitoken
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// The token lifecycle: the Service's calls on tokens (create, change,
+// generate, revoke) and their logs.
+
+// TokenInput is what a caller gives to create a token.
+type TokenInput struct {
+	Name    string
+	Expires Expiry
+	Scopes  Scopes
+}
+
+// TokenPatch is what a caller gives to update a token; nil fields stay.
+type TokenPatch struct {
+	Name    *string
+	Expires *Expiry
+	Scopes  *Scopes
+}
+
+// CreateToken creates a token owned by the caller and logs CREATE.
+func (s *Service) CreateToken(ctx context.Context, c Caller, in TokenInput) (Token, error) {
+	if err := c.checkOwner(); err != nil {
+		return Token{}, err
+	}
+	return s.createToken(ctx, c.ID, c.ID, in)
+}
+
+// CreateTokenFor creates a token owned by another user on a system admin's
+// behalf (a service account's token, say), and logs CREATE by the admin.
+// Every rule of CreateToken applies to the owner, who must exist and hold the
+// effective token role (ErrNotFound, ErrConflict otherwise).
+func (s *Service) CreateTokenFor(ctx context.Context, admin Caller, owner string, in TokenInput) (Token, error) {
+	if err := admin.checkAdmin(); err != nil {
+		return Token{}, err
+	}
+	if err := s.checkTokenOwner(ctx, owner); err != nil {
+		return Token{}, err
+	}
+	return s.createToken(ctx, owner, admin.ID, in)
+}
+
+// checkTokenOwner refuses, to an admin acting for them, an owner who may not
+// have tokens now, saying why.
+func (s *Service) checkTokenOwner(ctx context.Context, owner string) error {
+	if err := CheckUserID(owner); err != nil {
+		return err
+	}
+	u, err := s.cfg.Store.GetUser(ctx, owner)
+	if errors.Is(err, ErrNotFound) {
+		return Errorf(ErrNotFound, "no user %q; grant the user the api_tokens role first", owner)
+	}
+	if err != nil {
+		return err
+	}
+	switch u.TokenRoleReason() {
+	case "":
+		return nil
+	case ReasonViewOnly:
+		return Errorf(ErrConflict, "user %q is view-only; view-only users cannot have API tokens", owner)
+	case ReasonDisabled:
+		return Errorf(ErrConflict, "user %q is disabled; a disabled user's tokens cannot be created or generated", owner)
+	}
+	return Errorf(ErrConflict, "user %q does not have the api_tokens role; grant it first", owner)
+}
+
+// createToken creates a token of owner, made by the user by.
+func (s *Service) createToken(ctx context.Context, owner, by string, in TokenInput) (Token, error) {
+	name, err := NormalizeName(in.Name)
+	if err != nil {
+		return Token{}, err
+	}
+	if in.Expires == "" {
+		return Token{}, Errorf(ErrInvalid, "expires is required: choose one of %s", joinExpiries(s.AllowedExpiries()))
+	}
+	if err := s.CheckExpiry(in.Expires); err != nil {
+		return Token{}, err
+	}
+	if in.Scopes&AllScopes == 0 {
+		return Token{}, Errorf(ErrInvalid, `scopes must name at least one of "meta" and "report"`)
+	}
+	now := s.Now()
+	t := Token{ID: NewTokenID(), Name: name, Owner: owner, Scopes: in.Scopes & AllScopes, Expires: in.Expires, CreatedAt: now}
+	log := Log{TokenID: t.ID, TokenName: name, Activity: ActivityCreate, ActivityOn: now, ActivityBy: by,
+		Reason: fmt.Sprintf("scopes %s, expires %s", t.Scopes, t.Expires)}
+	if owner != by {
+		log.Reason += "; created by system admin " + by
+	}
+	err = s.cfg.Store.CreateToken(ctx, t, log, s.cfg.MaxTokensPerUser)
+	switch {
+	case err == nil:
+		return t, nil
+	case errors.Is(err, ErrTokenLimit) && owner != by:
+		return Token{}, err // the store's message names the user
+	case errors.Is(err, ErrTokenLimit):
+		return Token{}, Errorf(ErrTokenLimit, "you have reached the limit of %d tokens that are not revoked (max_tokens_per_user); revoke one first", s.cfg.MaxTokensPerUser)
+	case owner != by && errors.Is(err, ErrConflict):
+		return Token{}, Errorf(ErrConflict, "user %q already has a token named %q; choose another name or revoke that token first", owner, name)
+	}
+	return Token{}, nameConflict(err, name)
+}
+
+func nameConflict(err error, name string) error {
+	if errors.Is(err, ErrConflict) {
+		return Errorf(ErrConflict, "you already have a token named %q; choose another name or revoke that token first", name)
+	}
+	return err
+}
+
+// OwnedToken returns the caller's token with that id. Another user's token
+// is ErrNotFound, exactly like a missing one.
+func (s *Service) OwnedToken(ctx context.Context, c Caller, id string) (Token, error) {
+	if !storable(id) {
+		return Token{}, Errorf(ErrNotFound, "no token %q", id)
+	}
+	t, err := s.cfg.Store.GetToken(ctx, id)
+	if err == nil && t.Owner != c.ID {
+		err = ErrNotFound
+	}
+	if errors.Is(err, ErrNotFound) {
+		return Token{}, Errorf(ErrNotFound, "no token %q", id)
+	}
+	return t, err
+}
+
+// ListTokens lists the caller's tokens, filtered by f.Status (f.Owner is
+// the caller).
+func (s *Service) ListTokens(ctx context.Context, c Caller, f TokenFilter) ([]Token, string, error) {
+	f.Owner = c.ID
+	f.Now = s.Now()
+	return s.cfg.Store.ListTokens(ctx, f)
+}
+
+// ListAllTokens lists every user's tokens (admins only), filtered by
+// f.Owner and f.Status.
+func (s *Service) ListAllTokens(ctx context.Context, admin Caller, f TokenFilter) ([]Token, string, error) {
+	if err := admin.checkAdmin(); err != nil {
+		return nil, "", err
+	}
+	if !storable(f.Owner) {
+		return nil, "", nil // no such owner
+	}
+	f.Now = s.Now()
+	return s.cfg.Store.ListTokens(ctx, f)
+}
+
+// ownedBy lets a caller change only their own tokens.
+func ownedBy(c Caller) func(t *Token) bool {
+	return func(t *Token) bool { return t.Owner == c.ID }
+}
+
+// anyToken lets an admin (or the leak check) change any user's token.
+func anyToken(*Token) bool { return true }
+
+// updateToken runs fn on the token id in the store's transaction, refusing
+// as missing a token that may does not allow.
+func (s *Service) updateToken(ctx context.Context, id string, may func(t *Token) bool, fn func(t *Token) (Log, error)) (Token, error) {
+	if !storable(id) {
+		return Token{}, Errorf(ErrNotFound, "no token %q", id)
+	}
+	t, err := s.cfg.Store.UpdateToken(ctx, id, func(t *Token) (Log, error) {
+		if !may(t) {
+			return Log{}, ErrNotFound
+		}
+		return fn(t)
+	})
+	if errors.Is(err, ErrNotFound) {
+		return Token{}, Errorf(ErrNotFound, "no token %q", id)
+	}
+	if err != nil {
+		return Token{}, err
+	}
+	s.cfg.Changed(t.ID, "")
+	return t, nil
+}
+
+// UpdateToken changes a token's name, expiry or scopes and logs UPDATE.
+// Narrowing applies to the live JWT at once (its effective scopes and expiry
+// are cut by the record); widening applies from the next generation (the
+// JWT's own claims still cap it).
+func (s *Service) UpdateToken(ctx context.Context, c Caller, id string, p TokenPatch) (Token, error) {
+	if err := c.checkOwner(); err != nil {
+		return Token{}, err
+	}
+	var name string
+	if p.Name != nil {
+		var err error
+		if name, err = NormalizeName(*p.Name); err != nil {
+			return Token{}, err
+		}
+	}
+	if p.Expires != nil {
+		if err := s.CheckExpiry(*p.Expires); err != nil {
+			return Token{}, err
+		}
+	}
+	if p.Scopes != nil && *p.Scopes&AllScopes == 0 {
+		return Token{}, Errorf(ErrInvalid, `scopes must name at least one of "meta" and "report"`)
+	}
+	now := s.Now()
+	var revoked error // fn's own conflict, which is not a name clash
+	t, err := s.updateToken(ctx, id, ownedBy(c), func(t *Token) (Log, error) {
+		if t.RevokedAt != nil {
+			revoked = Errorf(ErrConflict, "token %q is revoked; a revoked token cannot be changed", t.Name)
+			return Log{}, revoked
+		}
+		var changes []string
+		if p.Name != nil && name != t.Name {
+			changes = append(changes, fmt.Sprintf("name %q -> %q", t.Name, name))
+			t.Name = name
+		}
+		if p.Scopes != nil && *p.Scopes != t.Scopes {
+			changes = append(changes, fmt.Sprintf("scopes %s -> %s", t.Scopes, *p.Scopes))
+			t.Scopes = *p.Scopes & AllScopes
+		}
+		if p.Expires != nil && *p.Expires != t.Expires {
+			changes = append(changes, fmt.Sprintf("expires %s -> %s", t.Expires, *p.Expires))
+			t.Expires = *p.Expires
+		}
+		if len(changes) == 0 {
+			return Log{}, nil // nothing changed: nothing to log
+		}
+		return Log{TokenID: t.ID, TokenName: t.Name, Activity: ActivityUpdate, ActivityOn: now, ActivityBy: c.ID,
+			Reason: strings.Join(changes, "; ")}, nil
+	})
+	if err != nil && revoked != nil && errors.Is(err, revoked) {
+		return Token{}, err
+	}
+	if err != nil {
+		return Token{}, nameConflict(err, name)
+	}
+	return t, nil
+}
+
+// Generate issues a new JWT for the caller's token, invalidating the previous
+// one in the same transaction, and logs GENERATE. The JWT is returned once and
+// never stored: only the SHA-256 of its jti is.
+func (s *Service) Generate(ctx context.Context, c Caller, id string) (string, Token, error) {
+	if err := c.checkOwner(); err != nil {
+		return "", Token{}, err
+	}
+	return s.generate(ctx, c, id, ownedBy(c))
+}
+
+// GenerateFor issues a new JWT for any user's token on a system admin's
+// behalf, as Generate does, and logs GENERATE by the admin. The token's owner
+// must hold the effective token role (ErrConflict otherwise).
+func (s *Service) GenerateFor(ctx context.Context, admin Caller, id string) (string, Token, error) {
+	if err := admin.checkAdmin(); err != nil {
+		return "", Token{}, err
+	}
+	if !storable(id) {
+		return "", Token{}, Errorf(ErrNotFound, "no token %q", id)
+	}
+	t, err := s.cfg.Store.GetToken(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		return "", Token{}, Errorf(ErrNotFound, "no token %q", id)
+	}
+	if err != nil {
+		return "", Token{}, err
+	}
+	if err := s.checkTokenOwner(ctx, t.Owner); err != nil {
+		return "", Token{}, err
+	}
+	return s.generate(ctx, admin, id, anyToken)
+}
+
+// generate issues the JWT for Generate and GenerateFor, on a token that may
+// allows.
+func (s *Service) generate(ctx context.Context, c Caller, id string, may func(t *Token) bool) (string, Token, error) {
+	now := s.Now()
+	iat := now.Truncate(time.Second) // JWT times are whole seconds
+	var jwt string
+	t, err := s.updateToken(ctx, id, may, func(t *Token) (Log, error) {
+		if t.RevokedAt != nil {
+			return Log{}, Errorf(ErrConflict, "token %q is revoked; create a new token instead", t.Name)
+		}
+		if err := s.CheckExpiry(t.Expires); err != nil {
+			return Log{}, Errorf(ErrInvalid, "%s; change the token's expiry first", Message(err))
+		}
+		jti := NewJTI()
+		hash := HashJTI(jti)
+		// generated_at keeps the exact time, so that a use of the previous
+		// JWT in the same second never counts as a use of this one.
+		t.GeneratedAt = &now
+		t.GeneratedExp = t.Expires.ExpiresAt(iat)
+		t.JTIHash = hash[:]
+		var err error
+		if jwt, err = s.cfg.Signer.Issue(t, jti, iat); err != nil {
+			return Log{}, err
+		}
+		reason := "expires never"
+		if end := t.ExpiresAt(); end != nil {
+			reason = "expires " + end.Format(time.RFC3339)
+		}
+		reason += ", scopes " + t.Scopes.String()
+		if t.Owner != c.ID {
+			reason += "; generated by system admin " + c.ID
+		}
+		return Log{TokenID: t.ID, TokenName: t.Name, Activity: ActivityGenerate, ActivityOn: now, ActivityBy: c.ID,
+			Reason: reason, Notify: NewNotifications(EventGenerated, "", t, c.ID, now, s.cfg.Notify)}, nil
+	})
+	if err != nil {
+		return "", Token{}, err
+	}
+	s.notified()
+	return jwt, t, nil
+}
+
+// Revoke revokes one of the caller's tokens for good and logs REVOKE. An
+// owner may revoke without the effective token role: taking access away is
+// always allowed, so a token cannot come back to life with the role.
+func (s *Service) Revoke(ctx context.Context, c Caller, id string) (Token, error) {
+	return s.revoke(ctx, c, id, ownedBy(c), c.ID)
+}
+
+// RevokeFor revokes any user's token on a system admin's behalf, as Revoke
+// does, and logs REVOKE by the admin.
+func (s *Service) RevokeFor(ctx context.Context, admin Caller, id string) (Token, error) {
+	if err := admin.checkAdmin(); err != nil {
+		return Token{}, err
+	}
+	return s.revoke(ctx, admin, id, anyToken, admin.ID)
+}
+
+// RevokedExposedInURL is who revoked a token whose JWT was sent in a URL
+// (the REVOKE log's activity_by): see RevokeLeaked.
+const RevokedExposedInURL = "exposed in a URL"
+
+// RevokeLeaked revokes a token whose JWT has leaked, whoever owns it, and
+// logs REVOKE by `by`, which says where the JWT was found (e.g.
+// RevokedExposedInURL); the owner is notified as for any revocation. The
+// caller has verified the JWT's signature: holding it is the proof of the
+// leak. An already revoked token is ErrConflict.
+func (s *Service) RevokeLeaked(ctx context.Context, id, by string) (Token, error) {
+	return s.revoke(ctx, Caller{}, id, anyToken, by)
+}
+
+// revoke revokes a token that may allows and logs REVOKE by `by`.
+func (s *Service) revoke(ctx context.Context, c Caller, id string, may func(t *Token) bool, by string) (Token, error) {
+	now := s.Now()
+	t, err := s.updateToken(ctx, id, may, func(t *Token) (Log, error) {
+		if t.RevokedAt != nil {
+			return Log{}, Errorf(ErrConflict, "token %q is already revoked", t.Name)
+		}
+		t.RevokedAt, t.RevokedBy = &now, by
+		reason := ""
+		if c.ID != "" && t.Owner != c.ID {
+			reason = "revoked by system admin " + c.ID
+		}
+		return Log{TokenID: t.ID, TokenName: t.Name, Activity: ActivityRevoke, ActivityOn: now, ActivityBy: by, Reason: reason,
+			Notify: NewNotifications(EventRevoked, "", t, by, now, s.cfg.Notify)}, nil
+	})
+	if err != nil {
+		return Token{}, err
+	}
+	s.notified()
+	return t, nil
+}
+
+// TokenLogs lists the logs of the caller's token.
+func (s *Service) TokenLogs(ctx context.Context, c Caller, id string, page Page) ([]Log, string, error) {
+	if _, err := s.OwnedToken(ctx, c, id); err != nil {
+		return nil, "", err
+	}
+	return s.cfg.Store.ListLogs(ctx, LogFilter{TokenID: id, Page: page})
+}
+
+// AdminLogs lists every log row matching f (admins only).
+func (s *Service) AdminLogs(ctx context.Context, c Caller, f LogFilter) ([]Log, string, error) {
+	if err := c.checkAdmin(); err != nil {
+		return nil, "", err
+	}
+	if !storable(f.TokenID) {
+		return nil, "", nil // no such token
+	}
+	return s.cfg.Store.ListLogs(ctx, f)
+}
+
+// Notifications lists the notification outbox matching f (admins only):
+// what was sent, what waits for a retry, and what failed and why.
+func (s *Service) Notifications(ctx context.Context, c Caller, f NotificationFilter) ([]Notification, string, error) {
+	if err := c.checkAdmin(); err != nil {
+		return nil, "", err
+	}
+	if !storable(f.TokenID) {
+		return nil, "", nil // no such token
+	}
+	return s.cfg.Store.ListNotifications(ctx, f)
+}

@@ -1,0 +1,176 @@
+// Package wire holds the JSON forms of the domain's objects as clients see
+// them: the management API's tokens, users, logs and notifications, and the
+// body of a webhook request. The HTTP side (tokenadmin, the CLI's admin
+// routes) and the notifier encode them; the CLI decodes them. apitoken
+// knows nothing of them.
+package wire
+
+import (
+	"time"
+
+	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
+)
+
+// Time renders as RFC 3339 in UTC, to the second.
+type Time struct{ time.Time }
+
+// MarshalJSON renders t as an RFC 3339 string in UTC.
+func (t Time) MarshalJSON() ([]byte, error) {
+	return []byte(`"` + t.UTC().Format(time.RFC3339) + `"`), nil
+}
+
+func jsonTime(t *time.Time) *Time {
+	if t == nil {
+		return nil
+	}
+	return &Time{*t}
+}
+
+// Token is the JSON form of a token.
+type Token struct {
+	ID          string          `json:"id"`
+	Name        string          `json:"name"`
+	Owner       string          `json:"owner"`
+	Scopes      []string        `json:"scopes"`
+	Expires     apitoken.Expiry `json:"expires"`
+	Status      apitoken.Status `json:"status"`
+	StatusLabel string          `json:"status_label"`
+	CreatedAt   *Time           `json:"created_at"`
+	GeneratedAt *Time           `json:"generated_at"`
+	ExpiresAt   *Time           `json:"expires_at"`
+	LastUsedAt  *Time           `json:"last_used_at"`
+	LastUsedIP  *string         `json:"last_used_ip"`
+	RevokedAt   *Time           `json:"revoked_at"`
+}
+
+// FromToken is t as clients see it at now.
+func FromToken(t *apitoken.Token, now time.Time) Token {
+	st := t.StatusAt(now)
+	j := Token{ID: t.ID, Name: t.Name, Owner: t.Owner, Scopes: t.Scopes.Names(), Expires: t.Expires,
+		Status: st, StatusLabel: st.Label(), CreatedAt: jsonTime(&t.CreatedAt), GeneratedAt: jsonTime(t.GeneratedAt),
+		ExpiresAt: jsonTime(t.ExpiresAt()), LastUsedAt: jsonTime(t.LastUsedAt), RevokedAt: jsonTime(t.RevokedAt)}
+	if t.LastUsedIP != "" {
+		ip := t.LastUsedIP
+		j.LastUsedIP = &ip
+	}
+	return j
+}
+
+// User is the JSON form of a user.
+type User struct {
+	ID        string          `json:"id"`
+	Email     string          `json:"email"`
+	ViewOnly  bool            `json:"view_only"`
+	Disabled  bool            `json:"disabled"`
+	Roles     []apitoken.Role `json:"roles"`
+	CreatedAt *Time           `json:"created_at"`
+}
+
+// FromUser is u as clients see it.
+func FromUser(u *apitoken.User) User {
+	roles := u.Roles
+	if roles == nil {
+		roles = []apitoken.Role{}
+	}
+	return User{ID: u.ID, Email: u.Email, ViewOnly: u.ViewOnly, Disabled: u.Disabled, Roles: roles, CreatedAt: jsonTime(&u.CreatedAt)}
+}
+
+// Log is the JSON form of a log row.
+type Log struct {
+	ID         int64             `json:"id"`
+	TokenID    *string           `json:"token_id"`
+	TokenName  *string           `json:"token_name"`
+	User       *string           `json:"user,omitempty"`
+	Activity   apitoken.Activity `json:"activity"`
+	ActivityOn *Time             `json:"activity_on"`
+	ActivityBy string            `json:"activity_by"`
+	Result     *string           `json:"result"`
+	Reason     *string           `json:"reason"`
+	ClientIP   *string           `json:"client_ip"`
+	UserAgent  *string           `json:"user_agent"`
+	Count      int64             `json:"count"`
+	LastOn     *Time             `json:"last_on"`
+}
+
+// FromLog is l as clients see it.
+func FromLog(l *apitoken.Log) Log {
+	return Log{ID: l.ID, TokenID: optional(l.TokenID), TokenName: optional(l.TokenName), User: optional(l.Subject),
+		Activity: l.Activity, ActivityOn: jsonTime(&l.ActivityOn), ActivityBy: l.ActivityBy, Result: optional(l.Result),
+		Reason: optional(l.Reason), ClientIP: optional(l.ClientIP), UserAgent: optional(l.UserAgent), Count: l.Count,
+		LastOn: jsonTime(&l.LastOn)}
+}
+
+func optional(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// Notification is the JSON form of a notification, for admins.
+type Notification struct {
+	ID            int64                      `json:"id"`
+	Event         apitoken.Event             `json:"event"`
+	Reminder      *string                    `json:"reminder"`
+	Destination   string                     `json:"destination"`
+	TokenID       string                     `json:"token_id"`
+	TokenName     string                     `json:"token_name"`
+	Owner         string                     `json:"owner"`
+	Actor         *string                    `json:"actor"`
+	At            *Time                      `json:"at"`
+	State         apitoken.NotificationState `json:"state"`
+	Attempts      int                        `json:"attempts"`
+	LastError     *string                    `json:"last_error"`
+	NextAttemptAt *Time                      `json:"next_attempt_at"`
+	DoneAt        *Time                      `json:"done_at"`
+}
+
+// FromNotification is n as admins see it.
+func FromNotification(n *apitoken.Notification) Notification {
+	j := Notification{ID: n.ID, Event: n.Event, Reminder: optional(n.Reminder), Destination: n.Destination,
+		TokenID: n.TokenID, TokenName: n.TokenName, Owner: n.Owner, Actor: optional(n.Actor), At: jsonTime(&n.At),
+		State: n.State, Attempts: n.Attempts, LastError: optional(n.LastError), DoneAt: jsonTime(n.DoneAt)}
+	if n.State == apitoken.NotificationPending {
+		j.NextAttemptAt = jsonTime(&n.NextAttemptAt)
+	}
+	return j
+}
+
+// Webhook is the JSON body of a webhook request. It never holds the JWT.
+type Webhook struct {
+	// ID names the event; a retried or repeated delivery has the same id.
+	ID   string         `json:"id"`
+	Type apitoken.Event `json:"type"`
+	// Time is when the event happened (RFC 3339, UTC).
+	Time      string   `json:"time"`
+	TokenID   string   `json:"token_id"`
+	TokenName string   `json:"token_name"`
+	Owner     string   `json:"owner"`
+	Scopes    []string `json:"scopes"`
+	// ExpiresAt is the token's effective expiry; null for never.
+	ExpiresAt *string `json:"expires_at"`
+	// Actor is who acted (the owner or a system admin); null for a
+	// reminder.
+	Actor *string `json:"actor"`
+	// Reminder is "7d" or "1d" for token.expiring; null otherwise.
+	Reminder *string `json:"reminder"`
+}
+
+// FromWebhook is the webhook body of n.
+func FromWebhook(n apitoken.Notification) Webhook {
+	p := Webhook{ID: n.Key, Type: n.Event, Time: n.At.UTC().Format(time.RFC3339), TokenID: n.TokenID,
+		TokenName: n.TokenName, Owner: n.Owner, Scopes: n.Scopes.Names()}
+	if n.ExpiresAt != nil {
+		s := n.ExpiresAt.UTC().Format(time.RFC3339)
+		p.ExpiresAt = &s
+	}
+	if n.Actor != "" {
+		a := n.Actor
+		p.Actor = &a
+	}
+	if n.Reminder != "" {
+		r := n.Reminder
+		p.Reminder = &r
+	}
+	return p
+}
