@@ -44,6 +44,7 @@ func (p *caddyProcess) revokeOnceWritable(t *testing.T, id string) {
 //	APITOKENS_TEST_POSTGRES=postgres://postgres@127.0.0.1:5432/test?sslmode=disable \
 //	  go test -run TestPostgresDeployment_RevocationsAfter -v ./caddymodule/
 func TestPostgresDeployment_RevocationsAfterARestartOrALostFeedReachTheOtherInstanceWithinOneSecond(t *testing.T) {
+	t.Parallel() // its own Caddy processes: it runs beside the in-process tests
 	pg := pgtest.Private(t)
 	a, b := startDeployment(t, "postgres", pg.DSN)
 	var lags []time.Duration

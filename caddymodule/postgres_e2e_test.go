@@ -222,6 +222,7 @@ func percentile(sorted []time.Duration, pct float64) time.Duration {
 //	APITOKENS_TEST_POSTGRES=postgres://postgres@127.0.0.1:5432/test?sslmode=disable \
 //	  go test -run TestPostgresDeployment -v ./caddymodule/
 func TestPostgresDeployment_ChangesOnOneInstanceAreEnforcedByTheOtherWithinOneSecond(t *testing.T) {
+	t.Parallel() // its own Caddy processes: it runs beside the in-process tests
 	dsn, _ := pgtest.Schema(t)
 	testDeployment(t, "postgres", dsn)
 }
@@ -231,6 +232,7 @@ func TestPostgresDeployment_ChangesOnOneInstanceAreEnforcedByTheOtherWithinOneSe
 //
 //	go test -run TestSQLiteDeployment -v ./caddymodule/
 func TestSQLiteDeployment_TwoProcessesOnOneFileEnforceEachOthersChangesWithinOneSecond(t *testing.T) {
+	t.Parallel() // its own Caddy processes: it runs beside the in-process tests
 	testDeployment(t, "sqlite", filepath.Join(t.TempDir(), "apitokens.db"))
 }
 

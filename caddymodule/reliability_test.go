@@ -183,6 +183,7 @@ func TestReliability_LockedDatabaseDelaysAuditWithoutSlowingRequests(t *testing.
 // After kill -9 the store is consistent and at most the last flush interval
 // of counts is missing.
 func TestReliability_KillDashNineLosesAtMostOneFlushInterval(t *testing.T) {
+	t.Parallel() // its own Caddy processes: it runs beside the in-process tests
 	bin := caddytesting.BuildCaddy(t)
 	ctx := context.Background()
 	dir := t.TempDir()
