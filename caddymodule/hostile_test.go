@@ -1208,7 +1208,7 @@ func TestHostile_TokenInURLIsRevoked(t *testing.T) {
 
 	// The revoked JWT sent in URLs again and again costs no store write
 	// (with the file's write lock held elsewhere, a write would wait 5 s).
-	holdWriteLock(t, e.db)
+	release := holdWriteLock(t, e.db)
 	for i := range 20 {
 		began := time.Now()
 		if res, _ := e.do("GET", "/meta?access_token="+jwt); res.StatusCode != 400 {
@@ -1218,6 +1218,7 @@ func TestHostile_TokenInURLIsRevoked(t *testing.T) {
 			t.Fatalf("the revoked JWT in a URL, again (%d), took %v: it waited on a store write", i, took)
 		}
 	}
+	release()
 
 	t.Run("revoke_exposed off", func(t *testing.T) {
 		e := newHostileEnvGuard(t, "", "", "revoke_exposed off")
