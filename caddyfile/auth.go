@@ -55,6 +55,7 @@ func siteAddress(h httpcaddyfile.Helper) string {
 //		default_scope meta|report
 //		forward_authorization
 //		revoke_exposed on|off           # default on
+//		basic_challenge on|off          # default on
 //	}
 func unmarshalAuth(d *cf.Dispenser, h *caddymodule.Auth) error {
 	d.Next() // the directive name
@@ -83,15 +84,31 @@ func unmarshalAuth(d *cf.Dispenser, h *caddymodule.Auth) error {
 			}
 			h.ForwardAuthorization = true
 		case "revoke_exposed":
-			var onOff string
-			if !d.AllArgs(&onOff) || onOff != "on" && onOff != "off" {
-				return d.Errf("revoke_exposed takes on or off")
+			on, err := onOff(d)
+			if err != nil {
+				return err
 			}
-			on := onOff == "on"
-			h.RevokeExposed = &on
+			h.RevokeExposed = on
+		case "basic_challenge":
+			on, err := onOff(d)
+			if err != nil {
+				return err
+			}
+			h.BasicChallenge = on
 		default:
 			return d.Errf("unrecognized api_token_auth option %q", d.Val())
 		}
 	}
 	return nil
+}
+
+// onOff reads the one argument of an on|off option.
+func onOff(d *cf.Dispenser) (*bool, error) {
+	name := d.Val()
+	var v string
+	if !d.AllArgs(&v) || v != "on" && v != "off" {
+		return nil, d.Errf("%s takes on or off", name)
+	}
+	on := v == "on"
+	return &on, nil
 }

@@ -24,6 +24,7 @@ func FuzzCaddyfile(f *testing.F) {
 		"api_token_auth {\n\tscope\n}",
 		"api_token_auth {\n\tdefault_scope meta\n\trevoke_exposed off\n}",
 		"api_token_auth {\n\trevoke_exposed maybe\n}",
+		"api_token_auth {\n\tbasic_challenge off\n}",
 		"api_token_auth x",
 		"api_tokens {\n\t{\n}",
 	} {

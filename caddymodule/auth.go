@@ -49,6 +49,13 @@ type Auth struct {
 	// request is refused (400) either way. Default: true.
 	RevokeExposed *bool `json:"revoke_exposed,omitempty"`
 
+	// BasicChallenge adds a Basic challenge after the Bearer one to the 401
+	// of a request without a credential, so that clients that wait for a
+	// challenge before sending a user and password (Power Query's Basic
+	// credential, Python's HTTPBasicAuthHandler, curl --anyauth) send the
+	// token as the password. Default: true.
+	BasicChallenge *bool `json:"basic_challenge,omitempty"`
+
 	rules          []scopeRule
 	defaultScope   apitoken.Scopes
 	app            *App

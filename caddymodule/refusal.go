@@ -112,7 +112,11 @@ func (h *Auth) refuse(w http.ResponseWriter, r *http.Request, ref refusal, token
 		ce.Write(fields...)
 	}
 	if ref.status == http.StatusUnauthorized || ref.status == http.StatusForbidden {
-		w.Header().Set("WWW-Authenticate", challenge(h.appName(r), ref))
+		realm := h.appName(r)
+		w.Header().Set("WWW-Authenticate", challenge(realm, ref))
+		if ref.code == "" && (h.BasicChallenge == nil || *h.BasicChallenge) {
+			w.Header().Add("WWW-Authenticate", "Basic realm="+strconv.Quote(realm))
+		}
 	}
 	code := ref.code
 	if code == "" {
