@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"path"
+	"slices"
 	"strings"
 	"time"
 
@@ -37,27 +38,37 @@ type route struct {
 	// operator (or a system admin named with --as): the signing keys, and
 	// tokens created and generated for another user.
 	operator bool
+	// query names the query parameters the route reads; any other is
+	// refused (400), so that a misspelt filter never returns the
+	// unfiltered list.
+	query []string
 }
+
+// The query parameters of list routes.
+var (
+	pageQuery   = []string{"limit", "cursor"}
+	tokensQuery = append([]string{"status"}, pageQuery...)
+)
 
 // routes is the route table: every management route, for both mounts.
 func (a *api) routes() []route {
 	return []route{
 		// Self-service.
-		{method: "GET", path: "/tokens", fn: a.listTokens},
+		{method: "GET", path: "/tokens", fn: a.listTokens, query: tokensQuery},
 		{method: "POST", path: "/tokens", fn: a.createToken},
 		{method: "GET", path: "/tokens/{id}", fn: a.getToken},
 		{method: "PATCH", path: "/tokens/{id}", fn: a.updateToken},
 		{method: "POST", path: "/tokens/{id}/generate", fn: a.generate},
 		{method: "POST", path: "/tokens/{id}/revoke", fn: a.revoke},
-		{method: "GET", path: "/tokens/{id}/logs", fn: a.tokenLogs},
+		{method: "GET", path: "/tokens/{id}/logs", fn: a.tokenLogs, query: pageQuery},
 		// System admin (admin.go, notifications.go).
-		{method: "GET", path: "/admin/tokens", fn: a.adminTokens},
+		{method: "GET", path: "/admin/tokens", fn: a.adminTokens, query: append([]string{"owner"}, tokensQuery...)},
 		{method: "POST", path: "/admin/tokens", fn: a.createFor, operator: true},
 		{method: "POST", path: "/admin/tokens/{id}/generate", fn: a.generateFor, operator: true},
 		{method: "POST", path: "/admin/tokens/{id}/revoke", fn: a.adminRevoke},
-		{method: "GET", path: "/admin/logs", fn: a.adminLogs},
-		{method: "GET", path: "/admin/notifications", fn: a.adminNotifications},
-		{method: "GET", path: "/admin/users", fn: a.listUsers},
+		{method: "GET", path: "/admin/logs", fn: a.adminLogs, query: append([]string{"token", "activity", "since"}, pageQuery...)},
+		{method: "GET", path: "/admin/notifications", fn: a.adminNotifications, query: append([]string{"state", "token"}, pageQuery...)},
+		{method: "GET", path: "/admin/users", fn: a.listUsers, query: pageQuery},
 		{method: "PUT", path: "/admin/users/{user}", fn: a.putUser},
 		{method: "PUT", path: "/admin/users/{user}/roles/{role}", fn: a.grantRole},
 		{method: "DELETE", path: "/admin/users/{user}/roles/{role}", fn: a.removeRole},
@@ -107,7 +118,7 @@ func newAPI(svc *apitoken.Service, keys keyring, logger *zap.Logger, at mount) *
 		if !ok {
 			continue
 		}
-		a.mux.HandleFunc(rt.method+" "+p, a.handle(rt.fn))
+		a.mux.HandleFunc(rt.method+" "+p, a.handle(rt))
 		if allow[p] == nil {
 			paths = append(paths, p)
 		}
@@ -184,13 +195,40 @@ func noStore(w http.ResponseWriter) {
 	h.Set("X-Content-Type-Options", "nosniff")
 }
 
-func (a *api) handle(fn routeFunc) http.HandlerFunc {
+func (a *api) handle(rt route) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		c, _ := r.Context().Value(callerKey{}).(apitoken.Caller)
-		if err := fn(w, r, c); err != nil {
+		err := unknownQuery(r, rt.query)
+		if id := r.PathValue("id"); err != nil && id != "" && strings.HasPrefix(rt.path, "/tokens/") {
+			// Another user's token is missing before anything else is
+			// said about the request.
+			if _, oerr := a.svc.OwnedToken(r.Context(), c, id); oerr != nil {
+				err = oerr
+			}
+		}
+		if err == nil {
+			err = rt.fn(w, r, c)
+		}
+		if err != nil {
 			a.fail(w, r, err)
 		}
 	}
+}
+
+// unknownQuery refuses a query parameter that is not in known, naming it.
+func unknownQuery(r *http.Request, known []string) error {
+	if r.URL.RawQuery == "" {
+		return nil
+	}
+	for name := range r.URL.Query() {
+		if !slices.Contains(known, name) {
+			if len(known) == 0 {
+				return apitoken.Errorf(apitoken.ErrInvalid, "unknown query parameter %q: this route takes none", name)
+			}
+			return apitoken.Errorf(apitoken.ErrInvalid, "unknown query parameter %q: this route takes %s", name, strings.Join(known, ", "))
+		}
+	}
+	return nil
 }
 
 func (a *api) notFound(w http.ResponseWriter, r *http.Request) {

@@ -56,11 +56,18 @@ func (a *api) listTokens(w http.ResponseWriter, r *http.Request, c apitoken.Call
 	if err := readOnly(w, r); err != nil {
 		return err
 	}
-	p, err := page(r.URL.Query())
+	q := r.URL.Query()
+	p, err := page(q)
 	if err != nil {
 		return err
 	}
-	ts, next, err := a.svc.ListTokens(r.Context(), c, apitoken.TokenFilter{Page: p})
+	f := apitoken.TokenFilter{Page: p}
+	if s := q.Get("status"); s != "" {
+		if f.Status, err = apitoken.ParseStatus(s); err != nil {
+			return err
+		}
+	}
+	ts, next, err := a.svc.ListTokens(r.Context(), c, f)
 	if err != nil {
 		return err
 	}
