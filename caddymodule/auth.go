@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"fmt"
 	"net/http"
+	"strings"
 	"sync/atomic"
 
 	"github.com/caddyserver/caddy/v2"
@@ -88,6 +89,7 @@ func (h *Auth) Provision(ctx caddy.Context) error {
 	h.logger = ctx.Logger()
 	h.lastExpiration = new(atomic.Pointer[expiration])
 	h.rules = make([]scopeRule, 0, len(h.Scopes))
+	seen := map[string]int{} // path -> the rule that names it
 	for i, r := range h.Scopes {
 		bit, ok := apitoken.ScopeBit(apitoken.Scope(r.Scope))
 		if !ok {
@@ -95,6 +97,19 @@ func (h *Auth) Provision(ctx caddy.Context) error {
 		}
 		if len(r.Paths) == 0 {
 			return fmt.Errorf("api_token_auth: scope rule #%d (%s) has no paths", i+1, r.Scope)
+		}
+		for _, p := range r.Paths {
+			// A path without its leading / matches no request: the rule
+			// would silently grant nothing.
+			if !strings.HasPrefix(p, "/") {
+				return fmt.Errorf("api_token_auth: scope rule #%d (%s): path %q must start with /, e.g. /%s", i+1, r.Scope, p, strings.TrimLeft(p, "*"))
+			}
+			// The first matching rule wins: a path in two rules would
+			// silently ignore the second.
+			if first, ok := seen[p]; ok {
+				return fmt.Errorf("api_token_auth: path %q is in scope rule #%d (%s) and in #%d (%s): give each path one rule", p, first+1, h.Scopes[first].Scope, i+1, r.Scope)
+			}
+			seen[p] = i
 		}
 		paths := append(caddyhttp.MatchPath(nil), r.Paths...)
 		if err := paths.Provision(ctx); err != nil {

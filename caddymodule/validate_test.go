@@ -1,6 +1,12 @@
 package caddymodule
 
-import "testing"
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+)
 
 func TestApp_ValidateRefusesBadSettings(t *testing.T) {
 	cases := map[string]App{
@@ -18,5 +24,35 @@ func TestApp_ValidateRefusesBadSettings(t *testing.T) {
 				t.Fatal("accepted")
 			}
 		})
+	}
+}
+
+// Scope rules that would silently grant nothing, or less than written, are
+// refused when the config loads, saying what to fix; the running config
+// stays.
+func TestAuth_ScopeRulesThatWouldMisleadAreRefusedAtLoad(t *testing.T) {
+	e := newGuardEnv(t)
+	for _, tc := range []struct{ rules, want string }{
+		{"scope meta meta/*", `path "meta/*" must start with /`},
+		{"scope meta /meta /meta/*\n\t\tscope report /data/* /meta", `path "/meta" is in scope rule #1 (meta) and in #2 (report)`},
+		{"scope sales /data/sales", `unknown scope "sales"`},
+	} {
+		caddyfile := fmt.Sprintf("{\n\tadmin localhost:%d\n\tpersist_config off\n\tapi_tokens {\n\t\tstorage sqlite %s\n\t\tsigning_key %s\n\t}\n}\nhttp://localhost:%d {\n\tapi_token_auth {\n\t\t%s\n\t}\n\trespond ok\n}\n",
+			testAdminPort, e.db, testKey, testHTTPPort, tc.rules)
+		req, _ := http.NewRequest(http.MethodPost, fmt.Sprintf("http://localhost:%d/load", testAdminPort), strings.NewReader(caddyfile))
+		req.Header.Set("Content-Type", "text/caddyfile")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		body := strings.ReplaceAll(string(raw), `\"`, `"`) // the error is a JSON string
+		if res.StatusCode == http.StatusOK || !strings.Contains(body, tc.want) {
+			t.Errorf("%q: %d %s, want a refusal saying %q", tc.rules, res.StatusCode, body, tc.want)
+		}
+	}
+	if res, _ := e.do("GET", "/meta"); res.StatusCode != http.StatusUnauthorized {
+		t.Errorf("after the refused loads the guard answers %d, want the running config's 401", res.StatusCode)
 	}
 }
