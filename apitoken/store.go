@@ -142,6 +142,8 @@ type TokenFilter struct {
 type LogFilter struct {
 	TokenID  string   // "" for every token (and user and role changes)
 	Activity Activity // "" for every activity
+	Owner    string   // "" for every owner: the logs of that user's tokens
+	Result   string   // "" for every result: ResultOK or ResultFail (AUTHENTICATE rows)
 	Since    time.Time
 	Page
 }

@@ -108,13 +108,16 @@ func (a *api) generateFor(w http.ResponseWriter, r *http.Request, c apitoken.Cal
 	return nil
 }
 
-// GET /admin/logs?token=&activity=&since=
+// GET /admin/logs?token=&owner=&activity=&result=&since=
 func (a *api) adminLogs(w http.ResponseWriter, r *http.Request, c apitoken.Caller) error {
 	q, p, err := adminList(w, r, c)
 	if err != nil {
 		return err
 	}
-	f := apitoken.LogFilter{TokenID: q.Get("token"), Page: p}
+	f := apitoken.LogFilter{TokenID: q.Get("token"), Owner: q.Get("owner"), Result: q.Get("result"), Page: p}
+	if f.Result != "" && f.Result != apitoken.ResultOK && f.Result != apitoken.ResultFail {
+		return apitoken.Errorf(apitoken.ErrInvalid, "result must be %s or %s, not %q", apitoken.ResultOK, apitoken.ResultFail, f.Result)
+	}
 	if s := q.Get("activity"); s != "" {
 		if f.Activity, err = apitoken.ParseActivity(s); err != nil {
 			return err

@@ -66,7 +66,7 @@ func (a *api) routes() []route {
 		{method: "POST", path: "/admin/tokens", fn: a.createFor, operator: true},
 		{method: "POST", path: "/admin/tokens/{id}/generate", fn: a.generateFor, operator: true},
 		{method: "POST", path: "/admin/tokens/{id}/revoke", fn: a.adminRevoke},
-		{method: "GET", path: "/admin/logs", fn: a.adminLogs, query: append([]string{"token", "activity", "since"}, pageQuery...)},
+		{method: "GET", path: "/admin/logs", fn: a.adminLogs, query: append([]string{"token", "owner", "activity", "result", "since"}, pageQuery...)},
 		{method: "GET", path: "/admin/notifications", fn: a.adminNotifications, query: append([]string{"state", "token"}, pageQuery...)},
 		{method: "GET", path: "/admin/users", fn: a.listUsers, query: pageQuery},
 		{method: "PUT", path: "/admin/users/{user}", fn: a.putUser},

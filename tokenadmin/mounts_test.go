@@ -53,6 +53,8 @@ func TestMounts_TheSameRequestGetsTheSameAnswerFromBothMounts(t *testing.T) {
 		{"an activity as logs spell it", call{method: "GET", path: "/logs?activity=CREATE"}, 200, "", ""},
 		{"an activity in another case", call{method: "GET", path: "/logs?activity=create"}, 400, "bad_request", ""},
 		{"a bad since", call{method: "GET", path: "/logs?since=yesterday"}, 400, "bad_request", ""},
+		{"one owner's failed attempts", call{method: "GET", path: "/logs?owner=alice&result=Fail"}, 200, "", ""},
+		{"a bad result", call{method: "GET", path: "/logs?result=failed"}, 400, "bad_request", ""},
 		{"the notifications", call{method: "GET", path: "/notifications"}, 200, "", ""},
 		{"a missing token", call{method: "POST", path: "/tokens/tok_missing/revoke"}, 404, "not_found", ""},
 		{"an unknown route", call{method: "GET", path: "/secrets"}, 404, "not_found", ""},

@@ -66,6 +66,12 @@ func (s *Store) ListLogs(ctx context.Context, f apitoken.LogFilter) ([]apitoken.
 	if f.Activity != "" {
 		where = append(where, `activity = `+a.add(string(f.Activity)))
 	}
+	if f.Owner != "" {
+		where = append(where, `token_id IN (SELECT id FROM tokens WHERE owner = `+a.add(f.Owner)+`)`)
+	}
+	if f.Result != "" {
+		where = append(where, `result = `+a.add(f.Result))
+	}
 	if !f.Since.IsZero() {
 		where = append(where, `last_on >= `+a.add(stored(f.Since)))
 	}

@@ -68,6 +68,14 @@ func (s *Store) ListLogs(ctx context.Context, f apitoken.LogFilter) ([]apitoken.
 		where = append(where, cond)
 		args = append(args, string(f.Activity))
 	}
+	if f.Owner != "" {
+		where = append(where, `token_id IN (SELECT id FROM tokens WHERE owner = ?)`)
+		args = append(args, f.Owner)
+	}
+	if f.Result != "" {
+		where = append(where, `result = ?`)
+		args = append(args, f.Result)
+	}
 	if !f.Since.IsZero() {
 		where = append(where, `last_on >= ?`)
 		args = append(args, micros(f.Since))

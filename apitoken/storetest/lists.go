@@ -351,3 +351,34 @@ func testMalformedCursor(t *testing.T, s apitoken.Store) {
 	_, _, err = s.ListLogs(t.Context(), apitoken.LogFilter{Page: apitoken.Page{Cursor: logNext[:1]}})
 	check("ListLogs with a truncated cursor", err)
 }
+
+// testListLogsByOwnerAndResult filters the logs of one user's tokens, and the
+// AUTHENTICATE rows of one result.
+func testListLogsByOwnerAndResult(t *testing.T, s apitoken.Store) {
+	putUser(t, s, "alice", t0, apitoken.RoleAPITokens)
+	putUser(t, s, "bob", t0, apitoken.RoleAPITokens)
+	a := createToken(t, s, newToken("alice", "a", t0))
+	b := createToken(t, s, newToken("bob", "b", t0))
+	fail := okAt(a.ID, t0, "192.0.2.2")
+	fail.Result, fail.Reason = apitoken.ResultFail, apitoken.ReasonRevoked
+	recordAuth(t, s, okAt(a.ID, t0, "192.0.2.1"), fail, okAt(b.ID, t0, "192.0.2.1"))
+
+	for _, l := range allLogs(t, s, apitoken.LogFilter{Owner: "alice"}) {
+		if l.TokenID != a.ID {
+			t.Errorf("owner alice: a log of token %q (%s)", l.TokenID, l.Activity)
+		}
+	}
+	if n := len(allLogs(t, s, apitoken.LogFilter{Owner: "alice"})); n != 3 {
+		t.Errorf("owner alice: %d logs, want 3 (CREATE, OK, Fail)", n)
+	}
+	if n := len(allLogs(t, s, apitoken.LogFilter{Owner: "nobody"})); n != 0 {
+		t.Errorf("owner nobody: %d logs, want none", n)
+	}
+	fails := allLogs(t, s, apitoken.LogFilter{Result: apitoken.ResultFail})
+	if len(fails) != 1 || fails[0].Reason != apitoken.ReasonRevoked {
+		t.Errorf("result Fail: %+v, want the one failed attempt", fails)
+	}
+	if n := len(allLogs(t, s, apitoken.LogFilter{Owner: "bob", Result: apitoken.ResultOK})); n != 1 {
+		t.Errorf("owner bob, result OK: %d logs, want 1", n)
+	}
+}

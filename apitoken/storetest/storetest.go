@@ -50,6 +50,7 @@ func Run(t *testing.T, newStore func(t *testing.T) apitoken.Store) {
 
 		// Logs.
 		{"ListLogsFiltersAndPaginatesNewestFirst", testListLogs},
+		{"ListLogsFiltersByOwnerAndResult", testListLogsByOwnerAndResult},
 		{"PageLimitDefaultsAndIsClamped", testPageLimits},
 		{"MalformedCursorIsInvalid", testMalformedCursor},
 		{"RecordAuthCoalescesIdenticalAttempts", testRecordAuthCoalesces},
