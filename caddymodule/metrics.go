@@ -183,10 +183,7 @@ func (s *statsSources) settle() {
 		case <-b.auditor.Closed():
 			delete(s.closing, b)
 			s.goneAudit = addAuditCounts(s.goneAudit, b.auditor.Stats())
-			st := b.state.Stats()
-			s.goneState.Hits += st.Hits
-			s.goneState.Lookups += st.Lookups
-			s.goneState.Syncs += st.Syncs
+			s.goneState = addStateCounts(s.goneState, b.state.Stats())
 		default:
 		}
 	}
@@ -214,13 +211,9 @@ func (s *statsSources) auth() apitoken.AuthStats {
 		sum = addAuthCounts(sum, st)
 		sum.JWTCacheLen += st.JWTCacheLen
 	}
-	sum.StateCacheHits += s.goneState.Hits
-	sum.StateCacheMisses += s.goneState.Lookups
-	s.eachBackend(func(b *backend) {
-		st := b.state.Stats()
-		sum.StateCacheHits += st.Hits
-		sum.StateCacheMisses += st.Lookups
-	})
+	st := s.stateLocked()
+	sum.StateCacheHits += st.Hits
+	sum.StateCacheMisses += st.Lookups
 	return sum
 }
 
@@ -230,14 +223,16 @@ func (s *statsSources) state() apitoken.StateStats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.settle()
-	sum := apitoken.StateStats{Syncs: s.goneState.Syncs}
+	return s.stateLocked()
+}
+
+// stateLocked sums the state counters of every backend ever; Down is that
+// of the live ones. s.mu is held and settled.
+func (s *statsSources) stateLocked() apitoken.StateStats {
+	sum := s.goneState
+	s.eachBackend(func(b *backend) { sum = addStateCounts(sum, b.state.Stats()) })
 	for b := range s.backends {
-		st := b.state.Stats()
-		sum.Syncs += st.Syncs
-		sum.Down = sum.Down || st.Down
-	}
-	for b := range s.closing {
-		sum.Syncs += b.state.Stats().Syncs
+		sum.Down = sum.Down || b.state.Stats().Down
 	}
 	return sum
 }
@@ -264,6 +259,14 @@ func addAuthCounts(a, b apitoken.AuthStats) apitoken.AuthStats {
 	a.JWTCacheMisses += b.JWTCacheMisses
 	a.StateCacheHits += b.StateCacheHits
 	a.StateCacheMisses += b.StateCacheMisses
+	return a
+}
+
+// addStateCounts adds b's counters (not Down) to a.
+func addStateCounts(a, b apitoken.StateStats) apitoken.StateStats {
+	a.Hits += b.Hits
+	a.Lookups += b.Lookups
+	a.Syncs += b.Syncs
 	return a
 }
 
