@@ -59,11 +59,12 @@ func (a *Authenticator) JWTStats() AuthStats {
 	return AuthStats{JWTCacheHits: a.stats.jwtHits.Load(), JWTCacheMisses: a.stats.jwtMisses.Load(), JWTCacheLen: a.jwts.Len()}
 }
 
-// Stats reads the counters.
+// Stats reads the counters: JWTStats and those of the State.
 func (a *Authenticator) Stats() AuthStats {
+	s := a.JWTStats()
 	st := a.state.Stats()
-	return AuthStats{JWTCacheHits: a.stats.jwtHits.Load(), JWTCacheMisses: a.stats.jwtMisses.Load(),
-		StateCacheHits: st.Hits, StateCacheMisses: st.Lookups, JWTCacheLen: a.jwts.Len()}
+	s.StateCacheHits, s.StateCacheMisses = st.Hits, st.Lookups
+	return s
 }
 
 // NewAuthenticator builds an Authenticator, applying defaults to cfg.

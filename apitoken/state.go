@@ -264,19 +264,15 @@ var errStoreDown = errors.New("the token store failed its last query; waiting fo
 func lookup[T any](s *State, c *lru.Cache[string, cached[*T]], ctx context.Context, kind, id string, f freshness, get func(context.Context) (*T, error)) (*T, error) {
 	now := s.cfg.Now()
 	e, hit := c.Get(id)
-	if hit && now.Sub(e.at) < f.ttl {
-		if s.trusted(now) {
-			s.stats.hits.Add(1)
-			return e.v, nil
-		}
-		// The change sequence has not been read for a while: read it
-		// first (it may drop this entry), unless the store is down.
-		if !s.down.Load() && s.Sync(ctx) == nil {
-			if e, hit = c.Get(id); hit && now.Sub(e.at) < f.ttl {
-				s.stats.hits.Add(1)
-				return e.v, nil
-			}
-		}
+	fresh := func() bool { return hit && now.Sub(e.at) < f.ttl }
+	if fresh() && !s.trusted(now) && !s.down.Load() && s.Sync(ctx) == nil {
+		// The change sequence had not been read for a while; it is now,
+		// which may have dropped this entry.
+		e, hit = c.Get(id)
+	}
+	if fresh() && s.trusted(now) {
+		s.stats.hits.Add(1)
+		return e.v, nil
 	}
 	if s.down.Load() {
 		return staleOr(e, hit, now, f, errStoreDown)
