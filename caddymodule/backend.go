@@ -17,8 +17,9 @@ import (
 	"github.com/caddy-apitokens/caddy-apitokens/notify"
 )
 
-// backends holds the store and audit writer of each storage, shared across
-// config reloads so no queued audit event is lost and no connection churns.
+// backends holds the store, the cached state, the audit writer and the
+// notification deliverer of each storage, shared across config reloads so
+// no queued audit event or cached state is lost and no connection churns.
 var backends = caddy.NewUsagePool()
 
 type backend struct {
