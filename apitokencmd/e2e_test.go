@@ -57,12 +57,18 @@ const e2eConfig = `{
 		signing_key %[4]s
 		admins      root
 		max_lifetime 90d
+		scopes {
+			meta   "List reports and their parameters"
+			report "Read report data"
+			sales  "Read the sales report only"
+		}
 	}
 }
 http://localhost:%[2]d {
 	api_token_auth {
 		app   "Reports API"
 		scope meta   /meta /meta/*
+		scope report sales /data/sales /data/sales/*
 		scope report /data/*
 	}
 	respond "report for {http.auth.user.id}" 200
@@ -394,7 +400,7 @@ func TestCommands_CreateAppliesEveryRuleToTheOwner(t *testing.T) {
 	create("svc", "EXPORT", "30d", "meta").want(ExitRefused, `user "svc" already has a token named "EXPORT"`)
 	create("svc", "n", "1y", "meta").want(ExitUsage, "the longest allowed is 90d")
 	create("svc", "n", "2d", "meta").want(ExitUsage, "2d")
-	create("svc", "n", "30d", "admin").want(ExitUsage, `"admin"`)
+	create("svc", "n", "30d", "admin").want(ExitUsage, `unknown scope "admin": the declared scopes are meta, report, sales`)
 	e.run("tokens", "create", "--owner", "svc").want(ExitUsage, `required flag(s) "expires", "name", "scopes" not set`)
 	e.run("tokens", "list", "--status", "bogus").want(ExitUsage, `unknown status "bogus"`)
 
@@ -414,6 +420,32 @@ func TestCommands_CreateAppliesEveryRuleToTheOwner(t *testing.T) {
 	}
 	e.run("users", "remove-role", "plain", "api_tokens").want(ExitOK, "")
 	e.run("tokens", "generate", tok.ID).want(ExitRefused, `user "plain" does not have the api_tokens role`)
+}
+
+// `scopes` lists the declared scopes; a token of one of them opens what its
+// rule grants.
+func TestCommands_ScopesListsTheDeclaredScopes(t *testing.T) {
+	e := newEnv(t)
+	rows := e.run("scopes").want(ExitOK, "").rows()
+	want := []string{"SCOPE   DESCRIPTION", "meta    List reports and their parameters", "report  Read report data", "sales   Read the sales report only"}
+	if strings.Join(rows, "\n") != strings.Join(want, "\n") {
+		t.Errorf("scopes printed\n%s\nwant\n%s", strings.Join(rows, "\n"), strings.Join(want, "\n"))
+	}
+	var list tokenadmin.ScopeList
+	e.run("scopes", "--json").want(ExitOK, "").json(&list)
+	if len(list.Scopes) != 3 || list.Scopes[2] != (tokenadmin.Scope{Name: "sales", Description: "Read the sales report only"}) {
+		t.Errorf("scopes --json: %+v", list)
+	}
+	e.run("users", "grant-role", "svc", "api_tokens").want(ExitOK, "")
+	var tok wire.Token
+	e.run("tokens", "create", "--owner", "svc", "--name", "sales", "--expires", "30d", "--scopes", "sales", "--json").want(ExitOK, "").json(&tok)
+	jwt := strings.TrimSpace(e.run("tokens", "generate", tok.ID).want(ExitOK, "").stdout)
+	if code, body := report(t, "/data/sales", jwt); code != 200 {
+		t.Errorf("the sales JWT on /data/sales: %d %s", code, body)
+	}
+	if code, _ := report(t, "/data/stock", jwt); code != 403 {
+		t.Errorf("the sales JWT on /data/stock: %d, want 403", code)
+	}
 }
 
 func TestCommands_AsRecordsTheActingAdmin(t *testing.T) {

@@ -42,7 +42,7 @@ func (c *cli) tokensCommand() *cobra.Command {
 	})
 
 	create := &cobra.Command{
-		Use:   "create --owner <user> --name <name> --expires <expiry> --scopes <meta,report>",
+		Use:   "create --owner <user> --name <name> --expires <expiry> --scopes <scope,...>",
 		Short: "Creates a token for a user, such as a service account",
 		Long: `Creates a token owned by the user given, who must hold the api_tokens role
 (and be neither view-only nor disabled). Every rule of the management routes
@@ -54,7 +54,7 @@ generated: generate its JWT with "caddy api-tokens tokens generate <id>".`,
 	create.Flags().String("owner", "", "User who will own the token (required)")
 	create.Flags().String("name", "", "Token name, 1 to 100 characters, unique among the owner's tokens (required)")
 	create.Flags().String("expires", "", "Lifetime from each generation: 1d, 7d, 30d, 60d, 90d, 1y or never, within max_lifetime (required)")
-	create.Flags().StringSlice("scopes", nil, "Scopes, comma-separated: meta, report (required)")
+	create.Flags().StringSlice("scopes", nil, "Scopes, comma-separated, among the declared ones (see caddy api-tokens scopes) (required)")
 	for _, f := range []string{"owner", "name", "expires", "scopes"} {
 		_ = create.MarkFlagRequired(f) // the flags exist
 	}

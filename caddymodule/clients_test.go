@@ -47,7 +47,7 @@ func TestClients_ThatWaitForABasicChallengeGetOne(t *testing.T) {
 	}{{"default", "", "200"}, {"basic_challenge off", "basic_challenge off", "401"}} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newHostileEnvGuard(t, "", "", tc.guard)
-			_, jwt := e.live("alice", "power query", apitoken.Expiry30d, apitoken.AllScopes)
+			_, jwt := e.live("alice", "power query", apitoken.Expiry30d, apitoken.DefaultScopes)
 			url := e.base + "/data/sales"
 			res, _ := e.do("GET", "/data/sales")
 			challenges := res.Header.Values("WWW-Authenticate")

@@ -27,7 +27,7 @@ func (h *Auth) identify(w http.ResponseWriter, r *http.Request, p apitoken.Princ
 		r.Body = identityTrailerStripper{r.Body, r.Trailer}
 	}
 	t := p.Token
-	scopes := p.Scopes.String()
+	scopes := (p.Scopes & h.declared).String()      // a scope no longer declared grants nothing
 	vals := []string{t.Owner, t.ID, t.Name, scopes} // one allocation for the four headers
 	r.Header["X-Api-Token-User"] = vals[0:1:1]
 	r.Header["X-Api-Token-Id"] = vals[1:2:2]

@@ -126,7 +126,7 @@ func (e *guardEnv) loggedOK(tokenID string) int64 {
 // that does not retry sees the error, as it would with plain Caddy.
 func TestReliability_TenReloadsUnderLoadFailNoRequestAndLoseNoCount(t *testing.T) {
 	e := newGuardEnv(t)
-	tok, jwt := e.token("reloads", apitoken.Expiry30d, apitoken.AllScopes)
+	tok, jwt := e.token("reloads", apitoken.Expiry30d, apitoken.DefaultScopes)
 	l := startLoad(e, jwt, 8)
 	for i := 0; i < 10; i++ {
 		l.waitOK(50) // requests between reloads
@@ -147,7 +147,7 @@ func TestReliability_TenReloadsUnderLoadFailNoRequestAndLoseNoCount(t *testing.T
 // reads, and the queue keeps every count until the lock is gone.
 func TestReliability_LockedDatabaseDelaysAuditWithoutSlowingRequests(t *testing.T) {
 	e := newGuardEnv(t)
-	tok, jwt := e.token("locked", apitoken.Expiry30d, apitoken.AllScopes)
+	tok, jwt := e.token("locked", apitoken.Expiry30d, apitoken.DefaultScopes)
 	if res, _ := e.do("GET", "/meta", bearer(jwt)...); res.StatusCode != 200 {
 		t.Fatalf("got %d before the lock", res.StatusCode)
 	}
@@ -203,7 +203,7 @@ func TestReliability_KillDashNineLosesAtMostOneFlushInterval(t *testing.T) {
 		t.Fatal(err)
 	}
 	alice, _ := svc.Caller(ctx, "alice")
-	tok, err := svc.CreateToken(ctx, alice, apitoken.TokenInput{Name: "crash", Expires: apitoken.Expiry30d, Scopes: apitoken.AllScopes})
+	tok, err := svc.CreateToken(ctx, alice, apitoken.TokenInput{Name: "crash", Expires: apitoken.Expiry30d, Scopes: apitoken.DefaultScopes})
 	if err != nil {
 		t.Fatal(err)
 	}

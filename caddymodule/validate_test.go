@@ -35,7 +35,9 @@ func TestAuth_ScopeRulesThatWouldMisleadAreRefusedAtLoad(t *testing.T) {
 	for _, tc := range []struct{ rules, want string }{
 		{"scope meta meta/*", `path "meta/*" must start with /`},
 		{"scope meta /meta /meta/*\n\t\tscope report /data/* /meta", `path "/meta" is in scope rule #1 (meta) and in #2 (report)`},
-		{"scope sales /data/sales", `unknown scope "sales"`},
+		{"scope sales /data/sales", `scope rule #1: unknown scope "sales": the declared scopes are meta, report (declare it in the api_tokens scopes block)`},
+		{"scope report sales /data/sales", `scope rule #1: unknown scope "sales": the declared scopes are meta, report`},
+		{"scope meta /meta\n\t\tdefault_scope sales", `default_scope: unknown scope "sales": the declared scopes are meta, report`},
 	} {
 		caddyfile := fmt.Sprintf("{\n\tadmin localhost:%d\n\tpersist_config off\n\tapi_tokens {\n\t\tstorage sqlite %s\n\t\tsigning_key %s\n\t}\n}\nhttp://localhost:%d {\n\tapi_token_auth {\n\t\t%s\n\t}\n\trespond ok\n}\n",
 			testAdminPort, e.db, testKey, testHTTPPort, tc.rules)

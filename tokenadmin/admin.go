@@ -82,7 +82,7 @@ func (a *api) createFor(w http.ResponseWriter, r *http.Request, c apitoken.Calle
 	if in.Owner == "" {
 		return apitoken.Errorf(apitoken.ErrInvalid, "owner is required: the user who will own the token")
 	}
-	ti, err := tokenInput(in.Name, in.Expires, in.Scopes)
+	ti, err := a.tokenInput(in.Name, in.Expires, in.Scopes)
 	if err != nil {
 		return err
 	}

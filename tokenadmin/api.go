@@ -38,6 +38,9 @@ type route struct {
 	// operator (or a system admin named with --as): the signing keys, and
 	// tokens created and generated for another user.
 	operator bool
+	// operatorToo marks a self-service route that the operator's mount
+	// serves as well (at BasePath and the path's last segment).
+	operatorToo bool
 	// query names the query parameters the route reads; any other is
 	// refused (400), so that a misspelt filter never returns the
 	// unfiltered list.
@@ -54,6 +57,7 @@ var (
 func (a *api) routes() []route {
 	return []route{
 		// Self-service.
+		{method: "GET", path: "/scopes", fn: a.listScopes, operatorToo: true},
 		{method: "GET", path: "/tokens", fn: a.listTokens, query: tokensQuery},
 		{method: "POST", path: "/tokens", fn: a.createToken},
 		{method: "GET", path: "/tokens/{id}", fn: a.getToken},
@@ -100,6 +104,9 @@ var siteMount = mount{
 // or the system admin the request names (adminapi.go).
 var operatorMount = mount{
 	path: func(rt route) (string, bool) {
+		if rt.operatorToo {
+			return BasePath + strings.TrimPrefix(rt.path, "/"), true
+		}
 		rest, ok := strings.CutPrefix(rt.path, "/admin/")
 		return BasePath + rest, ok
 	},

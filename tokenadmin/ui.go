@@ -135,8 +135,9 @@ type pageData struct {
 	OwnerProblem string // why the caller may not own tokens now; "" when they may
 	Expiries     []expiryOption
 	Longest      string
-	Status       int    // error page only
-	Message      string // error page only
+	Scopes       []apitoken.ScopeDef // the declared scopes, in the config's order
+	Status       int                 // error page only
+	Message      string              // error page only
 }
 
 // rootFrom is the relative URL of the root from the page at p.
@@ -195,7 +196,7 @@ func (a *api) serveUI(w http.ResponseWriter, r *http.Request, caller string, via
 		a.pageError(w, r, http.StatusForbidden, "This page is for system admins.")
 		return
 	}
-	d := pageData{Path: p, Title: pg.title, Root: rootFrom(p), User: c.ID, Admin: c.Admin}
+	d := pageData{Path: p, Title: pg.title, Root: rootFrom(p), User: c.ID, Admin: c.Admin, Scopes: a.svc.Scopes().Defs()}
 	if err := c.CheckOwner(); err != nil {
 		d.OwnerProblem = sentence(apitoken.Message(err))
 	}
