@@ -23,6 +23,7 @@ type api struct {
 	logger *zap.Logger
 	at     mount
 	mux    *http.ServeMux
+	apiURL string // api_url, shown by the pages; "" when not set
 }
 
 // routeFunc answers one route for a caller that exists and is not disabled.

@@ -135,6 +135,7 @@ type pageData struct {
 	OwnerProblem string // why the caller may not own tokens now; "" when they may
 	Expiries     []expiryOption
 	Longest      string
+	APIURL       string // api_url, for the "token generated" dialog
 	Status       int    // error page only
 	Message      string // error page only
 }
@@ -195,7 +196,7 @@ func (a *api) serveUI(w http.ResponseWriter, r *http.Request, caller string, via
 		a.pageError(w, r, http.StatusForbidden, "This page is for system admins.")
 		return
 	}
-	d := pageData{Path: p, Title: pg.title, Root: rootFrom(p), User: c.ID, Admin: c.Admin}
+	d := pageData{Path: p, Title: pg.title, Root: rootFrom(p), User: c.ID, Admin: c.Admin, APIURL: a.apiURL}
 	if err := c.CheckOwner(); err != nil {
 		d.OwnerProblem = sentence(apitoken.Message(err))
 	}
