@@ -176,7 +176,8 @@ func (a *api) serveUI(w http.ResponseWriter, r *http.Request, caller string, via
 	}
 	switch {
 	case caller == "":
-		a.pageError(w, r, http.StatusUnauthorized, "Sign in to manage API tokens.")
+		a.pageError(w, r, http.StatusUnauthorized, "Sign in to manage API tokens. This site did not ask you to sign in: "+
+			"it has no authentication in front of these pages. Tell the administrator.")
 		return
 	case viaToken:
 		a.pageError(w, r, http.StatusForbidden, "API tokens cannot manage tokens; sign in with your own account instead.")
