@@ -136,6 +136,7 @@ type pageData struct {
 	Expiries     []expiryOption
 	Longest      string
 	Scopes       []apitoken.ScopeDef // the declared scopes, in the config's order
+	APIURL       string              // api_url, for the "token generated" dialog
 	Status       int                 // error page only
 	Message      string              // error page only
 }
@@ -176,7 +177,8 @@ func (a *api) serveUI(w http.ResponseWriter, r *http.Request, caller string, via
 	}
 	switch {
 	case caller == "":
-		a.pageError(w, r, http.StatusUnauthorized, "Sign in to manage API tokens.")
+		a.pageError(w, r, http.StatusUnauthorized, "Sign in to manage API tokens. This site did not ask you to sign in: "+
+			"it has no authentication in front of these pages. Tell the administrator.")
 		return
 	case viaToken:
 		a.pageError(w, r, http.StatusForbidden, "API tokens cannot manage tokens; sign in with your own account instead.")
@@ -196,7 +198,8 @@ func (a *api) serveUI(w http.ResponseWriter, r *http.Request, caller string, via
 		a.pageError(w, r, http.StatusForbidden, "This page is for system admins.")
 		return
 	}
-	d := pageData{Path: p, Title: pg.title, Root: rootFrom(p), User: c.ID, Admin: c.Admin, Scopes: a.svc.Scopes().Defs()}
+	d := pageData{Path: p, Title: pg.title, Root: rootFrom(p), User: c.ID, Admin: c.Admin, APIURL: a.apiURL,
+		Scopes: a.svc.Scopes().Defs()}
 	if err := c.CheckOwner(); err != nil {
 		d.OwnerProblem = sentence(apitoken.Message(err))
 	}
