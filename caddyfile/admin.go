@@ -8,16 +8,41 @@ import (
 )
 
 // parseAdmin sets up the management routes. The directive takes no
-// arguments and no block:
+// arguments; its optional block names what the identity layer says about the
+// caller, as placeholders:
 //
-//	api_token_admin
+//	api_token_admin {
+//		user   <placeholder>   # default {http.auth.user.id}
+//		name   <placeholder>
+//		email  <placeholder>
+//		groups <placeholder>   # comma-separated
+//	}
 func parseAdmin(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	h.Next() // the directive name
 	if h.NextArg() {
 		return nil, h.ArgErr()
 	}
-	if h.NextBlock(0) {
-		return nil, h.Errf("api_token_admin takes no options; unexpected %q", h.Val())
+	handler := new(tokenadmin.Handler)
+	for h.NextBlock(0) {
+		var dst *string
+		switch h.Val() {
+		case "user":
+			dst = &handler.User
+		case "name":
+			dst = &handler.Name
+		case "email":
+			dst = &handler.Email
+		case "groups":
+			dst = &handler.Groups
+		default:
+			return nil, h.Errf("unrecognized api_token_admin option %q: use user, name, email or groups", h.Val())
+		}
+		if *dst != "" {
+			return nil, h.Errf("api_token_admin: %s is given twice", h.Val())
+		}
+		if !h.AllArgs(dst) {
+			return nil, h.Errf("api_token_admin: %s takes one placeholder, e.g. {http.request.header.X-Auth-Request-Email}", h.Val())
+		}
 	}
-	return new(tokenadmin.Handler), nil
+	return handler, nil
 }
