@@ -8,34 +8,40 @@ import (
 )
 
 // parseAdmin sets up the management routes. The directive takes no
-// arguments; its optional block names what the identity layer says about the
-// caller, as placeholders:
+// arguments; its optional block names the report API and what the identity
+// layer says about the caller, as placeholders:
 //
-//	api_token_admin {
+//	api_token_admin [{
+//		api_url <url>          # the guarded report API, shown with client snippets
 //		user   <placeholder>   # default {http.auth.user.id}
 //		name   <placeholder>
 //		email  <placeholder>
 //		groups <placeholder>   # comma-separated
-//	}
+//	}]
 func parseAdmin(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	h.Next() // the directive name
 	if h.NextArg() {
 		return nil, h.ArgErr()
 	}
-	handler := new(tokenadmin.Handler)
+	a := new(tokenadmin.Handler)
 	for h.NextBlock(0) {
 		var dst *string
 		switch h.Val() {
+		case "api_url":
+			if !h.AllArgs(&a.APIURL) {
+				return nil, h.Errf("api_url takes the report API's base URL, e.g. `api_url https://reports.example.com`")
+			}
+			continue
 		case "user":
-			dst = &handler.User
+			dst = &a.User
 		case "name":
-			dst = &handler.Name
+			dst = &a.Name
 		case "email":
-			dst = &handler.Email
+			dst = &a.Email
 		case "groups":
-			dst = &handler.Groups
+			dst = &a.Groups
 		default:
-			return nil, h.Errf("unrecognized api_token_admin option %q: use user, name, email or groups", h.Val())
+			return nil, h.Errf("unrecognized api_token_admin option %q: use api_url, user, name, email or groups", h.Val())
 		}
 		if *dst != "" {
 			return nil, h.Errf("api_token_admin: %s is given twice", h.Val())
@@ -44,5 +50,5 @@ func parseAdmin(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 			return nil, h.Errf("api_token_admin: %s takes one placeholder, e.g. {http.request.header.X-Auth-Request-Email}", h.Val())
 		}
 	}
-	return handler, nil
+	return a, nil
 }

@@ -13,7 +13,7 @@ import (
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 )
 
-func TestCaddyfile_AdminTakesOnlyIdentityPlaceholders(t *testing.T) {
+func TestCaddyfile_DirectiveTakesOnlyItsOptions(t *testing.T) {
 	for _, tc := range []struct {
 		input string
 		ok    bool
@@ -26,6 +26,9 @@ func TestCaddyfile_AdminTakesOnlyIdentityPlaceholders(t *testing.T) {
 		{"api_token_admin {\n\tuser\n}", false},
 		{"api_token_admin {\n\tgroups a b\n}", false},
 		{"api_token_admin {\n\tname {a}\n\tname {b}\n}", false},
+		{"api_token_admin {\n\tapi_url https://reports.example.com\n}", true},
+		{"api_token_admin {\n\tapi_url\n}", false},
+		{"api_token_admin {\n\tapi_url https://a.example https://b.example\n}", false},
 	} {
 		h := httpcaddyfile.Helper{Dispenser: cf.NewTestDispenser(tc.input)}
 		handler, err := parseAdmin(h)

@@ -10,6 +10,7 @@ package tokenadmin
 import (
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/caddyserver/caddy/v2"
@@ -39,6 +40,11 @@ func init() {
 // in front always sets or removes (forward_auth's copy_headers does):
 // otherwise a client could send it and name anyone.
 type Handler struct {
+	// APIURL is the base URL of the report API that api_token_auth guards
+	// (https://reports.example.com), shown in the "token generated" dialog
+	// with ready-to-paste snippets for each client. Optional.
+	APIURL string `json:"api_url,omitempty"`
+
 	// User is the caller's user id (a placeholder). Default:
 	// {http.auth.user.id}.
 	User string `json:"user,omitempty"`
@@ -56,9 +62,6 @@ type Handler struct {
 	api    *api
 	logger *zap.Logger
 }
-
-// DefaultUser is Handler.User when unset.
-const DefaultUser = "{http.auth.user.id}"
 
 // CaddyModule returns the Caddy module information.
 func (Handler) CaddyModule() caddy.ModuleInfo {
@@ -83,12 +86,20 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if svc == nil {
 		return fmt.Errorf("api_tokens app has no token service")
 	}
+	apiURL, err := checkAPIURL(h.APIURL)
+	if err != nil {
+		return err
+	}
 	h.api = newAPI(svc, app, h.logger, siteMount)
+	h.api.apiURL = apiURL
 	if h.User == "" {
 		h.User = DefaultUser
 	}
 	return nil
 }
+
+// DefaultUser is Handler.User when unset.
+const DefaultUser = "{http.auth.user.id}"
 
 // identity is the caller as the placeholders describe them.
 func (h *Handler) identity(r *http.Request) apitoken.Identity {
@@ -103,6 +114,21 @@ func (h *Handler) identity(r *http.Request) apitoken.Identity {
 		id.Groups = strings.Split(repl.ReplaceAll(h.Groups, ""), ",")
 	}
 	return id
+}
+
+// checkAPIURL checks api_url: an absolute http(s) URL without a user,
+// query or fragment. It returns it without a trailing slash, so snippets
+// append paths to it.
+func checkAPIURL(s string) (string, error) {
+	if s == "" {
+		return "", nil
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil ||
+		u.RawQuery != "" || u.Fragment != "" || strings.ContainsAny(s, "?#\"\\'<> `") {
+		return "", fmt.Errorf("api_token_admin: api_url %q is not the report API's base URL: write e.g. https://reports.example.com", s)
+	}
+	return strings.TrimRight(s, "/"), nil
 }
 
 // ServeHTTP answers a management request. It never calls next.

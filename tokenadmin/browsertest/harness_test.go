@@ -74,7 +74,9 @@ const config = `{
 http://localhost:%[2]d {
 	basic_auth {
 %[6]s	}
-	api_token_admin
+	api_token_admin {
+		api_url http://localhost:%[3]d
+	}
 }
 http://localhost:%[8]d {
 	basic_auth {
