@@ -19,9 +19,10 @@ func (s *Service) Generate(ctx context.Context, c Caller, id string) (string, To
 	return s.generate(ctx, c, id, ownedBy(c))
 }
 
-// GenerateFor issues a new JWT for any user's token on a system admin's
-// behalf, as Generate does, and logs GENERATE by the admin. The token's owner
-// must hold the effective token role (ErrConflict otherwise).
+// GenerateFor issues a new JWT for a service account's token on a system
+// admin's behalf, as Generate does, and logs GENERATE by the admin. A
+// person's token is refused (ErrForbidden); the owner must hold the
+// effective token role (ErrConflict otherwise).
 func (s *Service) GenerateFor(ctx context.Context, admin Caller, id string) (string, Token, error) {
 	if err := admin.checkAdmin(); err != nil {
 		return "", Token{}, err

@@ -32,10 +32,11 @@ func (s *Service) CreateToken(ctx context.Context, c Caller, in TokenInput) (Tok
 	return s.createToken(ctx, c.ID, c.ID, in)
 }
 
-// CreateTokenFor creates a token owned by another user on a system admin's
-// behalf (a service account's token, say), and logs CREATE by the admin.
-// Every rule of CreateToken applies to the owner, who must exist and hold the
-// effective token role (ErrNotFound, ErrConflict otherwise).
+// CreateTokenFor creates a service account's token on a system admin's
+// behalf, and logs CREATE by the admin. Every rule of CreateToken applies to
+// the owner, who must exist (ErrNotFound), be a service account
+// (ErrForbidden: no admin may hold a person's JWT) and hold the effective
+// token role (ErrConflict).
 func (s *Service) CreateTokenFor(ctx context.Context, admin Caller, owner string, in TokenInput) (Token, error) {
 	if err := admin.checkAdmin(); err != nil {
 		return Token{}, err
@@ -46,18 +47,21 @@ func (s *Service) CreateTokenFor(ctx context.Context, admin Caller, owner string
 	return s.createToken(ctx, owner, admin.ID, in)
 }
 
-// checkTokenOwner refuses, to an admin acting for them, an owner who may not
-// have tokens now, saying why.
+// checkTokenOwner refuses, to an admin acting for them, an owner who is not
+// a service account or may not have tokens now, saying why.
 func (s *Service) checkTokenOwner(ctx context.Context, owner string) error {
 	if err := CheckUserID(owner); err != nil {
 		return err
 	}
 	u, err := s.cfg.Store.GetUser(ctx, owner)
 	if errors.Is(err, ErrNotFound) {
-		return Errorf(ErrNotFound, "no user %q; grant the user the api_tokens role first", owner)
+		return Errorf(ErrNotFound, "no user %q; create it as a service account first (kind service)", owner)
 	}
 	if err != nil {
 		return err
+	}
+	if !u.IsService() {
+		return Errorf(ErrForbidden, "user %q is a person; admins create and generate tokens only for service accounts, so that no admin ever holds a person's JWT", owner)
 	}
 	switch u.TokenRoleReason() {
 	case "":

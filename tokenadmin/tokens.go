@@ -93,12 +93,7 @@ func (a *api) createToken(w http.ResponseWriter, r *http.Request, c apitoken.Cal
 	if err := c.CheckOwner(); err != nil {
 		return err
 	}
-	var in createBody
-	if err := readObject(w, r, &in, tokenFields,
-		`creating a token needs a JSON body with `+tokenFields+`, such as {"name": "nightly export", "expires": "30d", "scopes": ["report"]}`); err != nil {
-		return err
-	}
-	ti, err := a.tokenInput(in.Name, in.Expires, in.Scopes)
+	ti, err := a.readNewToken(w, r)
 	if err != nil {
 		return err
 	}
@@ -110,16 +105,21 @@ func (a *api) createToken(w http.ResponseWriter, r *http.Request, c apitoken.Cal
 	return nil
 }
 
-// tokenInput reads the fields of a new token.
-func (a *api) tokenInput(name, expires string, scopes []string) (apitoken.TokenInput, error) {
-	ti := apitoken.TokenInput{Name: name}
+// readNewToken reads the body of a new token (NewToken).
+func (a *api) readNewToken(w http.ResponseWriter, r *http.Request) (apitoken.TokenInput, error) {
+	var in NewToken
+	if err := readObject(w, r, &in, tokenFields,
+		`creating a token needs a JSON body with `+tokenFields+`, such as {"name": "nightly export", "expires": "30d", "scopes": ["report"]}`); err != nil {
+		return apitoken.TokenInput{}, err
+	}
+	ti := apitoken.TokenInput{Name: in.Name}
 	var err error
-	if expires != "" {
-		if ti.Expires, err = apitoken.ParseExpiry(expires); err != nil {
+	if in.Expires != "" {
+		if ti.Expires, err = apitoken.ParseExpiry(in.Expires); err != nil {
 			return ti, err
 		}
 	}
-	ti.Scopes, err = a.svc.Scopes().Parse(scopes)
+	ti.Scopes, err = a.svc.Scopes().Parse(in.Scopes)
 	return ti, err
 }
 
