@@ -8,16 +8,26 @@ import (
 )
 
 // parseAdmin sets up the management routes. The directive takes no
-// arguments and no block:
+// arguments:
 //
-//	api_token_admin
+//	api_token_admin [{
+//		api_url <url>   # the guarded report API, shown with client snippets
+//	}]
 func parseAdmin(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	h.Next() // the directive name
 	if h.NextArg() {
 		return nil, h.ArgErr()
 	}
-	if h.NextBlock(0) {
-		return nil, h.Errf("api_token_admin takes no options; unexpected %q", h.Val())
+	a := new(tokenadmin.Handler)
+	for h.NextBlock(0) {
+		switch h.Val() {
+		case "api_url":
+			if !h.AllArgs(&a.APIURL) {
+				return nil, h.Errf("api_url takes the report API's base URL, e.g. `api_url https://reports.example.com`")
+			}
+		default:
+			return nil, h.Errf("unrecognized api_token_admin option %q", h.Val())
+		}
 	}
-	return new(tokenadmin.Handler), nil
+	return a, nil
 }

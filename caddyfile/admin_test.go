@@ -13,7 +13,7 @@ import (
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 )
 
-func TestCaddyfile_DirectiveTakesNoOptions(t *testing.T) {
+func TestCaddyfile_DirectiveTakesOnlyItsOptions(t *testing.T) {
 	for _, tc := range []struct {
 		input string
 		ok    bool
@@ -22,6 +22,9 @@ func TestCaddyfile_DirectiveTakesNoOptions(t *testing.T) {
 		{"api_token_admin {\n}", true},
 		{"api_token_admin now", false},
 		{"api_token_admin {\n\tadmins root\n}", false},
+		{"api_token_admin {\n\tapi_url https://reports.example.com\n}", true},
+		{"api_token_admin {\n\tapi_url\n}", false},
+		{"api_token_admin {\n\tapi_url https://a.example https://b.example\n}", false},
 	} {
 		h := httpcaddyfile.Helper{Dispenser: cf.NewTestDispenser(tc.input)}
 		handler, err := parseAdmin(h)

@@ -6,6 +6,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -23,6 +24,9 @@ type api struct {
 	logger *zap.Logger
 	at     mount
 	mux    *http.ServeMux
+	apiURL string // api_url, shown by the pages; "" when not set
+	// noAuthWarned is set once a request without a user has been warned of.
+	noAuthWarned atomic.Bool
 }
 
 // routeFunc answers one route for a caller that exists and is not disabled.
@@ -152,6 +156,11 @@ type callerKey struct{}
 // Caddy authenticated no one). viaToken tells that the identity comes from
 // an API token, which never manages tokens.
 func (a *api) serve(w http.ResponseWriter, r *http.Request, caller string, viaToken bool) {
+	if caller == "" && !viaToken && a.noAuthWarned.CompareAndSwap(false, true) {
+		a.logger.Warn("api_token_admin was reached by a request without a signed-in user: put Caddy authentication "+
+			"(basic_auth, forward_auth) in front of it, or nobody can manage tokens here; warned once",
+			zap.String("remote_addr", r.RemoteAddr))
+	}
 	if isUIPath(r.URL.Path) { // the web pages, in ui.go
 		a.serveUI(w, r, caller, viaToken)
 		return

@@ -10,6 +10,8 @@ package tokenadmin
 import (
 	"fmt"
 	"net/http"
+	"net/url"
+	"strings"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -30,6 +32,11 @@ func init() {
 // (basic_auth, forward_auth, ...) before it. An identity established by
 // api_token_auth is refused: a JWT never manages tokens.
 type Handler struct {
+	// APIURL is the base URL of the report API that api_token_auth guards
+	// (https://reports.example.com), shown in the "token generated" dialog
+	// with ready-to-paste snippets for each client. Optional.
+	APIURL string `json:"api_url,omitempty"`
+
 	api    *api
 	logger *zap.Logger
 }
@@ -57,8 +64,28 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if svc == nil {
 		return fmt.Errorf("api_tokens app has no token service")
 	}
+	apiURL, err := checkAPIURL(h.APIURL)
+	if err != nil {
+		return err
+	}
 	h.api = newAPI(svc, app, h.logger, siteMount)
+	h.api.apiURL = apiURL
 	return nil
+}
+
+// checkAPIURL checks api_url: an absolute http(s) URL without a user,
+// query or fragment. It returns it without a trailing slash, so snippets
+// append paths to it.
+func checkAPIURL(s string) (string, error) {
+	if s == "" {
+		return "", nil
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil ||
+		u.RawQuery != "" || u.Fragment != "" || strings.ContainsAny(s, "?#\"\\'<> `") {
+		return "", fmt.Errorf("api_token_admin: api_url %q is not the report API's base URL: write e.g. https://reports.example.com", s)
+	}
+	return strings.TrimRight(s, "/"), nil
 }
 
 // ServeHTTP answers a management request. It never calls next.

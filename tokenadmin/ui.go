@@ -135,6 +135,7 @@ type pageData struct {
 	OwnerProblem string // why the caller may not own tokens now; "" when they may
 	Expiries     []expiryOption
 	Longest      string
+	APIURL       string // api_url, for the "token generated" dialog
 	Status       int    // error page only
 	Message      string // error page only
 }
@@ -175,7 +176,8 @@ func (a *api) serveUI(w http.ResponseWriter, r *http.Request, caller string, via
 	}
 	switch {
 	case caller == "":
-		a.pageError(w, r, http.StatusUnauthorized, "Sign in to manage API tokens.")
+		a.pageError(w, r, http.StatusUnauthorized, "Sign in to manage API tokens. This site did not ask you to sign in: "+
+			"it has no authentication in front of these pages. Tell the administrator.")
 		return
 	case viaToken:
 		a.pageError(w, r, http.StatusForbidden, "API tokens cannot manage tokens; sign in with your own account instead.")
@@ -195,7 +197,7 @@ func (a *api) serveUI(w http.ResponseWriter, r *http.Request, caller string, via
 		a.pageError(w, r, http.StatusForbidden, "This page is for system admins.")
 		return
 	}
-	d := pageData{Path: p, Title: pg.title, Root: rootFrom(p), User: c.ID, Admin: c.Admin}
+	d := pageData{Path: p, Title: pg.title, Root: rootFrom(p), User: c.ID, Admin: c.Admin, APIURL: a.apiURL}
 	if err := c.CheckOwner(); err != nil {
 		d.OwnerProblem = sentence(apitoken.Message(err))
 	}

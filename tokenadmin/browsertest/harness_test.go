@@ -42,6 +42,7 @@ var (
 	managePort  int // basic_auth + api_token_admin: the pages
 	reportsPort int // api_token_auth + reverse_proxy to the upstream
 	prefixPort  int // the same as managePort, under handle_path /manage/*
+	dashPort    int // a dashboard on 127.0.0.1, an origin the guard's cors lists
 )
 
 // chromiumPath is Debian's chromium; .ci/run installs it.
@@ -50,6 +51,7 @@ const chromiumPath = "/usr/bin/chromium"
 func TestMain(m *testing.M) {
 	adminPort, managePort = caddytesting.FreePort(), caddytesting.FreePort()
 	reportsPort, prefixPort = caddytesting.FreePort(), caddytesting.FreePort()
+	dashPort = caddytesting.FreePort()
 	os.Exit(caddytesting.Main(m))
 }
 
@@ -72,7 +74,9 @@ const config = `{
 http://localhost:%[2]d {
 	basic_auth {
 %[6]s	}
-	api_token_admin
+	api_token_admin {
+		api_url http://localhost:%[3]d
+	}
 }
 http://localhost:%[8]d {
 	basic_auth {
@@ -86,6 +90,7 @@ http://localhost:%[3]d {
 		app   "Reports API"
 		scope meta   /meta /meta/*
 		scope report /data/*
+		cors  http://127.0.0.1:%[9]d
 	}
 	reverse_proxy %[7]s
 }
@@ -131,7 +136,8 @@ func newEnv(t *testing.T) *env {
 	}
 	e.up = caddytesting.NewUpstreamFunc(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		fmt.Fprintf(w, `{"report": %q, "requested_by": %q}`, r.URL.Path, r.Header.Get("X-Api-Token-User"))
+		fmt.Fprintf(w, `{"report": %q, "requested_by": %q, "rows": [{"region": "North", "amount": 120}, {"region": "South", "amount": 80}]}`,
+			r.URL.Path, r.Header.Get("X-Api-Token-User"))
 	})
 	foreign := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -142,7 +148,7 @@ func newEnv(t *testing.T) *env {
 
 	e.tester = caddytesting.NewTester(t, adminPort)
 	e.tester.InitServer(fmt.Sprintf(config, adminPort, managePort, reportsPort, filepath.Join(t.TempDir(), "t.db"),
-		apitoken.GenerateKeySecret(), caddytesting.Accounts(t, "\t\t", users...), strings.TrimPrefix(e.up.URL, "http://"), prefixPort), "caddyfile")
+		apitoken.GenerateKeySecret(), caddytesting.Accounts(t, "\t\t", users...), strings.TrimPrefix(e.up.URL, "http://"), prefixPort, dashPort), "caddyfile")
 	if t.Failed() {
 		t.FailNow()
 	}
@@ -252,7 +258,8 @@ type tab struct {
 }
 
 // tab opens a tab that sends user's basic credentials with every request,
-// as a browser does once its user has signed in.
+// as a browser does once its user has signed in; for user "", a tab that
+// has signed in nowhere.
 func (e *env) tab(user string) *tab {
 	t := e.t
 	t.Helper()
@@ -268,6 +275,9 @@ func (e *env) tab(user string) *tab {
 			}
 			if _, err := cdp.Call(ctx, t, cdplog.Enable, cdp.Empty{}); err != nil {
 				return err
+			}
+			if user == "" {
+				return nil
 			}
 			if _, err := cdp.Call(ctx, t, network.SetExtraHTTPHeaders, network.SetExtraHTTPHeadersParams{
 				Headers: network.Headers{"Authorization": auth}}); err != nil {

@@ -223,6 +223,10 @@ func TestBrowser_PagesWorkUnderAPathPrefix(t *testing.T) {
 	if status, _ := e.report("/meta", jwt); status != 200 {
 		t.Fatalf("the token made under a prefix: %d", status)
 	}
+	// This mount has no api_url: the dialog says whom to ask.
+	if url, hint := eval[string](b, `document.querySelector("#jwt-url").value`), b.text("#jwt-url-hint"); url != "" || !strings.Contains(hint, "Ask your administrator") {
+		t.Fatalf("without api_url the URL field holds %q, its hint %q", url, hint)
+	}
 
 	r := e.tab("root")
 	r.do(chromedp.Navigate(base + "/ui/admin/tokens"))
