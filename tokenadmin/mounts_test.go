@@ -70,18 +70,18 @@ func TestMounts_TheSameRequestGetsTheSameAnswerFromBothMounts(t *testing.T) {
 				tc.c.user = "root"
 			}
 			if tc.c.user == "erin" { // disabled: make her an admin first, through the admin API
-				e.send(call{operator: true, method: "PUT", path: "/api-tokens/users/erin/roles/admin"}).want(200, "")
+				e.send(call{operator: true, method: "PUT", path: "/api-tokens/users/erin/roles/admin"}).Want(200, "")
 			}
 			site, op := tc.c, tc.c
 			site.path = "/admin" + tc.c.path
 			op.path, op.operator = "/api-tokens"+tc.c.path, true
 			var shapes []string
 			for _, c := range []call{site, op} {
-				a := e.send(c).want(tc.status, tc.code)
-				if got := a.header.Get("Allow"); got != tc.allow {
-					t.Errorf("%s: Allow %q, want %q", a.desc, got, tc.allow)
+				a := e.send(c).Want(tc.status, tc.code)
+				if got := a.Header.Get("Allow"); got != tc.allow {
+					t.Errorf("%s: Allow %q, want %q", a.Desc, got, tc.allow)
 				}
-				shapes = append(shapes, shape(a.json))
+				shapes = append(shapes, shape(a.JSON))
 			}
 			if shapes[0] != shapes[1] {
 				t.Errorf("api_token_admin answered %s, the admin API %s", shapes[0], shapes[1])
@@ -113,38 +113,38 @@ func TestMounts_OperatorRoutesAreOnTheAdminAPIOnly(t *testing.T) {
 	e := newEnv(t)
 	create := `{"owner":"alice","name":"svc","expires":"1d","scopes":["meta"]}`
 
-	a := e.call("root", "POST", "/admin/tokens", create).want(405, "method_not_allowed")
-	if a.header.Get("Allow") != "GET, HEAD" {
-		t.Errorf("Allow %q", a.header.Get("Allow"))
+	a := e.call("root", "POST", "/admin/tokens", create).Want(405, "method_not_allowed")
+	if a.Header.Get("Allow") != "GET, HEAD" {
+		t.Errorf("Allow %q", a.Header.Get("Allow"))
 	}
-	e.call("root", "GET", "/admin/keys", "").want(404, "not_found")
-	e.call("root", "POST", "/admin/keys/rotate", "").want(404, "not_found")
+	e.call("root", "GET", "/admin/keys", "").Want(404, "not_found")
+	e.call("root", "POST", "/admin/keys/rotate", "").Want(404, "not_found")
 
 	op := func(method, path, body string) answer {
 		return e.send(call{operator: true, method: method, path: path, body: body})
 	}
-	tok := op("POST", "/api-tokens/tokens", create).want(201, "")
-	if tok.str("owner") != "alice" || tok.str("status") != "not_generated" {
-		t.Fatalf("created for alice: %s", tok.raw)
+	tok := op("POST", "/api-tokens/tokens", create).Want(201, "")
+	if tok.Str("owner") != "alice" || tok.Str("status") != "not_generated" {
+		t.Fatalf("created for alice: %s", tok.Raw)
 	}
-	e.call("root", "POST", "/admin/tokens/"+tok.str("id")+"/generate", "").want(404, "not_found")
-	g := op("POST", "/api-tokens/tokens/"+tok.str("id")+"/generate", "").want(200, "")
-	if shape(g.json) != "{details expires_at token}" || g.str("token") == "" {
-		t.Fatalf("generated: %s", shape(g.json))
+	e.call("root", "POST", "/admin/tokens/"+tok.Str("id")+"/generate", "").Want(404, "not_found")
+	g := op("POST", "/api-tokens/tokens/"+tok.Str("id")+"/generate", "").Want(200, "")
+	if shape(g.JSON) != "{details expires_at token}" || g.Str("token") == "" {
+		t.Fatalf("generated: %s", shape(g.JSON))
 	}
-	if status, _ := e.report("/meta", g.str("token")); status != 200 {
+	if status, _ := e.report("/meta", g.Str("token")); status != 200 {
 		t.Fatalf("the JWT the admin API generated: %d", status)
 	}
-	if a := op("GET", "/api-tokens/keys", "").want(200, ""); len(a.json["keys"].([]any)) != 1 || a.str("signing") == "" {
-		t.Fatalf("keys: %s", a.raw)
+	if a := op("GET", "/api-tokens/keys", "").Want(200, ""); len(a.JSON["keys"].([]any)) != 1 || a.Str("signing") == "" {
+		t.Fatalf("keys: %s", a.Raw)
 	}
-	op("POST", "/api-tokens/keys/rotate", "").want(409, "conflict") // signing_key is in the config
-	op("POST", "/api-tokens/tokens", `{"name":"x","expires":"1d","scopes":["meta"]}`).want(400, "bad_request")
+	op("POST", "/api-tokens/keys/rotate", "").Want(409, "conflict") // signing_key is in the config
+	op("POST", "/api-tokens/tokens", `{"name":"x","expires":"1d","scopes":["meta"]}`).Want(400, "bad_request")
 
 	// The logs name the operator; on api_token_admin alice sees them too.
-	a = e.call("alice", "GET", "/tokens/"+tok.str("id")+"/logs", "").want(200, "")
+	a = e.call("alice", "GET", "/tokens/"+tok.Str("id")+"/logs", "").Want(200, "")
 	var made []string
-	for _, l := range a.json["logs"].([]any) {
+	for _, l := range a.JSON["logs"].([]any) {
 		m := l.(map[string]any)
 		made = append(made, fmt.Sprint(m["activity"], " by ", m["activity_by"]))
 	}
