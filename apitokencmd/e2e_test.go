@@ -175,10 +175,11 @@ func sortStrings(s []string) []string {
 	return s
 }
 
-// serviceAccount makes svc a holder of the token role with one token, and
-// returns the token's id.
+// serviceAccount makes svc a service account holding the token role with one
+// token, and returns the token's id.
 func (e *env) serviceAccount(svc string) string {
 	e.T.Helper()
+	e.run("users", "set", svc, "--kind", "service").want(ExitOK, "")
 	e.run("users", "grant-role", svc, "api_tokens").want(ExitOK, "")
 	var tok wire.Token
 	e.run("tokens", "create", "--owner", svc, "--name", "export", "--expires", "30d", "--scopes", "meta,report", "--json").want(ExitOK, "").json(&tok)
@@ -191,13 +192,13 @@ func TestCommands_AServiceAccountTokenFromCreationToRevocation(t *testing.T) {
 	e := newEnv(t)
 
 	// Users: create the service account and grant it the token role.
-	r := e.run("users", "set", "svc-export", "--email", "ops@example.com").want(ExitOK, "")
+	r := e.run("users", "set", "svc-export", "--kind", "service", "--email", "ops@example.com").want(ExitOK, "")
 	if rows := r.rows(); len(rows) != 2 || !strings.HasPrefix(rows[0], "USER ") ||
-		!regexp.MustCompile(`^svc-export +ops@example\.com +- +no +no +\d{4}-`).MatchString(rows[1]) {
+		!regexp.MustCompile(`^svc-export +service +ops@example\.com +- +no +no +\d{4}-`).MatchString(rows[1]) {
 		t.Fatalf("users set table:\n%s", r.stdout)
 	}
 	r = e.run("users", "grant-role", "svc-export", "api_tokens").want(ExitOK, "")
-	if !regexp.MustCompile(`\n` + `svc-export +ops@example\.com +api_tokens +no +no `).MatchString(r.stdout) {
+	if !regexp.MustCompile(`\n` + `svc-export +service +ops@example\.com +api_tokens +no +no `).MatchString(r.stdout) {
 		t.Fatalf("grant-role table:\n%s", r.stdout)
 	}
 
@@ -338,7 +339,7 @@ func TestCommands_UsersAndRoles(t *testing.T) {
 	if len(u.Roles) != 0 {
 		t.Fatalf("remove-role: %s", r.stdout)
 	}
-	if m := r.object(); keys(m) != "[created_at disabled email id roles view_only]" {
+	if m := r.object(); keys(m) != "[created_at disabled email group_roles groups id kind last_seen_at name roles source view_only]" {
 		t.Fatalf("user JSON keys %s", keys(m))
 	}
 
@@ -374,8 +375,10 @@ func TestCommands_CreateAppliesEveryRuleToTheOwner(t *testing.T) {
 		return e.run("tokens", "create", "--owner", owner, "--name", name, "--expires", expires, "--scopes", scopes)
 	}
 	create("ghost", "n", "30d", "meta").want(ExitNotFound, `no user "ghost"`)
-	e.run("users", "set", "plain").want(ExitOK, "")
+	e.run("users", "set", "plain", "--kind", "service").want(ExitOK, "")
 	create("plain", "n", "30d", "meta").want(ExitRefused, `user "plain" does not have the api_tokens role`)
+	e.run("users", "grant-role", "person", "api_tokens").want(ExitOK, "")
+	create("person", "n", "30d", "meta").want(ExitRefused, `user "person" is a person`)
 	create("svc", "EXPORT", "30d", "meta").want(ExitRefused, `user "svc" already has a token named "EXPORT"`)
 	create("svc", "n", "1y", "meta").want(ExitUsage, "the longest allowed is 90d")
 	create("svc", "n", "2d", "meta").want(ExitUsage, "2d")
@@ -443,7 +446,7 @@ func TestCommands_LogsFilters(t *testing.T) {
 	for _, l := range logs.Logs {
 		acts = append(acts, string(l.Activity))
 	}
-	if fmt.Sprint(acts) != "[GENERATE CREATE ROLE_GRANT]" {
+	if fmt.Sprint(acts) != "[GENERATE CREATE ROLE_GRANT USER_UPDATE]" { // USER_UPDATE: the service account made
 		t.Fatalf("logs --since 1h: %v", acts)
 	}
 	future := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
@@ -541,9 +544,9 @@ func TestAdminAPI_ErrorsAreJSONWithACodeAndAMessage(t *testing.T) {
 		status                    int
 		code                      string
 	}{
-		{"POST", "/api-tokens/tokens", "application/json", `{"owner":"svc","name":"n","expires":"30d","scopes":["meta"],"extra":1}`, 400, "bad_request"},
-		{"POST", "/api-tokens/tokens", "text/plain", `{"owner":"svc"}`, 415, "unsupported_media_type"},
-		{"POST", "/api-tokens/tokens", "application/json", ``, 400, "bad_request"},
+		{"POST", "/api-tokens/users/svc/tokens", "application/json", `{"name":"n","expires":"30d","scopes":["meta"],"extra":1}`, 400, "bad_request"},
+		{"POST", "/api-tokens/users/svc/tokens", "text/plain", `{"name":"n"}`, 415, "unsupported_media_type"},
+		{"POST", "/api-tokens/users/svc/tokens", "application/json", ``, 400, "bad_request"},
 		{"PUT", "/api-tokens/users/bob", "application/json", `{"email": 5}`, 400, "bad_request"},
 		{"GET", "/api-tokens/nothing", "", ``, 404, "not_found"},
 		// A known path with another method, as on api_token_admin (one route table).
@@ -611,6 +614,7 @@ func TestBinary_CaddyRunsTheCommandsWithTheirExitCodes(t *testing.T) {
 	if r := caddy("help").want(ExitOK, ""); !regexp.MustCompile(`\n\s+api-tokens\s+Manages API tokens`).MatchString(r.stdout) {
 		t.Fatalf("caddy help does not list api-tokens:\n%s", r.stdout)
 	}
+	caddy("api-tokens", "users", "set", "svc", "--kind", "service", "--address", adminAddr).want(ExitOK, "")
 	caddy("api-tokens", "users", "grant-role", "svc", "api_tokens", "--address", adminAddr).want(ExitOK, "")
 	var tok wire.Token
 	caddy("api-tokens", "tokens", "create", "--owner", "svc", "--name", "n", "--expires", "1d", "--scopes", "meta",
@@ -656,7 +660,7 @@ func TestBinary_AnAdminEndpointOnAUnixSocket(t *testing.T) {
 
 	runBinary(t, bin, "api-tokens", "users", "grant-role", "svc", "api_tokens", "--config", caddyfile, "--adapter", "caddyfile").want(ExitOK, "")
 	r := runBinary(t, bin, "api-tokens", "users", "list", "--address", "unix/"+sock).want(ExitOK, "")
-	if !regexp.MustCompile(`\nsvc +- +api_tokens `).MatchString(r.stdout) {
+	if !regexp.MustCompile(`\nsvc +person +- +api_tokens `).MatchString(r.stdout) {
 		t.Fatalf("users list over the socket:\n%s", r.stdout)
 	}
 }

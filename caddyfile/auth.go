@@ -56,6 +56,7 @@ func siteAddress(h httpcaddyfile.Helper) string {
 //		forward_authorization
 //		revoke_exposed on|off           # default on
 //		basic_challenge on|off          # default on
+//		cors <origin...>                # browser origins allowed to call the API
 //	}
 func unmarshalAuth(d *cf.Dispenser, h *caddymodule.Auth) error {
 	d.Next() // the directive name
@@ -95,6 +96,12 @@ func unmarshalAuth(d *cf.Dispenser, h *caddymodule.Auth) error {
 				return err
 			}
 			h.BasicChallenge = on
+		case "cors":
+			origins := d.RemainingArgs()
+			if len(origins) == 0 {
+				return d.Errf("cors takes the origins allowed, e.g. `cors https://dash.example.com`")
+			}
+			h.CORS = append(h.CORS, origins...)
 		default:
 			return d.Errf("unrecognized api_token_auth option %q", d.Val())
 		}

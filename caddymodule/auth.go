@@ -57,7 +57,16 @@ type Auth struct {
 	// token as the password. Default: true.
 	BasicChallenge *bool `json:"basic_challenge,omitempty"`
 
+	// CORS lists the browser origins (scheme://host[:port]) whose pages may
+	// call the API: their preflights are answered here, before any
+	// credential check, and every answer to them, refusals included, says
+	// Access-Control-Allow-Origin. Other origins' preflights are refused
+	// (403). Empty: no origin is allowed, and a preflight is refused like
+	// any request without a credential.
+	CORS []string `json:"cors,omitempty"`
+
 	rules          []scopeRule
+	origins        map[string]bool // of CORS
 	defaultScope   apitoken.Scopes
 	app            *App
 	logger         *zap.Logger
@@ -125,6 +134,9 @@ func (h *Auth) Provision(ctx caddy.Context) error {
 		h.defaultScope = bit
 	}
 	var err error
+	if h.origins, err = corsOrigins(h.CORS); err != nil {
+		return err
+	}
 	h.app, err = app(ctx)
 	return err
 }
@@ -140,6 +152,10 @@ func (h *Auth) Validate() error {
 // ServeHTTP authenticates the request, checks its scope and records the
 // attempt, then hands it to next; a refused request is answered here.
 func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	origin := h.allowedOrigin(r)
+	if origin != "" {
+		allowOrigin(w, origin)
+	}
 	if lim := h.app.limiter; lim != nil {
 		if wait := lim.retryAfter(clientKey(clientIP(r))); wait > 0 {
 			return h.refuseTooMany(w, r, wait)
@@ -152,6 +168,9 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 		return caddyhttp.Error(http.StatusInternalServerError, err)
 	} else if desc != "" {
 		return h.refuse(w, r, badRequest(desc), "", "unsafe_path", nil)
+	}
+	if h.origins != nil && isPreflight(r) {
+		return h.preflight(w, r, origin)
 	}
 	raw, ref := credential(r)
 	if ref != nil {

@@ -77,6 +77,10 @@ func (a *App) provisionNotify() error {
 			return fmt.Errorf("api_tokens: notify webhook #%d repeats %s", i+1, strings.TrimPrefix(wh.Destination(), "webhook:"))
 		}
 		seen[wh.Destination()] = true
+		if wh.InClear() {
+			a.logger.Warn("notify webhook over plain http to another host: its events (token names, owners, scopes) travel unencrypted and can be replayed by whoever sees them; use https",
+				zap.String("webhook", strings.TrimPrefix(wh.Destination(), "webhook:")))
+		}
 		a.senders = append(a.senders, wh)
 	}
 	return nil

@@ -5,6 +5,9 @@ import (
 	"strings"
 	"testing"
 
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken/sqlite"
 	"github.com/caddy-apitokens/caddy-apitokens/notify"
 )
@@ -35,7 +38,7 @@ func TestProvisionNotify_ReplacesPlaceholdersAndRefusesWhatCannotWork(t *testing
 	}
 	t.Cleanup(func() { store.Close() })
 	provision := func(n *Notify) (*App, error) {
-		a := &App{Notify: n, backend: &backend{store: store, notifier: &notify.Deliverer{Store: store}}}
+		a := &App{Notify: n, backend: &backend{store: store, notifier: &notify.Deliverer{Store: store}}, logger: zap.NewNop()}
 		return a, a.provisionNotify()
 	}
 	a, err := provision(&Notify{
@@ -68,6 +71,41 @@ func TestProvisionNotify_ReplacesPlaceholdersAndRefusesWhatCannotWork(t *testing
 	} {
 		if _, err := provision(&tc.n); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: got %v, want an error saying %q", tc.name, err, tc.want)
+		}
+	}
+}
+
+// A webhook over plain http to another host is warned about at provision
+// (its events and their signatures travel in clear); https, or http to this
+// machine, is not.
+func TestProvisionNotify_WarnsOfAWebhookInClear(t *testing.T) {
+	store, err := sqlite.Open(t.Context(), t.TempDir()+"/t.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	for url, warned := range map[string]bool{
+		"http://hooks.example.com/tokens?key=abc": true,
+		"http://10.1.2.3:8080/tokens":             true,
+		"https://hooks.example.com/tokens":        false,
+		"http://127.0.0.1:9000/tokens":            false,
+		"http://localhost:9000/tokens":            false,
+		"http://[::1]:9000/tokens":                false,
+	} {
+		core, logs := observer.New(zap.WarnLevel)
+		a := &App{Notify: &Notify{Webhooks: []WebhookNotify{{URL: url, Secret: "s"}}},
+			backend: &backend{store: store, notifier: &notify.Deliverer{Store: store}}, logger: zap.New(core)}
+		if err := a.provisionNotify(); err != nil {
+			t.Fatalf("%s: %v", url, err)
+		}
+		got := logs.FilterMessageSnippet("plain http").All()
+		if (len(got) == 1) != warned {
+			t.Errorf("%s: %d warnings, want warned=%v", url, len(got), warned)
+		}
+		for _, e := range got {
+			if shown := e.ContextMap()["webhook"]; strings.Contains(shown.(string), "key=abc") {
+				t.Errorf("the warning shows the webhook's secret part: %v", shown)
+			}
 		}
 	}
 }

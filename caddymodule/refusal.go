@@ -111,7 +111,7 @@ func (h *Auth) refuse(w http.ResponseWriter, r *http.Request, ref refusal, token
 		}
 		ce.Write(fields...)
 	}
-	if ref.status == http.StatusUnauthorized || ref.status == http.StatusForbidden {
+	if ref.status == http.StatusUnauthorized || ref.code == "insufficient_scope" {
 		realm := h.appName(r)
 		w.Header().Set("WWW-Authenticate", challenge(realm, ref))
 		if ref.code == "" && (h.BasicChallenge == nil || *h.BasicChallenge) {

@@ -36,6 +36,9 @@ func TestAuth_ScopeRulesThatWouldMisleadAreRefusedAtLoad(t *testing.T) {
 		{"scope meta meta/*", `path "meta/*" must start with /`},
 		{"scope meta /meta /meta/*\n\t\tscope report /data/* /meta", `path "/meta" is in scope rule #1 (meta) and in #2 (report)`},
 		{"scope sales /data/sales", `unknown scope "sales"`},
+		{"scope meta /meta\n\t\tcors *", `cors "*": list each origin allowed`},
+		{"scope meta /meta\n\t\tcors https://dash.example.com/app", `cors "https://dash.example.com/app" is not an origin`},
+		{"scope meta /meta\n\t\tcors dash.example.com", `cors "dash.example.com" is not an origin`},
 	} {
 		caddyfile := fmt.Sprintf("{\n\tadmin localhost:%d\n\tpersist_config off\n\tapi_tokens {\n\t\tstorage sqlite %s\n\t\tsigning_key %s\n\t}\n}\nhttp://localhost:%d {\n\tapi_token_auth {\n\t\t%s\n\t}\n\trespond ok\n}\n",
 			testAdminPort, e.db, testKey, testHTTPPort, tc.rules)

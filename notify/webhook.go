@@ -74,6 +74,14 @@ func NewWebhook(cfg WebhookConfig) (*Webhook, error) {
 	return &Webhook{cfg: cfg, shown: RedactURL(cfg.URL), dest: WebhookDestination(cfg.URL), client: &nc}, nil
 }
 
+// InClear reports whether the webhook posts over plain http to a host that
+// is not this machine: its events travel unencrypted, and whoever sees one
+// can replay it with its signature.
+func (w *Webhook) InClear() bool {
+	u, err := url.Parse(w.cfg.URL)
+	return err == nil && u.Scheme == "http" && !isLoopback(u.Hostname())
+}
+
 // Validate checks a webhook configuration.
 func (cfg WebhookConfig) Validate() error {
 	u, err := url.Parse(cfg.URL)

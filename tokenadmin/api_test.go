@@ -160,7 +160,7 @@ func (f *fixture) do(q req) resp {
 		r.TLS = &tls.ConnectionState{}
 	}
 	w := httptest.NewRecorder()
-	f.api.serve(w, r, q.caller, q.viaToken)
+	f.api.serve(w, r, apitoken.Identity{ID: q.caller}, q.viaToken)
 	out := resp{status: w.Code, header: w.Header(), raw: w.Body.String()}
 	if ct := w.Header().Get("Content-Type"); ct != "application/json" {
 		f.t.Fatalf("%s %s: Content-Type %q, body %s", q.method, q.path, ct, out.raw)
@@ -204,10 +204,25 @@ func (f *fixture) create(owner, name string) string {
 	return r.str("id")
 }
 
+// A request without a user means nothing authenticates in front of the
+// handler: the operator is warned once in Caddy's log, and the page tells
+// the person what is wrong.
 func TestAPI_CallerWithoutIdentityIsUnauthenticated(t *testing.T) {
 	f := newFixture(t)
 	for _, path := range []string{"/tokens", "/admin/users", "/nowhere"} {
 		f.do(req{method: "GET", path: path}).want(t, http.StatusUnauthorized, "unauthenticated")
+	}
+	p := f.page("", "GET", "/").wantPage(t, http.StatusUnauthorized)
+	if !strings.Contains(p.body, "no authentication in front of these pages") {
+		t.Errorf("the page does not say that nothing authenticates in front of it:\n%s", p.body)
+	}
+	warned := f.logs.FilterMessageSnippet("without a signed-in user").All()
+	if len(warned) != 1 || warned[0].Level != zapcore.WarnLevel || !strings.Contains(warned[0].Message, "basic_auth") {
+		t.Fatalf("warnings %v, want one naming what to put in front", warned)
+	}
+	f.do(req{caller: "alice", method: "GET", path: "/tokens"}).want(t, http.StatusOK, "")
+	if n := f.logs.FilterMessageSnippet("without a signed-in user").Len(); n != 1 {
+		t.Errorf("%d warnings after more requests, want the one", n)
 	}
 }
 

@@ -135,6 +135,7 @@ type pageData struct {
 	OwnerProblem string // why the caller may not own tokens now; "" when they may
 	Expiries     []expiryOption
 	Longest      string
+	APIURL       string // api_url, for the "token generated" dialog
 	Status       int    // error page only
 	Message      string // error page only
 }
@@ -149,7 +150,7 @@ func rootFrom(p string) string {
 }
 
 // serveUI answers a request for a page or an asset.
-func (a *api) serveUI(w http.ResponseWriter, r *http.Request, caller string, viaToken bool) {
+func (a *api) serveUI(w http.ResponseWriter, r *http.Request, id apitoken.Identity, viaToken bool) {
 	h := w.Header()
 	for k, v := range pageSecurityHeaders {
 		h.Set(k, v)
@@ -174,14 +175,15 @@ func (a *api) serveUI(w http.ResponseWriter, r *http.Request, caller string, via
 		return
 	}
 	switch {
-	case caller == "":
-		a.pageError(w, r, http.StatusUnauthorized, "Sign in to manage API tokens.")
+	case id.ID == "":
+		a.pageError(w, r, http.StatusUnauthorized, "Sign in to manage API tokens. This site did not ask you to sign in: "+
+			"it has no authentication in front of these pages. Tell the administrator.")
 		return
 	case viaToken:
 		a.pageError(w, r, http.StatusForbidden, "API tokens cannot manage tokens; sign in with your own account instead.")
 		return
 	}
-	c, err := a.svc.Caller(r.Context(), caller)
+	c, err := a.svc.SignIn(r.Context(), id)
 	if err != nil {
 		status, _, msg := jsonhttp.Classify(err, a.at.internal)
 		if status == http.StatusServiceUnavailable {
@@ -195,7 +197,7 @@ func (a *api) serveUI(w http.ResponseWriter, r *http.Request, caller string, via
 		a.pageError(w, r, http.StatusForbidden, "This page is for system admins.")
 		return
 	}
-	d := pageData{Path: p, Title: pg.title, Root: rootFrom(p), User: c.ID, Admin: c.Admin}
+	d := pageData{Path: p, Title: pg.title, Root: rootFrom(p), User: c.ID, Admin: c.Admin, APIURL: a.apiURL}
 	if err := c.CheckOwner(); err != nil {
 		d.OwnerProblem = sentence(apitoken.Message(err))
 	}

@@ -26,7 +26,7 @@ func (f *fixture) page(caller, method, path string, header ...string) pageResp {
 		r.Header.Set(header[i], header[i+1])
 	}
 	w := httptest.NewRecorder()
-	f.api.serve(w, r, caller, false)
+	f.api.serve(w, r, apitoken.Identity{ID: caller}, false)
 	return pageResp{status: w.Code, header: w.Header(), body: w.Body.String()}
 }
 
@@ -69,7 +69,8 @@ func TestUI_MyTokensPageOffersTheExpiriesThePolicyAllows(t *testing.T) {
 		p := f.page("alice", "GET", "/").wantPage(t, http.StatusOK)
 		var got []string
 		selected := ""
-		for _, m := range regexp.MustCompile(`<option value="([^"]+)"( selected)?>`).FindAllStringSubmatch(p.body, -1) {
+		expiries, _, _ := strings.Cut(p.body[strings.Index(p.body, `id="token-expires"`):], "</select>")
+		for _, m := range regexp.MustCompile(`<option value="([^"]+)"( selected)?>`).FindAllStringSubmatch(expiries, -1) {
 			got = append(got, m[1])
 			if m[2] != "" {
 				selected = m[1]
@@ -112,7 +113,7 @@ func TestUI_PagesSayWhyTheCallerCannotUseThem(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			r := httptest.NewRequest("GET", "http://manage.example.com"+tc.path, nil)
 			w := httptest.NewRecorder()
-			f.api.serve(w, r, tc.caller, tc.viaToken)
+			f.api.serve(w, r, apitoken.Identity{ID: tc.caller}, tc.viaToken)
 			p := pageResp{status: w.Code, header: w.Header(), body: w.Body.String()}.wantPage(t, tc.status)
 			if !strings.Contains(p.body, tc.says) {
 				t.Fatalf("the page does not say %q: %s", tc.says, p.body)
@@ -211,4 +212,25 @@ func TestUI_PagesOnlyAnswerGETAndHEAD(t *testing.T) {
 	// The JSON routes answer as before.
 	f.do(req{caller: "alice", method: "GET", path: "/tokens"}).want(t, http.StatusOK, "")
 	f.do(req{caller: "alice", method: "GET", path: "/admin"}).want(t, http.StatusNotFound, "not_found")
+}
+
+// api_url must be a report API's base URL: what the dialog puts in
+// snippets cannot carry quotes, a user, a query or a fragment.
+func TestUI_APIURLIsCheckedAtLoad(t *testing.T) {
+	for in, want := range map[string]string{
+		"":                              "",
+		"https://reports.example.com":   "https://reports.example.com",
+		"https://reports.example.com/":  "https://reports.example.com",
+		"http://localhost:8080/api/v1/": "http://localhost:8080/api/v1",
+	} {
+		if got, err := checkAPIURL(in); err != nil || got != want {
+			t.Errorf("%q: %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"reports.example.com", "ftp://reports.example.com", "https://u:p@reports.example.com",
+		"https://reports.example.com/?a=1", "https://reports.example.com/#x", `https://reports.example.com/"+x+"`, "https:///x"} {
+		if _, err := checkAPIURL(in); err == nil || !strings.Contains(err.Error(), "api_url") {
+			t.Errorf("%q accepted (%v)", in, err)
+		}
+	}
 }

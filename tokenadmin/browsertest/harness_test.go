@@ -40,6 +40,7 @@ var (
 	managePort  = caddytesting.HTTPPort   // basic_auth + api_token_admin: the pages
 	reportsPort = caddytesting.FreePort() // api_token_auth + reverse_proxy to the upstream
 	prefixPort  = caddytesting.FreePort() // the same as managePort, under handle_path /manage/*
+	dashPort    = caddytesting.FreePort() // a dashboard on 127.0.0.1, an origin the guard's cors lists
 )
 
 // chromiumPath is Debian's chromium; .ci/run installs it.
@@ -68,7 +69,9 @@ const config = `{
 http://localhost:%[2]d {
 	basic_auth {
 %[6]s	}
-	api_token_admin
+	api_token_admin {
+		api_url http://localhost:%[3]d
+	}
 }
 http://localhost:%[8]d {
 	basic_auth {
@@ -82,6 +85,7 @@ http://localhost:%[3]d {
 		app   "Reports API"
 		scope meta   /meta /meta/*
 		scope report /data/*
+		cors  http://127.0.0.1:%[9]d
 	}
 	reverse_proxy %[7]s
 }
@@ -123,7 +127,8 @@ func newEnv(t *testing.T) *env {
 	e.manage = e.Base
 	e.up = caddytesting.NewUpstreamFunc(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		fmt.Fprintf(w, `{"report": %q, "requested_by": %q}`, r.URL.Path, r.Header.Get("X-Api-Token-User"))
+		fmt.Fprintf(w, `{"report": %q, "requested_by": %q, "rows": [{"region": "North", "amount": 120}, {"region": "South", "amount": 80}]}`,
+			r.URL.Path, r.Header.Get("X-Api-Token-User"))
 	})
 	foreign := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -133,7 +138,7 @@ func newEnv(t *testing.T) *env {
 	e.foreign = foreign.URL
 
 	e.Load(fmt.Sprintf(config, adminPort, managePort, reportsPort, filepath.Join(e.Dir, "t.db"),
-		apitoken.GenerateKeySecret(), caddytesting.Accounts(t, "\t\t", users...), strings.TrimPrefix(e.up.URL, "http://"), prefixPort))
+		apitoken.GenerateKeySecret(), caddytesting.Accounts(t, "\t\t", users...), strings.TrimPrefix(e.up.URL, "http://"), prefixPort, dashPort))
 
 	// One browser per test, with a fresh profile; each user gets a tab.
 	profile := t.TempDir()
@@ -211,7 +216,8 @@ type tab struct {
 }
 
 // tab opens a tab that sends user's basic credentials with every request,
-// as a browser does once its user has signed in.
+// as a browser does once its user has signed in; for user "", a tab that
+// has signed in nowhere.
 func (e *env) tab(user string) *tab {
 	t := e.T
 	t.Helper()
@@ -227,6 +233,9 @@ func (e *env) tab(user string) *tab {
 			}
 			if _, err := cdp.Call(ctx, t, cdplog.Enable, cdp.Empty{}); err != nil {
 				return err
+			}
+			if user == "" {
+				return nil
 			}
 			if _, err := cdp.Call(ctx, t, network.SetExtraHTTPHeaders, network.SetExtraHTTPHeadersParams{
 				Headers: network.Headers{"Authorization": auth}}); err != nil {

@@ -223,6 +223,10 @@ func TestBrowser_PagesWorkUnderAPathPrefix(t *testing.T) {
 	if status, _ := e.report("/meta", jwt); status != 200 {
 		t.Fatalf("the token made under a prefix: %d", status)
 	}
+	// This mount has no api_url: the dialog says whom to ask.
+	if url, hint := eval[string](b, `document.querySelector("#jwt-url").value`), b.text("#jwt-url-hint"); url != "" || !strings.Contains(hint, "Ask your administrator") {
+		t.Fatalf("without api_url the URL field holds %q, its hint %q", url, hint)
+	}
 
 	r := e.tab("root")
 	r.do(chromedp.Navigate(base + "/ui/admin/tokens"))
@@ -309,7 +313,7 @@ func TestBrowser_AdminManagesUsersAndRoles(t *testing.T) {
 	e := newEnv(t)
 	b := e.tab("root")
 	b.open("/ui/admin/users")
-	b.waitFor("the users", `document.querySelectorAll("#users tbody tr").length === 3`)
+	b.waitFor("the users", `document.querySelectorAll("#users tbody tr").length === 4`) // root too, made at sign-in
 
 	// Add dave with an email and the token role.
 	b.click("#add-user")
@@ -369,7 +373,7 @@ func TestBrowser_AdminManagesUsersAndRoles(t *testing.T) {
 	}
 	a := e.tab("alice")
 	a.open("/ui/admin/users")
-	a.waitFor("the users, for alice the admin", `document.querySelectorAll("#users tbody tr").length === 4`)
+	a.waitFor("the users, for alice the admin", `document.querySelectorAll("#users tbody tr").length === 5`) // and dave
 }
 
 // Another web site cannot show the pages in a frame, nor change tokens

@@ -4,6 +4,7 @@ import {
 	$, api, enc, el, busy, notify, showError, clearError, formError, openDialog, returnFocusTo,
 	confirmAction, showLogs, focusAction, statusBadge, scopeTags, expiryCell, lastUsedCell, actionButton, fmtTime, expiryLabels,
 } from "./common.js";
+import { clients, defaultURL } from "./clients.js";
 
 const table = $("#tokens");
 let tokens = []; // newest first, as listed
@@ -151,6 +152,8 @@ async function generate(id, again) {
 		$("#jwt-expires").textContent = res.expires_at ? fmtTime(res.expires_at) : "never";
 		$("#jwt-copied").textContent = "";
 		jwtValue.value = res.token;
+		$("#jwt-url").value = defaultURL($("#jwt-use").dataset.apiUrl, res.details.scopes);
+		showSnippet();
 		openDialog(jwtDialog, $("#jwt-copy"));
 		returnFocusTo(jwtDialog, id, "regenerate"); // the Generate button is gone
 	} catch (err) {
@@ -161,6 +164,23 @@ async function generate(id, again) {
 function forgetJWT() {
 	jwtValue.value = "";
 	$("#jwt-copied").textContent = "";
+	$("#jwt-snippet").value = "";
+	$("#jwt-snippet-copied").textContent = "";
+}
+
+// showSnippet shows the steps and the snippet of the chosen client, for the
+// URL in the field and the token in the dialog.
+function showSnippet() {
+	const client = clients[$("#jwt-client").value];
+	const url = $("#jwt-url").value.trim() || "https://reports.example.com/meta";
+	$("#jwt-steps").replaceChildren(...client.steps().map((s) => el("li", {}, s)));
+	$("#jwt-snippet").value = jwtValue.value ? client.code(url, jwtValue.value) : "";
+	$("#jwt-snippet-copied").textContent = "";
+}
+
+async function copySnippet() {
+	const ok = await copy($("#jwt-snippet"));
+	$("#jwt-snippet-copied").textContent = ok ? "Copied to the clipboard." : "Could not copy: select the snippet and press Ctrl+C.";
 }
 
 async function copyJWT() {
@@ -213,6 +233,9 @@ if (table) {
 	form.addEventListener("submit", submitForm);
 	jwtDialog.addEventListener("close", forgetJWT);
 	$("#jwt-copy").addEventListener("click", copyJWT);
+	$("#jwt-client").addEventListener("change", showSnippet);
+	$("#jwt-url").addEventListener("input", showSnippet);
+	$("#jwt-snippet-copy").addEventListener("click", copySnippet);
 	$("#more").addEventListener("click", (e) => busy(e.currentTarget, () => load(true)));
 	load(false);
 }
