@@ -159,15 +159,26 @@ func (t *Token) SetStoredScopes(scopes, generated string) (err error) {
 // ExpiresAt is the effective end of the live JWT: the earlier of its exp and
 // generated_at + the record's expiry. Nil before generation and for never.
 func (t *Token) ExpiresAt() *time.Time {
+	// Small enough to inline: a caller that keeps the pointer to itself
+	// (the guard, on every request) allocates nothing.
+	if end, ok := t.expiry(); ok {
+		return &end
+	}
+	return nil
+}
+
+// expiry is ExpiresAt as a value; ok is false when it is nil.
+func (t *Token) expiry() (end time.Time, ok bool) {
 	if t.GeneratedAt == nil {
-		return nil
+		return time.Time{}, false
 	}
-	end := t.Expires.ExpiresAt(*t.GeneratedAt)
-	if t.GeneratedExp != nil && (end == nil || t.GeneratedExp.Before(*end)) {
-		e := *t.GeneratedExp
-		end = &e
+	if d, has := t.Expires.Duration(); has {
+		end, ok = t.GeneratedAt.Add(d), true
 	}
-	return end
+	if t.GeneratedExp != nil && (!ok || t.GeneratedExp.Before(end)) {
+		end, ok = *t.GeneratedExp, true
+	}
+	return end, ok
 }
 
 // live reports whether t has a JWT that a use may present: generated and

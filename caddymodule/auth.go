@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"sync/atomic"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -66,13 +65,13 @@ type Auth struct {
 	// any request without a credential.
 	CORS []string `json:"cors,omitempty"`
 
-	rules          []scopeRule
-	origins        map[string]bool // of CORS
-	defaultScope   apitoken.Scopes
-	declared       apitoken.Scopes // the app's declared scopes
-	app            *App
-	logger         *zap.Logger
-	lastExpiration *atomic.Pointer[expiration]
+	rules        []scopeRule
+	origins      map[string]bool // of CORS
+	defaultScope apitoken.Scopes
+	declared     apitoken.Scopes // the app's declared scopes
+	app          *App
+	logger       *zap.Logger
+	identities   *identities
 }
 
 // ScopeRule is one rule: the scopes that grant its paths.
@@ -86,7 +85,7 @@ type ScopeRule struct {
 type scopeRule struct {
 	name  string // the scopes, space-separated
 	scope apitoken.Scopes
-	paths caddyhttp.MatchPath
+	paths pathMatcher
 }
 
 // CaddyModule returns the Caddy module information.
@@ -101,7 +100,7 @@ func (Auth) CaddyModule() caddy.ModuleInfo {
 // the scopes it declares.
 func (h *Auth) Provision(ctx caddy.Context) error {
 	h.logger = ctx.Logger()
-	h.lastExpiration = new(atomic.Pointer[expiration])
+	h.identities = new(identities)
 	var err error
 	if h.app, err = app(ctx); err != nil {
 		return err
@@ -144,7 +143,7 @@ func (h *Auth) Provision(ctx caddy.Context) error {
 		if err := paths.Provision(ctx); err != nil {
 			return err
 		}
-		h.rules = append(h.rules, scopeRule{name: r.Scope, scope: bits, paths: paths})
+		h.rules = append(h.rules, scopeRule{name: r.Scope, scope: bits, paths: compilePaths(paths)})
 	}
 	if h.DefaultScope != "" {
 		bit, err := declared.Bit(h.DefaultScope)
@@ -232,6 +231,7 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	}
 	h.record(r, p.Token.ID, apitoken.ResultOK, "")
 	h.app.metrics.authenticated(apitoken.ResultOK, "")
+	p.Scopes &= h.declared // a scope no longer declared grants nothing, nor is handed on
 	h.identify(w, r, p)
 	return next.ServeHTTP(w, r)
 }

@@ -16,16 +16,15 @@ const salesScopes = `scopes {
 			sales  "Read the sales report only"
 		}`
 
-// salesRules let either report or sales read the sales report.
-const salesRules = `scope meta /meta /meta/*
-		scope report sales /data/sales /data/sales/*
-		scope report /data/*`
+// salesRule lets either report or sales read the sales report (after the
+// guard's meta and report rules).
+const salesRule = `scope report sales /sales /sales/*`
 
 func (e *guardEnv) scopes(names ...string) apitoken.Scopes {
-	e.t.Helper()
+	e.T.Helper()
 	s, err := e.svc.Scopes().Parse(names)
 	if err != nil {
-		e.t.Fatal(err)
+		e.T.Fatal(err)
 	}
 	return s
 }
@@ -35,9 +34,8 @@ func (e *guardEnv) scopes(names ...string) apitoken.Scopes {
 // told every scope that would do.
 func TestGuard_DeclaredScopeGrantsItsRuleAndAnyScopeOfARuleGrantsIt(t *testing.T) {
 	e := newGuardEnvWith(t, salesScopes)
-	e.rules = salesRules
+	e.guard = salesRule
 	e.reload()
-	e.takeApp()
 	sales, salesJWT := e.token("sales only", apitoken.Expiry30d, e.scopes("sales"))
 	_, reportJWT := e.token("all reports", apitoken.Expiry30d, e.scopes("report"))
 
@@ -46,9 +44,9 @@ func TestGuard_DeclaredScopeGrantsItsRuleAndAnyScopeOfARuleGrantsIt(t *testing.T
 		status    int
 		scope     string // the scope= of a 403
 	}{
-		{salesJWT, "/data/sales", 200, ""},
-		{salesJWT, "/data/sales/2026", 200, ""},
-		{reportJWT, "/data/sales", 200, ""},
+		{salesJWT, "/sales", 200, ""},
+		{salesJWT, "/sales/2026", 200, ""},
+		{reportJWT, "/sales", 200, ""},
 		{reportJWT, "/data/stock", 200, ""},
 		{salesJWT, "/data/stock", 403, "report"},
 		{salesJWT, "/meta", 403, "meta"},
@@ -73,19 +71,18 @@ func TestGuard_DeclaredScopeGrantsItsRuleAndAnyScopeOfARuleGrantsIt(t *testing.T
 	}
 	// A token that has neither scope of a rule is told both.
 	_, metaJWT := e.token("meta only", apitoken.Expiry30d, e.scopes("meta"))
-	res, body := e.do("GET", "/data/sales", bearer(metaJWT)...)
+	res, body := e.do("GET", "/sales", bearer(metaJWT)...)
 	if h := res.Header.Get("WWW-Authenticate"); res.StatusCode != 403 || !strings.Contains(h, `scope="report sales"`) ||
 		!strings.Contains(body, "none of the scopes report sales") {
-		t.Errorf("meta token on /data/sales: %d %q %s, want 403 naming report and sales", res.StatusCode, h, body)
+		t.Errorf("meta token on /sales: %d %q %s, want 403 naming report and sales", res.StatusCode, h, body)
 	}
 
 	// The operator stops declaring sales: the token keeps its record, but
 	// the scope grants nothing, even on the rule that still names report.
-	e.options, e.rules = "", "scope meta /meta /meta/*\n\t\tscope report /data/*"
+	e.options, e.guard = "", "scope report /sales /sales/*"
 	e.reload()
-	e.takeApp()
 	e.settle()
-	if res, body := e.do("GET", "/data/sales", bearer(salesJWT)...); res.StatusCode != 403 {
+	if res, body := e.do("GET", "/sales", bearer(salesJWT)...); res.StatusCode != 403 {
 		t.Errorf("sales token after sales was undeclared: %d %s, want 403", res.StatusCode, body)
 	}
 	got, err := e.svc.OwnedToken(context.Background(), e.owner, sales.ID)

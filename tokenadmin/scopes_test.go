@@ -15,19 +15,19 @@ func TestE2E_ScopesListsTheDeclaredScopesToAnySignedInUser(t *testing.T) {
 	const want = `{"scopes":[{"name":"meta","description":"List reports and their parameters"},` +
 		`{"name":"report","description":"Read report data"},{"name":"sales","description":"Read the sales report only"}]}`
 	for _, user := range []string{"alice", "carol", "dave", "root"} {
-		a := e.call(user, "GET", "/scopes", "").want(200, "")
-		if compact(t, a.raw) != want {
-			t.Errorf("%s: GET /scopes = %s, want %s", user, a.raw, want)
+		a := e.call(user, "GET", "/scopes", "").Want(200, "")
+		if compact(t, a.Raw) != want {
+			t.Errorf("%s: GET /scopes = %s, want %s", user, a.Raw, want)
 		}
 	}
-	if a := e.call("", "GET", "/scopes", ""); a.status != 401 { // basic_auth's answer
-		t.Errorf("anonymous GET /scopes: %d", a.status)
+	if a := e.call("", "GET", "/scopes", ""); a.Status != 401 { // basic_auth's answer
+		t.Errorf("anonymous GET /scopes: %d", a.Status)
 	}
-	e.call("erin", "GET", "/scopes", "").want(403, "forbidden")
-	e.call("alice", "GET", "/scopes?all=1", "").want(400, "bad_request")
-	e.call("alice", "POST", "/scopes", "").want(405, "method_not_allowed")
-	if a := e.send(call{operator: true, method: "GET", path: "/api-tokens/scopes"}).want(200, ""); compact(t, a.raw) != want {
-		t.Errorf("operator GET /api-tokens/scopes = %s", a.raw)
+	e.call("erin", "GET", "/scopes", "").Want(403, "forbidden")
+	e.call("alice", "GET", "/scopes?all=1", "").Want(400, "bad_request")
+	e.call("alice", "POST", "/scopes", "").Want(405, "method_not_allowed")
+	if a := e.send(call{operator: true, method: "GET", path: "/api-tokens/scopes"}).Want(200, ""); compact(t, a.Raw) != want {
+		t.Errorf("operator GET /api-tokens/scopes = %s", a.Raw)
 	}
 }
 
@@ -35,28 +35,28 @@ func TestE2E_ScopesListsTheDeclaredScopesToAnySignedInUser(t *testing.T) {
 // that names every declared scope.
 func TestE2E_TokensTakeDeclaredScopesOnly(t *testing.T) {
 	e := newEnv(t)
-	a := e.call("alice", "POST", "/tokens", `{"name":"sales feed","expires":"30d","scopes":["sales"]}`).want(201, "")
-	if s, _ := a.json["scopes"].([]any); len(s) != 1 || s[0] != "sales" {
-		t.Fatalf("created %s, want scopes [sales]", a.raw)
+	a := e.call("alice", "POST", "/tokens", `{"name":"sales feed","expires":"30d","scopes":["sales"]}`).Want(201, "")
+	if s, _ := a.JSON["scopes"].([]any); len(s) != 1 || s[0] != "sales" {
+		t.Fatalf("created %s, want scopes [sales]", a.Raw)
 	}
-	id := a.json["id"].(string)
+	id := a.JSON["id"].(string)
 	for _, c := range []struct{ method, path, body string }{
 		{"POST", "/tokens", `{"name":"x","expires":"30d","scopes":["stock"]}`},
 		{"PATCH", "/tokens/" + id, `{"scopes":["sales","stock"]}`},
 	} {
-		a := e.call("alice", c.method, c.path, c.body).want(400, "bad_request")
-		if msg := a.json["message"]; msg != `unknown scope "stock": the declared scopes are meta, report, sales` {
+		a := e.call("alice", c.method, c.path, c.body).Want(400, "bad_request")
+		if msg := a.JSON["message"]; msg != `unknown scope "stock": the declared scopes are meta, report, sales` {
 			t.Errorf("%s %s: message %q", c.method, c.path, msg)
 		}
 	}
 	// Its JWT opens the sales report, which names report and sales, and
 	// nothing that needs report alone.
-	jwt := e.call("alice", "POST", "/tokens/"+id+"/generate", "").want(200, "").json["token"].(string)
-	if a := e.call("", "GET", "/reports/data/sales", "", "Authorization", "Bearer "+jwt); a.status != 200 {
-		t.Errorf("the sales JWT on /data/sales: %d %s", a.status, a.raw)
+	jwt := e.call("alice", "POST", "/tokens/"+id+"/generate", "").Want(200, "").JSON["token"].(string)
+	if status, body := e.report("/data/sales", jwt); status != 200 {
+		t.Errorf("the sales JWT on /data/sales: %d %s", status, body)
 	}
-	if a := e.call("", "GET", "/reports/data/stock", "", "Authorization", "Bearer "+jwt); a.status != 403 {
-		t.Errorf("the sales JWT on /data/stock: %d %s", a.status, a.raw)
+	if status, body := e.report("/data/stock", jwt); status != 403 {
+		t.Errorf("the sales JWT on /data/stock: %d %s", status, body)
 	}
 }
 
@@ -74,15 +74,15 @@ func compact(t *testing.T, s string) string {
 func TestE2E_MyTokensPageOffersTheDeclaredScopes(t *testing.T) {
 	e := newEnv(t)
 	a := e.call("alice", "GET", "/", "")
-	if a.status != 200 {
-		t.Fatalf("GET /: %d", a.status)
+	if a.Status != 200 {
+		t.Fatalf("GET /: %d", a.Status)
 	}
 	for _, want := range []string{
 		`value="meta" checked> <span><strong>meta</strong> – List reports and their parameters</span>`,
 		`value="report" checked> <span><strong>report</strong> – Read report data</span>`,
 		`value="sales" checked> <span><strong>sales</strong> – Read the sales report only</span>`,
 	} {
-		if !strings.Contains(a.raw, want) {
+		if !strings.Contains(a.Raw, want) {
 			t.Errorf("the page lacks %s", want)
 		}
 	}
@@ -93,42 +93,42 @@ func TestE2E_MyTokensPageOffersTheDeclaredScopes(t *testing.T) {
 // and date until then.
 func TestE2E_WideningWaitsForTheNextGenerationAndTheTokenSaysSo(t *testing.T) {
 	e := newEnv(t)
-	id := e.call("alice", "POST", "/tokens", `{"name":"feed","expires":"7d","scopes":["meta"]}`).want(201, "").json["id"].(string)
-	gen := e.call("alice", "POST", "/tokens/"+id+"/generate", "").want(200, "")
-	jwt, expiresAt := gen.json["token"].(string), gen.json["expires_at"]
-	if d := gen.json["details"].(map[string]any); d["regenerate_to_apply"] != false || fmtJSON(d["effective_scopes"]) != `["meta"]` {
-		t.Fatalf("after generation: %s", gen.raw)
+	id := e.call("alice", "POST", "/tokens", `{"name":"feed","expires":"7d","scopes":["meta"]}`).Want(201, "").JSON["id"].(string)
+	gen := e.call("alice", "POST", "/tokens/"+id+"/generate", "").Want(200, "")
+	jwt, expiresAt := gen.JSON["token"].(string), gen.JSON["expires_at"]
+	if d := gen.JSON["details"].(map[string]any); d["regenerate_to_apply"] != false || fmtJSON(d["effective_scopes"]) != `["meta"]` {
+		t.Fatalf("after generation: %s", gen.Raw)
 	}
 
-	a := e.call("alice", "PATCH", "/tokens/"+id, `{"scopes":["meta","report"],"expires":"30d"}`).want(200, "")
-	if fmtJSON(a.json["scopes"]) != `["meta","report"]` || fmtJSON(a.json["effective_scopes"]) != `["meta"]` ||
-		a.json["regenerate_to_apply"] != true || a.json["expires_at"] != expiresAt {
-		t.Fatalf("after widening: %s; want scopes meta and report, effective meta, regenerate_to_apply, expires_at %v", a.raw, expiresAt)
+	a := e.call("alice", "PATCH", "/tokens/"+id, `{"scopes":["meta","report"],"expires":"30d"}`).Want(200, "")
+	if fmtJSON(a.JSON["scopes"]) != `["meta","report"]` || fmtJSON(a.JSON["effective_scopes"]) != `["meta"]` ||
+		a.JSON["regenerate_to_apply"] != true || a.JSON["expires_at"] != expiresAt {
+		t.Fatalf("after widening: %s; want scopes meta and report, effective meta, regenerate_to_apply, expires_at %v", a.Raw, expiresAt)
 	}
-	if a := e.call("", "GET", "/reports/data/x", "", "Authorization", "Bearer "+jwt); a.status != 403 {
-		t.Errorf("the live JWT after widening: %d on a report path, want 403", a.status)
+	if status, _ := e.report("/data/x", jwt); status != 403 {
+		t.Errorf("the live JWT after widening: %d on a report path, want 403", status)
 	}
-	if a := e.call("", "GET", "/reports/meta", "", "Authorization", "Bearer "+jwt); a.status != 200 {
-		t.Errorf("the live JWT after widening: %d on a meta path, want 200", a.status)
+	if status, _ := e.report("/meta", jwt); status != 200 {
+		t.Errorf("the live JWT after widening: %d on a meta path, want 200", status)
 	}
-	if l := e.call("alice", "GET", "/tokens", "").want(200, "").json["tokens"].([]any); l[0].(map[string]any)["regenerate_to_apply"] != true {
+	if l := e.call("alice", "GET", "/tokens", "").Want(200, "").JSON["tokens"].([]any); l[0].(map[string]any)["regenerate_to_apply"] != true {
 		t.Errorf("the list does not say regenerate_to_apply: %v", l[0])
 	}
 
 	// Narrowing applies at once: nothing waits.
-	a = e.call("alice", "PATCH", "/tokens/"+id, `{"scopes":["meta"],"expires":"7d"}`).want(200, "")
-	if a.json["regenerate_to_apply"] != false || fmtJSON(a.json["effective_scopes"]) != `["meta"]` {
-		t.Errorf("after narrowing back: %s", a.raw)
+	a = e.call("alice", "PATCH", "/tokens/"+id, `{"scopes":["meta"],"expires":"7d"}`).Want(200, "")
+	if a.JSON["regenerate_to_apply"] != false || fmtJSON(a.JSON["effective_scopes"]) != `["meta"]` {
+		t.Errorf("after narrowing back: %s", a.Raw)
 	}
 
 	// Widen again and regenerate: the new JWT has it all.
-	e.call("alice", "PATCH", "/tokens/"+id, `{"scopes":["meta","report"]}`).want(200, "")
-	gen = e.call("alice", "POST", "/tokens/"+id+"/generate", "").want(200, "")
-	if d := gen.json["details"].(map[string]any); d["regenerate_to_apply"] != false || fmtJSON(d["effective_scopes"]) != `["meta","report"]` {
-		t.Errorf("after regenerating: %s", gen.raw)
+	e.call("alice", "PATCH", "/tokens/"+id, `{"scopes":["meta","report"]}`).Want(200, "")
+	gen = e.call("alice", "POST", "/tokens/"+id+"/generate", "").Want(200, "")
+	if d := gen.JSON["details"].(map[string]any); d["regenerate_to_apply"] != false || fmtJSON(d["effective_scopes"]) != `["meta","report"]` {
+		t.Errorf("after regenerating: %s", gen.Raw)
 	}
-	if a := e.call("", "GET", "/reports/data/x", "", "Authorization", "Bearer "+gen.json["token"].(string)); a.status != 200 {
-		t.Errorf("the new JWT on a report path: %d", a.status)
+	if status, _ := e.report("/data/x", gen.JSON["token"].(string)); status != 200 {
+		t.Errorf("the new JWT on a report path: %d", status)
 	}
 }
 
