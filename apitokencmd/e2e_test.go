@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caddyserver/caddy/v2/caddytest"
 	"github.com/spf13/cobra"
 
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
@@ -31,16 +30,14 @@ import (
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 )
 
-// Ports of this package's test Caddy, free ports picked in TestMain, so
-// that test binaries of this and other packages can run at the same time.
-var testAdminPort, testHTTPPort int
-
-// adminAddr is the test Caddy's admin endpoint.
-var adminAddr string
+// Ports of this package's test Caddy (caddytesting's), and its admin
+// endpoint.
+var (
+	testAdminPort, testHTTPPort = caddytesting.AdminPort, caddytesting.HTTPPort
+	adminAddr                   = fmt.Sprintf("localhost:%d", testAdminPort)
+)
 
 func TestMain(m *testing.M) {
-	testAdminPort, testHTTPPort = caddytesting.FreePort(), caddytesting.FreePort()
-	adminAddr = fmt.Sprintf("localhost:%d", testAdminPort)
 	os.Exit(caddytesting.Main(m))
 }
 
@@ -69,10 +66,7 @@ http://localhost:%[2]d {
 }
 `
 
-type env struct {
-	t      *testing.T
-	tester *caddytest.Tester
-}
+type env struct{ *caddytesting.Env }
 
 // newEnv loads a fresh config, with its own database, into the test Caddy.
 func newEnv(t *testing.T) *env {
@@ -82,17 +76,14 @@ func newEnv(t *testing.T) *env {
 
 func loadConfig(t *testing.T, caddyfile string) *env {
 	t.Helper()
-	tester := caddytesting.NewTester(t, testAdminPort)
-	tester.InitServer(caddyfile, "caddyfile")
-	if t.Failed() {
-		t.FailNow()
-	}
-	return &env{t: t, tester: tester}
+	e := &env{caddytesting.New(t)}
+	e.Load(caddyfile)
+	return e
 }
 
 // result is what a command did: its exit code and what it printed.
 type result struct {
-	t            *testing.T
+	t            testing.TB
 	args         []string
 	code         int
 	stdout, errs string
@@ -101,13 +92,13 @@ type result struct {
 // run runs `caddy api-tokens <args>` in this process, through the cobra
 // command tree the registered command builds, against the test Caddy.
 func (e *env) run(args ...string) result {
-	e.t.Helper()
-	return runCLI(e.t, append(args, "--address", adminAddr)...)
+	e.T.Helper()
+	return runCLI(e.T, append(args, "--address", adminAddr)...)
 }
 
 // runCLI runs `caddy api-tokens <args>` in this process, as caddycmd's root
 // command would (it silences usage).
-func runCLI(t *testing.T, args ...string) result {
+func runCLI(t testing.TB, args ...string) result {
 	t.Helper()
 	c := new(cli)
 	root := &cobra.Command{Use: "caddy", SilenceUsage: true}
@@ -184,16 +175,10 @@ func sortStrings(s []string) []string {
 	return s
 }
 
-// report calls the guarded report API with jwt.
-func report(t *testing.T, path, jwt string) (int, string) {
-	t.Helper()
-	return caddytesting.GetWithToken(t, http.DefaultClient, fmt.Sprintf("http://localhost:%d%s", testHTTPPort, path), jwt)
-}
-
 // serviceAccount makes svc a service account holding the token role with one
 // token, and returns the token's id.
 func (e *env) serviceAccount(svc string) string {
-	e.t.Helper()
+	e.T.Helper()
 	e.run("users", "set", svc, "--kind", "service").want(ExitOK, "")
 	e.run("users", "grant-role", svc, "api_tokens").want(ExitOK, "")
 	var tok wire.Token
@@ -239,10 +224,10 @@ func TestCommands_AServiceAccountTokenFromCreationToRevocation(t *testing.T) {
 		t.Fatalf("generate stderr %q", r.errs)
 	}
 	// The JWT opens the report API as the service account, within its scope.
-	if status, body := report(t, "/data/sales", jwt); status != 200 || body != "report for svc-export" {
+	if status, body := e.Get("/data/sales", jwt); status != 200 || body != "report for svc-export" {
 		t.Fatalf("report with the printed JWT: %d %s", status, body)
 	}
-	if status, _ := report(t, "/meta", jwt); status != 403 {
+	if status, _ := e.Get("/meta", jwt); status != 403 {
 		t.Fatalf("a path outside the token's scope: %d, want 403", status)
 	}
 
@@ -256,11 +241,11 @@ func TestCommands_AServiceAccountTokenFromCreationToRevocation(t *testing.T) {
 	if m := r.object(); keys(m) != "[details expires_at token]" {
 		t.Fatalf("generate --json keys %s", keys(m))
 	}
-	if status, _ := report(t, "/data/sales", jwt); status != 401 {
+	if status, _ := e.Get("/data/sales", jwt); status != 401 {
 		t.Fatalf("superseded JWT: %d, want 401", status)
 	}
 	jwt = g.Token
-	if status, _ := report(t, "/data/sales", jwt); status != 200 {
+	if status, _ := e.Get("/data/sales", jwt); status != 200 {
 		t.Fatalf("new JWT: %d", status)
 	}
 
@@ -284,7 +269,7 @@ func TestCommands_AServiceAccountTokenFromCreationToRevocation(t *testing.T) {
 	if !strings.Contains(r.stdout, "Revoked") {
 		t.Fatalf("revoke table:\n%s", r.stdout)
 	}
-	if status, _ := report(t, "/data/sales", jwt); status != 401 {
+	if status, _ := e.Get("/data/sales", jwt); status != 401 {
 		t.Fatalf("revoked JWT: %d, want 401", status)
 	}
 	e.run("tokens", "revoke", id).want(ExitRefused, `token "nightly export" is already revoked`)
@@ -617,7 +602,7 @@ func runBinary(t *testing.T, bin string, args ...string) result {
 // exits with their codes.
 func TestBinary_CaddyRunsTheCommandsWithTheirExitCodes(t *testing.T) {
 	bin := buildCaddy(t)
-	newEnv(t)
+	e := newEnv(t)
 	caddy := func(args ...string) result {
 		t.Helper()
 		return runBinary(t, bin, args...)
@@ -638,7 +623,7 @@ func TestBinary_CaddyRunsTheCommandsWithTheirExitCodes(t *testing.T) {
 	if !jwtShape.MatchString(r.stdout) {
 		t.Fatalf("generate printed %q, want the JWT alone", r.stdout)
 	}
-	if status, body := report(t, "/meta", strings.TrimSpace(r.stdout)); status != 200 || body != "report for svc" {
+	if status, body := e.Get("/meta", strings.TrimSpace(r.stdout)); status != 200 || body != "report for svc" {
 		t.Fatalf("report with the JWT the binary printed: %d %s", status, body)
 	}
 
@@ -662,30 +647,16 @@ func TestBinary_AnAdminEndpointOnAUnixSocket(t *testing.T) {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	sock := filepath.Join(dir, "admin.sock")
-	caddyfile := filepath.Join(dir, "Caddyfile")
 	conf := fmt.Sprintf("{\n\tadmin unix/%s\n\tpersist_config off\n\tapi_tokens {\n\t\tstorage sqlite %s\n\t}\n}\n", sock, filepath.Join(dir, "t.db"))
-	if err := os.WriteFile(caddyfile, []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	var logs bytes.Buffer
-	server := exec.Command(bin, "run", "--config", caddyfile, "--adapter", "caddyfile")
-	server.Stdout, server.Stderr = &logs, &logs
-	if err := server.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		server.Process.Kill() // the Caddy this test started, by its own handle
-		server.Wait()
-	})
-	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		if conn, err := net.Dial("unix", sock); err == nil {
+	p := caddytesting.StartProcess(t, "socket", conf)
+	caddyfile := filepath.Join(p.Dir, "Caddyfile")
+	p.WaitReady(t, func() bool {
+		conn, err := net.Dial("unix", sock)
+		if err == nil {
 			conn.Close()
-			break
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("caddy did not listen on its admin socket in 15s:\n%s", logs.String())
-		}
-	}
+		return err == nil
+	})
 
 	runBinary(t, bin, "api-tokens", "users", "grant-role", "svc", "api_tokens", "--config", caddyfile, "--adapter", "caddyfile").want(ExitOK, "")
 	r := runBinary(t, bin, "api-tokens", "users", "list", "--address", "unix/"+sock).want(ExitOK, "")
@@ -737,7 +708,7 @@ func TestCommands_KeysRotateAndRetire(t *testing.T) {
 	}
 
 	// A JWT of the old key still works; new ones are signed with the new key.
-	if status, _ := report(t, "/meta", jwtA); status != 200 {
+	if status, _ := e.Get("/meta", jwtA); status != 200 {
 		t.Fatalf("a JWT of the previous key after rotation: %d, want 200", status)
 	}
 	var tokB wire.Token
@@ -754,10 +725,10 @@ func TestCommands_KeysRotateAndRetire(t *testing.T) {
 	if after.Retired != old || after.Signing != rotated || strings.Contains(fmt.Sprint(after.Keys), old) {
 		t.Fatalf("keys retire --json: %+v", after)
 	}
-	if status, _ := report(t, "/meta", jwtA); status != 401 {
+	if status, _ := e.Get("/meta", jwtA); status != 401 {
 		t.Fatalf("a JWT of a retired key: %d, want 401", status)
 	}
-	if status, _ := report(t, "/meta", jwtB); status != 200 {
+	if status, _ := e.Get("/meta", jwtB); status != 200 {
 		t.Fatalf("a JWT of the signing key after a retirement: %d, want 200", status)
 	}
 	e.run("keys", "retire", old).want(ExitNotFound, old)

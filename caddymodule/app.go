@@ -21,6 +21,12 @@ func init() {
 	caddy.RegisterModule(App{})
 }
 
+// clock is the time of every app's cached state, audit writer and fail
+// limit: time.Now, but for the tests, which set theirs once before any
+// app starts, and move it to see a cache age or a window pass without
+// waiting.
+var clock = time.Now
+
 // App is the api_tokens app: the state shared by every api_token_auth and
 // api_token_admin handler of a Caddy instance.
 type App struct {
@@ -187,7 +193,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return err
 	}
 	if a.FailLimit > 0 {
-		a.limiter = newFailLimiter(a.FailLimit, time.Minute, maxTrackedClients, nil)
+		a.limiter = newFailLimiter(a.FailLimit, time.Minute, maxTrackedClients, clock)
 	}
 
 	a.poolKey = a.Storage.Driver + ":" + a.Storage.dsn

@@ -76,18 +76,18 @@ func TestMounts_TheSameRequestGetsTheSameAnswerFromBothMounts(t *testing.T) {
 				tc.c.user = "root"
 			}
 			if tc.c.user == "erin" { // disabled: make her an admin first, through the admin API
-				e.send(call{operator: true, method: "PUT", path: "/api-tokens/users/erin/roles/admin"}).want(200, "")
+				e.send(call{operator: true, method: "PUT", path: "/api-tokens/users/erin/roles/admin"}).Want(200, "")
 			}
 			site, op := tc.c, tc.c
 			site.path = "/admin" + tc.c.path
 			op.path, op.operator = "/api-tokens"+tc.c.path, true
 			var shapes []string
 			for _, c := range []call{site, op} {
-				a := e.send(c).want(tc.status, tc.code)
-				if got := a.header.Get("Allow"); got != tc.allow {
-					t.Errorf("%s: Allow %q, want %q", a.desc, got, tc.allow)
+				a := e.send(c).Want(tc.status, tc.code)
+				if got := a.Header.Get("Allow"); got != tc.allow {
+					t.Errorf("%s: Allow %q, want %q", a.Desc, got, tc.allow)
 				}
-				shapes = append(shapes, shape(a.json))
+				shapes = append(shapes, shape(a.JSON))
 			}
 			if shapes[0] != shapes[1] {
 				t.Errorf("api_token_admin answered %s, the admin API %s", shapes[0], shapes[1])
@@ -118,18 +118,18 @@ func shape(m map[string]any) string {
 // name who did it.
 func TestMounts_KeysAreOnTheAdminAPIOnlyAndServiceAccountTokensOnBoth(t *testing.T) {
 	e := newEnv(t)
-	e.call("root", "GET", "/admin/keys", "").want(404, "not_found")
-	e.call("root", "POST", "/admin/keys/rotate", "").want(404, "not_found")
+	e.call("root", "GET", "/admin/keys", "").Want(404, "not_found")
+	e.call("root", "POST", "/admin/keys/rotate", "").Want(404, "not_found")
 	op := func(method, path, body string) answer {
 		return e.send(call{operator: true, method: method, path: path, body: body})
 	}
-	if a := op("GET", "/api-tokens/keys", "").want(200, ""); len(a.json["keys"].([]any)) != 1 || a.str("signing") == "" {
-		t.Fatalf("keys: %s", a.raw)
+	if a := op("GET", "/api-tokens/keys", "").Want(200, ""); len(a.JSON["keys"].([]any)) != 1 || a.Str("signing") == "" {
+		t.Fatalf("keys: %s", a.Raw)
 	}
-	op("POST", "/api-tokens/keys/rotate", "").want(409, "conflict") // signing_key is in the config
+	op("POST", "/api-tokens/keys/rotate", "").Want(409, "conflict") // signing_key is in the config
 
-	op("PUT", "/api-tokens/users/svc", `{"kind":"service","name":"Nightly export"}`).want(200, "")
-	op("PUT", "/api-tokens/users/svc/roles/api_tokens", "").want(200, "")
+	op("PUT", "/api-tokens/users/svc", `{"kind":"service","name":"Nightly export"}`).Want(200, "")
+	op("PUT", "/api-tokens/users/svc/roles/api_tokens", "").Want(200, "")
 	create := `{"name":"%s","expires":"1d","scopes":["meta"]}`
 	for _, tc := range []struct {
 		who   string
@@ -139,21 +139,21 @@ func TestMounts_KeysAreOnTheAdminAPIOnlyAndServiceAccountTokensOnBoth(t *testing
 		{tokenadmin.Operator, op, "/api-tokens"},
 		{"root", func(method, path, body string) answer { return e.call("root", method, path, body) }, "/admin"},
 	} {
-		tok := tc.mount("POST", tc.base+"/users/svc/tokens", fmt.Sprintf(create, tc.who)).want(201, "")
-		if tok.str("owner") != "svc" || tok.str("status") != "not_generated" {
-			t.Fatalf("created for svc: %s", tok.raw)
+		tok := tc.mount("POST", tc.base+"/users/svc/tokens", fmt.Sprintf(create, tc.who)).Want(201, "")
+		if tok.Str("owner") != "svc" || tok.Str("status") != "not_generated" {
+			t.Fatalf("created for svc: %s", tok.Raw)
 		}
-		g := tc.mount("POST", tc.base+"/tokens/"+tok.str("id")+"/generate", "").want(200, "")
-		if shape(g.json) != "{details expires_at token}" || g.str("token") == "" {
-			t.Fatalf("generated: %s", shape(g.json))
+		g := tc.mount("POST", tc.base+"/tokens/"+tok.Str("id")+"/generate", "").Want(200, "")
+		if shape(g.JSON) != "{details expires_at token}" || g.Str("token") == "" {
+			t.Fatalf("generated: %s", shape(g.JSON))
 		}
-		if status, _ := e.report("/meta", g.str("token")); status != 200 {
+		if status, _ := e.report("/meta", g.Str("token")); status != 200 {
 			t.Fatalf("the JWT %s generated: %d", tc.who, status)
 		}
 		// The logs name the acting admin.
-		a := tc.mount("GET", tc.base+"/logs?token="+tok.str("id"), "").want(200, "")
+		a := tc.mount("GET", tc.base+"/logs?token="+tok.Str("id"), "").Want(200, "")
 		var made []string
-		for _, l := range a.json["logs"].([]any) {
+		for _, l := range a.JSON["logs"].([]any) {
 			m := l.(map[string]any)
 			made = append(made, fmt.Sprint(m["activity"], " by ", m["activity_by"]))
 		}
@@ -162,8 +162,8 @@ func TestMounts_KeysAreOnTheAdminAPIOnlyAndServiceAccountTokensOnBoth(t *testing
 		}
 	}
 	// The old operator route is gone: a token names its owner in its path.
-	op("POST", "/api-tokens/tokens", `{"owner":"svc","name":"x","expires":"1d","scopes":["meta"]}`).want(405, "method_not_allowed")
-	op("POST", "/api-tokens/users/svc/tokens", `{"owner":"svc","name":"x","expires":"1d","scopes":["meta"]}`).want(400, "bad_request")
+	op("POST", "/api-tokens/tokens", `{"owner":"svc","name":"x","expires":"1d","scopes":["meta"]}`).Want(405, "method_not_allowed")
+	op("POST", "/api-tokens/users/svc/tokens", `{"owner":"svc","name":"x","expires":"1d","scopes":["meta"]}`).Want(400, "bad_request")
 	// Nobody but a system admin.
-	e.call("alice", "POST", "/admin/users/svc/tokens", fmt.Sprintf(create, "alice")).want(403, "forbidden")
+	e.call("alice", "POST", "/admin/users/svc/tokens", fmt.Sprintf(create, "alice")).Want(403, "forbidden")
 }
