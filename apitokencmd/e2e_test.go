@@ -20,6 +20,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
+	"github.com/caddy-apitokens/caddy-apitokens/internal/apispec"
 	"github.com/caddy-apitokens/caddy-apitokens/internal/caddytesting"
 	"github.com/caddy-apitokens/caddy-apitokens/internal/wire"
 	"github.com/caddy-apitokens/caddy-apitokens/tokenadmin"
@@ -72,6 +73,9 @@ http://localhost:%[2]d {
 type env struct {
 	t      *testing.T
 	tester *caddytest.Tester
+	// addr is a proxy in front of the admin endpoint that checks every
+	// answer of the admin API against docs/openapi.json.
+	addr string
 }
 
 // newEnv loads a fresh config, with its own database, into the test Caddy.
@@ -87,7 +91,7 @@ func loadConfig(t *testing.T, caddyfile string) *env {
 	if t.Failed() {
 		t.FailNow()
 	}
-	return &env{t: t, tester: tester}
+	return &env{t: t, tester: tester, addr: apispec.Proxy(t, adminAddr, tokenadmin.BasePath)}
 }
 
 // result is what a command did: its exit code and what it printed.
@@ -102,7 +106,7 @@ type result struct {
 // command tree the registered command builds, against the test Caddy.
 func (e *env) run(args ...string) result {
 	e.t.Helper()
-	return runCLI(e.t, append(args, "--address", adminAddr)...)
+	return runCLI(e.t, append(args, "--address", e.addr)...)
 }
 
 // runCLI runs `caddy api-tokens <args>` in this process, as caddycmd's root

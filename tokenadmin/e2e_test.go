@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddytest"
 
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
+	"github.com/caddy-apitokens/caddy-apitokens/internal/apispec"
 	"github.com/caddy-apitokens/caddy-apitokens/internal/caddytesting"
 
 	// api_token_admin and the admin API; the api_tokens app,
@@ -98,6 +100,14 @@ func newEnv(t *testing.T) *env {
 		t.FailNow()
 	}
 	e := &env{t: t, tester: tester, base: fmt.Sprintf("http://localhost:%d", testHTTPPort)}
+	// Every management answer is checked against docs/openapi.json.
+	site, operator := apispec.Site([]string{"/via-token", "/noauth"}, "/reports/"), apispec.Operator(tokenadmin.BasePath)
+	tester.Client.Transport = apispec.Transport(t, tester.Client.Transport, func(r *http.Request) (string, bool) {
+		if r.URL.Port() == strconv.Itoa(testAdminPort) {
+			return operator(r)
+		}
+		return site(r)
+	})
 
 	// Set up the users as a system admin would, through the routes.
 	e.call("root", "PUT", "/admin/users/alice/roles/api_tokens", "").want(200, "")
