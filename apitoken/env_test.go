@@ -92,6 +92,13 @@ func (e *env) holder(id string) apitoken.Caller {
 	return e.caller(id)
 }
 
+// service makes id a service account holding the token role.
+func (e *env) service(id string) apitoken.Caller {
+	e.tb.Helper()
+	e.putUser(id, apitoken.UserPatch{Kind: ptr(apitoken.KindService)})
+	return e.holder(id)
+}
+
 func (e *env) create(c apitoken.Caller, name string, scopes apitoken.Scopes, expires apitoken.Expiry) apitoken.Token {
 	e.tb.Helper()
 	t, err := e.svc.CreateToken(e.ctx, c, apitoken.TokenInput{Name: name, Scopes: scopes, Expires: expires})

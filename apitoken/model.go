@@ -122,60 +122,6 @@ func ParseStatus(s string) (Status, error) {
 	return "", Errorf(ErrInvalid, "unknown status %q: use not_generated, generated_inactive, generated_active, expired or revoked", s)
 }
 
-// Role is a right granted to a user by a system admin.
-type Role string
-
-// The roles.
-const (
-	// RoleAPITokens is the right to own tokens.
-	RoleAPITokens Role = "api_tokens"
-	// RoleAdmin makes a user a system admin.
-	RoleAdmin Role = "admin"
-)
-
-// ParseRole checks a role name.
-func ParseRole(s string) (Role, error) {
-	switch r := Role(s); r {
-	case RoleAPITokens, RoleAdmin:
-		return r, nil
-	}
-	return "", Errorf(ErrInvalid, `unknown role %q: roles are "api_tokens" and "admin"`, s)
-}
-
-// User is an identity known to the management routes.
-type User struct {
-	ID        string
-	Email     string
-	ViewOnly  bool
-	Disabled  bool
-	Roles     []Role // sorted
-	CreatedAt time.Time
-}
-
-// HasRole reports whether r is recorded for u (whether or not it has effect).
-func (u *User) HasRole(r Role) bool {
-	for _, x := range u.Roles {
-		if x == r {
-			return true
-		}
-	}
-	return false
-}
-
-// TokenRoleReason says why u's tokens may not authenticate, or "" when they
-// may: the token role must be held and have effect.
-func (u *User) TokenRoleReason() string {
-	switch {
-	case u.Disabled:
-		return ReasonDisabled
-	case u.ViewOnly:
-		return ReasonViewOnly
-	case !u.HasRole(RoleAPITokens):
-		return ReasonRoleMissing
-	}
-	return ""
-}
-
 // Token is a named record owned by one user. It has at most one live JWT,
 // identified by the SHA-256 of that JWT's jti.
 type Token struct {
@@ -201,15 +147,26 @@ type Token struct {
 // ExpiresAt is the effective end of the live JWT: the earlier of its exp and
 // generated_at + the record's expiry. Nil before generation and for never.
 func (t *Token) ExpiresAt() *time.Time {
+	// Small enough to inline: a caller that keeps the pointer to itself
+	// (the guard, on every request) allocates nothing.
+	if end, ok := t.expiry(); ok {
+		return &end
+	}
+	return nil
+}
+
+// expiry is ExpiresAt as a value; ok is false when it is nil.
+func (t *Token) expiry() (end time.Time, ok bool) {
 	if t.GeneratedAt == nil {
-		return nil
+		return time.Time{}, false
 	}
-	end := t.Expires.ExpiresAt(*t.GeneratedAt)
-	if t.GeneratedExp != nil && (end == nil || t.GeneratedExp.Before(*end)) {
-		e := *t.GeneratedExp
-		end = &e
+	if d, has := t.Expires.Duration(); has {
+		end, ok = t.GeneratedAt.Add(d), true
 	}
-	return end
+	if t.GeneratedExp != nil && (!ok || t.GeneratedExp.Before(end)) {
+		end, ok = *t.GeneratedExp, true
+	}
+	return end, ok
 }
 
 // StatusAt derives the status at now.

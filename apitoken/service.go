@@ -26,6 +26,9 @@ type ServiceConfig struct {
 	MaxTokensPerUser int
 	// Admins are system admins by configuration.
 	Admins map[string]bool
+	// Groups maps identity-provider groups to the roles their members get
+	// (SignIn, SCIM).
+	Groups GroupMap
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 	// Changed is called after a change to a token or user is committed, so
@@ -103,19 +106,22 @@ func (s *Service) Caller(ctx context.Context, id string) (Caller, error) {
 	if err := CheckUserID(id); err != nil {
 		return Caller{}, Errorf(ErrForbidden, "your user name cannot be used here: %s", Message(err))
 	}
-	c := Caller{ID: id, User: User{ID: id}, Admin: s.cfg.Admins[id]}
 	u, err := s.cfg.Store.GetUser(ctx, id)
 	switch {
 	case err == nil:
-		c.User, c.Known = u, true
-		c.Admin = c.Admin || u.HasRole(RoleAdmin)
-	case !errors.Is(err, ErrNotFound):
-		return Caller{}, err
+		return s.callerOf(u, true)
+	case errors.Is(err, ErrNotFound):
+		return s.callerOf(User{ID: id}, false)
 	}
-	if c.User.Disabled {
+	return Caller{}, err
+}
+
+// callerOf is the caller u is; a disabled user is refused (ErrForbidden).
+func (s *Service) callerOf(u User, known bool) (Caller, error) {
+	if u.Disabled {
 		return Caller{}, Errorf(ErrForbidden, "your account is disabled")
 	}
-	return c, nil
+	return Caller{ID: u.ID, User: u, Known: known, Admin: s.cfg.Admins[u.ID] || u.HasRole(RoleAdmin)}, nil
 }
 
 // checkOwner refuses a caller who may not own tokens now, saying why.

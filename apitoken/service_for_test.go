@@ -15,7 +15,7 @@ import (
 func TestServiceFor_OnlySystemAdminsCreateOrGenerateForOthers(t *testing.T) {
 	e := newEnv(t, apitoken.AuthConfig{})
 	alice := e.holder("alice")
-	e.holder("svc-export")
+	e.service("svc-export")
 	in := apitoken.TokenInput{Name: "n", Scopes: apitoken.AllScopes, Expires: apitoken.Expiry30d}
 	if _, err := e.svc.CreateTokenFor(e.ctx, alice, "svc-export", in); !errors.Is(err, apitoken.ErrForbidden) {
 		t.Errorf("CreateTokenFor by a holder of the token role = %v, want ErrForbidden", err)
@@ -40,20 +40,21 @@ func TestServiceFor_TheOwnerMustExistAndHoldTheEffectiveTokenRole(t *testing.T) 
 		kind  error // nil for success
 		msg   string
 	}{
-		{"a holder of the token role may have one", func(e *env, id string) { e.holder(id) }, nil, ""},
+		{"a holder of the token role may have one", func(e *env, id string) { e.service(id) }, nil, ""},
 		{"an unknown user is not found", func(e *env, id string) {}, apitoken.ErrNotFound, `no user "svc"`},
-		{"a user without the role is refused", func(e *env, id string) { e.putUser(id, apitoken.UserPatch{}) }, apitoken.ErrConflict, "does not have the api_tokens role"},
+		{"a user without the role is refused", func(e *env, id string) { e.putUser(id, apitoken.UserPatch{Kind: ptr(apitoken.KindService)}) }, apitoken.ErrConflict, "does not have the api_tokens role"},
 		{"a system admin by role without the token role is refused", func(e *env, id string) {
+			e.putUser(id, apitoken.UserPatch{Kind: ptr(apitoken.KindService)})
 			if _, err := e.svc.GrantRole(e.ctx, e.admin, id, apitoken.RoleAdmin); err != nil {
 				t.Fatal(err)
 			}
 		}, apitoken.ErrConflict, "does not have the api_tokens role"},
 		{"a holder made view-only is refused", func(e *env, id string) {
-			e.holder(id)
+			e.service(id)
 			e.putUser(id, apitoken.UserPatch{ViewOnly: ptr(true)})
 		}, apitoken.ErrConflict, "view-only"},
 		{"a disabled holder is refused", func(e *env, id string) {
-			e.holder(id)
+			e.service(id)
 			e.putUser(id, apitoken.UserPatch{Disabled: ptr(true)})
 		}, apitoken.ErrConflict, "disabled"},
 	} {
@@ -85,8 +86,8 @@ func TestServiceFor_TheOwnerMustExistAndHoldTheEffectiveTokenRole(t *testing.T) 
 func TestServiceFor_CreateAppliesEveryRuleToTheOwner(t *testing.T) {
 	e := newEnv(t, apitoken.AuthConfig{})
 	e.reconfigure(func(c *apitoken.ServiceConfig) { c.MaxLifetime = apitoken.Expiry90d })
-	e.holder("svc")
-	e.holder("other")
+	e.service("svc")
+	e.service("other")
 	for _, tc := range []struct {
 		in   apitoken.TokenInput
 		kind error
@@ -135,7 +136,7 @@ func TestServiceFor_CreateAppliesEveryRuleToTheOwner(t *testing.T) {
 
 func TestServiceFor_GenerateIssuesAJWTThatAuthenticatesAsTheOwner(t *testing.T) {
 	e := newEnv(t, apitoken.AuthConfig{})
-	e.holder("svc")
+	e.service("svc")
 	tok, err := e.svc.CreateTokenFor(e.ctx, e.admin, "svc", apitoken.TokenInput{Name: "export", Scopes: mustScopes(t, "meta"), Expires: apitoken.Expiry7d})
 	if err != nil {
 		t.Fatal(err)
@@ -172,7 +173,7 @@ func TestServiceFor_GenerateIssuesAJWTThatAuthenticatesAsTheOwner(t *testing.T) 
 
 func TestServiceFor_GenerateRefusesMissingRevokedAndRoleLessTokens(t *testing.T) {
 	e := newEnv(t, apitoken.AuthConfig{})
-	svc := e.holder("svc")
+	svc := e.service("svc")
 	tok := e.create(svc, "export", apitoken.AllScopes, apitoken.Expiry30d)
 
 	_, _, err := e.svc.GenerateFor(e.ctx, e.admin, "tok_missing")
@@ -190,7 +191,7 @@ func TestServiceFor_GenerateRefusesMissingRevokedAndRoleLessTokens(t *testing.T)
 		t.Error("a refused GenerateFor generated the token")
 	}
 
-	e.holder("svc")
+	e.service("svc")
 	if _, err := e.svc.RevokeFor(e.ctx, e.admin, tok.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -203,7 +204,7 @@ func TestServiceFor_GenerateRefusesMissingRevokedAndRoleLessTokens(t *testing.T)
 
 func TestServiceFor_TheExpiryPolicyAppliesAtGenerate(t *testing.T) {
 	e := newEnv(t, apitoken.AuthConfig{})
-	e.holder("svc")
+	e.service("svc")
 	tok, err := e.svc.CreateTokenFor(e.ctx, e.admin, "svc", apitoken.TokenInput{Name: "export", Scopes: apitoken.AllScopes, Expires: apitoken.Expiry1y})
 	if err != nil {
 		t.Fatal(err)

@@ -216,7 +216,7 @@ func TestService_DuplicateNamesOfOneOwnerConflict(t *testing.T) {
 func TestService_TokensThatAreNotRevokedAreLimitedPerOwner(t *testing.T) {
 	e := newEnv(t, apitoken.AuthConfig{})
 	e.reconfigure(func(c *apitoken.ServiceConfig) { c.MaxTokensPerUser = 2 })
-	alice, svc := e.holder("alice"), e.holder("svc-export")
+	alice, svc := e.holder("alice"), e.service("svc-export")
 	first := e.create(alice, "one", apitoken.AllScopes, apitoken.Expiry30d)
 	e.create(alice, "two", apitoken.AllScopes, apitoken.Expiry30d)
 	in := apitoken.TokenInput{Name: "three", Scopes: apitoken.AllScopes, Expires: apitoken.Expiry30d}

@@ -33,10 +33,11 @@ func (s *Service) CreateToken(ctx context.Context, c Caller, in TokenInput) (Tok
 	return s.createToken(ctx, c.ID, c.ID, in)
 }
 
-// CreateTokenFor creates a token owned by another user on a system admin's
-// behalf (a service account's token, say), and logs CREATE by the admin.
-// Every rule of CreateToken applies to the owner, who must exist and hold the
-// effective token role (ErrNotFound, ErrConflict otherwise).
+// CreateTokenFor creates a service account's token on a system admin's
+// behalf, and logs CREATE by the admin. Every rule of CreateToken applies to
+// the owner, who must exist (ErrNotFound), be a service account
+// (ErrForbidden: no admin may hold a person's JWT) and hold the effective
+// token role (ErrConflict).
 func (s *Service) CreateTokenFor(ctx context.Context, admin Caller, owner string, in TokenInput) (Token, error) {
 	if err := admin.checkAdmin(); err != nil {
 		return Token{}, err
@@ -47,18 +48,21 @@ func (s *Service) CreateTokenFor(ctx context.Context, admin Caller, owner string
 	return s.createToken(ctx, owner, admin.ID, in)
 }
 
-// checkTokenOwner refuses, to an admin acting for them, an owner who may not
-// have tokens now, saying why.
+// checkTokenOwner refuses, to an admin acting for them, an owner who is not
+// a service account or may not have tokens now, saying why.
 func (s *Service) checkTokenOwner(ctx context.Context, owner string) error {
 	if err := CheckUserID(owner); err != nil {
 		return err
 	}
 	u, err := s.cfg.Store.GetUser(ctx, owner)
 	if errors.Is(err, ErrNotFound) {
-		return Errorf(ErrNotFound, "no user %q; grant the user the api_tokens role first", owner)
+		return Errorf(ErrNotFound, "no user %q; create it as a service account first (kind service)", owner)
 	}
 	if err != nil {
 		return err
+	}
+	if !u.IsService() {
+		return Errorf(ErrForbidden, "user %q is a person; admins create and generate tokens only for service accounts, so that no admin ever holds a person's JWT", owner)
 	}
 	switch u.TokenRoleReason() {
 	case "":
@@ -249,9 +253,10 @@ func (s *Service) Generate(ctx context.Context, c Caller, id string) (string, To
 	return s.generate(ctx, c, id, ownedBy(c))
 }
 
-// GenerateFor issues a new JWT for any user's token on a system admin's
-// behalf, as Generate does, and logs GENERATE by the admin. The token's owner
-// must hold the effective token role (ErrConflict otherwise).
+// GenerateFor issues a new JWT for a service account's token on a system
+// admin's behalf, as Generate does, and logs GENERATE by the admin. A
+// person's token is refused (ErrForbidden); the owner must hold the
+// effective token role (ErrConflict otherwise).
 func (s *Service) GenerateFor(ctx context.Context, admin Caller, id string) (string, Token, error) {
 	if err := admin.checkAdmin(); err != nil {
 		return "", Token{}, err

@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"net/mail"
+	"slices"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 )
@@ -12,18 +14,21 @@ import (
 // User administration: the Service's calls on users and their roles, and
 // the rules of user ids and emails.
 
-// ListUsers lists users (admins only).
-func (s *Service) ListUsers(ctx context.Context, c Caller, page Page) ([]User, string, error) {
+// ListUsers lists users matching f (admins only).
+func (s *Service) ListUsers(ctx context.Context, c Caller, f UserFilter) ([]User, string, error) {
 	if err := c.checkAdmin(); err != nil {
 		return nil, "", err
 	}
-	return s.cfg.Store.ListUsers(ctx, page)
+	return s.cfg.Store.ListUsers(ctx, f)
 }
 
 // UserPatch is what an admin gives to create or change a user; nil fields
-// stay (or take their zero value for a new user).
+// stay (or take their zero value for a new user, whose kind is then
+// person).
 type UserPatch struct {
+	Name     *string
 	Email    *string
+	Kind     *Kind // only when the user is created: a kind never changes
 	ViewOnly *bool
 	Disabled *bool
 }
@@ -42,12 +47,29 @@ func (s *Service) PutUser(ctx context.Context, c Caller, id string, p UserPatch)
 			return User{}, err
 		}
 	}
+	if p.Name != nil {
+		if err := checkText("name", *p.Name, MaxUserNameLen); err != nil {
+			return User{}, err
+		}
+	}
 	now := s.Now()
 	return s.updateUser(ctx, id, func(u *User, created bool) ([]Log, error) {
 		var changes []string
 		if created {
-			u.CreatedAt = now
+			newUser(u, now, SourceManual)
 			changes = append(changes, "created")
+			if p.Kind != nil {
+				u.Kind = *p.Kind
+				changes = append(changes, "kind "+string(u.Kind))
+			}
+		} else if p.Kind != nil && *p.Kind != u.Kind {
+			// A person made a service account would let admins hold the
+			// person's JWT; a service account made a person could sign in.
+			return nil, Errorf(ErrConflict, "user %q is a %s; a user's kind is set when it is created and never changes", id, u.Kind)
+		}
+		if p.Name != nil && *p.Name != u.Name {
+			changes = append(changes, fmt.Sprintf("name %q -> %q", u.Name, *p.Name))
+			u.Name = *p.Name
 		}
 		if p.Email != nil && *p.Email != u.Email {
 			changes = append(changes, fmt.Sprintf("email %q -> %q", u.Email, *p.Email))
@@ -56,6 +78,8 @@ func (s *Service) PutUser(ctx context.Context, c Caller, id string, p UserPatch)
 		if p.ViewOnly != nil && *p.ViewOnly != u.ViewOnly {
 			changes = append(changes, fmt.Sprintf("view_only %t -> %t", u.ViewOnly, *p.ViewOnly))
 			u.ViewOnly = *p.ViewOnly
+			// A group never gives the token role to a view-only user.
+			u.GroupRoles = s.cfg.Groups.Roles(u.Groups, u.ViewOnly)
 		}
 		if p.Disabled != nil && *p.Disabled != u.Disabled {
 			changes = append(changes, fmt.Sprintf("disabled %t -> %t", u.Disabled, *p.Disabled))
@@ -80,12 +104,12 @@ func (s *Service) GrantRole(ctx context.Context, c Caller, id string, role Role)
 	now := s.Now()
 	return s.updateUser(ctx, id, func(u *User, created bool) ([]Log, error) {
 		if created {
-			u.CreatedAt = now
+			newUser(u, now, SourceManual)
 		}
 		if role == RoleAPITokens && u.ViewOnly {
 			return nil, Errorf(ErrConflict, "user %q is view-only; view-only users cannot be given the api_tokens role", id)
 		}
-		if u.HasRole(role) {
+		if slices.Contains(u.Roles, role) {
 			return nil, nil
 		}
 		u.Roles = sortedRoles(append(u.Roles, role))
@@ -107,7 +131,7 @@ func (s *Service) RemoveRole(ctx context.Context, c Caller, id string, role Role
 		if created {
 			return nil, Errorf(ErrNotFound, "no user %q", id)
 		}
-		if !u.HasRole(role) {
+		if !slices.Contains(u.Roles, role) {
 			return nil, nil
 		}
 		kept := u.Roles[:0:0]
@@ -128,6 +152,11 @@ func (s *Service) updateUser(ctx context.Context, id string, fn func(u *User, cr
 	}
 	s.cfg.Changed("", id)
 	return u, nil
+}
+
+// newUser fills in what a user created now from source starts with.
+func newUser(u *User, now time.Time, source Source) {
+	u.CreatedAt, u.Kind, u.Source = now, KindPerson, source
 }
 
 func sortedRoles(roles []Role) []Role {

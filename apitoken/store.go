@@ -57,8 +57,8 @@ type Store interface {
 type ServiceStore interface {
 	// GetUser returns the user with that id.
 	GetUser(ctx context.Context, id string) (User, error)
-	// ListUsers lists users, newest first.
-	ListUsers(ctx context.Context, page Page) ([]User, string, error)
+	// ListUsers lists users matching f, newest first.
+	ListUsers(ctx context.Context, f UserFilter) ([]User, string, error)
 	// UpdateUser runs fn on the stored user inside one transaction and, if fn
 	// returns no error, writes the user and the logs fn returns. A missing
 	// user is handed to fn as a zero User with only ID set and created true;

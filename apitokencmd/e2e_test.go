@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caddyserver/caddy/v2/caddytest"
 	"github.com/spf13/cobra"
 
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
@@ -32,16 +31,14 @@ import (
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 )
 
-// Ports of this package's test Caddy, free ports picked in TestMain, so
-// that test binaries of this and other packages can run at the same time.
-var testAdminPort, testHTTPPort int
-
-// adminAddr is the test Caddy's admin endpoint.
-var adminAddr string
+// Ports of this package's test Caddy (caddytesting's), and its admin
+// endpoint.
+var (
+	testAdminPort, testHTTPPort = caddytesting.AdminPort, caddytesting.HTTPPort
+	adminAddr                   = fmt.Sprintf("localhost:%d", testAdminPort)
+)
 
 func TestMain(m *testing.M) {
-	testAdminPort, testHTTPPort = caddytesting.FreePort(), caddytesting.FreePort()
-	adminAddr = fmt.Sprintf("localhost:%d", testAdminPort)
 	os.Exit(caddytesting.Main(m))
 }
 
@@ -71,8 +68,7 @@ http://localhost:%[2]d {
 `
 
 type env struct {
-	t      *testing.T
-	tester *caddytest.Tester
+	*caddytesting.Env
 	// addr is a proxy in front of the admin endpoint that checks every
 	// answer of the admin API against docs/openapi.json.
 	addr string
@@ -86,17 +82,15 @@ func newEnv(t *testing.T) *env {
 
 func loadConfig(t *testing.T, caddyfile string) *env {
 	t.Helper()
-	tester := caddytesting.NewTester(t, testAdminPort)
-	tester.InitServer(caddyfile, "caddyfile")
-	if t.Failed() {
-		t.FailNow()
-	}
-	return &env{t: t, tester: tester, addr: apispec.Proxy(t, adminAddr, tokenadmin.BasePath)}
+	e := &env{Env: caddytesting.New(t)}
+	e.Load(caddyfile)
+	e.addr = apispec.Proxy(t, adminAddr, tokenadmin.BasePath)
+	return e
 }
 
 // result is what a command did: its exit code and what it printed.
 type result struct {
-	t            *testing.T
+	t            testing.TB
 	args         []string
 	code         int
 	stdout, errs string
@@ -105,13 +99,13 @@ type result struct {
 // run runs `caddy api-tokens <args>` in this process, through the cobra
 // command tree the registered command builds, against the test Caddy.
 func (e *env) run(args ...string) result {
-	e.t.Helper()
-	return runCLI(e.t, append(args, "--address", e.addr)...)
+	e.T.Helper()
+	return runCLI(e.T, append(args, "--address", e.addr)...)
 }
 
 // runCLI runs `caddy api-tokens <args>` in this process, as caddycmd's root
 // command would (it silences usage).
-func runCLI(t *testing.T, args ...string) result {
+func runCLI(t testing.TB, args ...string) result {
 	t.Helper()
 	c := new(cli)
 	root := &cobra.Command{Use: "caddy", SilenceUsage: true}
@@ -188,16 +182,11 @@ func sortStrings(s []string) []string {
 	return s
 }
 
-// report calls the guarded report API with jwt.
-func report(t *testing.T, path, jwt string) (int, string) {
-	t.Helper()
-	return caddytesting.GetWithToken(t, http.DefaultClient, fmt.Sprintf("http://localhost:%d%s", testHTTPPort, path), jwt)
-}
-
-// serviceAccount makes svc a holder of the token role with one token, and
-// returns the token's id.
+// serviceAccount makes svc a service account holding the token role with one
+// token, and returns the token's id.
 func (e *env) serviceAccount(svc string) string {
-	e.t.Helper()
+	e.T.Helper()
+	e.run("users", "set", svc, "--kind", "service").want(ExitOK, "")
 	e.run("users", "grant-role", svc, "api_tokens").want(ExitOK, "")
 	var tok wire.Token
 	e.run("tokens", "create", "--owner", svc, "--name", "export", "--expires", "30d", "--scopes", "meta,report", "--json").want(ExitOK, "").json(&tok)
@@ -210,13 +199,13 @@ func TestCommands_AServiceAccountTokenFromCreationToRevocation(t *testing.T) {
 	e := newEnv(t)
 
 	// Users: create the service account and grant it the token role.
-	r := e.run("users", "set", "svc-export", "--email", "ops@example.com").want(ExitOK, "")
+	r := e.run("users", "set", "svc-export", "--kind", "service", "--email", "ops@example.com").want(ExitOK, "")
 	if rows := r.rows(); len(rows) != 2 || !strings.HasPrefix(rows[0], "USER ") ||
-		!regexp.MustCompile(`^svc-export +ops@example\.com +- +no +no +\d{4}-`).MatchString(rows[1]) {
+		!regexp.MustCompile(`^svc-export +service +ops@example\.com +- +no +no +\d{4}-`).MatchString(rows[1]) {
 		t.Fatalf("users set table:\n%s", r.stdout)
 	}
 	r = e.run("users", "grant-role", "svc-export", "api_tokens").want(ExitOK, "")
-	if !regexp.MustCompile(`\n` + `svc-export +ops@example\.com +api_tokens +no +no `).MatchString(r.stdout) {
+	if !regexp.MustCompile(`\n` + `svc-export +service +ops@example\.com +api_tokens +no +no `).MatchString(r.stdout) {
 		t.Fatalf("grant-role table:\n%s", r.stdout)
 	}
 
@@ -242,10 +231,10 @@ func TestCommands_AServiceAccountTokenFromCreationToRevocation(t *testing.T) {
 		t.Fatalf("generate stderr %q", r.errs)
 	}
 	// The JWT opens the report API as the service account, within its scope.
-	if status, body := report(t, "/data/sales", jwt); status != 200 || body != "report for svc-export" {
+	if status, body := e.Get("/data/sales", jwt); status != 200 || body != "report for svc-export" {
 		t.Fatalf("report with the printed JWT: %d %s", status, body)
 	}
-	if status, _ := report(t, "/meta", jwt); status != 403 {
+	if status, _ := e.Get("/meta", jwt); status != 403 {
 		t.Fatalf("a path outside the token's scope: %d, want 403", status)
 	}
 
@@ -259,11 +248,11 @@ func TestCommands_AServiceAccountTokenFromCreationToRevocation(t *testing.T) {
 	if m := r.object(); keys(m) != "[details expires_at token]" {
 		t.Fatalf("generate --json keys %s", keys(m))
 	}
-	if status, _ := report(t, "/data/sales", jwt); status != 401 {
+	if status, _ := e.Get("/data/sales", jwt); status != 401 {
 		t.Fatalf("superseded JWT: %d, want 401", status)
 	}
 	jwt = g.Token
-	if status, _ := report(t, "/data/sales", jwt); status != 200 {
+	if status, _ := e.Get("/data/sales", jwt); status != 200 {
 		t.Fatalf("new JWT: %d", status)
 	}
 
@@ -287,7 +276,7 @@ func TestCommands_AServiceAccountTokenFromCreationToRevocation(t *testing.T) {
 	if !strings.Contains(r.stdout, "Revoked") {
 		t.Fatalf("revoke table:\n%s", r.stdout)
 	}
-	if status, _ := report(t, "/data/sales", jwt); status != 401 {
+	if status, _ := e.Get("/data/sales", jwt); status != 401 {
 		t.Fatalf("revoked JWT: %d, want 401", status)
 	}
 	e.run("tokens", "revoke", id).want(ExitRefused, `token "nightly export" is already revoked`)
@@ -357,7 +346,7 @@ func TestCommands_UsersAndRoles(t *testing.T) {
 	if len(u.Roles) != 0 {
 		t.Fatalf("remove-role: %s", r.stdout)
 	}
-	if m := r.object(); keys(m) != "[created_at disabled email id roles view_only]" {
+	if m := r.object(); keys(m) != "[created_at disabled email group_roles groups id kind last_seen_at name roles source view_only]" {
 		t.Fatalf("user JSON keys %s", keys(m))
 	}
 
@@ -393,8 +382,10 @@ func TestCommands_CreateAppliesEveryRuleToTheOwner(t *testing.T) {
 		return e.run("tokens", "create", "--owner", owner, "--name", name, "--expires", expires, "--scopes", scopes)
 	}
 	create("ghost", "n", "30d", "meta").want(ExitNotFound, `no user "ghost"`)
-	e.run("users", "set", "plain").want(ExitOK, "")
+	e.run("users", "set", "plain", "--kind", "service").want(ExitOK, "")
 	create("plain", "n", "30d", "meta").want(ExitRefused, `user "plain" does not have the api_tokens role`)
+	e.run("users", "grant-role", "person", "api_tokens").want(ExitOK, "")
+	create("person", "n", "30d", "meta").want(ExitRefused, `user "person" is a person`)
 	create("svc", "EXPORT", "30d", "meta").want(ExitRefused, `user "svc" already has a token named "EXPORT"`)
 	create("svc", "n", "1y", "meta").want(ExitUsage, "the longest allowed is 90d")
 	create("svc", "n", "2d", "meta").want(ExitUsage, "2d")
@@ -462,7 +453,7 @@ func TestCommands_LogsFilters(t *testing.T) {
 	for _, l := range logs.Logs {
 		acts = append(acts, string(l.Activity))
 	}
-	if fmt.Sprint(acts) != "[GENERATE CREATE ROLE_GRANT]" {
+	if fmt.Sprint(acts) != "[GENERATE CREATE ROLE_GRANT USER_UPDATE]" { // USER_UPDATE: the service account made
 		t.Fatalf("logs --since 1h: %v", acts)
 	}
 	future := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
@@ -560,9 +551,9 @@ func TestAdminAPI_ErrorsAreJSONWithACodeAndAMessage(t *testing.T) {
 		status                    int
 		code                      string
 	}{
-		{"POST", "/api-tokens/tokens", "application/json", `{"owner":"svc","name":"n","expires":"30d","scopes":["meta"],"extra":1}`, 400, "bad_request"},
-		{"POST", "/api-tokens/tokens", "text/plain", `{"owner":"svc"}`, 415, "unsupported_media_type"},
-		{"POST", "/api-tokens/tokens", "application/json", ``, 400, "bad_request"},
+		{"POST", "/api-tokens/users/svc/tokens", "application/json", `{"name":"n","expires":"30d","scopes":["meta"],"extra":1}`, 400, "bad_request"},
+		{"POST", "/api-tokens/users/svc/tokens", "text/plain", `{"name":"n"}`, 415, "unsupported_media_type"},
+		{"POST", "/api-tokens/users/svc/tokens", "application/json", ``, 400, "bad_request"},
 		{"PUT", "/api-tokens/users/bob", "application/json", `{"email": 5}`, 400, "bad_request"},
 		{"GET", "/api-tokens/nothing", "", ``, 404, "not_found"},
 		// A known path with another method, as on api_token_admin (one route table).
@@ -618,7 +609,7 @@ func runBinary(t *testing.T, bin string, args ...string) result {
 // exits with their codes.
 func TestBinary_CaddyRunsTheCommandsWithTheirExitCodes(t *testing.T) {
 	bin := buildCaddy(t)
-	newEnv(t)
+	e := newEnv(t)
 	caddy := func(args ...string) result {
 		t.Helper()
 		return runBinary(t, bin, args...)
@@ -630,6 +621,7 @@ func TestBinary_CaddyRunsTheCommandsWithTheirExitCodes(t *testing.T) {
 	if r := caddy("help").want(ExitOK, ""); !regexp.MustCompile(`\n\s+api-tokens\s+Manages API tokens`).MatchString(r.stdout) {
 		t.Fatalf("caddy help does not list api-tokens:\n%s", r.stdout)
 	}
+	caddy("api-tokens", "users", "set", "svc", "--kind", "service", "--address", adminAddr).want(ExitOK, "")
 	caddy("api-tokens", "users", "grant-role", "svc", "api_tokens", "--address", adminAddr).want(ExitOK, "")
 	var tok wire.Token
 	caddy("api-tokens", "tokens", "create", "--owner", "svc", "--name", "n", "--expires", "1d", "--scopes", "meta",
@@ -638,7 +630,7 @@ func TestBinary_CaddyRunsTheCommandsWithTheirExitCodes(t *testing.T) {
 	if !jwtShape.MatchString(r.stdout) {
 		t.Fatalf("generate printed %q, want the JWT alone", r.stdout)
 	}
-	if status, body := report(t, "/meta", strings.TrimSpace(r.stdout)); status != 200 || body != "report for svc" {
+	if status, body := e.Get("/meta", strings.TrimSpace(r.stdout)); status != 200 || body != "report for svc" {
 		t.Fatalf("report with the JWT the binary printed: %d %s", status, body)
 	}
 
@@ -662,34 +654,20 @@ func TestBinary_AnAdminEndpointOnAUnixSocket(t *testing.T) {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	sock := filepath.Join(dir, "admin.sock")
-	caddyfile := filepath.Join(dir, "Caddyfile")
 	conf := fmt.Sprintf("{\n\tadmin unix/%s\n\tpersist_config off\n\tapi_tokens {\n\t\tstorage sqlite %s\n\t}\n}\n", sock, filepath.Join(dir, "t.db"))
-	if err := os.WriteFile(caddyfile, []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	var logs bytes.Buffer
-	server := exec.Command(bin, "run", "--config", caddyfile, "--adapter", "caddyfile")
-	server.Stdout, server.Stderr = &logs, &logs
-	if err := server.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		server.Process.Kill() // the Caddy this test started, by its own handle
-		server.Wait()
-	})
-	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		if conn, err := net.Dial("unix", sock); err == nil {
+	p := caddytesting.StartProcess(t, "socket", conf)
+	caddyfile := filepath.Join(p.Dir, "Caddyfile")
+	p.WaitReady(t, func() bool {
+		conn, err := net.Dial("unix", sock)
+		if err == nil {
 			conn.Close()
-			break
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("caddy did not listen on its admin socket in 15s:\n%s", logs.String())
-		}
-	}
+		return err == nil
+	})
 
 	runBinary(t, bin, "api-tokens", "users", "grant-role", "svc", "api_tokens", "--config", caddyfile, "--adapter", "caddyfile").want(ExitOK, "")
 	r := runBinary(t, bin, "api-tokens", "users", "list", "--address", "unix/"+sock).want(ExitOK, "")
-	if !regexp.MustCompile(`\nsvc +- +api_tokens `).MatchString(r.stdout) {
+	if !regexp.MustCompile(`\nsvc +person +- +api_tokens `).MatchString(r.stdout) {
 		t.Fatalf("users list over the socket:\n%s", r.stdout)
 	}
 }
@@ -737,7 +715,7 @@ func TestCommands_KeysRotateAndRetire(t *testing.T) {
 	}
 
 	// A JWT of the old key still works; new ones are signed with the new key.
-	if status, _ := report(t, "/meta", jwtA); status != 200 {
+	if status, _ := e.Get("/meta", jwtA); status != 200 {
 		t.Fatalf("a JWT of the previous key after rotation: %d, want 200", status)
 	}
 	var tokB wire.Token
@@ -754,10 +732,10 @@ func TestCommands_KeysRotateAndRetire(t *testing.T) {
 	if after.Retired != old || after.Signing != rotated || strings.Contains(fmt.Sprint(after.Keys), old) {
 		t.Fatalf("keys retire --json: %+v", after)
 	}
-	if status, _ := report(t, "/meta", jwtA); status != 401 {
+	if status, _ := e.Get("/meta", jwtA); status != 401 {
 		t.Fatalf("a JWT of a retired key: %d, want 401", status)
 	}
-	if status, _ := report(t, "/meta", jwtB); status != 200 {
+	if status, _ := e.Get("/meta", jwtB); status != 200 {
 		t.Fatalf("a JWT of the signing key after a retirement: %d, want 200", status)
 	}
 	e.run("keys", "retire", old).want(ExitNotFound, old)

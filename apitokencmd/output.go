@@ -3,6 +3,7 @@ package apitokencmd
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -100,13 +101,18 @@ func (o *output) users(raw []byte, us []wire.User, next *string) error {
 	}
 	rows := make([][]string, len(us))
 	for i, u := range us {
+		// A role from an identity-provider group is marked with its source.
 		roles := make([]string, len(u.Roles))
 		for j, r := range u.Roles {
 			roles[j] = string(r)
+			if slices.Contains(u.GroupRoles, r) {
+				roles[j] += "(group)"
+			}
 		}
-		rows[i] = []string{u.ID, u.Email, strings.Join(roles, ","), yesNo(u.ViewOnly), yesNo(u.Disabled), when(u.CreatedAt)}
+		rows[i] = []string{u.ID, u.Kind, u.Email, strings.Join(roles, ","), yesNo(u.ViewOnly), yesNo(u.Disabled),
+			when(u.CreatedAt), when(u.LastSeenAt)}
 	}
-	return o.table("users", []string{"USER", "EMAIL", "ROLES", "VIEW-ONLY", "DISABLED", "CREATED"}, rows, next)
+	return o.table("users", []string{"USER", "KIND", "EMAIL", "ROLES", "VIEW-ONLY", "DISABLED", "CREATED", "LAST SEEN"}, rows, next)
 }
 
 func (o *output) tokens(raw []byte, ts []wire.Token, next *string) error {

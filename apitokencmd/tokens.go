@@ -42,16 +42,19 @@ func (c *cli) tokensCommand() *cobra.Command {
 	})
 
 	create := &cobra.Command{
-		Use:   "create --owner <user> --name <name> --expires <expiry> --scopes <meta,report>",
-		Short: "Creates a token for a user, such as a service account",
-		Long: `Creates a token owned by the user given, who must hold the api_tokens role
-(and be neither view-only nor disabled). Every rule of the management routes
+		Use:   "create --owner <service-account> --name <name> --expires <expiry> --scopes <meta,report>",
+		Short: "Creates a token for a service account",
+		Long: `Creates a token owned by the service account given (a user of kind service:
+"caddy api-tokens users set <id> --kind service"), which must hold the
+api_tokens role (and be neither view-only nor disabled). A person's tokens
+are the person's own: they are refused here, so no admin ever holds a
+person's JWT. Every rule of the management routes
 applies: the name is unique among the owner's tokens that are not revoked,
 the expiry is within the configured max_lifetime. The token is created not
 generated: generate its JWT with "caddy api-tokens tokens generate <id>".`,
 		Args: cobra.NoArgs,
 	}
-	create.Flags().String("owner", "", "User who will own the token (required)")
+	create.Flags().String("owner", "", "Service account that will own the token (required)")
 	create.Flags().String("name", "", "Token name, 1 to 100 characters, unique among the owner's tokens (required)")
 	create.Flags().String("expires", "", "Lifetime from each generation: 1d, 7d, 30d, 60d, 90d, 1y or never, within max_lifetime (required)")
 	create.Flags().StringSlice("scopes", nil, "Scopes, comma-separated: meta, report (required)")
@@ -60,12 +63,12 @@ generated: generate its JWT with "caddy api-tokens tokens generate <id>".`,
 	}
 	create.RunE = c.action(func(ctx context.Context, out *output, cl *client, _ []string) error {
 		var in tokenadmin.NewToken
-		in.Owner, _ = create.Flags().GetString("owner")
+		owner, _ := create.Flags().GetString("owner")
 		in.Name, _ = create.Flags().GetString("name")
 		in.Expires, _ = create.Flags().GetString("expires")
 		in.Scopes, _ = create.Flags().GetStringSlice("scopes")
 		var t wire.Token
-		raw, err := cl.call(ctx, "POST", tokenadmin.BasePath+"tokens", nil, in, &t)
+		raw, err := cl.call(ctx, "POST", tokenadmin.BasePath+"users/"+url.PathEscape(owner)+"/tokens", nil, in, &t)
 		if err != nil {
 			return err
 		}
@@ -78,11 +81,12 @@ generated: generate its JWT with "caddy api-tokens tokens generate <id>".`,
 
 	generate := &cobra.Command{
 		Use:   "generate <token-id>",
-		Short: "Generates a token's JWT and prints it, this once",
+		Short: "Generates a service account token's JWT and prints it, this once",
 		Long: `Issues a new JWT for the token and prints it on standard output, alone, so
 that a script can capture it: TOKEN=$(caddy api-tokens tokens generate <id>).
 It is shown this once and never stored. Generating again replaces the
-previous JWT at once. The owner must hold the api_tokens role. The token's
+previous JWT at once. The owner must be a service account holding the
+api_tokens role. The token's
 log records the generation by the acting system admin.`,
 		Args: cobra.ExactArgs(1),
 	}

@@ -18,13 +18,21 @@ func (c *cli) usersCommand() *cobra.Command {
 	group(users)
 
 	list := &cobra.Command{
-		Use:   "list",
+		Use:   "list [--kind person|service] [--search <text>]",
 		Short: "Lists users, newest first",
 		Args:  cobra.NoArgs,
 	}
+	list.Flags().String("kind", "", "Only users of this kind: person or service")
+	list.Flags().String("search", "", "Only users whose id, name or email contains this text (any case)")
 	pageFlags(list)
 	list.RunE = c.action(func(ctx context.Context, out *output, cl *client, _ []string) error {
 		q := url.Values{}
+		if s, _ := list.Flags().GetString("kind"); s != "" {
+			q.Set("kind", s)
+		}
+		if s, _ := list.Flags().GetString("search"); s != "" {
+			q.Set("q", s)
+		}
 		pageQuery(list, q)
 		var ans tokenadmin.UserList
 		raw, err := cl.call(ctx, "GET", tokenadmin.BasePath+"users", q, nil, &ans)
@@ -35,18 +43,28 @@ func (c *cli) usersCommand() *cobra.Command {
 	})
 
 	set := &cobra.Command{
-		Use:   "set <user> [--email <address>] [--view-only[=false]] [--disabled[=false]]",
-		Short: "Creates a user, or changes the fields given",
+		Use:   "set <user> [--kind service] [--name <name>] [--email <address>] [--view-only[=false]] [--disabled[=false]]",
+		Short: "Creates a user or a service account, or changes the fields given",
 		Long: `Creates the user if it does not exist, and sets the fields given; the others stay.
-A view-only or disabled user's tokens stop working until that is undone
-(--view-only=false, --disabled=false); nothing is revoked by it.`,
+--kind service creates a service account (a user that never signs in and whose
+tokens admins create and generate); a user's kind is set when it is created
+and never changes. A view-only or disabled user's tokens stop working until
+that is undone (--view-only=false, --disabled=false); nothing is revoked by it.`,
 		Args: cobra.ExactArgs(1),
 	}
+	set.Flags().String("kind", "", "Kind, when the user is created: person (the default) or service")
+	set.Flags().String("name", "", "Display name")
 	set.Flags().String("email", "", "Email address (\"\" clears it)")
 	set.Flags().Bool("view-only", false, "View-only: may not have API tokens (--view-only=false undoes it)")
 	set.Flags().Bool("disabled", false, "Disabled: may not sign in, tokens stop working (--disabled=false undoes it)")
 	set.RunE = c.action(func(ctx context.Context, out *output, cl *client, args []string) error {
 		var p tokenadmin.UserPatch
+		for flag, field := range map[string]**string{"kind": &p.Kind, "name": &p.Name} {
+			if set.Flags().Changed(flag) {
+				s, _ := set.Flags().GetString(flag)
+				*field = &s
+			}
+		}
 		if set.Flags().Changed("email") {
 			s, _ := set.Flags().GetString("email")
 			p.Email = &s

@@ -8,10 +8,15 @@ import (
 )
 
 // parseAdmin sets up the management routes. The directive takes no
-// arguments:
+// arguments; its optional block names the report API and what the identity
+// layer says about the caller, as placeholders:
 //
 //	api_token_admin [{
-//		api_url <url>   # the guarded report API, shown with client snippets
+//		api_url <url>          # the guarded report API, shown with client snippets
+//		user   <placeholder>   # default {http.auth.user.id}
+//		name   <placeholder>
+//		email  <placeholder>
+//		groups <placeholder>   # comma-separated
 //	}]
 func parseAdmin(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	h.Next() // the directive name
@@ -20,13 +25,29 @@ func parseAdmin(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	}
 	a := new(tokenadmin.Handler)
 	for h.NextBlock(0) {
+		var dst *string
 		switch h.Val() {
 		case "api_url":
 			if !h.AllArgs(&a.APIURL) {
 				return nil, h.Errf("api_url takes the report API's base URL, e.g. `api_url https://reports.example.com`")
 			}
+			continue
+		case "user":
+			dst = &a.User
+		case "name":
+			dst = &a.Name
+		case "email":
+			dst = &a.Email
+		case "groups":
+			dst = &a.Groups
 		default:
-			return nil, h.Errf("unrecognized api_token_admin option %q", h.Val())
+			return nil, h.Errf("unrecognized api_token_admin option %q: use api_url, user, name, email or groups", h.Val())
+		}
+		if *dst != "" {
+			return nil, h.Errf("api_token_admin: %s is given twice", h.Val())
+		}
+		if !h.AllArgs(dst) {
+			return nil, h.Errf("api_token_admin: %s takes one placeholder, e.g. {http.request.header.X-Auth-Request-Email}", h.Val())
 		}
 	}
 	return a, nil

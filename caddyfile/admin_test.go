@@ -20,8 +20,12 @@ func TestCaddyfile_DirectiveTakesOnlyItsOptions(t *testing.T) {
 	}{
 		{"api_token_admin", true},
 		{"api_token_admin {\n}", true},
+		{"api_token_admin {\n\tuser {http.request.header.X-User}\n\temail {http.request.header.X-Email}\n}", true},
 		{"api_token_admin now", false},
 		{"api_token_admin {\n\tadmins root\n}", false},
+		{"api_token_admin {\n\tuser\n}", false},
+		{"api_token_admin {\n\tgroups a b\n}", false},
+		{"api_token_admin {\n\tname {a}\n\tname {b}\n}", false},
 		{"api_token_admin {\n\tapi_url https://reports.example.com\n}", true},
 		{"api_token_admin {\n\tapi_url\n}", false},
 		{"api_token_admin {\n\tapi_url https://a.example https://b.example\n}", false},

@@ -21,6 +21,7 @@ import (
 //		signing_key    <base64>          # may be repeated; the first signs
 //		verify_key     <base64>          # EdDSA only; may be repeated; verifies, never signs
 //		admins         <user...>
+//		groups { <group> api_tokens|admin ... }   # identity-provider group -> role
 //		max_lifetime   1d|7d|30d|60d|90d|1y|never
 //		max_tokens_per_user <n>          # tokens that are not revoked per user; default 50
 //		audit_window   <duration>
@@ -92,6 +93,10 @@ func unmarshalApp(d *cf.Dispenser, a *caddymodule.App) error {
 				return d.ArgErr()
 			}
 			a.Admins = append(a.Admins, ids...)
+		case "groups":
+			if err := unmarshalGroups(d, a); err != nil {
+				return err
+			}
 		case "max_lifetime":
 			if !d.AllArgs(&a.MaxLifetime) {
 				return d.ArgErr()
@@ -115,6 +120,40 @@ func unmarshalApp(d *cf.Dispenser, a *caddymodule.App) error {
 		default:
 			return d.Errf("unrecognized api_tokens option %q", d.Val())
 		}
+	}
+	return nil
+}
+
+// unmarshalGroups parses the groups block: one identity-provider group and
+// the role it gives per line.
+//
+//	groups {
+//		report-users  api_tokens
+//		report-admins admin
+//	}
+func unmarshalGroups(d *cf.Dispenser, a *caddymodule.App) error {
+	if d.NextArg() {
+		return d.Errf("groups takes a block of lines `<group> <role>`, not arguments")
+	}
+	if a.Groups == nil {
+		a.Groups = map[string]string{}
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		group := d.Val()
+		var role string
+		if !d.AllArgs(&role) {
+			return d.Errf("groups: %q needs one role after it: api_tokens or admin", group)
+		}
+		if _, err := apitoken.ParseRole(role); err != nil {
+			return d.Errf("groups: %q: %s", group, apitoken.Message(err))
+		}
+		if _, dup := a.Groups[group]; dup {
+			return d.Errf("groups: %q is given twice", group)
+		}
+		a.Groups[group] = role
+	}
+	if len(a.Groups) == 0 {
+		return d.Errf("groups needs at least one line `<group> <role>`")
 	}
 	return nil
 }

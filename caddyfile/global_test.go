@@ -37,6 +37,29 @@ func TestCaddyfile_BadInputSaysWhatToFix(t *testing.T) {
 		{"admins needs names", `api_tokens {
 			admins
 		}`, "wrong argument count", true},
+		{"a group needs a role", `api_tokens {
+			groups {
+				report-users
+			}
+		}`, `groups: "report-users" needs one role after it`, true},
+		{"a group gives a known role", `api_tokens {
+			groups {
+				report-users owner
+			}
+		}`, `groups: "report-users": unknown role "owner"`, true},
+		{"a group is given once", `api_tokens {
+			groups {
+				g admin
+				g api_tokens
+			}
+		}`, `groups: "g" is given twice`, true},
+		{"groups is a block", `api_tokens {
+			groups g admin
+		}`, "groups takes a block", true},
+		{"groups is not empty", `api_tokens {
+			groups {
+			}
+		}`, "groups needs at least one line", true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

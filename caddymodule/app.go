@@ -21,6 +21,12 @@ func init() {
 	caddy.RegisterModule(App{})
 }
 
+// clock is the time of every app's cached state, audit writer and fail
+// limit: time.Now, but for the tests, which set theirs once before any
+// app starts, and move it to see a cache age or a window pass without
+// waiting.
+var clock = time.Now
+
 // App is the api_tokens app: the state shared by every api_token_auth and
 // api_token_admin handler of a Caddy instance.
 type App struct {
@@ -64,6 +70,12 @@ type App struct {
 	// Admins are system admins by configuration (user ids).
 	Admins []string `json:"admins,omitempty"`
 
+	// Groups maps identity-provider groups to the role their members get
+	// (api_tokens or admin), e.g. {"report-users": "api_tokens"}. Roles
+	// from groups follow the groups (api_token_admin's groups placeholder,
+	// api_token_scim) and are kept apart from roles granted by hand.
+	Groups map[string]string `json:"groups,omitempty"`
+
 	// MaxLifetime is the longest expiry a token may have: one of 1d 7d 30d
 	// 60d 90d 1y never. Default: 1y.
 	MaxLifetime string `json:"max_lifetime,omitempty"`
@@ -95,6 +107,7 @@ type App struct {
 	// on generation, on revocation and before expiry (notify.go).
 	Notify *Notify `json:"notify,omitempty"`
 
+	groupMap apitoken.GroupMap
 	backend  *backend
 	poolKey  string
 	released bool // Cleanup gave back this config's hold on backend
@@ -167,6 +180,10 @@ func (a *App) Provision(ctx caddy.Context) error {
 	for _, id := range a.Admins {
 		a.adminSet[id] = true
 	}
+	a.groupMap = make(apitoken.GroupMap, len(a.Groups))
+	for g, r := range a.Groups {
+		a.groupMap[g] = apitoken.Role(r)
+	}
 
 	keys, err := a.loadKeys()
 	if err != nil {
@@ -176,7 +193,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return err
 	}
 	if a.FailLimit > 0 {
-		a.limiter = newFailLimiter(a.FailLimit, time.Minute, maxTrackedClients, nil)
+		a.limiter = newFailLimiter(a.FailLimit, time.Minute, maxTrackedClients, clock)
 	}
 
 	a.poolKey = a.Storage.Driver + ":" + a.Storage.dsn
@@ -212,6 +229,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 		Signer:      a.signer,
 		MaxLifetime: a.maxLife,
 		Admins:      a.adminSet,
+		Groups:      a.groupMap,
 		Changed: func(tokenID, userID string) {
 			if tokenID != "" {
 				a.auth.InvalidateToken(tokenID)
@@ -277,6 +295,14 @@ func (a *App) Validate() error {
 	for _, id := range a.Admins {
 		if err := apitoken.CheckUserID(id); err != nil {
 			return fmt.Errorf("api_tokens: admins: %q: %s", id, apitoken.Message(err))
+		}
+	}
+	for g, r := range a.Groups {
+		if n, err := apitoken.NormalizeGroups([]string{g}); err != nil || len(n) != 1 || n[0] != g {
+			return fmt.Errorf("api_tokens: groups: %q is not a group name (printable text, no spaces at either end)", g)
+		}
+		if _, err := apitoken.ParseRole(r); err != nil {
+			return fmt.Errorf("api_tokens: groups: %q: %s", g, apitoken.Message(err))
 		}
 	}
 	return a.validateNotify()

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"sync/atomic"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -65,12 +64,12 @@ type Auth struct {
 	// any request without a credential.
 	CORS []string `json:"cors,omitempty"`
 
-	rules          []scopeRule
-	origins        map[string]bool // of CORS
-	defaultScope   apitoken.Scopes
-	app            *App
-	logger         *zap.Logger
-	lastExpiration *atomic.Pointer[expiration]
+	rules        []scopeRule
+	origins      map[string]bool // of CORS
+	defaultScope apitoken.Scopes
+	app          *App
+	logger       *zap.Logger
+	identities   *identities
 }
 
 // ScopeRule is one path-to-scope rule.
@@ -82,7 +81,7 @@ type ScopeRule struct {
 type scopeRule struct {
 	name  string
 	scope apitoken.Scopes
-	paths caddyhttp.MatchPath
+	paths pathMatcher
 }
 
 // CaddyModule returns the Caddy module information.
@@ -96,7 +95,7 @@ func (Auth) CaddyModule() caddy.ModuleInfo {
 // Provision compiles the scope rules and binds the api_tokens app.
 func (h *Auth) Provision(ctx caddy.Context) error {
 	h.logger = ctx.Logger()
-	h.lastExpiration = new(atomic.Pointer[expiration])
+	h.identities = new(identities)
 	h.rules = make([]scopeRule, 0, len(h.Scopes))
 	seen := map[string]int{} // path -> the rule that names it
 	for i, r := range h.Scopes {
@@ -124,7 +123,7 @@ func (h *Auth) Provision(ctx caddy.Context) error {
 		if err := paths.Provision(ctx); err != nil {
 			return err
 		}
-		h.rules = append(h.rules, scopeRule{name: r.Scope, scope: bit, paths: paths})
+		h.rules = append(h.rules, scopeRule{name: r.Scope, scope: bit, paths: compilePaths(paths)})
 	}
 	if h.DefaultScope != "" {
 		bit, ok := apitoken.ScopeBit(apitoken.Scope(h.DefaultScope))

@@ -66,6 +66,7 @@ func openBackend(ctx context.Context, s *Storage, logger *zap.Logger, slogger *s
 		state: state,
 		auditor: apitoken.NewAuditor(apitoken.AuditConfig{
 			Store: store,
+			Now:   clock,
 			OnError: func(err error, queued int) {
 				logger.Error("writing authentication logs failed; will retry", zap.Error(err), zap.Int("queued_rows", queued))
 			},

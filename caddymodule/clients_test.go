@@ -50,7 +50,7 @@ func TestClients_ThatWaitForABasicChallengeGetOne(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newHostileEnvGuard(t, "", "", tc.guard)
 			_, jwt := e.live("alice", "power query", apitoken.Expiry30d, apitoken.AllScopes)
-			url := e.base + "/data/sales"
+			url := e.Base + "/data/sales"
 			res, _ := e.do("GET", "/data/sales")
 			challenges := res.Header.Values("WWW-Authenticate")
 			t.Logf("challenges: %q", challenges)

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken/postgres/pgtest"
+	"github.com/caddy-apitokens/caddy-apitokens/internal/caddytesting"
 )
 
 // revokeOnceWritable revokes a token through p, retrying while p cannot
@@ -29,7 +30,7 @@ func (p *caddyProcess) revokeOnceWritable(t *testing.T, id string) {
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s could not revoke %s within 20s of the database's return (last: %v, %v)", p.name, id, resp, err)
+			t.Fatalf("%s could not revoke %s within 20s of the database's return (last: %v, %v)", p.Name, id, resp, err)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -81,7 +82,7 @@ func TestPostgresDeployment_RevocationsAfterARestartOrALostFeedReachTheOtherInst
 	}
 	slices.Sort(lags)
 	t.Logf("revocation lag on the other instance after restarts and lost feeds: p50 %v, p99 %v, max %v over %d trials",
-		percentile(lags, 50), percentile(lags, 99), lags[len(lags)-1], len(lags))
+		caddytesting.Percentile(lags, 50), caddytesting.Percentile(lags, 99), lags[len(lags)-1], len(lags))
 	if worst := lags[len(lags)-1]; worst > time.Second {
 		t.Errorf("a revocation took %v to reach the other instance, want at most 1s", worst)
 	}

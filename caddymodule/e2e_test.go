@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/caddytest"
 
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken/sqlite"
@@ -25,82 +24,118 @@ import (
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 )
 
-// Ports of this package's test Caddy, free ports picked in TestMain, so
-// that test binaries of this and other packages can run at the same time
-// (caddytest would otherwise load one binary's configs into the other's
-// Caddy).
-var testAdminPort, testHTTPPort int
+// Ports of this package's test Caddy (caddytesting's).
+var testAdminPort, testHTTPPort = caddytesting.AdminPort, caddytesting.HTTPPort
 
 func TestMain(m *testing.M) {
-	testAdminPort, testHTTPPort = caddytesting.FreePort(), caddytesting.FreePort()
 	os.Exit(caddytesting.Main(m))
 }
 
-// guardEnv is a real Caddy with api_token_auth in front of a real upstream.
+// guardEnv is a real Caddy with api_token_auth in front of a real upstream,
+// a file log and an access log; alice and bob hold the token role, root is
+// a system admin by configuration. Its service is the app's, on the test
+// clock.
 type guardEnv struct {
-	t        *testing.T
-	tester   *caddytest.Tester
-	up       *caddytesting.Upstream // the report server behind the guard
-	db       string
-	logFile  string
-	options  string // more api_tokens options
-	storage  string // the storage option; default: sqlite in db
-	app      *App
-	svc      *apitoken.Service
-	base     string
-	clock    *testClock
-	owner    apitoken.Caller
-	adminCtl apitoken.Caller
+	*caddytesting.Env
+	up        *caddytesting.Upstream // the report server behind the guard
+	db        string
+	accessLog string
+	keys      string // the key options of api_tokens; default the suite's signing_key
+	options   string // more api_tokens options
+	storage   string // the storage option; default: sqlite in db
+	server    string // more global options (servers { trusted_proxies ... })
+	guard     string // more api_token_auth options
+	proxy     string // more reverse_proxy options
+	appOption string // the app option of api_token_auth
+	app       *App
+	svc       *apitoken.Service
+	clock     *testClock
+	owner     apitoken.Caller
+	adminCtl  apitoken.Caller
 }
 
+// testClock is a clock the test sets: one that runs from what it was set
+// to (theClock), or one that stands still.
 type testClock struct {
-	mu  sync.Mutex
-	now time.Time
+	mu    sync.Mutex
+	at    time.Time // what it read when last set
+	since time.Time // when it was last set; zero for a clock that stands still
 }
+
+// theClock is the clock of this package's apps (their State, Auditor and
+// fail limit) and of the tests' services: set once, before any app starts,
+// and back to the real time at the start of each guardEnv.
+var theClock = func() *testClock {
+	c := &testClock{at: time.Now(), since: time.Now()}
+	clock = c.Now
+	return c
+}()
 
 func (c *testClock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.now
+	if c.since.IsZero() {
+		return c.at
+	}
+	return c.at.Add(time.Since(c.since))
 }
 
+// Set makes the clock read t now.
 func (c *testClock) Set(t time.Time) {
 	c.mu.Lock()
-	c.now = t
-	c.mu.Unlock()
+	defer c.mu.Unlock()
+	c.at = t
+	if !c.since.IsZero() {
+		c.since = time.Now()
+	}
 }
+
+// Advance moves the clock forward by d.
+func (c *testClock) Advance(d time.Duration) { c.Set(c.Now().Add(d)) }
 
 var testKey = apitoken.GenerateKeySecret()
 
-// guardConfig is the Caddyfile of the guard tests: admin and HTTP ports, the
-// log file, the storage, the key, more api_tokens options, the HTTP port
-// again and the upstream.
+// guardConfig is the Caddyfile of the guard tests: admin and HTTP ports,
+// the log file, more global options, the storage, api_tokens options, the
+// access log, the upstream, api_token_auth and reverse_proxy options,
+// api_token_auth's app option, and the key options.
 const guardConfig = `{
-	admin localhost:%d
-	http_port %d
+	admin localhost:%[1]d
+	http_port %[2]d
 	skip_install_trust
 	persist_config off
 	log {
-		output file %s
+		output file %[3]s
 		level  DEBUG
 	}
+	%[4]s
 	api_tokens {
 		issuer       https://reports.test
-		storage      %s
-		signing_key  %s
+		storage      %[5]s
 		admins       root
 		max_lifetime never
-		%s
+		%[12]s
+		%[6]s
 	}
 }
-http://localhost:%d {
+http://localhost:%[2]d {
+	log {
+		output file %[7]s
+		format filter {
+			request>uri query {
+				delete access_token
+			}
+		}
+	}
 	api_token_auth {
-		app    "Reports API"
+		%[11]s
 		scope  meta   /meta /meta/*
 		scope  report /data/*
+		%[9]s
 	}
-	reverse_proxy %s {
+	reverse_proxy %[8]s {
 		header_up X-Placeholders "{http.auth.user.id}|{api_token.id}|{api_token.name}|{api_token.scopes}"
+		%[10]s
 	}
 }
 `
@@ -116,32 +151,44 @@ func newGuardEnvWith(t *testing.T, options string) *guardEnv {
 	return newGuardEnvOn(t, "", options)
 }
 
-// newGuardEnvOn uses storage ("" for SQLite in a temporary folder) and adds
+// newGuardEnvOn uses storage ("" for SQLite in the test's folder) and adds
 // options to the api_tokens global option.
 func newGuardEnvOn(t *testing.T, storage, options string) *guardEnv {
 	t.Helper()
-	dir := t.TempDir()
-	e := &guardEnv{t: t, up: caddytesting.NewUpstream(t), db: dir + "/tokens.db", logFile: dir + "/caddy.log", options: options, storage: storage,
-		base: fmt.Sprintf("http://localhost:%d", testHTTPPort), clock: &testClock{now: time.Now()}}
-	e.tester = caddytesting.NewTester(t, testAdminPort)
+	return startGuardEnv(t, &guardEnv{storage: storage, keys: "signing_key " + testKey, options: options})
+}
+
+// startGuardEnv completes e, loads its config and sets up its users.
+func startGuardEnv(t *testing.T, e *guardEnv) *guardEnv {
+	t.Helper()
+	e.Env = caddytesting.New(t)
+	e.up, e.db, e.accessLog, e.clock = caddytesting.NewUpstream(t), e.Dir+"/tokens.db", e.Dir+"/access.log", theClock
+	if e.appOption == "" {
+		e.appOption = `app "Reports API"`
+	}
+	e.clock.Set(time.Now())
 	e.load()
 	ctx := context.Background()
 	var err error
 	if e.adminCtl, err = e.svc.Caller(ctx, "root"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.svc.GrantRole(ctx, e.adminCtl, "alice", apitoken.RoleAPITokens); err != nil {
-		t.Fatal(err)
+	for _, u := range []string{"alice", "bob"} {
+		if _, err := e.svc.GrantRole(ctx, e.adminCtl, u, apitoken.RoleAPITokens); err != nil {
+			t.Fatal(err)
+		}
 	}
 	e.owner = e.caller("alice")
+	e.Secret(testKey)
 	return e
 }
 
 // load loads the guard's config into the test Caddy. Caddy ignores a load
 // of the config it runs: to reload that, use reload.
 func (e *guardEnv) load() {
-	e.t.Helper()
-	e.initServer(e.caddyfile())
+	e.T.Helper()
+	e.Load(e.caddyfile())
+	e.takeApp()
 }
 
 func (e *guardEnv) caddyfile() string {
@@ -149,48 +196,26 @@ func (e *guardEnv) caddyfile() string {
 	if e.storage != "" {
 		storage = e.storage
 	}
-	return fmt.Sprintf(guardConfig, testAdminPort, testHTTPPort, e.logFile, storage, testKey, e.options, testHTTPPort, e.up.Listener.Addr())
+	return fmt.Sprintf(guardConfig, testAdminPort, testHTTPPort, e.Log, e.server, storage, e.options, e.accessLog,
+		e.up.Listener.Addr(), e.guard, e.proxy, e.appOption, e.keys)
 }
 
-// reload loads the guard's config again through the admin API, forced
-// (Cache-Control: must-revalidate, as `caddy reload --force` sends): a new
-// config is provisioned and started and the old one stopped and cleaned
-// up, even though nothing changed.
+// reload loads the guard's config again, forced: a new config is
+// provisioned and started and the old one stopped and cleaned up, even
+// though nothing changed.
 func (e *guardEnv) reload() {
-	e.t.Helper()
-	req, _ := http.NewRequest("POST", fmt.Sprintf("http://localhost:%d/load", testAdminPort), strings.NewReader(e.caddyfile()))
-	req.Header.Set("Content-Type", "text/caddyfile")
-	req.Header.Set("Cache-Control", "must-revalidate")
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	body, _ := io.ReadAll(res.Body)
-	res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		e.t.Fatalf("reload: %s %s", res.Status, body)
-	}
-	e.takeApp()
-}
-
-// initServer loads the Caddyfile into the test Caddy and takes the api_tokens
-// app's service, on the test clock.
-func (e *guardEnv) initServer(caddyfile string) {
-	e.t.Helper()
-	e.tester.InitServer(caddyfile, "caddyfile")
-	if e.t.Failed() {
-		e.t.FailNow()
-	}
+	e.T.Helper()
+	e.Reload(e.caddyfile())
 	e.takeApp()
 }
 
 // takeApp takes the running config's api_tokens app and puts its service on
 // the test clock.
 func (e *guardEnv) takeApp() {
-	e.t.Helper()
+	e.T.Helper()
 	a, err := caddy.ActiveContext().App("api_tokens")
 	if err != nil {
-		e.t.Fatal(err)
+		e.T.Fatal(err)
 	}
 	e.app = a.(*App)
 	cfg := e.app.Service().Config()
@@ -201,70 +226,88 @@ func (e *guardEnv) takeApp() {
 // settle waits until the guard's state has read the change sequence past
 // every change made so far (each of which drops the cached state it names).
 func (e *guardEnv) settle() {
-	e.t.Helper()
+	e.T.Helper()
 	if err := e.app.Authenticator().State().Sync(context.Background()); err != nil {
-		e.t.Fatalf("reading the change sequence: %v", err)
+		e.T.Fatalf("reading the change sequence: %v", err)
 	}
 }
 
 func (e *guardEnv) caller(id string) apitoken.Caller {
 	c, err := e.svc.Caller(context.Background(), id)
 	if err != nil {
-		e.t.Fatal(err)
+		e.T.Fatal(err)
 	}
 	return c
 }
 
 // token creates and generates a token of alice's and returns it with its JWT.
 func (e *guardEnv) token(name string, expires apitoken.Expiry, scopes apitoken.Scopes) (apitoken.Token, string) {
-	e.t.Helper()
-	ctx := context.Background()
-	tok, err := e.svc.CreateToken(ctx, e.owner, apitoken.TokenInput{Name: name, Expires: expires, Scopes: scopes})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	jwt, tok, err := e.svc.Generate(ctx, e.owner, tok.ID)
-	if err != nil {
-		e.t.Fatal(err)
-	}
+	e.T.Helper()
+	tok, jwt := e.live("alice", name, expires, scopes)
 	// Past the changes that made it, as the next poll would be: they would
 	// drop what the test's first request caches.
 	e.settle()
 	return tok, jwt
 }
 
-// do sends a request to the guard; header pairs are name, value.
-func (e *guardEnv) do(method, path string, header ...string) (*http.Response, string) {
-	e.t.Helper()
-	req, err := http.NewRequest(method, e.base+path, nil)
+// live creates and generates a token of user's; its JWT is a secret.
+func (e *guardEnv) live(user, name string, expires apitoken.Expiry, scopes apitoken.Scopes) (apitoken.Token, string) {
+	e.T.Helper()
+	ctx := context.Background()
+	c := e.caller(user)
+	tok, err := e.svc.CreateToken(ctx, c, apitoken.TokenInput{Name: name, Expires: expires, Scopes: scopes})
 	if err != nil {
-		e.t.Fatal(err)
+		e.T.Fatal(err)
 	}
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Add(header[i], header[i+1])
-	}
-	res, err := e.tester.Client.Do(req)
+	jwt, tok, err := e.svc.Generate(ctx, c, tok.ID)
 	if err != nil {
-		e.t.Fatal(err)
+		e.T.Fatal(err)
 	}
-	defer res.Body.Close()
-	body, _ := io.ReadAll(res.Body)
-	return res, string(body)
+	e.Secret(jwt)
+	return tok, jwt
 }
 
-// flushLogs writes the queued AUTHENTICATE logs and returns the token's.
+// do sends a request to the guard; header pairs are name, value.
+func (e *guardEnv) do(method, path string, header ...string) (*http.Response, string) {
+	e.T.Helper()
+	return e.Do(method, path, header...)
+}
+
+// authLogs writes the queued AUTHENTICATE logs and returns the token's.
 func (e *guardEnv) authLogs(tokenID string) []apitoken.Log {
-	e.t.Helper()
+	e.T.Helper()
 	ctx := context.Background()
 	if err := e.app.Auditor().Flush(ctx); err != nil {
-		e.t.Fatal(err)
+		e.T.Fatal(err)
 	}
 	logs, _, err := e.app.backend.store.ListLogs(ctx, apitoken.LogFilter{TokenID: tokenID, Activity: apitoken.ActivityAuthenticate,
 		Page: apitoken.Page{Limit: apitoken.MaxPageLimit}})
 	if err != nil {
-		e.t.Fatal(err)
+		e.T.Fatal(err)
 	}
 	return logs
+}
+
+// loggedOK sums the token's AUTHENTICATE OK counts after a flush.
+func (e *guardEnv) loggedOK(tokenID string) int64 {
+	e.T.Helper()
+	var n int64
+	for _, l := range e.authLogs(tokenID) {
+		if l.Result == apitoken.ResultOK {
+			n += l.Count
+		}
+	}
+	return n
+}
+
+// startLoad sends GET /meta with jwt from workers goroutines until Stop.
+func (e *guardEnv) startLoad(jwt string, workers int) *caddytesting.Load {
+	client := &http.Client{Transport: e.Tester.Client.Transport, Timeout: 10 * time.Second}
+	return caddytesting.StartLoad(workers, client, func() *http.Request {
+		req, _ := http.NewRequest(http.MethodGet, e.Base+"/meta", nil)
+		req.Header.Set("Authorization", "Bearer "+jwt)
+		return req
+	})
 }
 
 func bearer(jwt string) []string { return []string{"Authorization", "Bearer " + jwt} }
@@ -413,7 +456,7 @@ func TestGuard_RefusalsNeverReachTheUpstream(t *testing.T) {
 	}
 
 	// Caddy's log has one line per refusal with the reason, and no token.
-	logs, err := os.ReadFile(e.logFile)
+	logs, err := os.ReadFile(e.Log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -540,17 +583,17 @@ func TestGuard_NarrowingScopesAppliesToTheLiveTokenAtOnce(t *testing.T) {
 }
 
 func (e *guardEnv) tokenByName(name string) apitoken.Token {
-	e.t.Helper()
+	e.T.Helper()
 	toks, _, err := e.svc.ListTokens(context.Background(), e.owner, apitoken.TokenFilter{Page: apitoken.Page{Limit: 1000}})
 	if err != nil {
-		e.t.Fatal(err)
+		e.T.Fatal(err)
 	}
 	for _, t := range toks {
 		if t.Name == name {
 			return t
 		}
 	}
-	e.t.Fatalf("no token %q", name)
+	e.T.Fatalf("no token %q", name)
 	return apitoken.Token{}
 }
 
@@ -571,10 +614,10 @@ func TestGuard_ConcurrentRequestsAreCountedExactlyWithoutStoreQueries(t *testing
 		go func() {
 			defer wg.Done()
 			for i := 0; i < each; i++ {
-				req, _ := http.NewRequest("GET", e.base+"/meta/reports/sales", nil)
+				req, _ := http.NewRequest("GET", e.Base+"/meta/reports/sales", nil)
 				req.Header.Set("Authorization", "Bearer "+jwt)
 				req.Header.Set("User-Agent", "loadtest")
-				res, err := e.tester.Client.Do(req)
+				res, err := e.Tester.Client.Do(req)
 				if err != nil {
 					failed.Add(1)
 					continue
@@ -628,7 +671,7 @@ func TestGuard_ReloadAndStopLoseNoAuditCount(t *testing.T) {
 
 	// Stop the app: load a config without it. The last holder of the
 	// backend flushes the queue and closes the store.
-	e.tester.InitServer(fmt.Sprintf("{\n\tadmin localhost:%d\n\tpersist_config off\n}\n", testAdminPort), "caddyfile")
+	e.Tester.InitServer(fmt.Sprintf("{\n\tadmin localhost:%d\n\tpersist_config off\n}\n", testAdminPort), "caddyfile")
 	store, err := sqlite.Open(context.Background(), e.db)
 	if err != nil {
 		t.Fatal(err)

@@ -22,7 +22,6 @@ func newFailLimitEnv(t *testing.T, server string, limit int) *hostileEnv {
 	if e.app.limiter == nil || e.app.FailLimit != limit {
 		t.Fatalf("fail_limit %d was not applied", limit)
 	}
-	e.app.limiter.now = e.clock.Now
 	return e
 }
 
@@ -90,7 +89,7 @@ func TestFailLimit_BlocksTheFailingClientOnlyAndLiftsAfterRetryAfter(t *testing.
 		t.Fatalf("after Retry-After the good token got %d", got)
 	}
 
-	logs, _ := os.ReadFile(e.logFile)
+	logs, _ := os.ReadFile(e.Log)
 	if n := strings.Count(string(logs), "client reached fail_limit"); n != 1 {
 		t.Errorf("Caddy's log tells %d times of a client reaching fail_limit, want once", n)
 	}

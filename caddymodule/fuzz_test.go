@@ -120,7 +120,7 @@ func FuzzUnsafePath(f *testing.F) {
 	h.defaultScope, _ = apitoken.ScopeBit(apitoken.ScopeMeta)
 	for _, rule := range h.Scopes {
 		bit, _ := apitoken.ScopeBit(apitoken.Scope(rule.Scope))
-		h.rules = append(h.rules, scopeRule{name: rule.Scope, scope: bit, paths: rule.Paths})
+		h.rules = append(h.rules, scopeRule{name: rule.Scope, scope: bit, paths: compilePaths(rule.Paths)})
 	}
 	f.Fuzz(func(t *testing.T, rawPath string) {
 		u, err := url.ParseRequestURI(rawPath)

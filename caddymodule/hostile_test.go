@@ -43,61 +43,12 @@ import (
 	"github.com/caddy-apitokens/caddy-apitokens/internal/caddytesting"
 )
 
-// hostileConfig is the suite's Caddyfile: the guard tests' site, with an
-// access log (filtered as the README advises) and room for more global
-// options and api_tokens options.
-const hostileConfig = `{
-	admin localhost:%[1]d
-	http_port %[2]d
-	skip_install_trust
-	persist_config off
-	log {
-		output file %[3]s
-		level  DEBUG
-	}
-	%[4]s
-	api_tokens {
-		issuer       https://reports.test
-		storage      sqlite %[5]s
-		admins       root
-		max_lifetime never
-		%[6]s
-	}
-}
-http://localhost:%[2]d {
-	log {
-		output file %[7]s
-		format filter {
-			request>uri query {
-				delete access_token
-			}
-		}
-	}
-	api_token_auth {
-		%[11]s
-		scope  meta   /meta /meta/*
-		scope  report /data/*
-		%[9]s
-	}
-	reverse_proxy %[8]s {
-		%[10]s
-	}
-}
-`
+// hostileEnv is the guard environment of the suite (guardEnv), whose
+// reload takes other api_tokens options.
+type hostileEnv struct{ *guardEnv }
 
-// hostileEnv is the guard environment of the suite.
-type hostileEnv struct {
-	*guardEnv
-	accessLog string
-	server    string // more global options (servers { trusted_proxies ... })
-	options   string // api_tokens options, the keys among them
-	guard     string // more api_token_auth options
-	proxy     string // reverse_proxy options
-	appOption string // the app option of api_token_auth
-	secrets   []string
-}
-
-// hostileOptions are api_tokens options; "" means the suite's HMAC key.
+// newHostileEnv adds server to the global options; options are the
+// api_tokens options, the keys among them ("" for the suite's HMAC key).
 func newHostileEnv(t *testing.T, server, options string) *hostileEnv {
 	t.Helper()
 	return newHostileEnvGuard(t, server, options, "")
@@ -106,94 +57,32 @@ func newHostileEnv(t *testing.T, server, options string) *hostileEnv {
 // newHostileEnvGuard adds options to the api_token_auth directive.
 func newHostileEnvGuard(t *testing.T, server, options, guard string) *hostileEnv {
 	t.Helper()
+	e := &guardEnv{server: server, options: options, guard: guard}
 	if options == "" {
-		options = "signing_key " + testKey
+		e.keys = "signing_key " + testKey
 	}
-	dir := t.TempDir()
-	e := &hostileEnv{
-		guardEnv: &guardEnv{t: t, up: caddytesting.NewUpstream(t), db: dir + "/tokens.db", logFile: dir + "/caddy.log",
-			base: fmt.Sprintf("http://localhost:%d", testHTTPPort), clock: &testClock{now: time.Now()}},
-		accessLog: dir + "/access.log", server: server, options: options, guard: guard, appOption: `app "Reports API"`,
-	}
-	e.tester = caddytesting.NewTester(t, testAdminPort)
-	e.reload("")
-	ctx := context.Background()
-	var err error
-	if e.adminCtl, err = e.svc.Caller(ctx, "root"); err != nil {
-		t.Fatal(err)
-	}
-	for _, u := range []string{"alice", "bob"} {
-		if _, err := e.svc.GrantRole(ctx, e.adminCtl, u, apitoken.RoleAPITokens); err != nil {
-			t.Fatal(err)
-		}
-	}
-	e.owner = e.caller("alice")
-	e.secret(testKey)
-	return e
+	return &hostileEnv{startGuardEnv(t, e)}
 }
 
-// reload loads the suite's config, with other api_tokens options when
-// options is not "".
+// reload loads the suite's config, with other api_tokens options, the keys
+// among them, when options is not "".
 func (e *hostileEnv) reload(options string) {
-	e.t.Helper()
+	e.T.Helper()
 	if options != "" {
-		e.options = options
+		e.keys, e.options = "", options
 	}
-	e.initServer(fmt.Sprintf(hostileConfig, testAdminPort, testHTTPPort, e.logFile, e.server, e.db, e.options, e.accessLog,
-		e.up.Listener.Addr(), e.guard, e.proxy, e.appOption))
+	e.load()
 }
 
 // secret remembers a value that must appear in no log: for a JWT, the JWT
 // and its signature.
-func (e *hostileEnv) secret(values ...string) {
-	for _, v := range values {
-		if v == "" {
-			continue
-		}
-		e.secrets = append(e.secrets, v)
-		if i := strings.LastIndexByte(v, '.'); i > 0 && len(v)-i > 20 {
-			e.secrets = append(e.secrets, v[i+1:])
-		}
-	}
-}
-
-// live creates and generates a token of user's; its JWT is a secret.
-func (e *hostileEnv) live(user, name string, expires apitoken.Expiry, scopes apitoken.Scopes) (apitoken.Token, string) {
-	e.t.Helper()
-	ctx := context.Background()
-	c := e.caller(user)
-	tok, err := e.svc.CreateToken(ctx, c, apitoken.TokenInput{Name: name, Expires: expires, Scopes: scopes})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	jwt, tok, err := e.svc.Generate(ctx, c, tok.ID)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	e.secret(jwt)
-	return tok, jwt
-}
+func (e *hostileEnv) secret(values ...string) { e.Secret(values...) }
 
 // noSecretsInLogs fails if a secret is in Caddy's log or the access log.
 // It also checks the logs are being written, so it cannot pass vacuously.
 func (e *hostileEnv) noSecretsInLogs(t *testing.T) {
 	t.Helper()
-	for _, file := range []string{e.logFile, e.accessLog} {
-		b, err := os.ReadFile(file)
-		if err != nil || len(b) == 0 {
-			t.Fatalf("log %s is missing or empty (%v)", file, err)
-		}
-		for _, line := range bytes.Split(b, []byte("\n")) {
-			for _, s := range e.secrets {
-				if bytes.Contains(line, []byte(s)) {
-					// Say where, without printing the secret.
-					var entry struct{ Logger, Msg string }
-					json.Unmarshal(line, &entry)
-					t.Errorf("%s: a line of logger %q, message %q, contains a secret (%.8s...)", file, entry.Logger, entry.Msg, s)
-				}
-			}
-		}
-	}
+	e.NoSecretsIn(t, e.Log, e.accessLog)
 }
 
 // hostileCase is one request the guard must refuse without reaching the
@@ -248,10 +137,8 @@ func (e *hostileEnv) run(t *testing.T, cases []hostileCase) {
 					t.Errorf("Cache-Control %q", hdr.Get("Cache-Control"))
 				}
 			}
-			for _, s := range e.secrets {
-				if strings.Contains(body, s) {
-					t.Error("the answer contains a secret")
-				}
+			if e.HasSecret(body) {
+				t.Error("the answer contains a secret")
 			}
 		})
 	}
@@ -685,9 +572,9 @@ func TestHostile_ServerSideState(t *testing.T) {
 					default:
 					}
 					start := time.Now().UnixNano()
-					req, _ := http.NewRequest("GET", e.base+"/meta", nil)
+					req, _ := http.NewRequest("GET", e.Base+"/meta", nil)
 					req.Header.Set("Authorization", "Bearer "+jwt)
-					res, err := e.tester.Client.Do(req)
+					res, err := e.Tester.Client.Do(req)
 					if err != nil {
 						continue
 					}
@@ -935,9 +822,9 @@ func TestHostile_ResourceExhaustion(t *testing.T) {
 				case 4: // alg none
 					j = forgeJWT(edit(h, "alg", "none"), edit(c, "jti", fmt.Sprintf("n%d-%d", w, i)), "none", nil)
 				}
-				req, _ := http.NewRequest("GET", e.base+"/meta", nil)
+				req, _ := http.NewRequest("GET", e.Base+"/meta", nil)
 				req.Header.Set("Authorization", "Bearer "+j)
-				res, err := e.tester.Client.Do(req)
+				res, err := e.Tester.Client.Do(req)
 				if err != nil || res.StatusCode != 401 {
 					failed.Add(1)
 				}
@@ -1143,7 +1030,7 @@ func TestHostile_UnboundedStringsInLog(t *testing.T) {
 		// A 20 KB path with a multi-byte letter where the cut falls.
 		{name: "a cut inside a UTF-8 sequence", raw: "/data/x" + strings.Repeat("%c3%a9", 10<<10), header: bearer(meta), status: 403, code: "insufficient_scope"},
 	})
-	b, err := os.ReadFile(e.logFile)
+	b, err := os.ReadFile(e.Log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package caddymodule
 
 import (
 	"net/http/httptest"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,7 +21,7 @@ func TestIdentify_TheTokensOwnerReplacesAnEarlierIdentity(t *testing.T) {
 	r = caddyhttp.PrepareRequest(r, repl, w, &caddyhttp.Server{})
 	repl.Set("http.auth.user.id", "mallory")
 
-	h := &Auth{lastExpiration: new(atomic.Pointer[expiration])}
+	h := &Auth{identities: new(identities)}
 	tok := &apitoken.Token{ID: "tok_1", Name: "Excel", Owner: "alice"}
 	h.identify(w, r, apitoken.Principal{Token: tok, Scopes: apitoken.AllScopes, ExpiresAt: time.Unix(1_800_000_000, 0)})
 

@@ -4,6 +4,8 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -13,7 +15,10 @@ import (
 )
 
 // identify strips client-sent credentials and identity headers, then sets
-// ours, the placeholders and the expiration header.
+// ours, the placeholders and the expiration header. What a token's state
+// always answers the same (the placeholders' values, the request
+// variable, the expiration date) comes from its identity, built once; the
+// request costs one allocation, for the five header values.
 func (h *Auth) identify(w http.ResponseWriter, r *http.Request, p apitoken.Principal) {
 	if !h.ForwardAuthorization {
 		delete(r.Header, "Authorization") // the canonical key: Del would canonicalize again
@@ -26,54 +31,96 @@ func (h *Auth) identify(w http.ResponseWriter, r *http.Request, p apitoken.Princ
 		stripIdentityHeaders(r.Trailer)
 		r.Body = identityTrailerStripper{r.Body, r.Trailer}
 	}
+	id := h.identities.get(p)
 	t := p.Token
-	scopes := p.Scopes.String()
-	vals := []string{t.Owner, t.ID, t.Name, scopes} // one allocation for the four headers
+	// Fresh slices for every request: Caddy's header replace operations
+	// change a header's values in place.
+	vals := []string{t.Owner, t.ID, t.Name, id.scopes, id.expiration}
 	r.Header["X-Api-Token-User"] = vals[0:1:1]
 	r.Header["X-Api-Token-Id"] = vals[1:2:2]
 	r.Header["X-Api-Token-Name"] = vals[2:3:3]
 	r.Header["X-Api-Token-Scopes"] = vals[3:4:4]
+	if id.expiration != "" {
+		w.Header()["Api-Token-Expiration"] = vals[4:5:5]
+	}
 
 	// One provider answers every placeholder we set: cheaper than Set, which
 	// grows the replacer's map on every request. A static value set by an
 	// authentication that ran before ours would answer first: drop it.
 	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	repl.Delete("http.auth.user.id")
-	repl.Map(func(key string) (any, bool) {
+	repl.Map(id.placeholder)
+	caddyhttp.SetVar(r.Context(), VarTokenID, id.tokenID)
+}
+
+// identity is what the guard hands on for one cached state of a token:
+// built at its first request, shared by the next ones, never changed.
+type identity struct {
+	token     *apitoken.Token
+	scopeBits apitoken.Scopes
+	expiresAt time.Time
+
+	scopes     string // X-Api-Token-Scopes
+	expiration string // Api-Token-Expiration as an HTTP date, "" when the token does not expire
+	// The placeholders' values and the request variable, each converted
+	// to an interface once: a string converted per request allocates.
+	owner, tokenID, name, scopesValue any
+	placeholder                       caddy.ReplacerFunc
+}
+
+func newIdentity(p apitoken.Principal) *identity {
+	t := p.Token
+	id := &identity{token: t, scopeBits: p.Scopes, expiresAt: p.ExpiresAt, scopes: p.Scopes.String(),
+		owner: t.Owner, tokenID: t.ID, name: t.Name}
+	id.scopesValue = id.scopes
+	if !p.ExpiresAt.IsZero() {
+		id.expiration = p.ExpiresAt.UTC().Format(http.TimeFormat)
+	}
+	id.placeholder = func(key string) (any, bool) {
 		switch key {
 		case "http.auth.user.id":
-			return t.Owner, true
+			return id.owner, true
 		case "api_token.id":
-			return t.ID, true
+			return id.tokenID, true
 		case "api_token.name":
-			return t.Name, true
+			return id.name, true
 		case "api_token.scopes":
-			return scopes, true
+			return id.scopesValue, true
 		}
 		return nil, false
-	})
-	caddyhttp.SetVar(r.Context(), VarTokenID, t.ID)
-
-	if !p.ExpiresAt.IsZero() {
-		w.Header()["Api-Token-Expiration"] = []string{h.expirationHeader(p.ExpiresAt)}
 	}
+	return id
 }
 
-// expiration is an expiry and its header value.
-type expiration struct {
-	at    time.Time
-	value string
+// maxIdentities bounds the identities kept. Each cached state of a token
+// has its own, so old ones pile up as states are read again (every
+// cache_ttl); past the bound, all are dropped and built again as requests
+// come.
+const maxIdentities = 10_000
+
+// identities keeps an identity per cached token state (the *Token the
+// Authenticator returns, which is never changed but replaced). Reading is
+// lock-free (sync.Map); a miss builds one and stores it.
+type identities struct {
+	m sync.Map // *apitoken.Token -> *identity
+	n atomic.Int64
 }
 
-// expirationHeader formats t as an HTTP date, reusing the last one: repeat
-// requests of a token ask for the same instant.
-func (h *Auth) expirationHeader(t time.Time) string {
-	if last := h.lastExpiration.Load(); last != nil && last.at.Equal(t) {
-		return last.value
+// get returns p's identity, building it on a miss. The token's state fixes
+// the scopes and expiry of its live JWT; they are checked all the same.
+func (c *identities) get(p apitoken.Principal) *identity {
+	if v, ok := c.m.Load(p.Token); ok {
+		if id := v.(*identity); id.scopeBits == p.Scopes && id.expiresAt.Equal(p.ExpiresAt) {
+			return id
+		}
 	}
-	e := &expiration{at: t, value: t.UTC().Format(http.TimeFormat)}
-	h.lastExpiration.Store(e)
-	return e.value
+	id := newIdentity(p)
+	if c.n.Add(1) > maxIdentities {
+		c.m.Clear()
+		c.n.Store(0)
+	}
+	c.m.Store(p.Token, id)
+	return id
 }
 
 const identityPrefix = "X-Api-Token-"

@@ -41,10 +41,10 @@ func kidOf(t *testing.T, jwt string) string {
 }
 
 func (e *hostileEnv) generate(tok apitoken.Token) string {
-	e.t.Helper()
+	e.T.Helper()
 	jwt, _, err := e.svc.Generate(context.Background(), e.caller(tok.Owner), tok.ID)
 	if err != nil {
-		e.t.Fatal(err)
+		e.T.Fatal(err)
 	}
 	e.secret(jwt)
 	return jwt

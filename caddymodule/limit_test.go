@@ -9,7 +9,7 @@ import (
 )
 
 func TestFailLimiter_BlocksAtTheLimitAndLiftsWhenTheWindowHasPassed(t *testing.T) {
-	clock := &testClock{now: time.Date(2026, 1, 1, 12, 0, 7, 0, time.UTC)}
+	clock := &testClock{at: time.Date(2026, 1, 1, 12, 0, 7, 0, time.UTC)}
 	l := newFailLimiter(5, time.Minute, 100, clock.Now)
 	const ip = "203.0.113.7"
 	for i := 1; i <= 5; i++ {
@@ -48,7 +48,7 @@ func TestFailLimiter_NoMinuteEverHoldsMoreThanTheLimit(t *testing.T) {
 		r := rand.New(rand.NewPCG(seed, 7))
 		limit := 1 + r.IntN(12)
 		start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(r.Int64N(int64(time.Minute))))
-		clock := &testClock{now: start}
+		clock := &testClock{at: start}
 		l := newFailLimiter(limit, time.Minute, 10, clock.Now)
 		var counted []time.Time
 		for range 3000 {
@@ -96,7 +96,7 @@ func TestFailLimiter_IPv6ClientsAreCountedByTheir64(t *testing.T) {
 }
 
 func TestFailLimiter_MemoryIsBoundedByItsCapacity(t *testing.T) {
-	clock := &testClock{now: time.Now()}
+	clock := &testClock{at: time.Now()}
 	l := newFailLimiter(3, time.Minute, 1000, clock.Now)
 	for i := range 50_000 {
 		l.fail(fmt.Sprintf("10.%d.%d.%d", i>>16, i>>8&255, i&255))

@@ -20,6 +20,10 @@ import (
 type metrics struct {
 	authOK   prometheus.Counter
 	authFail *prometheus.CounterVec // by reason
+	// failByReason holds authFail's counter of each reason seen, bound
+	// once: WithLabelValues hashes the labels and takes the vector's lock
+	// on every call.
+	failByReason sync.Map // reason -> prometheus.Counter
 }
 
 const metricsNamespace = "caddy_api_tokens"
@@ -70,7 +74,11 @@ func (m *metrics) authenticated(result, reason string) {
 		m.authOK.Inc()
 		return
 	}
-	m.authFail.WithLabelValues(reason).Inc()
+	c, ok := m.failByReason.Load(reason)
+	if !ok {
+		c, _ = m.failByReason.LoadOrStore(reason, m.authFail.WithLabelValues(reason))
+	}
+	c.(prometheus.Counter).Inc()
 }
 
 func newCollectors() []prometheus.Collector {

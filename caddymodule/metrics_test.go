@@ -97,11 +97,11 @@ func TestMetrics_CountersKeepCountingAcrossReloads(t *testing.T) {
 	for reload := 1; reload <= 4; reload++ {
 		e.reload()
 		for i := 0; i < 2; i++ { // a JWT cache miss (a new config's cache is empty), then a hit
-			if status := getAcrossReload(t, e.base+"/meta", jwt); status != http.StatusOK {
+			if status := getAcrossReload(t, e.Base+"/meta", jwt); status != http.StatusOK {
 				t.Fatalf("reload %d: status %d", reload, status)
 			}
 		}
-		getAcrossReload(t, e.base+"/meta", "garbage")
+		getAcrossReload(t, e.Base+"/meta", "garbage")
 		after := scrape(t)
 		d := delta(before, after)
 		if d[okSeries] != 2 || d[malformedSeries] != 1 || d[jwtHitSeries] != 1 || d[jwtMissSeries] != 2 || d[stateHitSeries]+d[queriesSeries] != 4 {

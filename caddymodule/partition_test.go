@@ -1,49 +1,22 @@
 package caddymodule
 
 import (
-	"io"
 	"net/http"
-	"slices"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken/postgres/pgtest"
+	"github.com/caddy-apitokens/caddy-apitokens/internal/caddytesting"
 )
 
 // measureGuard sends GET /meta with jwt from 4 workers for d and returns
 // the answers by status and the latencies, sorted.
 func measureGuard(e *guardEnv, jwt string, d time.Duration) (byStatus map[int]int, latencies []time.Duration) {
-	client := &http.Client{Transport: e.tester.Client.Transport, Timeout: 10 * time.Second}
-	var mu sync.Mutex
-	byStatus = map[int]int{}
-	var wg sync.WaitGroup
-	end := time.Now().Add(d)
-	for range 4 {
-		wg.Go(func() {
-			for time.Now().Before(end) {
-				req, _ := http.NewRequest(http.MethodGet, e.base+"/meta", nil)
-				req.Header.Set("Authorization", "Bearer "+jwt)
-				start := time.Now()
-				res, err := client.Do(req)
-				status := 0
-				if err == nil {
-					io.Copy(io.Discard, res.Body)
-					res.Body.Close()
-					status = res.StatusCode
-				}
-				took := time.Since(start)
-				mu.Lock()
-				byStatus[status]++
-				latencies = append(latencies, took)
-				mu.Unlock()
-			}
-		})
-	}
-	wg.Wait()
-	slices.Sort(latencies)
-	return byStatus, latencies
+	l := e.startLoad(jwt, 4)
+	time.Sleep(d)
+	r := l.Stop()
+	return r.ByStatus, r.Latencies
 }
 
 // A database that goes silent (every process stopped: connections stay open
@@ -65,7 +38,7 @@ func TestReliability_ASilentDatabaseIsNotWaitedOnByRequests(t *testing.T) {
 	pg.Freeze()
 	silent, lat := measureGuard(e, jwt, time.Second)
 	t.Logf("stale_if_error: %d answers in 1s normally %v, %d with the database silent %v; p99 %v, max %v",
-		normal[200], normal, silent[200], silent, percentile(lat, 99), lat[len(lat)-1])
+		normal[200], normal, silent[200], silent, caddytesting.Percentile(lat, 99), lat[len(lat)-1])
 	if silent[200] != sumCounts(silent) {
 		t.Errorf("with stale_if_error and the database silent: answers %v, want every one 200", silent)
 	}
@@ -78,11 +51,11 @@ func TestReliability_ASilentDatabaseIsNotWaitedOnByRequests(t *testing.T) {
 	e.options = "cache_ttl 1s"
 	e.load()
 	refused, lat := measureGuard(e, jwt, 500*time.Millisecond)
-	t.Logf("fail closed: %v in 0.5s with the database silent; p99 %v, max %v", refused, percentile(lat, 99), lat[len(lat)-1])
+	t.Logf("fail closed: %v in 0.5s with the database silent; p99 %v, max %v", refused, caddytesting.Percentile(lat, 99), lat[len(lat)-1])
 	if refused[http.StatusServiceUnavailable] != sumCounts(refused) {
 		t.Errorf("without stale_if_error and the database silent: answers %v, want every one 503", refused)
 	}
-	if p99 := percentile(lat, 99); p99 > 200*time.Millisecond {
+	if p99 := caddytesting.Percentile(lat, 99); p99 > 200*time.Millisecond {
 		t.Errorf("503s took %v (p99): requests wait on the silent store", p99)
 	}
 

@@ -32,8 +32,10 @@ func requestRefusal(r *http.Request) (desc, reason string) {
 
 // scopeFor returns the scope the request's path needs, 0 when none grants it.
 func (h *Auth) scopeFor(r *http.Request) (apitoken.Scopes, string, error) {
-	for _, rule := range h.rules {
-		ok, err := rule.paths.MatchWithError(r)
+	p := newRequestPath(r)
+	for i := range h.rules {
+		rule := &h.rules[i]
+		ok, err := rule.paths.match(&p)
 		if err != nil {
 			return 0, "", err
 		}

@@ -1,17 +1,13 @@
 package caddymodule
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -53,76 +49,21 @@ http://127.0.0.1:%[4]d {
 // caddyProcess is one Caddy instance of the deployment, a process of its
 // own.
 type caddyProcess struct {
-	name   string
-	cmd    *exec.Cmd
-	log    string
+	*caddytesting.Process
 	guard  string // base URL of the report API
 	manage string // base URL of the management routes
-	exited chan struct{}
 }
 
-func startCaddy(t *testing.T, bin, name, dsn, config string, guardPort, managePort int) *caddyProcess {
+func startCaddy(t *testing.T, name, dsn, config string, guardPort, managePort int) *caddyProcess {
 	t.Helper()
-	dir := t.TempDir()
-	cfgFile := filepath.Join(dir, "Caddyfile")
-	if err := os.WriteFile(cfgFile, []byte(config), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	p := &caddyProcess{name: name, log: filepath.Join(dir, "caddy.log"), exited: make(chan struct{}),
+	return &caddyProcess{Process: caddytesting.StartProcess(t, name, config, "APITOKENS_DATABASE_URL="+dsn),
 		guard: fmt.Sprintf("http://127.0.0.1:%d", guardPort), manage: fmt.Sprintf("http://127.0.0.1:%d", managePort)}
-	logFile, err := os.Create(p.log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.cmd = exec.Command(bin, "run", "--config", cfgFile, "--adapter", "caddyfile")
-	p.cmd.Env = append(os.Environ(),
-		"APITOKENS_DATABASE_URL="+dsn,
-		"XDG_DATA_HOME="+filepath.Join(dir, "data"),
-		"XDG_CONFIG_HOME="+filepath.Join(dir, "config"))
-	p.cmd.Stdout, p.cmd.Stderr = logFile, logFile
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		p.cmd.Wait()
-		logFile.Close()
-		close(p.exited)
-	}()
-	t.Cleanup(func() {
-		p.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.exited:
-		case <-time.After(15 * time.Second):
-			t.Errorf("caddy %s did not stop within 15s of SIGTERM; killing it", name)
-			p.cmd.Process.Kill()
-			<-p.exited
-		}
-		if t.Failed() {
-			b, _ := os.ReadFile(p.log)
-			t.Logf("caddy %s log:\n%s", name, b)
-		}
-	})
-	return p
 }
 
 // waitReady waits for the management routes to answer.
 func (p *caddyProcess) waitReady(t *testing.T) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case <-p.exited:
-			b, _ := os.ReadFile(p.log)
-			t.Fatalf("caddy %s exited at start:\n%s", p.name, b)
-		default:
-		}
-		if resp, err := http.Get(p.manage + "/tokens"); err == nil {
-			resp.Body.Close()
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("caddy %s did not answer within 60s", p.name)
+	p.WaitReady(t, caddytesting.Answers(p.manage+"/tokens"))
 }
 
 var pgClient = &http.Client{Timeout: 10 * time.Second}
@@ -131,29 +72,14 @@ var pgClient = &http.Client{Timeout: 10 * time.Second}
 // the JSON answer into out, which may be nil.
 func (p *caddyProcess) call(t *testing.T, user, method, path string, body any, wantStatus int, out any) {
 	t.Helper()
-	var rd io.Reader
+	c := caddytesting.Call{User: user, Method: method, Path: path, Base: p.manage}
 	if body != nil {
 		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
+		c.Body = string(b)
 	}
-	req, _ := http.NewRequest(method, p.manage+path, rd)
-	req.SetBasicAuth(user, "pw-"+user)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := pgClient.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s on %s: %v", method, path, p.name, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != wantStatus {
-		t.Fatalf("%s %s on %s: %d %s, want %d", method, path, p.name, resp.StatusCode, b, wantStatus)
-	}
+	a := caddytesting.Send(t, pgClient, c).Want(wantStatus, "")
 	if out != nil {
-		if err := json.Unmarshal(b, out); err != nil {
-			t.Fatalf("%s %s on %s: %v in %s", method, path, p.name, err, b)
-		}
+		a.Decode(out)
 	}
 }
 
@@ -165,7 +91,7 @@ func (p *caddyProcess) use(t *testing.T, path, jwt string) int {
 	req.Header.Set("User-Agent", "pg-e2e/1")
 	resp, err := pgClient.Do(req)
 	if err != nil {
-		t.Fatalf("GET %s on %s: %v", path, p.name, err)
+		t.Fatalf("GET %s on %s: %v", path, p.Name, err)
 	}
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
@@ -183,7 +109,7 @@ func (p *caddyProcess) until(t *testing.T, path, jwt string, status int) time.Du
 			return time.Since(start)
 		}
 		if time.Since(start) > 5*time.Second {
-			t.Fatalf("%s still answers %d for %s after 5s, want %d", p.name, got, path, status)
+			t.Fatalf("%s still answers %d for %s after 5s, want %d", p.Name, got, path, status)
 		}
 	}
 }
@@ -203,12 +129,6 @@ func (p *caddyProcess) newToken(t *testing.T, name string) (string, string) {
 	}
 	p.call(t, "alice", http.MethodPost, "/tokens/"+tok.ID+"/generate", nil, http.StatusOK, &gen)
 	return tok.ID, gen.Token
-}
-
-// percentile is the nearest-rank percentile of sorted durations.
-func percentile(sorted []time.Duration, pct float64) time.Duration {
-	i := int(float64(len(sorted))*pct/100+0.999999) - 1
-	return sorted[max(0, min(i, len(sorted)-1))]
 }
 
 // Two Caddy processes on one PostgreSQL schema with the same signing key
@@ -240,7 +160,6 @@ func TestSQLiteDeployment_TwoProcessesOnOneFileEnforceEachOthersChangesWithinOne
 // grants alice the token role.
 func startDeployment(t *testing.T, driver, dsn string) (a, b *caddyProcess) {
 	t.Helper()
-	bin := caddytesting.BuildCaddy(t)
 	up := caddytesting.NewUpstream(t)
 	// The ports of the two Caddy processes, free ones, so that another
 	// test binary can run at the same time.
@@ -253,9 +172,9 @@ func startDeployment(t *testing.T, driver, dsn string) (a, b *caddyProcess) {
 	upstream := up.Listener.Addr().String()
 	// Both start at once on an empty store: the migration lock lets one
 	// create the tables while the other waits.
-	a = startCaddy(t, bin, "A", dsn, fmt.Sprintf(instanceConfig, adminPortA, guardPortA, upstream, manageAPIA, users, testKey, driver),
+	a = startCaddy(t, "A", dsn, fmt.Sprintf(instanceConfig, adminPortA, guardPortA, upstream, manageAPIA, users, testKey, driver),
 		guardPortA, manageAPIA)
-	b = startCaddy(t, bin, "B", dsn, fmt.Sprintf(instanceConfig, adminPortB, guardPortB, upstream, manageAPIB, users, testKey, driver),
+	b = startCaddy(t, "B", dsn, fmt.Sprintf(instanceConfig, adminPortB, guardPortB, upstream, manageAPIB, users, testKey, driver),
 		guardPortB, manageAPIB)
 	a.waitReady(t)
 	b.waitReady(t)
@@ -282,7 +201,7 @@ func testDeployment(t *testing.T, driver, dsn string) {
 			lags = append(lags, b.until(t, "/data/sales", jwt, http.StatusUnauthorized))
 		}
 		slices.Sort(lags)
-		p50, p99 := percentile(lags, 50), percentile(lags, 99)
+		p50, p99 := caddytesting.Percentile(lags, 50), caddytesting.Percentile(lags, 99)
 		t.Logf("a revocation on A is enforced by B (cache warm, cache_ttl 10m) after: p50 %v, p99 %v, max %v over %d trials (from A's answer to B's first 401)",
 			p50.Round(10*time.Microsecond), p99.Round(10*time.Microsecond), lags[len(lags)-1].Round(10*time.Microsecond), trials)
 		if p99 >= time.Second {
@@ -346,7 +265,7 @@ func testDeployment(t *testing.T, driver, dsn string) {
 			wg.Go(func() {
 				for range side.n {
 					if got := side.p.use(t, "/data/sales", jwt); got != http.StatusOK {
-						t.Errorf("%s answered %d, want 200", side.p.name, got)
+						t.Errorf("%s answered %d, want 200", side.p.Name, got)
 					}
 				}
 			})

@@ -4,13 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
-	"os/exec"
-	"sync"
-	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -18,69 +13,6 @@ import (
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken/sqlite"
 	"github.com/caddy-apitokens/caddy-apitokens/internal/caddytesting"
 )
-
-// load sends requests with jwt from workers goroutines until stop is closed,
-// and counts the answers: OK, other statuses, and connections closed
-// without an answer.
-type load struct {
-	ok, failed, unanswered atomic.Int64
-	wg                     sync.WaitGroup
-	stop                   chan struct{}
-	answered               chan struct{} // an OK answer, when there is room
-}
-
-// waitOK waits for n OK answers from now.
-func (l *load) waitOK(n int) {
-	for len(l.answered) > 0 {
-		<-l.answered
-	}
-	for range n {
-		<-l.answered
-	}
-}
-
-func startLoad(e *guardEnv, jwt string, workers int) *load {
-	l := &load{stop: make(chan struct{}), answered: make(chan struct{}, 64)}
-	client := &http.Client{Transport: e.tester.Client.Transport, Timeout: 10 * time.Second}
-	for w := 0; w < workers; w++ {
-		l.wg.Add(1)
-		go func() {
-			defer l.wg.Done()
-			for {
-				select {
-				case <-l.stop:
-					return
-				default:
-				}
-				req, _ := http.NewRequest("GET", e.base+"/meta", nil)
-				req.Header.Set("Authorization", "Bearer "+jwt)
-				res, err := client.Do(req)
-				if err != nil {
-					l.unanswered.Add(1)
-					continue
-				}
-				io.Copy(io.Discard, res.Body)
-				res.Body.Close()
-				if res.StatusCode == http.StatusOK {
-					l.ok.Add(1)
-					select {
-					case l.answered <- struct{}{}:
-					default:
-					}
-				} else {
-					l.failed.Add(1)
-				}
-			}
-		}()
-	}
-	return l
-}
-
-func (l *load) finish() (ok, failed, unanswered int64) {
-	close(l.stop)
-	l.wg.Wait()
-	return l.ok.Load(), l.failed.Load(), l.unanswered.Load()
-}
 
 // holdWriteLock takes the SQLite file's write lock from another connection,
 // as another process would, until release or the test's end.
@@ -107,18 +39,6 @@ func holdWriteLock(t *testing.T, path string) (release func()) {
 	}
 }
 
-// loggedOK sums the token's AUTHENTICATE OK counts after a flush.
-func (e *guardEnv) loggedOK(tokenID string) int64 {
-	e.t.Helper()
-	var n int64
-	for _, l := range e.authLogs(tokenID) {
-		if l.Result == apitoken.ResultOK {
-			n += l.Count
-		}
-	}
-	return n
-}
-
 // Ten forced reloads (a new config each time) under load: no request gets
 // an error status and every answered attempt is counted once. A connection
 // that the old server closes during the switch, unanswered, is counted and
@@ -127,14 +47,15 @@ func (e *guardEnv) loggedOK(tokenID string) int64 {
 func TestReliability_TenReloadsUnderLoadFailNoRequestAndLoseNoCount(t *testing.T) {
 	e := newGuardEnv(t)
 	tok, jwt := e.token("reloads", apitoken.Expiry30d, apitoken.AllScopes)
-	l := startLoad(e, jwt, 8)
+	l := e.startLoad(jwt, 8)
 	for i := 0; i < 10; i++ {
-		l.waitOK(50) // requests between reloads
+		l.Wait(50, http.StatusOK) // requests between reloads
 		e.reload()
 	}
-	ok, failed, unanswered := l.finish()
-	if failed != 0 {
-		t.Errorf("%d of %d requests got an error status across ten reloads", failed, ok+failed)
+	r := l.Stop()
+	ok, unanswered := int64(r.ByStatus[http.StatusOK]), r.ByStatus[0]
+	if failed := r.Total() - int(ok) - unanswered; failed != 0 {
+		t.Errorf("%d of %d requests got an error status across ten reloads: %v", failed, r.Total()-unanswered, r.ByStatus)
 	}
 	if logged := e.loggedOK(tok.ID); logged != ok {
 		t.Errorf("%d OK answers, %d in the token's logs", ok, logged)
@@ -162,7 +83,7 @@ func TestReliability_LockedDatabaseDelaysAuditWithoutSlowingRequests(t *testing.
 		res, _ := e.do("GET", "/meta", bearer(jwt)...)
 		slowest = max(slowest, time.Since(began))
 		if res.StatusCode != 200 {
-			logs, _ := os.ReadFile(e.logFile)
+			logs, _ := os.ReadFile(e.Log)
 			t.Fatalf("request %d under the lock got %d\n%s", i, res.StatusCode, logs)
 		}
 		time.Sleep(150 * time.Millisecond) // spans the 5 s busy timeout of a flush
@@ -184,10 +105,8 @@ func TestReliability_LockedDatabaseDelaysAuditWithoutSlowingRequests(t *testing.
 // of counts is missing.
 func TestReliability_KillDashNineLosesAtMostOneFlushInterval(t *testing.T) {
 	t.Parallel() // its own Caddy processes: it runs beside the in-process tests
-	bin := caddytesting.BuildCaddy(t)
 	ctx := context.Background()
-	dir := t.TempDir()
-	db := dir + "/tokens.db"
+	db := t.TempDir() + "/tokens.db"
 	up := caddytesting.NewUpstream(t)
 
 	// The token, made through the real service on the database Caddy will use.
@@ -214,7 +133,7 @@ func TestReliability_KillDashNineLosesAtMostOneFlushInterval(t *testing.T) {
 	store.Close()
 
 	port := caddytesting.FreePort()
-	config := fmt.Sprintf(`{
+	p := caddytesting.StartProcess(t, "crash", fmt.Sprintf(`{
 	admin off
 	persist_config off
 	api_tokens {
@@ -229,67 +148,23 @@ http://127.0.0.1:%d {
 	}
 	reverse_proxy %s
 }
-`, db, testKey, port, up.Listener.Addr())
-	cfgFile := dir + "/Caddyfile"
-	if err := os.WriteFile(cfgFile, []byte(config), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "run", "--config", cfgFile, "--adapter", "caddyfile")
-	cmd.Env = append(os.Environ(), "XDG_DATA_HOME="+dir, "XDG_CONFIG_HOME="+dir)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
+`, db, testKey, port, up.Listener.Addr()))
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	for deadline := time.Now().Add(20 * time.Second); ; {
-		if res, err := http.Get(base + "/meta"); err == nil {
-			res.Body.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("caddy did not start")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	p.WaitReady(t, caddytesting.Answers(base+"/meta"))
 
-	var ok atomic.Int64
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for w := 0; w < 8; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{}}
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				req, _ := http.NewRequest("GET", base+"/meta", nil)
-				req.Header.Set("Authorization", "Bearer "+jwt)
-				res, err := client.Do(req)
-				if err != nil {
-					continue
-				}
-				io.Copy(io.Discard, res.Body)
-				res.Body.Close()
-				if res.StatusCode == 200 {
-					ok.Add(1)
-				}
-			}
-		}()
-	}
-	time.Sleep(2 * time.Second)
-	began := ok.Load()
-	time.Sleep(time.Second)
-	rate := float64(ok.Load() - began) // OK answers per second
-	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	cmd.Wait()
-	close(stop)
-	wg.Wait()
+	l := caddytesting.StartLoad(8, &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{}}, func() *http.Request {
+		req, _ := http.NewRequest("GET", base+"/meta", nil)
+		req.Header.Set("Authorization", "Bearer "+jwt)
+		return req
+	})
+	// The rate over 500 answers, then two seconds of traffic at that rate
+	// (several flush intervals) before the kill.
+	began := time.Now()
+	l.Wait(500, http.StatusOK)
+	rate := 500 / time.Since(began).Seconds() // OK answers per second
+	l.Wait(int(2*rate), http.StatusOK)
+	p.Kill()
+	answered := int64(l.Stop().ByStatus[http.StatusOK])
 
 	store, err = sqlite.Open(ctx, db) // opens cleanly: the store is consistent
 	if err != nil {
@@ -304,7 +179,6 @@ http://127.0.0.1:%d {
 	for _, l := range logs {
 		logged += l.Count
 	}
-	answered := ok.Load()
 	missing := answered - logged
 	t.Logf("kill -9 under load: %d OK answers, %d logged, %d missing = %.0f ms of traffic at %.0f req/s",
 		answered, logged, missing, float64(missing)/rate*1000, rate)

@@ -2,16 +2,14 @@ package caddymodule
 
 import (
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
+	"github.com/caddy-apitokens/caddy-apitokens/internal/caddytesting"
 )
 
 // A reload is a normal event under load: requests of the old config still
@@ -25,49 +23,23 @@ func TestReload_RequestsInFlightAcrossAHundredReloadsNeverPanic(t *testing.T) {
 	// Go's client never retries a POST: every lost answer is seen.
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8}, Timeout: 10 * time.Second}
 	defer client.CloseIdleConnections()
-	var ok, transportErrs atomic.Int64
-	var other sync.Map // status -> count
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for range 4 {
-		wg.Go(func() {
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				req, _ := http.NewRequest(http.MethodPost, e.base+"/data/sales", strings.NewReader("{}"))
-				req.Header.Set("Authorization", "Bearer "+jwt)
-				res, err := client.Do(req)
-				if err != nil {
-					transportErrs.Add(1)
-					continue
-				}
-				io.Copy(io.Discard, res.Body)
-				res.Body.Close()
-				if res.StatusCode == http.StatusOK {
-					ok.Add(1)
-					continue
-				}
-				n, _ := other.LoadOrStore(res.StatusCode, new(atomic.Int64))
-				n.(*atomic.Int64).Add(1)
-			}
-		})
-	}
+	l := caddytesting.StartLoad(4, client, func() *http.Request {
+		req, _ := http.NewRequest(http.MethodPost, e.Base+"/data/sales", strings.NewReader("{}"))
+		req.Header.Set("Authorization", "Bearer "+jwt)
+		return req
+	})
 	for i := range 100 {
 		// Each config differs from the last, so that Caddy really reloads.
 		e.options = fmt.Sprintf("cache_ttl %ds", 30+i%2)
 		e.load()
 	}
-	close(stop)
-	wg.Wait()
-
-	other.Range(func(status, n any) bool {
-		t.Errorf("%d answers with status %v, want 200", n.(*atomic.Int64).Load(), status)
-		return true
-	})
-	log, err := os.ReadFile(e.logFile)
+	r := l.Stop()
+	for status, n := range r.ByStatus {
+		if status != http.StatusOK && status != 0 {
+			t.Errorf("%d answers with status %d, want 200", n, status)
+		}
+	}
+	log, err := os.ReadFile(e.Log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,8 +51,8 @@ func TestReload_RequestsInFlightAcrossAHundredReloadsNeverPanic(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("100 reloads under 4 POST clients that never retry: %d answered 200, %d lost in transport", ok.Load(), transportErrs.Load())
-	if ok.Load() == 0 {
+	t.Logf("100 reloads under 4 POST clients that never retry: %d answered 200, %d lost in transport", r.ByStatus[http.StatusOK], r.ByStatus[0])
+	if r.ByStatus[http.StatusOK] == 0 {
 		t.Fatal("no request was answered")
 	}
 }

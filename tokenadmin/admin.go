@@ -68,25 +68,16 @@ func (a *api) adminRevoke(w http.ResponseWriter, r *http.Request, c apitoken.Cal
 	return nil
 }
 
-// POST /admin/tokens {"owner", "name", "expires", "scopes"} (operator only):
-// a token for another user, such as a service account.
+// POST /admin/users/{user}/tokens: a token for a service account.
 func (a *api) createFor(w http.ResponseWriter, r *http.Request, c apitoken.Caller) error {
 	if err := c.CheckAdmin(); err != nil {
 		return err
 	}
-	var in NewToken
-	if err := readObject(w, r, &in, newTokenFields,
-		`creating a token needs a JSON body with `+newTokenFields+`, such as {"owner": "svc-export", "name": "nightly export", "expires": "30d", "scopes": ["report"]}`); err != nil {
-		return err
-	}
-	if in.Owner == "" {
-		return apitoken.Errorf(apitoken.ErrInvalid, "owner is required: the user who will own the token")
-	}
-	ti, err := tokenInput(in.Name, in.Expires, in.Scopes)
+	ti, err := readNewToken(w, r)
 	if err != nil {
 		return err
 	}
-	t, err := a.svc.CreateTokenFor(r.Context(), c, in.Owner, ti)
+	t, err := a.svc.CreateTokenFor(r.Context(), c, r.PathValue("user"), ti)
 	if err != nil {
 		return err
 	}
@@ -94,8 +85,8 @@ func (a *api) createFor(w http.ResponseWriter, r *http.Request, c apitoken.Calle
 	return nil
 }
 
-// POST /admin/tokens/{id}/generate (operator only): a new JWT for any
-// user's token.
+// POST /admin/tokens/{id}/generate: a new JWT for a service account's
+// token.
 func (a *api) generateFor(w http.ResponseWriter, r *http.Request, c apitoken.Caller) error {
 	if err := adminOnly(w, r, c); err != nil {
 		return err
@@ -137,13 +128,19 @@ func (a *api) adminLogs(w http.ResponseWriter, r *http.Request, c apitoken.Calle
 	return nil
 }
 
-// GET /admin/users
+// GET /admin/users?kind=&q=
 func (a *api) listUsers(w http.ResponseWriter, r *http.Request, c apitoken.Caller) error {
-	_, p, err := adminList(w, r, c)
+	q, p, err := adminList(w, r, c)
 	if err != nil {
 		return err
 	}
-	us, next, err := a.svc.ListUsers(r.Context(), c, p)
+	f := apitoken.UserFilter{Q: q.Get("q"), Page: p}
+	if k := q.Get("kind"); k != "" {
+		if f.Kind, err = apitoken.ParseKind(k); err != nil {
+			return err
+		}
+	}
+	us, next, err := a.svc.ListUsers(r.Context(), c, f)
 	if err != nil {
 		return err
 	}
@@ -164,7 +161,15 @@ func (a *api) putUser(w http.ResponseWriter, r *http.Request, c apitoken.Caller)
 	if err := readObject(w, r, &in, userFields, ""); err != nil {
 		return err
 	}
-	u, err := a.svc.PutUser(r.Context(), c, r.PathValue("user"), apitoken.UserPatch{Email: in.Email, ViewOnly: in.ViewOnly, Disabled: in.Disabled})
+	p := apitoken.UserPatch{Name: in.Name, Email: in.Email, ViewOnly: in.ViewOnly, Disabled: in.Disabled}
+	if in.Kind != nil {
+		k, err := apitoken.ParseKind(*in.Kind)
+		if err != nil {
+			return err
+		}
+		p.Kind = &k
+	}
+	u, err := a.svc.PutUser(r.Context(), c, r.PathValue("user"), p)
 	if err != nil {
 		return err
 	}

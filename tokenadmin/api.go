@@ -40,8 +40,7 @@ type route struct {
 	method, path string
 	fn           routeFunc
 	// operator marks a route served only on Caddy's admin endpoint, to the
-	// operator (or a system admin named with --as): the signing keys, and
-	// tokens created and generated for another user.
+	// operator (or a system admin named with --as): the signing keys.
 	operator bool
 	// query names the query parameters the route reads; any other is
 	// refused (400), so that a misspelt filter never returns the
@@ -70,13 +69,13 @@ func (a *api) routes() []route {
 		{method: "GET", path: "/tokens/{id}/logs", fn: a.tokenLogs, query: pageQuery},
 		// System admin (admin.go, notifications.go).
 		{method: "GET", path: "/admin/tokens", fn: a.adminTokens, query: append([]string{"owner"}, tokensQuery...)},
-		{method: "POST", path: "/admin/tokens", fn: a.createFor, operator: true},
-		{method: "POST", path: "/admin/tokens/{id}/generate", fn: a.generateFor, operator: true},
+		{method: "POST", path: "/admin/tokens/{id}/generate", fn: a.generateFor},
 		{method: "POST", path: "/admin/tokens/{id}/revoke", fn: a.adminRevoke},
 		{method: "GET", path: "/admin/logs", fn: a.adminLogs, query: append([]string{"token", "owner", "activity", "result", "since"}, pageQuery...)},
 		{method: "GET", path: "/admin/notifications", fn: a.adminNotifications, query: append([]string{"state", "token"}, pageQuery...)},
-		{method: "GET", path: "/admin/users", fn: a.listUsers, query: pageQuery},
+		{method: "GET", path: "/admin/users", fn: a.listUsers, query: append([]string{"kind", "q"}, pageQuery...)},
 		{method: "PUT", path: "/admin/users/{user}", fn: a.putUser},
+		{method: "POST", path: "/admin/users/{user}/tokens", fn: a.createFor},
 		{method: "PUT", path: "/admin/users/{user}/roles/{role}", fn: a.grantRole},
 		{method: "DELETE", path: "/admin/users/{user}/roles/{role}", fn: a.removeRole},
 		// Signing keys (keys.go).
@@ -155,22 +154,23 @@ func (a *api) now() time.Time {
 
 type callerKey struct{}
 
-// serve answers a request of api_token_admin on behalf of caller ("" when
-// Caddy authenticated no one). viaToken tells that the identity comes from
-// an API token, which never manages tokens.
-func (a *api) serve(w http.ResponseWriter, r *http.Request, caller string, viaToken bool) {
-	if caller == "" && !viaToken && a.noAuthWarned.CompareAndSwap(false, true) {
+// serve answers a request of api_token_admin on behalf of the caller the
+// identity layer describes (ID "" when Caddy authenticated no one), who
+// signs in (apitoken.Service.SignIn). viaToken tells that the identity comes
+// from an API token, which never manages tokens.
+func (a *api) serve(w http.ResponseWriter, r *http.Request, id apitoken.Identity, viaToken bool) {
+	if id.ID == "" && !viaToken && a.noAuthWarned.CompareAndSwap(false, true) {
 		a.logger.Warn("api_token_admin was reached by a request without a signed-in user: put Caddy authentication "+
 			"(basic_auth, forward_auth) in front of it, or nobody can manage tokens here; warned once",
 			zap.String("remote_addr", r.RemoteAddr))
 	}
 	if isUIPath(r.URL.Path) { // the web pages, in ui.go
-		a.serveUI(w, r, caller, viaToken)
+		a.serveUI(w, r, id, viaToken)
 		return
 	}
 	noStore(w)
 	switch {
-	case caller == "":
+	case id.ID == "":
 		a.fail(w, r, &jsonhttp.Error{Status: http.StatusUnauthorized, Code: "unauthenticated",
 			Msg: "sign in to manage API tokens"})
 		return
@@ -179,7 +179,7 @@ func (a *api) serve(w http.ResponseWriter, r *http.Request, caller string, viaTo
 			"API tokens cannot manage tokens; sign in with your own account instead"))
 		return
 	}
-	c, err := a.svc.Caller(r.Context(), caller)
+	c, err := a.svc.SignIn(r.Context(), id)
 	if err != nil {
 		a.fail(w, r, err)
 		return

@@ -160,7 +160,7 @@ func (f *fixture) do(q req) resp {
 		r.TLS = &tls.ConnectionState{}
 	}
 	w := httptest.NewRecorder()
-	f.api.serve(w, r, q.caller, q.viaToken)
+	f.api.serve(w, r, apitoken.Identity{ID: q.caller}, q.viaToken)
 	out := resp{status: w.Code, header: w.Header(), raw: w.Body.String()}
 	if ct := w.Header().Get("Content-Type"); ct != "application/json" {
 		f.t.Fatalf("%s %s: Content-Type %q, body %s", q.method, q.path, ct, out.raw)

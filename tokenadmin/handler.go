@@ -17,6 +17,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
 	"github.com/caddy-apitokens/caddy-apitokens/caddymodule"
 )
 
@@ -28,14 +29,35 @@ func init() {
 // /tokens/{id}/generate, GET /admin/users, ...). It is terminal: every
 // request that reaches it is answered here, unknown routes with 404.
 //
-// The caller is {http.auth.user.id}, so put Caddy authentication
+// The caller is {http.auth.user.id} (or User), so put Caddy authentication
 // (basic_auth, forward_auth, ...) before it. An identity established by
-// api_token_auth is refused: a JWT never manages tokens.
+// api_token_auth is refused: a JWT never manages tokens. A caller seen for
+// the first time becomes a user; Name, Email and Groups keep the user's
+// record up to date, and groups give roles by the api_tokens app's group
+// map.
+//
+// A header named in these placeholders must be one that the authentication
+// in front always sets or removes (forward_auth's copy_headers does):
+// otherwise a client could send it and name anyone.
 type Handler struct {
 	// APIURL is the base URL of the report API that api_token_auth guards
 	// (https://reports.example.com), shown in the "token generated" dialog
 	// with ready-to-paste snippets for each client. Optional.
 	APIURL string `json:"api_url,omitempty"`
+
+	// User is the caller's user id (a placeholder). Default:
+	// {http.auth.user.id}.
+	User string `json:"user,omitempty"`
+	// Name is the caller's display name (a placeholder), e.g.
+	// {http.request.header.X-Auth-Request-Preferred-Username}. Default: none.
+	Name string `json:"name,omitempty"`
+	// Email is the caller's email address (a placeholder), e.g.
+	// {http.request.header.X-Auth-Request-Email}. Default: none.
+	Email string `json:"email,omitempty"`
+	// Groups is the caller's identity-provider groups, comma-separated (a
+	// placeholder), e.g. {http.request.header.X-Auth-Request-Groups}.
+	// Default: none (the groups stored for the user stay).
+	Groups string `json:"groups,omitempty"`
 
 	api    *api
 	logger *zap.Logger
@@ -70,7 +92,28 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	h.api = newAPI(svc, app, h.logger, siteMount)
 	h.api.apiURL = apiURL
+	if h.User == "" {
+		h.User = DefaultUser
+	}
 	return nil
+}
+
+// DefaultUser is Handler.User when unset.
+const DefaultUser = "{http.auth.user.id}"
+
+// identity is the caller as the placeholders describe them.
+func (h *Handler) identity(r *http.Request) apitoken.Identity {
+	repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	if !ok {
+		return apitoken.Identity{}
+	}
+	id := apitoken.Identity{ID: repl.ReplaceAll(h.User, ""), Name: repl.ReplaceAll(h.Name, ""),
+		Email: repl.ReplaceAll(h.Email, "")}
+	if h.Groups != "" {
+		id.HasGroups = true
+		id.Groups = strings.Split(repl.ReplaceAll(h.Groups, ""), ",")
+	}
+	return id
 }
 
 // checkAPIURL checks api_url: an absolute http(s) URL without a user,
@@ -90,10 +133,6 @@ func checkAPIURL(s string) (string, error) {
 
 // ServeHTTP answers a management request. It never calls next.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
-	var caller string
-	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
-		caller, _ = repl.GetString("http.auth.user.id")
-	}
 	viaToken := false
 	switch v := caddyhttp.GetVar(r.Context(), caddymodule.VarTokenID).(type) {
 	case nil:
@@ -102,7 +141,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.
 	default:
 		viaToken = true
 	}
-	h.api.serve(w, r, caller, viaToken)
+	h.api.serve(w, r, h.identity(r), viaToken)
 	return nil
 }
 

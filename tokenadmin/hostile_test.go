@@ -9,10 +9,8 @@ package tokenadmin_test
 // these are the attacks around them.)
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 
@@ -53,68 +51,50 @@ http://localhost:%[2]d {
 }
 `
 
+// hostileAdminEnv is env with hostileAdminConfig: Caddy's log in a file,
+// max_lifetime 90d.
 type hostileAdminEnv struct {
 	*env
-	logFile string
-	key     string
-	jwts    []string
 }
 
 func newHostileAdminEnv(t *testing.T) *hostileAdminEnv {
 	t.Helper()
-	accounts := caddytesting.Accounts(t, "\t\t\t", users...)
-	dir := t.TempDir()
-	e := &hostileAdminEnv{logFile: dir + "/caddy.log", key: apitoken.GenerateKeySecret()}
-	tester := caddytesting.NewTester(t, testAdminPort)
-	tester.InitServer(fmt.Sprintf(hostileAdminConfig, testAdminPort, testHTTPPort, dir+"/t.db", e.key, accounts, e.logFile), "caddyfile")
-	if t.Failed() {
-		t.FailNow()
-	}
-	e.env = &env{t: t, tester: tester, base: fmt.Sprintf("http://localhost:%d", testHTTPPort)}
-	e.call("root", "PUT", "/admin/users/alice/roles/api_tokens", "").want(200, "")
-	e.call("root", "PUT", "/admin/users/bob/roles/api_tokens", "").want(200, "")
-	e.call("root", "PUT", "/admin/users/gina/roles/admin", "").want(200, "")
+	e := &hostileAdminEnv{&env{caddytesting.New(t)}}
+	key := apitoken.GenerateKeySecret()
+	e.Secret(key)
+	e.Load(fmt.Sprintf(hostileAdminConfig, testAdminPort, testHTTPPort, e.Dir+"/t.db", key, caddytesting.Accounts(t, "\t\t\t", users...), e.Log))
+	e.call("root", "PUT", "/admin/users/alice/roles/api_tokens", "").Want(200, "")
+	e.call("root", "PUT", "/admin/users/bob/roles/api_tokens", "").Want(200, "")
+	e.call("root", "PUT", "/admin/users/gina/roles/admin", "").Want(200, "")
 	return e
 }
 
 // generate makes user's token id a JWT and remembers it as a secret.
 func (e *hostileAdminEnv) generate(user, id string) string {
-	e.t.Helper()
-	jwt := e.call(user, "POST", "/tokens/"+id+"/generate", "").want(200, "").str("token")
+	e.T.Helper()
+	jwt := e.call(user, "POST", "/tokens/"+id+"/generate", "").Want(200, "").Str("token")
 	if jwt == "" {
-		e.t.Fatal("no JWT")
+		e.T.Fatal("no JWT")
 	}
-	e.jwts = append(e.jwts, jwt)
+	e.Secret(jwt)
 	return jwt
 }
 
 func (e *hostileAdminEnv) noSecretsInLog(t *testing.T) {
 	t.Helper()
-	b, err := os.ReadFile(e.logFile)
-	if err != nil || len(b) == 0 {
-		t.Fatalf("Caddy's log is missing or empty: %v", err)
-	}
-	secrets := []string{e.key}
-	for _, j := range e.jwts {
-		secrets = append(secrets, j, j[strings.LastIndexByte(j, '.')+1:])
-	}
-	for _, s := range secrets {
-		if bytes.Contains(b, []byte(s)) {
-			t.Errorf("Caddy's log contains a secret (%.8s...)", s)
-		}
-	}
+	e.NoSecretsIn(t, e.Log)
 }
 
 // snapshot is what a refused request must not change: a token as its owner
 // sees it, but for the fields reading it may change.
 func (e *hostileAdminEnv) snapshot(user, id string) string {
-	e.t.Helper()
-	a := e.call(user, "GET", "/tokens/"+id, "").want(200, "")
-	delete(a.json, "last_used_at")
-	delete(a.json, "last_used_ip")
-	delete(a.json, "status")
-	delete(a.json, "status_label")
-	b, _ := json.Marshal(a.json)
+	e.T.Helper()
+	a := e.call(user, "GET", "/tokens/"+id, "").Want(200, "")
+	delete(a.JSON, "last_used_at")
+	delete(a.JSON, "last_used_ip")
+	delete(a.JSON, "status")
+	delete(a.JSON, "status_label")
+	b, _ := json.Marshal(a.JSON)
 	return string(b)
 }
 
@@ -141,30 +121,30 @@ func TestHostileAdmin_OneUserOnAnothersTokens(t *testing.T) {
 			real, fake := c, c
 			real.path, fake.path = fmt.Sprintf(c.path, bobs), fmt.Sprintf(c.path, missing)
 			ra, fa := e.send(real), e.send(fake)
-			if ra.status != 404 || fa.status != 404 {
-				t.Fatalf("bob's token: %d, a missing one: %d; want 404 for both", ra.status, fa.status)
+			if ra.Status != 404 || fa.Status != 404 {
+				t.Fatalf("bob's token: %d, a missing one: %d; want 404 for both", ra.Status, fa.Status)
 			}
-			ra.want(404, "not_found")
-			if strings.ReplaceAll(ra.message(), bobs, "ID") != strings.ReplaceAll(fa.message(), missing, "ID") {
-				t.Errorf("messages differ: %q and %q", ra.message(), fa.message())
+			ra.Want(404, "not_found")
+			if strings.ReplaceAll(ra.Str("message"), bobs, "ID") != strings.ReplaceAll(fa.Str("message"), missing, "ID") {
+				t.Errorf("messages differ: %q and %q", ra.Str("message"), fa.Str("message"))
 			}
 		})
 	}
 	// Through the admin routes, a non-admin is refused before the token is
 	// looked up: the same 403 for bob's token and for none.
 	for _, id := range []string{bobs, missing} {
-		e.call("alice", "POST", "/admin/tokens/"+id+"/revoke", "").want(403, "forbidden")
+		e.call("alice", "POST", "/admin/tokens/"+id+"/revoke", "").Want(403, "forbidden")
 	}
-	e.call("alice", "GET", "/admin/tokens?owner=bob", "").want(403, "forbidden")
-	e.call("alice", "GET", "/admin/logs?token="+bobs, "").want(403, "forbidden")
+	e.call("alice", "GET", "/admin/tokens?owner=bob", "").Want(403, "forbidden")
+	e.call("alice", "GET", "/admin/logs?token="+bobs, "").Want(403, "forbidden")
 	// A list filter cannot reach another owner's tokens either: owner is
 	// no filter of /tokens, so it is refused, naming it.
 	for _, q := range []string{"?owner=bob", "?owner=bob&status=generated_inactive"} {
-		if a := e.call("alice", "GET", "/tokens"+q, "").want(400, "bad_request"); !strings.Contains(a.message(), `"owner"`) {
-			t.Errorf("GET /tokens%s as alice: %q, want a message naming owner", q, a.message())
+		if a := e.call("alice", "GET", "/tokens"+q, "").Want(400, "bad_request"); !strings.Contains(a.Str("message"), `"owner"`) {
+			t.Errorf("GET /tokens%s as alice: %q, want a message naming owner", q, a.Str("message"))
 		}
 	}
-	if ids := e.call("alice", "GET", "/tokens?limit=1000&status=generated_inactive", "").want(200, "").ids("tokens"); len(ids) != 0 {
+	if ids := e.call("alice", "GET", "/tokens?limit=1000&status=generated_inactive", "").Want(200, "").IDs("tokens"); len(ids) != 0 {
 		t.Errorf("GET /tokens as alice listed %v", ids)
 	}
 
@@ -210,20 +190,20 @@ func TestHostileAdmin_MassAssignmentIsRefused(t *testing.T) {
 			if c.c.user == "" {
 				c.c.user = "alice"
 			}
-			e.send(c.c).want(400, "bad_request")
+			e.send(c.c).Want(400, "bad_request")
 		})
 	}
 	if after := e.snapshot("alice", id); after != before {
 		t.Fatalf("the token changed:\n%s\n%s", before, after)
 	}
-	if ids := e.call("alice", "GET", "/tokens", "").want(200, "").ids("tokens"); len(ids) != 1 {
+	if ids := e.call("alice", "GET", "/tokens", "").Want(200, "").IDs("tokens"); len(ids) != 1 {
 		t.Fatalf("alice has %d tokens, want the one", len(ids))
 	}
-	if ids := e.call("bob", "GET", "/tokens", "").want(200, "").ids("tokens"); len(ids) != 0 {
+	if ids := e.call("bob", "GET", "/tokens", "").Want(200, "").IDs("tokens"); len(ids) != 0 {
 		t.Fatalf("bob got tokens: %v", ids)
 	}
-	users := e.call("root", "GET", "/admin/users?limit=1000", "").want(200, "")
-	for _, u := range users.json["users"].([]any) {
+	users := e.call("root", "GET", "/admin/users?limit=1000", "").Want(200, "")
+	for _, u := range users.JSON["users"].([]any) {
 		m := u.(map[string]any)
 		if m["id"] == "bob" && fmt.Sprint(m["roles"]) != "[api_tokens]" {
 			t.Fatalf("bob's roles: %v", m["roles"])
@@ -263,7 +243,7 @@ func TestHostileAdmin_PolicyCannotBeBypassed(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			c.c.user = "alice"
-			e.send(c.c).want(400, "bad_request")
+			e.send(c.c).Want(400, "bad_request")
 		})
 	}
 	if after := e.snapshot("alice", id); after != before {
@@ -298,39 +278,39 @@ func TestHostileAdmin_EscalationAndRouteTricks(t *testing.T) {
 		{"a user id with an encoded slash", call{user: "root", method: "PUT", path: "/admin/users/bob%2Froot/roles/admin"}, 400, "bad_request"},
 		{"a user id of dots", call{user: "root", method: "PUT", path: "/admin/users/%2e%2e/roles/admin"}, 404, "not_found"},
 		{"a method override header", call{user: "alice", method: "GET", path: "/tokens/" + id, header: []string{"X-HTTP-Method-Override", "DELETE"}}, 200, ""},
-		{"a foreign origin with this site as a prefix", call{user: "alice", method: "POST", path: "/tokens/" + id + "/revoke", header: []string{"Origin", e.base + ".evil.example"}}, 403, "forbidden"},
+		{"a foreign origin with this site as a prefix", call{user: "alice", method: "POST", path: "/tokens/" + id + "/revoke", header: []string{"Origin", e.Base + ".evil.example"}}, 403, "forbidden"},
 		{"a foreign origin with this site as user info", call{user: "alice", method: "POST", path: "/tokens/" + id + "/revoke", header: []string{"Origin", "http://localhost@evil.example"}}, 403, "forbidden"},
 		{"a JSON body sent as a form", call{user: "alice", method: "PATCH", path: "/tokens/" + id, body: `{"name":"x"}`, header: []string{"Content-Type", "text/plain;charset=application/json"}}, 415, "unsupported_media_type"},
 		{"a look-alike JSON type", call{user: "alice", method: "PATCH", path: "/tokens/" + id, body: `{"name":"x"}`, header: []string{"Content-Type", "application/jsonp"}}, 415, "unsupported_media_type"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			e.send(c.c).want(c.status, c.code)
+			e.send(c.c).Want(c.status, c.code)
 		})
 	}
 	// Nothing changed.
-	a := e.call("alice", "GET", "/tokens/"+id, "").want(200, "")
-	if a.str("status") != "not_generated" || a.str("name") != "tricks" {
-		t.Fatalf("the token changed: %s", a.raw)
+	a := e.call("alice", "GET", "/tokens/"+id, "").Want(200, "")
+	if a.Str("status") != "not_generated" || a.Str("name") != "tricks" {
+		t.Fatalf("the token changed: %s", a.Raw)
 	}
-	for _, u := range e.call("root", "GET", "/admin/users?limit=1000", "").want(200, "").json["users"].([]any) {
+	for _, u := range e.call("root", "GET", "/admin/users?limit=1000", "").Want(200, "").JSON["users"].([]any) {
 		m := u.(map[string]any)
 		switch m["id"] {
 		case "alice", "bob":
 			if fmt.Sprint(m["roles"]) != "[api_tokens]" {
 				t.Errorf("%s's roles: %v", m["id"], m["roles"])
 			}
-		case "root", "bob/root", "..":
+		case "bob/root", "..":
 			t.Errorf("a user %q was created", m["id"])
 		}
 	}
 	// A JWT is shown once, at generation: never in a token, list or log.
 	jwt := e.generate("alice", id)
 	for _, p := range []string{"/tokens", "/tokens/" + id, "/tokens/" + id + "/logs"} {
-		if a := e.call("alice", "GET", p, "").want(200, ""); strings.Contains(a.raw, jwt[strings.LastIndexByte(jwt, '.')+1:]) || strings.Contains(a.raw, jwt) {
+		if a := e.call("alice", "GET", p, "").Want(200, ""); strings.Contains(a.Raw, jwt[strings.LastIndexByte(jwt, '.')+1:]) || strings.Contains(a.Raw, jwt) {
 			t.Errorf("GET %s shows the JWT", p)
 		}
 	}
-	if a := e.call("root", "GET", "/admin/logs?limit=1000", "").want(200, ""); strings.Contains(a.raw, jwt) {
+	if a := e.call("root", "GET", "/admin/logs?limit=1000", "").Want(200, ""); strings.Contains(a.Raw, jwt) {
 		t.Error("the admin logs show the JWT")
 	}
 	e.noSecretsInLog(t)

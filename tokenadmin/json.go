@@ -47,25 +47,23 @@ type (
 )
 
 // The JSON bodies the routes accept. Anything else is an unknown field and
-// refused: "owner" too, except on the operator's POST /admin/tokens.
+// refused.
 type (
-	// NewToken is the body of POST /admin/tokens: a token for another user.
+	// NewToken is the body of POST /tokens and of POST
+	// /admin/users/{user}/tokens (a service account's token).
 	NewToken struct {
-		Owner   string   `json:"owner"`
 		Name    string   `json:"name"`
 		Expires string   `json:"expires"`
 		Scopes  []string `json:"scopes"`
 	}
 	// UserPatch is the body of PUT /admin/users/{user}; absent fields stay.
+	// Kind is taken only when the user is created.
 	UserPatch struct {
+		Name     *string `json:"name,omitempty"`
 		Email    *string `json:"email,omitempty"`
+		Kind     *string `json:"kind,omitempty"`
 		ViewOnly *bool   `json:"view_only,omitempty"`
 		Disabled *bool   `json:"disabled,omitempty"`
-	}
-	createBody struct {
-		Name    string   `json:"name"`
-		Expires string   `json:"expires"`
-		Scopes  []string `json:"scopes"`
 	}
 	patchBody struct {
 		Name    *string   `json:"name"`
@@ -77,11 +75,10 @@ type (
 
 // What each body holds, for the messages.
 const (
-	tokenFields    = `"name", "expires" and "scopes"`
-	newTokenFields = `"owner", "name", "expires" and "scopes"`
-	patchFields    = `any of "name", "expires" and "scopes"`
-	userFields     = `any of "email", "view_only" and "disabled"`
-	noFields       = "no fields"
+	tokenFields = `"name", "expires" and "scopes"`
+	patchFields = `any of "name", "expires" and "scopes"`
+	userFields  = `any of "name", "email", "kind", "view_only" and "disabled"`
+	noFields    = "no fields"
 )
 
 func cursor(next string) *string {

@@ -80,12 +80,12 @@ func TestNewman_RunsACollectionFromTheOpenAPIDocument(t *testing.T) {
 		t.Skip("newman is not installed: .ci/run installs newman@6.2.2 (npm) and puts it on PATH")
 	}
 	e := newEnv(t)
-	id := e.call("alice", "POST", "/tokens", `{"name": "newman", "expires": "30d", "scopes": ["meta", "report"]}`).want(201, "").json["id"].(string)
-	jwt := e.call("alice", "POST", "/tokens/"+id+"/generate", "").want(200, "").json["token"].(string)
+	id := e.Call("alice", "POST", "/tokens", `{"name": "newman", "expires": "30d", "scopes": ["meta", "report"]}`).Want(201, "").JSON["id"].(string)
+	jwt := e.Call("alice", "POST", "/tokens/"+id+"/generate", "").Want(200, "").JSON["token"].(string)
 
 	dir := t.TempDir()
 	col, report := filepath.Join(dir, "collection.json"), filepath.Join(dir, "report.json")
-	if err := os.WriteFile(col, newmanCollection(t, e.base, jwt), 0o600); err != nil {
+	if err := os.WriteFile(col, newmanCollection(t, e.Base, jwt), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	out, err := exec.Command(newman, "run", col, "--reporters", "cli,json", "--reporter-json-export", report, "--disable-unicode").CombinedOutput()

@@ -80,12 +80,7 @@ func (a *api) createToken(w http.ResponseWriter, r *http.Request, c apitoken.Cal
 	if err := c.CheckOwner(); err != nil {
 		return err
 	}
-	var in createBody
-	if err := readObject(w, r, &in, tokenFields,
-		`creating a token needs a JSON body with `+tokenFields+`, such as {"name": "nightly export", "expires": "30d", "scopes": ["report"]}`); err != nil {
-		return err
-	}
-	ti, err := tokenInput(in.Name, in.Expires, in.Scopes)
+	ti, err := readNewToken(w, r)
 	if err != nil {
 		return err
 	}
@@ -97,16 +92,21 @@ func (a *api) createToken(w http.ResponseWriter, r *http.Request, c apitoken.Cal
 	return nil
 }
 
-// tokenInput reads the fields of a new token.
-func tokenInput(name, expires string, scopes []string) (apitoken.TokenInput, error) {
-	ti := apitoken.TokenInput{Name: name}
+// readNewToken reads the body of a new token (NewToken).
+func readNewToken(w http.ResponseWriter, r *http.Request) (apitoken.TokenInput, error) {
+	var in NewToken
+	if err := readObject(w, r, &in, tokenFields,
+		`creating a token needs a JSON body with `+tokenFields+`, such as {"name": "nightly export", "expires": "30d", "scopes": ["report"]}`); err != nil {
+		return apitoken.TokenInput{}, err
+	}
+	ti := apitoken.TokenInput{Name: in.Name}
 	var err error
-	if expires != "" {
-		if ti.Expires, err = apitoken.ParseExpiry(expires); err != nil {
+	if in.Expires != "" {
+		if ti.Expires, err = apitoken.ParseExpiry(in.Expires); err != nil {
 			return ti, err
 		}
 	}
-	ti.Scopes, err = apitoken.ParseScopes(scopes)
+	ti.Scopes, err = apitoken.ParseScopes(in.Scopes)
 	return ti, err
 }
 

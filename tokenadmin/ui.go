@@ -150,7 +150,7 @@ func rootFrom(p string) string {
 }
 
 // serveUI answers a request for a page or an asset.
-func (a *api) serveUI(w http.ResponseWriter, r *http.Request, caller string, viaToken bool) {
+func (a *api) serveUI(w http.ResponseWriter, r *http.Request, id apitoken.Identity, viaToken bool) {
 	h := w.Header()
 	for k, v := range pageSecurityHeaders {
 		h.Set(k, v)
@@ -175,7 +175,7 @@ func (a *api) serveUI(w http.ResponseWriter, r *http.Request, caller string, via
 		return
 	}
 	switch {
-	case caller == "":
+	case id.ID == "":
 		a.pageError(w, r, http.StatusUnauthorized, "Sign in to manage API tokens. This site did not ask you to sign in: "+
 			"it has no authentication in front of these pages. Tell the administrator.")
 		return
@@ -183,7 +183,7 @@ func (a *api) serveUI(w http.ResponseWriter, r *http.Request, caller string, via
 		a.pageError(w, r, http.StatusForbidden, "API tokens cannot manage tokens; sign in with your own account instead.")
 		return
 	}
-	c, err := a.svc.Caller(r.Context(), caller)
+	c, err := a.svc.SignIn(r.Context(), id)
 	if err != nil {
 		status, _, msg := jsonhttp.Classify(err, a.at.internal)
 		if status == http.StatusServiceUnavailable {

@@ -26,7 +26,7 @@ func (f *fixture) page(caller, method, path string, header ...string) pageResp {
 		r.Header.Set(header[i], header[i+1])
 	}
 	w := httptest.NewRecorder()
-	f.api.serve(w, r, caller, false)
+	f.api.serve(w, r, apitoken.Identity{ID: caller}, false)
 	return pageResp{status: w.Code, header: w.Header(), body: w.Body.String()}
 }
 
@@ -113,7 +113,7 @@ func TestUI_PagesSayWhyTheCallerCannotUseThem(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			r := httptest.NewRequest("GET", "http://manage.example.com"+tc.path, nil)
 			w := httptest.NewRecorder()
-			f.api.serve(w, r, tc.caller, tc.viaToken)
+			f.api.serve(w, r, apitoken.Identity{ID: tc.caller}, tc.viaToken)
 			p := pageResp{status: w.Code, header: w.Header(), body: w.Body.String()}.wantPage(t, tc.status)
 			if !strings.Contains(p.body, tc.says) {
 				t.Fatalf("the page does not say %q: %s", tc.says, p.body)

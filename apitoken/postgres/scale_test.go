@@ -113,7 +113,7 @@ func TestScale_ManagementStaysFastWithAMillionTokens(t *testing.T) {
 			return err
 		}},
 		{"admin: users, first page", func(int) error {
-			_, _, err := st.ListUsers(ctx, apitoken.Page{Limit: 100})
+			_, _, err := st.ListUsers(ctx, apitoken.UserFilter{Page: apitoken.Page{Limit: 100}})
 			return err
 		}},
 		{"reminders: tokens expiring in 30 days", func(int) error {

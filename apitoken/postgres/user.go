@@ -13,19 +13,39 @@ import (
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken/internal/cursor"
 )
 
-const userColumns = `id, email, view_only, disabled, roles, created_at`
+const userColumns = `id, name, email, kind, source, view_only, disabled, roles, group_roles, groups, created_at, last_seen_at`
 
 func scanUser(row pgx.Row) (apitoken.User, error) {
 	var u apitoken.User
-	var roles []string
-	if err := row.Scan(&u.ID, &u.Email, &u.ViewOnly, &u.Disabled, &roles, &u.CreatedAt); err != nil {
+	var roles, groupRoles []string
+	if err := row.Scan(&u.ID, &u.Name, &u.Email, &u.Kind, &u.Source, &u.ViewOnly, &u.Disabled, &roles, &groupRoles,
+		&u.Groups, &u.CreatedAt, &u.LastSeenAt); err != nil {
 		return apitoken.User{}, err
 	}
 	u.CreatedAt = u.CreatedAt.UTC()
-	for _, r := range roles {
-		u.Roles = append(u.Roles, apitoken.Role(r))
+	u.LastSeenAt = fromDB(u.LastSeenAt)
+	u.Roles = toRoles(roles)
+	u.GroupRoles = toRoles(groupRoles)
+	if len(u.Groups) == 0 {
+		u.Groups = nil
 	}
 	return u, nil
+}
+
+func toRoles(s []string) []apitoken.Role {
+	var out []apitoken.Role
+	for _, r := range s {
+		out = append(out, apitoken.Role(r))
+	}
+	return out
+}
+
+func fromRoles(roles []apitoken.Role) []string {
+	out := make([]string, len(roles))
+	for i, r := range roles {
+		out[i] = string(r)
+	}
+	return out
 }
 
 // GetUser returns the user with that id.
@@ -40,18 +60,28 @@ func (s *Store) GetUser(ctx context.Context, id string) (apitoken.User, error) {
 	return u, nil
 }
 
-// ListUsers lists users, newest first (by CreatedAt, then id).
-func (s *Store) ListUsers(ctx context.Context, page apitoken.Page) ([]apitoken.User, string, error) {
+// ListUsers lists users matching f, newest first (by CreatedAt, then id).
+func (s *Store) ListUsers(ctx context.Context, f apitoken.UserFilter) ([]apitoken.User, string, error) {
+	page := f.Page
 	n := cursor.Limit(page)
-	q := `SELECT ` + userColumns + ` FROM users`
+	q := `SELECT ` + userColumns + ` FROM users WHERE true`
 	args := []any{}
+	if f.Kind != "" {
+		args = append(args, string(f.Kind))
+		q += fmt.Sprintf(` AND kind = $%d`, len(args))
+	}
+	if f.Q != "" {
+		args = append(args, f.Q)
+		q += fmt.Sprintf(` AND (strpos(lower(id), lower($%[1]d)) > 0 OR strpos(lower(name), lower($%[1]d)) > 0
+			OR strpos(lower(email), lower($%[1]d)) > 0)`, len(args))
+	}
 	if page.Cursor != "" {
 		created, id, err := cursor.ParseTime("u", page.Cursor)
 		if err != nil {
 			return nil, "", err
 		}
-		q += ` WHERE (created_at, id) < ($1, $2)`
 		args = append(args, time.UnixMicro(created).UTC(), id)
+		q += fmt.Sprintf(` AND (created_at, id) < ($%d, $%d)`, len(args)-1, len(args))
 	}
 	q += fmt.Sprintf(` ORDER BY created_at DESC, id DESC LIMIT $%d`, len(args)+1)
 	args = append(args, n+1)
@@ -107,13 +137,20 @@ func (s *Store) UpdateUser(ctx context.Context, id string, fn func(u *apitoken.U
 			u.CreatedAt = time.Now()
 		}
 		u.CreatedAt = stored(u.CreatedAt)
+		u.LastSeenAt = storedPtr(u.LastSeenAt)
 		u.Roles = normalizeRoles(u.Roles)
-		roles := make([]string, len(u.Roles))
-		for i, r := range u.Roles {
-			roles[i] = string(r)
+		u.GroupRoles = normalizeRoles(u.GroupRoles)
+		if len(u.Groups) == 0 {
+			u.Groups = nil
 		}
-		if _, err := tx.Exec(ctx, `UPDATE users SET email = $1, view_only = $2, disabled = $3, roles = $4, created_at = $5
-			WHERE id = $6`, u.Email, u.ViewOnly, u.Disabled, roles, u.CreatedAt, u.ID); err != nil {
+		groups := u.Groups
+		if groups == nil {
+			groups = []string{}
+		}
+		if _, err := tx.Exec(ctx, `UPDATE users SET name = $1, email = $2, kind = $3, source = $4, view_only = $5,
+			disabled = $6, roles = $7, group_roles = $8, groups = $9, created_at = $10, last_seen_at = $11
+			WHERE id = $12`, u.Name, u.Email, string(u.Kind), string(u.Source), u.ViewOnly, u.Disabled,
+			fromRoles(u.Roles), fromRoles(u.GroupRoles), groups, u.CreatedAt, u.LastSeenAt, u.ID); err != nil {
 			return fmt.Errorf("updating user: %w", dbErr(err))
 		}
 		for _, l := range logs {

@@ -14,24 +14,44 @@ import (
 )
 
 // userColumns reads a user and its roles (space-separated, sorted) in one
-// query.
-const userColumns = `id, email, view_only, disabled, created_at,
+// query. Group roles are space-separated, groups one per line.
+const userColumns = `id, name, email, kind, source, view_only, disabled, created_at, last_seen_at, group_roles, groups,
 	(SELECT group_concat(role, ' ' ORDER BY role) FROM user_roles WHERE user_id = users.id)`
 
 func scanUser(row interface{ Scan(...any) error }) (apitoken.User, error) {
 	var u apitoken.User
 	var created int64
+	var lastSeen sql.NullInt64
+	var groupRoles, groups string
 	var roles sql.NullString
-	if err := row.Scan(&u.ID, &u.Email, &u.ViewOnly, &u.Disabled, &created, &roles); err != nil {
+	if err := row.Scan(&u.ID, &u.Name, &u.Email, &u.Kind, &u.Source, &u.ViewOnly, &u.Disabled, &created, &lastSeen,
+		&groupRoles, &groups, &roles); err != nil {
 		return apitoken.User{}, err
 	}
 	u.CreatedAt = fromMicros(created)
-	if roles.String != "" {
-		for _, r := range strings.Fields(roles.String) {
-			u.Roles = append(u.Roles, apitoken.Role(r))
-		}
+	u.LastSeenAt = timePtr(lastSeen)
+	u.Roles = splitRoles(roles.String)
+	u.GroupRoles = splitRoles(groupRoles)
+	if groups != "" {
+		u.Groups = strings.Split(groups, "\n")
 	}
 	return u, nil
+}
+
+func splitRoles(s string) []apitoken.Role {
+	var out []apitoken.Role
+	for _, r := range strings.Fields(s) {
+		out = append(out, apitoken.Role(r))
+	}
+	return out
+}
+
+func joinRoles(roles []apitoken.Role) string {
+	s := make([]string, len(roles))
+	for i, r := range roles {
+		s[i] = string(r)
+	}
+	return strings.Join(s, " ")
 }
 
 // GetUser returns the user with that id.
@@ -46,17 +66,26 @@ func (s *Store) GetUser(ctx context.Context, id string) (apitoken.User, error) {
 	return u, nil
 }
 
-// ListUsers lists users, newest first.
-func (s *Store) ListUsers(ctx context.Context, page apitoken.Page) ([]apitoken.User, string, error) {
+// ListUsers lists users matching f, newest first.
+func (s *Store) ListUsers(ctx context.Context, f apitoken.UserFilter) ([]apitoken.User, string, error) {
+	page := f.Page
 	n := cursor.Limit(page)
-	q := `SELECT ` + userColumns + ` FROM users`
+	q := `SELECT ` + userColumns + ` FROM users WHERE 1`
 	args := []any{}
+	if f.Kind != "" {
+		q += ` AND kind = ?`
+		args = append(args, string(f.Kind))
+	}
+	if f.Q != "" {
+		q += ` AND (instr(lower(id), lower(?)) > 0 OR instr(lower(name), lower(?)) > 0 OR instr(lower(email), lower(?)) > 0)`
+		args = append(args, f.Q, f.Q, f.Q)
+	}
 	if page.Cursor != "" {
 		created, id, err := cursor.ParseTime("u", page.Cursor)
 		if err != nil {
 			return nil, "", err
 		}
-		q += ` WHERE (created_at, id) < (?, ?)`
+		q += ` AND (created_at, id) < (?, ?)`
 		args = append(args, created, id)
 	}
 	q += ` ORDER BY created_at DESC, id DESC LIMIT ?`
@@ -100,14 +129,23 @@ func (s *Store) UpdateUser(ctx context.Context, id string, fn func(u *apitoken.U
 			u.CreatedAt = time.Now()
 		}
 		u.CreatedAt = stored(u.CreatedAt)
+		u.LastSeenAt = storedPtr(u.LastSeenAt)
 		u.Roles = normalizeRoles(u.Roles)
+		u.GroupRoles = normalizeRoles(u.GroupRoles)
+		if len(u.Groups) == 0 {
+			u.Groups = nil
+		}
 
 		if created {
-			_, err = tx.ExecContext(ctx, `INSERT INTO users (id, email, view_only, disabled, created_at) VALUES (?, ?, ?, ?, ?)`,
-				u.ID, u.Email, u.ViewOnly, u.Disabled, micros(u.CreatedAt))
+			_, err = tx.ExecContext(ctx, `INSERT INTO users (id, name, email, kind, source, view_only, disabled, created_at,
+				last_seen_at, group_roles, groups) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				u.ID, u.Name, u.Email, string(u.Kind), string(u.Source), u.ViewOnly, u.Disabled, micros(u.CreatedAt),
+				nullMicros(u.LastSeenAt), joinRoles(u.GroupRoles), strings.Join(u.Groups, "\n"))
 		} else {
-			_, err = tx.ExecContext(ctx, `UPDATE users SET email = ?, view_only = ?, disabled = ?, created_at = ? WHERE id = ?`,
-				u.Email, u.ViewOnly, u.Disabled, micros(u.CreatedAt), u.ID)
+			_, err = tx.ExecContext(ctx, `UPDATE users SET name = ?, email = ?, kind = ?, source = ?, view_only = ?, disabled = ?,
+				created_at = ?, last_seen_at = ?, group_roles = ?, groups = ? WHERE id = ?`,
+				u.Name, u.Email, string(u.Kind), string(u.Source), u.ViewOnly, u.Disabled, micros(u.CreatedAt),
+				nullMicros(u.LastSeenAt), joinRoles(u.GroupRoles), strings.Join(u.Groups, "\n"), u.ID)
 		}
 		if err != nil {
 			return fmt.Errorf("updating user: %w", dbErr(err))

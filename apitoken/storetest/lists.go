@@ -313,7 +313,7 @@ func testMalformedCursor(t *testing.T, s apitoken.Store) {
 	putUser(t, s, "bob", t0.Add(time.Second))
 	createToken(t, s, newToken("alice", "one", t0))
 	createToken(t, s, newToken("alice", "two", t0.Add(time.Second)))
-	_, userNext, err := s.ListUsers(t.Context(), apitoken.Page{Limit: 1})
+	_, userNext, err := s.ListUsers(t.Context(), apitoken.UserFilter{Page: apitoken.Page{Limit: 1}})
 	if err != nil || userNext == "" {
 		t.Fatalf("ListUsers: next %q, %v", userNext, err)
 	}
@@ -329,7 +329,7 @@ func testMalformedCursor(t *testing.T, s apitoken.Store) {
 		}
 	}
 	for _, c := range []string{"!!not base64!!", "bm90LWEtY3Vyc29y", "%%%", "AAAA", strings.Repeat("x", 40)} {
-		_, _, err := s.ListUsers(t.Context(), apitoken.Page{Cursor: c})
+		_, _, err := s.ListUsers(t.Context(), apitoken.UserFilter{Page: apitoken.Page{Cursor: c}})
 		check(fmt.Sprintf("ListUsers with cursor %q", c), err)
 		_, _, err = s.ListTokens(t.Context(), apitoken.TokenFilter{Now: t0, Page: apitoken.Page{Cursor: c}})
 		check(fmt.Sprintf("ListTokens with cursor %q", c), err)
@@ -339,14 +339,14 @@ func testMalformedCursor(t *testing.T, s apitoken.Store) {
 	// So is a cursor whose id is not text a store can hold.
 	for _, id := range []string{"\xff", "tok_\x00"} {
 		c := base64.RawURLEncoding.EncodeToString([]byte("u:0:" + id))
-		_, _, err := s.ListUsers(t.Context(), apitoken.Page{Cursor: c})
+		_, _, err := s.ListUsers(t.Context(), apitoken.UserFilter{Page: apitoken.Page{Cursor: c}})
 		check(fmt.Sprintf("ListUsers with cursor %q", c), err)
 		c = base64.RawURLEncoding.EncodeToString([]byte("t:0:" + id))
 		_, _, err = s.ListTokens(t.Context(), apitoken.TokenFilter{Now: t0, Page: apitoken.Page{Cursor: c}})
 		check(fmt.Sprintf("ListTokens with cursor %q", c), err)
 	}
 	// A truncated cursor is malformed too.
-	_, _, err = s.ListUsers(t.Context(), apitoken.Page{Cursor: userNext[:len(userNext)/2]})
+	_, _, err = s.ListUsers(t.Context(), apitoken.UserFilter{Page: apitoken.Page{Cursor: userNext[:len(userNext)/2]}})
 	check("ListUsers with a truncated cursor", err)
 	_, _, err = s.ListLogs(t.Context(), apitoken.LogFilter{Page: apitoken.Page{Cursor: logNext[:1]}})
 	check("ListLogs with a truncated cursor", err)

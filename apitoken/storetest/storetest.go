@@ -26,6 +26,8 @@ func Run(t *testing.T, newStore func(t *testing.T) apitoken.Store) {
 		{"UserRolesRoundTripSorted", testUserRoles},
 		{"UpdateUserWritesTheLogsFnReturns", testUpdateUserLogs},
 		{"ListUsersIsNewestFirstAndPaginates", testListUsers},
+		{"UserIdentityFieldsRoundTrip", testUserIdentityRoundTrip},
+		{"ListUsersFiltersByKindAndText", testListUsersFilters},
 
 		// Tokens.
 		{"CreateTokenNeedsAnExistingOwner", testCreateTokenNeedsOwner},

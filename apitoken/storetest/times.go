@@ -22,7 +22,7 @@ func testTimeRoundTrip(t *testing.T, s apitoken.Store) {
 		t.Fatal(err)
 	}
 	gotU, _ := s.GetUser(t.Context(), "alice")
-	users, _, _ := s.ListUsers(t.Context(), apitoken.Page{})
+	users, _, _ := s.ListUsers(t.Context(), apitoken.UserFilter{Page: apitoken.Page{}})
 	for what, tm := range map[string]time.Time{"UpdateUser": u.CreatedAt, "GetUser": gotU.CreatedAt, "ListUsers": users[0].CreatedAt} {
 		if !tm.Equal(want) || !isUTC(tm) || tm != want {
 			t.Errorf("%s CreatedAt = %v (%s), want %v in UTC", what, tm, tm.Location(), want)

@@ -208,7 +208,7 @@ func testListUsers(t *testing.T, s apitoken.Store) {
 	var got []string
 	page := apitoken.Page{Limit: 2}
 	for i := 0; ; i++ {
-		users, next, err := s.ListUsers(t.Context(), page)
+		users, next, err := s.ListUsers(t.Context(), apitoken.UserFilter{Page: page})
 		if err != nil {
 			t.Fatalf("ListUsers: %v", err)
 		}
@@ -229,7 +229,7 @@ func testListUsers(t *testing.T, s apitoken.Store) {
 	if !slices.Equal(got, want) {
 		t.Errorf("ListUsers pages = %q, want %q", got, want)
 	}
-	users, next, err := s.ListUsers(t.Context(), apitoken.Page{})
+	users, next, err := s.ListUsers(t.Context(), apitoken.UserFilter{Page: apitoken.Page{}})
 	if err != nil {
 		t.Fatalf("ListUsers: %v", err)
 	}

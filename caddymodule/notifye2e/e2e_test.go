@@ -1,18 +1,13 @@
 package notifye2e_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"os"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/caddyserver/caddy/v2/caddytest"
 
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
 	"github.com/caddy-apitokens/caddy-apitokens/internal/caddytesting"
@@ -26,12 +21,7 @@ import (
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 )
 
-// The ports of this package's test Caddy, free ports picked in TestMain, so
-// that test binaries of this and other packages can run at the same time.
-var adminPort, httpPort int
-
 func TestMain(m *testing.M) {
-	adminPort, httpPort = caddytesting.FreePort(), caddytesting.FreePort()
 	// The secrets reach the config through placeholders, as in production.
 	os.Setenv("NOTIFYE2E_SMTP_PASSWORD", "mail-secret")
 	os.Setenv("NOTIFYE2E_WEBHOOK_SECRET", "whsec-e2e-0123456789")
@@ -70,13 +60,10 @@ http://localhost:%[2]d {
 `
 
 type env struct {
-	t      *testing.T
-	tester *caddytest.Tester
-	smtp   *notifytest.SMTPServer
-	db     string
-	key    string
-	users  string
-	log    string // Caddy's log
+	*caddytesting.Env
+	smtp  *notifytest.SMTPServer
+	key   string
+	users string
 }
 
 func webhooks(urls ...string) string {
@@ -89,9 +76,8 @@ func webhooks(urls ...string) string {
 
 func newEnv(t *testing.T, hooks ...string) *env {
 	t.Helper()
-	e := &env{t: t, smtp: notifytest.NewSMTPServer(t, "none", notifytest.WithAuth("mailer", "mail-secret")),
-		db: t.TempDir() + "/t.db", log: t.TempDir() + "/caddy.log", key: apitoken.GenerateKeySecret(), users: caddytesting.Accounts(t, "\t\t", "root", "alice")}
-	e.tester = caddytesting.NewTester(t, adminPort)
+	e := &env{Env: caddytesting.New(t), smtp: notifytest.NewSMTPServer(t, "none", notifytest.WithAuth("mailer", "mail-secret")),
+		key: apitoken.GenerateKeySecret(), users: caddytesting.Accounts(t, "\t\t", "root", "alice")}
 	e.load(hooks...)
 	e.call("root", "PUT", "/admin/users/alice", `{"email": "alice@example.com"}`, 200)
 	e.call("root", "PUT", "/admin/users/alice/roles/api_tokens", "", 200)
@@ -100,46 +86,20 @@ func newEnv(t *testing.T, hooks ...string) *env {
 
 // load (re)loads the config with these webhooks.
 func (e *env) load(hooks ...string) {
-	e.t.Helper()
-	e.tester.InitServer(fmt.Sprintf(config, adminPort, httpPort, e.db, e.key, e.smtp.Addr, webhooks(hooks...), e.users, e.log), "caddyfile")
-	if e.t.Failed() {
-		e.t.FailNow()
-	}
+	e.T.Helper()
+	e.Load(fmt.Sprintf(config, caddytesting.AdminPort, caddytesting.HTTPPort, e.Dir+"/t.db", e.key, e.smtp.Addr, webhooks(hooks...), e.users, e.Log))
 }
 
+// call sends a request as user and checks its status; the answer is the
+// JSON object.
 func (e *env) call(user, method, path, body string, status int) map[string]any {
-	e.t.Helper()
-	var r io.Reader
-	if body != "" {
-		r = bytes.NewBufferString(body)
-	}
-	req, err := http.NewRequest(method, fmt.Sprintf("http://localhost:%d%s", httpPort, path), r)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	req.SetBasicAuth(user, "pw-"+user)
-	res, err := e.tester.Client.Do(req)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer res.Body.Close()
-	raw, _ := io.ReadAll(res.Body)
-	if res.StatusCode != status {
-		e.t.Fatalf("%s %s as %s: status %d, want %d: %s", method, path, user, res.StatusCode, status, raw)
-	}
-	var out map[string]any
-	if err := json.Unmarshal(raw, &out); err != nil {
-		e.t.Fatalf("%s %s: %v: %s", method, path, err, raw)
-	}
-	return out
+	e.T.Helper()
+	return e.Call(user, method, path, body).Want(status, "").JSON
 }
 
 // generate creates a token of alice and generates it: its id and JWT.
 func (e *env) generate(name string) (string, string) {
-	e.t.Helper()
+	e.T.Helper()
 	tok := e.call("alice", "POST", "/tokens", fmt.Sprintf(`{"name": %q, "expires": "30d", "scopes": ["report"]}`, name), 201)
 	id := tok["id"].(string)
 	gen := e.call("alice", "POST", "/tokens/"+id+"/generate", "", 200)
@@ -158,24 +118,12 @@ func noJWT(t *testing.T, what, s, jwt string) {
 
 // outbox is GET /admin/notifications as root.
 func (e *env) outbox(query string) []map[string]any {
-	e.t.Helper()
+	e.T.Helper()
 	var out []map[string]any
 	for _, n := range e.call("root", "GET", "/admin/notifications"+query, "", 200)["notifications"].([]any) {
 		out = append(out, n.(map[string]any))
 	}
 	return out
-}
-
-// eventually retries check until it passes or 10 s have gone.
-func eventually(t *testing.T, what string, check func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !check() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not after 10 s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 func TestE2E_GenerationAndRevocationReachTheOwnerAndTheWebhooks(t *testing.T) {
@@ -215,7 +163,7 @@ func TestE2E_GenerationAndRevocationReachTheOwnerAndTheWebhooks(t *testing.T) {
 	hook.WaitFor(t, 2, 10*time.Second)
 
 	// Admins see what was sent; others may not look.
-	eventually(t, "4 notifications marked sent", func() bool { return len(e.outbox("?state=sent")) == 4 })
+	caddytesting.Eventually(t, 10*time.Second, "4 notifications marked sent", func() bool { return len(e.outbox("?state=sent")) == 4 })
 	for _, n := range e.outbox("") {
 		if n["token_id"] != id || n["attempts"] != 1.0 || n["last_error"] != nil {
 			t.Errorf("notification %v", n)
@@ -250,7 +198,7 @@ func TestE2E_AFailingWebhookIsVisibleToAdminsAndNeverBreaksGeneration(t *testing
 	}
 	e.smtp.WaitFor(t, 1, 10*time.Second)
 	var n map[string]any
-	eventually(t, "the webhook's failed attempt shown", func() bool {
+	caddytesting.Eventually(t, 10*time.Second, "the webhook's failed attempt shown", func() bool {
 		ns := e.outbox("?state=pending&token=" + id)
 		if len(ns) == 1 && ns[0]["attempts"] == 1.0 {
 			n = ns[0]
@@ -280,7 +228,7 @@ func TestE2E_AWebhookURLIsShownAndLoggedWithoutItsPath(t *testing.T) {
 	id, _ := e.generate("Excel")
 
 	var raw []byte
-	eventually(t, "both webhooks' failed attempts shown", func() bool {
+	caddytesting.Eventually(t, 10*time.Second, "both webhooks' failed attempts shown", func() bool {
 		out := e.call("root", "GET", "/admin/notifications?state=pending&token="+id, "", 200)
 		raw, _ = json.Marshal(out)
 		ns := out["notifications"].([]any)
@@ -296,7 +244,7 @@ func TestE2E_AWebhookURLIsShownAndLoggedWithoutItsPath(t *testing.T) {
 			t.Errorf("GET /admin/notifications lacks %q: %s", want, raw)
 		}
 	}
-	logs, err := os.ReadFile(e.log)
+	logs, err := os.ReadFile(e.Log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -132,6 +132,14 @@ type roundTripper struct {
 	spec SpecPath
 }
 
+// CloseIdleConnections closes base's idle connections, as a client's
+// CloseIdleConnections asks.
+func (rt roundTripper) CloseIdleConnections() {
+	if c, ok := rt.base.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
+}
+
 func (rt roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 	res, err := rt.base.RoundTrip(req)
 	if err != nil || req.Method == http.MethodHead {

@@ -58,21 +58,42 @@ func FromToken(t *apitoken.Token, now time.Time) Token {
 
 // User is the JSON form of a user.
 type User struct {
-	ID        string          `json:"id"`
-	Email     string          `json:"email"`
-	ViewOnly  bool            `json:"view_only"`
-	Disabled  bool            `json:"disabled"`
-	Roles     []apitoken.Role `json:"roles"`
-	CreatedAt *Time           `json:"created_at"`
+	ID       string `json:"id"`
+	Name     string `json:"name"`
+	Email    string `json:"email"`
+	Kind     string `json:"kind"`
+	Source   string `json:"source"`
+	ViewOnly bool   `json:"view_only"`
+	Disabled bool   `json:"disabled"`
+	// Roles is every role in effect; GroupRoles those of them that come
+	// from identity-provider groups.
+	Roles      []apitoken.Role `json:"roles"`
+	GroupRoles []apitoken.Role `json:"group_roles"`
+	Groups     []string        `json:"groups"`
+	CreatedAt  *Time           `json:"created_at"`
+	LastSeenAt *Time           `json:"last_seen_at"`
 }
 
 // FromUser is u as clients see it.
 func FromUser(u *apitoken.User) User {
-	roles := u.Roles
-	if roles == nil {
-		roles = []apitoken.Role{}
+	j := User{ID: u.ID, Name: u.Name, Email: u.Email, Kind: string(u.Kind), Source: string(u.Source),
+		ViewOnly: u.ViewOnly, Disabled: u.Disabled, Roles: nonNil(u.EffectiveRoles()), GroupRoles: nonNil(u.GroupRoles),
+		Groups: nonNil(u.Groups), CreatedAt: jsonTime(&u.CreatedAt), LastSeenAt: jsonTime(u.LastSeenAt)}
+	if j.Kind == "" {
+		j.Kind = string(apitoken.KindPerson)
 	}
-	return User{ID: u.ID, Email: u.Email, ViewOnly: u.ViewOnly, Disabled: u.Disabled, Roles: roles, CreatedAt: jsonTime(&u.CreatedAt)}
+	if j.Source == "" {
+		j.Source = string(apitoken.SourceManual)
+	}
+	return j
+}
+
+// nonNil is s, or an empty list for nil, so that JSON shows [] and not null.
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
 }
 
 // Log is the JSON form of a log row.

@@ -49,7 +49,7 @@ func (e *env) serveDashboard(l net.Listener) string {
 	srv.Listener.Close()
 	srv.Listener = l
 	srv.Start()
-	e.t.Cleanup(srv.Close)
+	e.T.Cleanup(srv.Close)
 	return srv.URL
 }
 

@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -15,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caddyserver/caddy/v2/caddytest"
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
@@ -38,20 +36,17 @@ import (
 // Ports of this package's test Caddy, free ports picked in TestMain, so
 // that test binaries of this and other packages can run at the same time.
 var (
-	adminPort   int
-	managePort  int // basic_auth + api_token_admin: the pages
-	reportsPort int // api_token_auth + reverse_proxy to the upstream
-	prefixPort  int // the same as managePort, under handle_path /manage/*
-	dashPort    int // a dashboard on 127.0.0.1, an origin the guard's cors lists
+	adminPort   = caddytesting.AdminPort
+	managePort  = caddytesting.HTTPPort   // basic_auth + api_token_admin: the pages
+	reportsPort = caddytesting.FreePort() // api_token_auth + reverse_proxy to the upstream
+	prefixPort  = caddytesting.FreePort() // the same as managePort, under handle_path /manage/*
+	dashPort    = caddytesting.FreePort() // a dashboard on 127.0.0.1, an origin the guard's cors lists
 )
 
 // chromiumPath is Debian's chromium; .ci/run installs it.
 const chromiumPath = "/usr/bin/chromium"
 
 func TestMain(m *testing.M) {
-	adminPort, managePort = caddytesting.FreePort(), caddytesting.FreePort()
-	reportsPort, prefixPort = caddytesting.FreePort(), caddytesting.FreePort()
-	dashPort = caddytesting.FreePort()
 	os.Exit(caddytesting.Main(m))
 }
 
@@ -115,9 +110,8 @@ Promise.allSettled([
 
 // env is a running Caddy with its upstream, and a headless Chromium.
 type env struct {
-	t       *testing.T
-	tester  *caddytest.Tester
-	manage  string // the pages and the JSON routes
+	*caddytesting.Env
+	manage  string // the pages and the JSON routes (the Env's Base)
 	reports string // the guarded report API
 	foreign string // another web site, which tries to frame the pages and change tokens
 	browser context.Context
@@ -129,11 +123,8 @@ func newEnv(t *testing.T) *env {
 	if _, err := os.Stat(chromiumPath); err != nil {
 		t.Skipf("the browser tests need Debian's chromium at %s (apt-get install chromium): %v", chromiumPath, err)
 	}
-	e := &env{
-		t:       t,
-		manage:  fmt.Sprintf("http://localhost:%d", managePort),
-		reports: fmt.Sprintf("http://localhost:%d", reportsPort),
-	}
+	e := &env{Env: caddytesting.New(t), reports: fmt.Sprintf("http://localhost:%d", reportsPort)}
+	e.manage = e.Base
 	e.up = caddytesting.NewUpstreamFunc(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprintf(w, `{"report": %q, "requested_by": %q, "rows": [{"region": "North", "amount": 120}, {"region": "South", "amount": 80}]}`,
@@ -146,12 +137,8 @@ func newEnv(t *testing.T) *env {
 	t.Cleanup(foreign.Close)
 	e.foreign = foreign.URL
 
-	e.tester = caddytesting.NewTester(t, adminPort)
-	e.tester.InitServer(fmt.Sprintf(config, adminPort, managePort, reportsPort, filepath.Join(t.TempDir(), "t.db"),
-		apitoken.GenerateKeySecret(), caddytesting.Accounts(t, "\t\t", users...), strings.TrimPrefix(e.up.URL, "http://"), prefixPort, dashPort), "caddyfile")
-	if t.Failed() {
-		t.FailNow()
-	}
+	e.Load(fmt.Sprintf(config, adminPort, managePort, reportsPort, filepath.Join(e.Dir, "t.db"),
+		apitoken.GenerateKeySecret(), caddytesting.Accounts(t, "\t\t", users...), strings.TrimPrefix(e.up.URL, "http://"), prefixPort, dashPort))
 
 	// One browser per test, with a fresh profile; each user gets a tab.
 	profile := t.TempDir()
@@ -187,40 +174,16 @@ func newEnv(t *testing.T) *env {
 
 // api calls a JSON route as user and returns the decoded answer.
 func (e *env) api(user, method, path, body string, status int) map[string]any {
-	e.t.Helper()
-	var rd io.Reader
-	if body != "" {
-		rd = strings.NewReader(body)
-	}
-	req, err := http.NewRequest(method, e.manage+path, rd)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	req.SetBasicAuth(user, "pw-"+user)
-	res, err := e.tester.Client.Do(req)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer res.Body.Close()
-	raw, _ := io.ReadAll(res.Body)
-	if res.StatusCode != status {
-		e.t.Fatalf("%s %s %s: %d, want %d: %s", user, method, path, res.StatusCode, status, raw)
-	}
-	var out map[string]any
-	if err := json.Unmarshal(raw, &out); err != nil {
-		e.t.Fatalf("%s %s %s: %v: %s", user, method, path, err, raw)
-	}
-	return out
+	e.T.Helper()
+	return e.Call(user, method, path, body).Want(status, "").JSON
 }
 
 // report calls the guarded report API with a JWT, as Excel would, and
 // returns the status and the body.
 func (e *env) report(path, jwt string) (int, string) {
-	e.t.Helper()
-	return caddytesting.GetWithToken(e.t, e.tester.Client, e.reports+path, jwt)
+	e.T.Helper()
+	a := caddytesting.Send(e.T, e.Tester.Client, caddytesting.Call{Method: "GET", Base: e.reports, Path: path, Header: []string{"Authorization", "Bearer " + jwt}})
+	return a.Status, a.Raw
 }
 
 func (e *env) upstreamCalls() int { return int(e.up.Hits.Load()) }
@@ -229,25 +192,20 @@ func (e *env) upstreamCalls() int { return int(e.up.Hits.Load()) }
 // hold an entry of the activity (AUTHENTICATE rows are written in the
 // background).
 func (e *env) waitForLog(user, id, activity string) {
-	e.t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	e.T.Helper()
+	caddytesting.Eventually(e.T, 5*time.Second, "a "+activity+" log of "+id, func() bool {
 		logs, _ := e.api(user, "GET", "/tokens/"+id+"/logs", "", 200)["logs"].([]any)
 		for _, l := range logs {
 			if l.(map[string]any)["activity"] == activity {
-				return
+				return true
 			}
 		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("no %s log of %s after 5s: %v", activity, id, logs)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return false
+	})
 }
 
-// tab is a browser tab signed in as one user.
 type tab struct {
-	t    *testing.T
+	t    testing.TB
 	e    *env
 	user string
 	ctx  context.Context
@@ -261,7 +219,7 @@ type tab struct {
 // as a browser does once its user has signed in; for user "", a tab that
 // has signed in nowhere.
 func (e *env) tab(user string) *tab {
-	t := e.t
+	t := e.T
 	t.Helper()
 	ctx, cancel := chromedp.NewContext(e.browser)
 	t.Cleanup(cancel)

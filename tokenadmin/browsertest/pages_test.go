@@ -313,7 +313,7 @@ func TestBrowser_AdminManagesUsersAndRoles(t *testing.T) {
 	e := newEnv(t)
 	b := e.tab("root")
 	b.open("/ui/admin/users")
-	b.waitFor("the users", `document.querySelectorAll("#users tbody tr").length === 3`)
+	b.waitFor("the users", `document.querySelectorAll("#users tbody tr").length === 4`) // root too, made at sign-in
 
 	// Add dave with an email and the token role.
 	b.click("#add-user")
@@ -373,7 +373,7 @@ func TestBrowser_AdminManagesUsersAndRoles(t *testing.T) {
 	}
 	a := e.tab("alice")
 	a.open("/ui/admin/users")
-	a.waitFor("the users, for alice the admin", `document.querySelectorAll("#users tbody tr").length === 4`)
+	a.waitFor("the users, for alice the admin", `document.querySelectorAll("#users tbody tr").length === 5`) // and dave
 }
 
 // Another web site cannot show the pages in a frame, nor change tokens
