@@ -19,6 +19,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
+	"github.com/caddy-apitokens/caddy-apitokens/internal/apispec"
 	"github.com/caddy-apitokens/caddy-apitokens/internal/caddytesting"
 	"github.com/caddy-apitokens/caddy-apitokens/internal/wire"
 	"github.com/caddy-apitokens/caddy-apitokens/tokenadmin"
@@ -66,7 +67,12 @@ http://localhost:%[2]d {
 }
 `
 
-type env struct{ *caddytesting.Env }
+type env struct {
+	*caddytesting.Env
+	// addr is a proxy in front of the admin endpoint that checks every
+	// answer of the admin API against docs/openapi.json.
+	addr string
+}
 
 // newEnv loads a fresh config, with its own database, into the test Caddy.
 func newEnv(t *testing.T) *env {
@@ -76,8 +82,9 @@ func newEnv(t *testing.T) *env {
 
 func loadConfig(t *testing.T, caddyfile string) *env {
 	t.Helper()
-	e := &env{caddytesting.New(t)}
+	e := &env{Env: caddytesting.New(t)}
 	e.Load(caddyfile)
+	e.addr = apispec.Proxy(t, adminAddr, tokenadmin.BasePath)
 	return e
 }
 
@@ -93,7 +100,7 @@ type result struct {
 // command tree the registered command builds, against the test Caddy.
 func (e *env) run(args ...string) result {
 	e.T.Helper()
-	return runCLI(e.T, append(args, "--address", adminAddr)...)
+	return runCLI(e.T, append(args, "--address", e.addr)...)
 }
 
 // runCLI runs `caddy api-tokens <args>` in this process, as caddycmd's root

@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
+	"github.com/caddy-apitokens/caddy-apitokens/docs"
 	"github.com/caddy-apitokens/caddy-apitokens/internal/jsonhttp"
 )
 
@@ -56,6 +57,8 @@ var (
 // routes is the route table: every management route, for both mounts.
 func (a *api) routes() []route {
 	return []route{
+		// This API's OpenAPI document, for any signed-in user.
+		{method: "GET", path: "/openapi.json", fn: a.openAPI},
 		// Self-service.
 		{method: "GET", path: "/tokens", fn: a.listTokens, query: tokensQuery},
 		{method: "POST", path: "/tokens", fn: a.createToken},
@@ -237,6 +240,13 @@ func unknownQuery(r *http.Request, known []string) error {
 			return apitoken.Errorf(apitoken.ErrInvalid, "unknown query parameter %q: this route takes %s", name, strings.Join(known, ", "))
 		}
 	}
+	return nil
+}
+
+// GET /openapi.json: docs/openapi.json, embedded.
+func (a *api) openAPI(w http.ResponseWriter, r *http.Request, _ apitoken.Caller) error {
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(docs.OpenAPI) // the client is gone if this fails
 	return nil
 }
 

@@ -3,12 +3,15 @@ package tokenadmin_test
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
+	"github.com/caddy-apitokens/caddy-apitokens/internal/apispec"
 	"github.com/caddy-apitokens/caddy-apitokens/internal/caddytesting"
 
 	// api_token_admin and the admin API; the api_tokens app,
@@ -85,6 +88,14 @@ func newEnv(t *testing.T) *env {
 	t.Helper()
 	e := &env{caddytesting.New(t)}
 	e.Load(fmt.Sprintf(e2eConfig, testAdminPort, testHTTPPort, e.Dir+"/t.db", apitoken.GenerateKeySecret(), caddytesting.Accounts(t, "\t\t\t", users...)))
+	// Every management answer is checked against docs/openapi.json.
+	site, operator := apispec.Site([]string{"/via-token", "/noauth"}, "/reports/"), apispec.Operator(tokenadmin.BasePath)
+	e.Tester.Client.Transport = apispec.Transport(t, e.Tester.Client.Transport, func(r *http.Request) (string, bool) {
+		if r.URL.Port() == strconv.Itoa(testAdminPort) {
+			return operator(r)
+		}
+		return site(r)
+	})
 	e.setUpUsers()
 	return e
 }
