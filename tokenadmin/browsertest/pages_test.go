@@ -438,3 +438,48 @@ func TestBrowser_OtherSitesCannotFrameThePagesOrChangeTokens(t *testing.T) {
 		t.Fatal("inline script or style ran in the page")
 	}
 }
+
+// A system admin adds a service account, finds it by kind and name, and
+// creates and generates its token in the page; the JWT opens the report API.
+// On All API Tokens, a service account's token can be generated again, a
+// person's cannot.
+func TestBrowser_AdminMakesAServiceAccountAndGeneratesItsToken(t *testing.T) {
+	e := newEnv(t)
+	e.api("alice", "POST", "/tokens", `{"name": "Excel sales", "expires": "30d", "scopes": ["meta"]}`, 201)
+	b := e.tab("root")
+	b.open("/ui/admin/users")
+	b.waitFor("the users", `document.querySelectorAll("#users tbody tr").length > 0`)
+	b.click("#add-user")
+	b.waitFor("the user dialog", `document.querySelector("#user-dialog").open`)
+	b.do(chromedp.SendKeys(chromedp.CSS("#user-id"), "svc-export"),
+		chromedp.SetValue(chromedp.CSS("#user-kind"), "service"),
+		chromedp.SendKeys(chromedp.CSS("#user-name"), "Nightly export"),
+		chromedp.Click(chromedp.CSS("#user-role-api_tokens")),
+		chromedp.Click(chromedp.CSS("#user-submit")))
+	b.waitFor("the service account's row", `!!document.querySelector('#users tr[data-user="svc-export"]')`)
+	if row := b.text(`#users tr[data-user="svc-export"]`); !strings.Contains(row, "Service account") ||
+		!strings.Contains(row, "Nightly export") || !strings.Contains(row, "never") {
+		t.Fatalf("svc-export's row: %q", row)
+	}
+	// Only service accounts, found by a part of the name.
+	b.do(chromedp.SetValue(chromedp.CSS("#filter-kind"), "service"), chromedp.SendKeys(chromedp.CSS("#filter-q"), "nightly"),
+		chromedp.Click(chromedp.CSS(`#filters button[type=submit]`)))
+	b.waitFor("the filtered list", `document.querySelectorAll("#users tbody tr").length === 1`)
+
+	b.click(`button[aria-label="New token svc-export"]`)
+	b.waitFor("the token dialog", `document.querySelector("#svc-token-dialog").open`)
+	b.do(chromedp.SendKeys(chromedp.CSS("#svc-token-name"), "export"), chromedp.Click(chromedp.CSS("#svc-token-submit")))
+	b.waitFor("the JWT", `document.querySelector("#admin-jwt-dialog").open && document.querySelector("#admin-jwt-value").value !== ""`)
+	jwt := eval[string](b, `document.querySelector("#admin-jwt-value").value`)
+	if status, body := e.report("/meta", jwt); status != 200 || !strings.Contains(body, "svc-export") {
+		t.Fatalf("the report API with the JWT the page showed: %d %s", status, body)
+	}
+	b.do(chromedp.Click(chromedp.CSS(`#admin-jwt-dialog [data-close]`)))
+	b.waitFor("the JWT dropped from the page once its dialog closed", `document.querySelector("#admin-jwt-value").value === ""`)
+
+	b.open("/ui/admin/tokens")
+	b.waitFor("the tokens", `document.querySelectorAll("#tokens tbody tr").length === 2`)
+	if n := eval[int](b, `document.querySelectorAll('#tokens button[data-action="generate"]').length`); n != 1 {
+		t.Fatalf("%d Generate buttons on All API Tokens, want 1 (the service account's, not alice's)", n)
+	}
+}

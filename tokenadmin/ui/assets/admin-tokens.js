@@ -1,8 +1,9 @@
 // All API Tokens (system admins): every user's tokens over GET /admin/tokens,
-// filtered by owner and status; revoke with POST /admin/tokens/{id}/revoke.
+// filtered by owner and status; revoke with POST /admin/tokens/{id}/revoke;
+// generate a service account's with POST /admin/tokens/{id}/generate.
 import {
 	$, api, enc, el, busy, notify, showError, clearError, confirmAction, showLogs, focusAction,
-	statusBadge, scopeTags, expiryCell, lastUsedCell, actionButton,
+	statusBadge, scopeTags, expiryCell, lastUsedCell, actionButton, showServiceJWT,
 } from "./common.js";
 
 const table = $("#tokens");
@@ -10,6 +11,7 @@ const filters = $("#filters");
 let tokens = [];
 let cursor = null;
 let query = "";
+let services = new Set(); // the ids of service accounts, whose tokens admins generate
 
 function filterQuery() {
 	const q = new URLSearchParams();
@@ -22,6 +24,7 @@ function filterQuery() {
 
 async function load(more) {
 	try {
+		if (!more) services = new Set((await api("GET", "admin/users?kind=service&limit=1000")).users.map((u) => u.id));
 		const data = await api("GET", "admin/tokens?limit=100" + (query ? "&" + query : "") + (more && cursor ? "&cursor=" + enc(cursor) : ""));
 		tokens = more ? tokens.concat(data.tokens) : data.tokens;
 		cursor = data.next_cursor;
@@ -42,6 +45,7 @@ function row(t) {
 	const revoked = t.status === "revoked";
 	const label = `${t.name} of ${t.owner}`;
 	const actions = [actionButton("logs", "Logs", t.id, label, () => showLogs(`Logs of “${t.name}” (${t.owner})`, "admin/logs?token=" + enc(t.id)))];
+	if (!revoked && services.has(t.owner)) actions.push(actionButton("generate", "Generate", t.id, label, () => generate(t.id)));
 	if (!revoked) actions.push(actionButton("revoke", "Revoke", t.id, label, () => revoke(t.id), "link-danger"));
 	return el("tr", { class: revoked ? "revoked" : "", dataset: { token: t.id } },
 		el("td", {}, t.owner),
@@ -68,6 +72,25 @@ async function revoke(id) {
 		render();
 		focusAction(id, "logs");
 		notify(`Token “${done.name}” of ${done.owner} revoked.`);
+	} catch (err) {
+		showError(err);
+	}
+}
+
+async function generate(id) {
+	const t = tokens.find((x) => x.id === id);
+	if (!t) return;
+	clearError();
+	if (t.status !== "not_generated" && !await confirmAction({
+		title: `Generate “${t.name}” of ${t.owner} again?`,
+		text: "The token in use stops working at once; the service needs the new one.",
+		ok: "Generate",
+	})) return;
+	try {
+		const res = await api("POST", `admin/tokens/${enc(id)}/generate`);
+		tokens = tokens.map((x) => (x.id === id ? res.details : x));
+		render();
+		showServiceJWT(res);
 	} catch (err) {
 		showError(err);
 	}

@@ -289,3 +289,42 @@ function logRow(l) {
 		el("td", { title: ua }, ua.length > 60 ? ua.slice(0, 57) + "…" : ua || "—"),
 		el("td", { class: "num" }, String(l.count)));
 }
+
+// copy puts the textarea's text on the clipboard; where the Clipboard API is
+// missing (a page not served over https or from localhost) it falls back to
+// selecting the text and the copy command.
+export async function copy(textarea) {
+	if (navigator.clipboard && navigator.clipboard.writeText) {
+		try {
+			await navigator.clipboard.writeText(textarea.value);
+			return true;
+		} catch {
+			// fall back below
+		}
+	}
+	textarea.focus();
+	textarea.select();
+	try {
+		return document.execCommand("copy");
+	} catch {
+		return false;
+	}
+}
+
+// showServiceJWT shows a service account token's new JWT (the answer of POST
+// admin/tokens/{id}/generate) in the admin JWT dialog, once: it is dropped
+// when the dialog closes.
+export function showServiceJWT(res) {
+	const dlg = $("#admin-jwt-dialog");
+	const value = $("#admin-jwt-value");
+	$("#admin-jwt-name").textContent = `${res.details.name} of ${res.details.owner}`;
+	$("#admin-jwt-expires").textContent = res.expires_at ? fmtTime(res.expires_at) : "Never";
+	$("#admin-jwt-copied").textContent = "";
+	value.value = res.token;
+	$("#admin-jwt-copy").onclick = async () => {
+		const ok = await copy(value);
+		$("#admin-jwt-copied").textContent = ok ? "Copied to the clipboard." : "Could not copy: select the token and press Ctrl+C.";
+	};
+	dlg.addEventListener("close", () => { value.value = ""; }, { once: true });
+	openDialog(dlg, $("#admin-jwt-copy"));
+}

@@ -2,7 +2,7 @@
 // /tokens/{id}/....
 import {
 	$, api, enc, el, busy, notify, showError, clearError, formError, openDialog, returnFocusTo,
-	confirmAction, showLogs, focusAction, statusBadge, scopeTags, expiryCell, lastUsedCell, actionButton, fmtTime, expiryLabels,
+	confirmAction, showLogs, focusAction, statusBadge, scopeTags, expiryCell, lastUsedCell, actionButton, fmtTime, expiryLabels, copy,
 } from "./common.js";
 import { clients, defaultURL } from "./clients.js";
 
@@ -186,27 +186,6 @@ async function copySnippet() {
 async function copyJWT() {
 	const ok = await copy(jwtValue);
 	$("#jwt-copied").textContent = ok ? "Copied to the clipboard." : "Could not copy: select the token and press Ctrl+C.";
-}
-
-// copy puts the textarea's text on the clipboard; where the Clipboard API is
-// missing (a page not served over https or from localhost) it falls back to
-// selecting the text and the copy command.
-async function copy(textarea) {
-	if (navigator.clipboard && navigator.clipboard.writeText) {
-		try {
-			await navigator.clipboard.writeText(textarea.value);
-			return true;
-		} catch {
-			// fall back below
-		}
-	}
-	textarea.focus();
-	textarea.select();
-	try {
-		return document.execCommand("copy");
-	} catch {
-		return false;
-	}
 }
 
 async function revoke(id) {
