@@ -39,7 +39,7 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	os.Exit(caddytesting.Main(m))
+	os.Exit(caddytesting.MainBuildingCaddy(m))
 }
 
 // e2eConfig is a Caddy with the api_tokens app (root is a system admin by

@@ -17,6 +17,7 @@ import (
 //		name   <placeholder>
 //		email  <placeholder>
 //		groups <placeholder>   # comma-separated
+//		groups_separator <sep> # default ","; Authentik's is "|"
 //	}]
 func parseAdmin(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	h.Next() // the directive name
@@ -40,8 +41,10 @@ func parseAdmin(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 			dst = &a.Email
 		case "groups":
 			dst = &a.Groups
+		case "groups_separator":
+			dst = &a.GroupsSeparator
 		default:
-			return nil, h.Errf("unrecognized api_token_admin option %q: use api_url, user, name, email or groups", h.Val())
+			return nil, h.Errf("unrecognized api_token_admin option %q: use api_url, user, name, email, groups or groups_separator", h.Val())
 		}
 		if *dst != "" {
 			return nil, h.Errf("api_token_admin: %s is given twice", h.Val())

@@ -25,6 +25,7 @@ func TestCaddyfile_DirectiveTakesOnlyItsOptions(t *testing.T) {
 		{"api_token_admin {\n\tadmins root\n}", false},
 		{"api_token_admin {\n\tuser\n}", false},
 		{"api_token_admin {\n\tgroups a b\n}", false},
+		{"api_token_admin {\n\tgroups {http.request.header.X-Authentik-Groups}\n\tgroups_separator |\n}", true},
 		{"api_token_admin {\n\tname {a}\n\tname {b}\n}", false},
 		{"api_token_admin {\n\tapi_url https://reports.example.com\n}", true},
 		{"api_token_admin {\n\tapi_url\n}", false},

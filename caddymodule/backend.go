@@ -56,7 +56,7 @@ func openBackend(ctx context.Context, s *Storage, logger *zap.Logger, slogger *s
 	notifyLogger := logger.Named("notify")
 	feedLogger := logger.Named("changes")
 	logger = logger.Named("audit")
-	state, err := apitoken.NewState(apitoken.StateConfig{Store: store})
+	state, err := apitoken.NewState(apitoken.StateConfig{Store: store, Now: clock})
 	if err != nil {
 		store.Close()
 		return nil, fmt.Errorf("api_tokens: %w", err)

@@ -10,7 +10,6 @@ import (
 	"os"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -595,64 +594,6 @@ func (e *guardEnv) tokenByName(name string) apitoken.Token {
 	}
 	e.T.Fatalf("no token %q", name)
 	return apitoken.Token{}
-}
-
-func TestGuard_ConcurrentRequestsAreCountedExactlyWithoutStoreQueries(t *testing.T) {
-	e := newGuardEnv(t)
-	tok, jwt := e.token("load", apitoken.Expiry30d, apitoken.DefaultScopes)
-	// The first request fills the caches.
-	if res, _ := e.do("GET", "/meta", bearer(jwt)...); res.StatusCode != 200 {
-		t.Fatalf("got %d", res.StatusCode)
-	}
-	lookups := e.app.Authenticator().Lookups()
-
-	const workers, each = 16, 50
-	var wg sync.WaitGroup
-	var failed atomic.Int64
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; i < each; i++ {
-				req, _ := http.NewRequest("GET", e.Base+"/meta/reports/sales", nil)
-				req.Header.Set("Authorization", "Bearer "+jwt)
-				req.Header.Set("User-Agent", "loadtest")
-				res, err := e.Tester.Client.Do(req)
-				if err != nil {
-					failed.Add(1)
-					continue
-				}
-				io.Copy(io.Discard, res.Body)
-				res.Body.Close()
-				if res.StatusCode != 200 {
-					failed.Add(1)
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	if failed.Load() != 0 {
-		t.Fatalf("%d requests failed", failed.Load())
-	}
-	if got := e.app.Authenticator().Lookups() - lookups; got != 0 {
-		t.Errorf("the steady state made %d store queries, want 0", got)
-	}
-	var counted int64
-	for _, l := range e.authLogs(tok.ID) {
-		if l.Result == apitoken.ResultOK && l.UserAgent == "loadtest" {
-			counted += l.Count
-		}
-	}
-	if counted != workers*each {
-		t.Errorf("counted %d OK authentications, want %d", counted, workers*each)
-	}
-	got, err := e.svc.OwnedToken(context.Background(), e.owner, tok.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st := got.StatusAt(time.Now()); st != apitoken.StatusGeneratedActive || got.LastUsedIP == "" {
-		t.Errorf("status %s, last used ip %q; want generated_active and an address", st, got.LastUsedIP)
-	}
 }
 
 func TestGuard_ReloadAndStopLoseNoAuditCount(t *testing.T) {

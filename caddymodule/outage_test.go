@@ -8,21 +8,12 @@ import (
 
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken/postgres/pgtest"
+	"github.com/caddy-apitokens/caddy-apitokens/internal/caddytesting"
 )
-
-// eventually retries f for up to 15 s.
-func eventually(t *testing.T, what string, f func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(15 * time.Second); !f(); time.Sleep(100 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s did not happen within 15 s", what)
-		}
-	}
-}
 
 // A PostgreSQL server really stopped and started under a running guard:
 // by default it fails closed with 503 (not 401: the token is not at fault)
-// once the change sequence could not be read for 1s, stale_if_error keeps
+// once the change sequence could not be read for 1s (on the test clock), stale_if_error keeps
 // cached tokens working for its window, the audit queue keeps every count,
 // and all recovers without a restart.
 func TestReliability_PostgresOutageFailsClosedAndRecovers(t *testing.T) {
@@ -56,16 +47,16 @@ func TestReliability_PostgresOutageFailsClosedAndRecovers(t *testing.T) {
 	if res.Header.Get("Retry-After") == "" || res.Header.Get("WWW-Authenticate") != "" {
 		t.Errorf("503 headers %v: want Retry-After and no challenge", res.Header)
 	}
-	time.Sleep(1100 * time.Millisecond)
+	e.clock.Advance(1100 * time.Millisecond)
 	expect(warm, 503, "down, the change sequence unread for 1s, no stale_if_error")
 
 	pg.Start()
-	eventually(t, "recovery without a restart", func() bool {
+	caddytesting.Eventually(t, 15*time.Second, "recovery without a restart", func() bool {
 		res, _ := e.do("GET", "/meta", bearer(cold)...)
 		return res.StatusCode == 200
 	})
 	expect(warm, 200, "after the outage")
-	eventually(t, "the audit queue draining", func() bool { return e.app.Auditor().Flush(context.Background()) == nil })
+	caddytesting.Eventually(t, 15*time.Second, "the audit queue draining", func() bool { return e.app.Auditor().Flush(context.Background()) == nil })
 	if logged := e.loggedOK(warmTok.ID); logged != int64(answeredOK) {
 		t.Errorf("%d OK answers for the warm token, %d in its logs", answeredOK, logged)
 	}
@@ -82,11 +73,11 @@ func TestReliability_PostgresOutageFailsClosedAndRecovers(t *testing.T) {
 	e.options = "cache_ttl 3s\n\t\tstale_if_error 1m"
 	e.load()
 	expect(cold, 200, "stale_if_error set by a reload during the outage")
-	time.Sleep(3100 * time.Millisecond)
+	e.clock.Advance(3100 * time.Millisecond)
 	expect(warm, 200, "stale_if_error: down, past cache_ttl")
 	expect(never, 503, "stale_if_error: down, never cached")
 	pg.Start()
-	eventually(t, "recovery after the second outage", func() bool {
+	caddytesting.Eventually(t, 15*time.Second, "recovery after the second outage", func() bool {
 		res, _ := e.do("GET", "/meta", bearer(cold)...)
 		return res.StatusCode == 200
 	})

@@ -58,6 +58,9 @@ type Handler struct {
 	// placeholder), e.g. {http.request.header.X-Auth-Request-Groups}.
 	// Default: none (the groups stored for the user stay).
 	Groups string `json:"groups,omitempty"`
+	// GroupsSeparator separates the groups in Groups. Default: "," (as
+	// oauth2-proxy and Authelia send them); Authentik sends "|".
+	GroupsSeparator string `json:"groups_separator,omitempty"`
 
 	api    *api
 	logger *zap.Logger
@@ -95,6 +98,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if h.User == "" {
 		h.User = DefaultUser
 	}
+	if h.GroupsSeparator == "" {
+		h.GroupsSeparator = ","
+	}
 	return nil
 }
 
@@ -111,7 +117,7 @@ func (h *Handler) identity(r *http.Request) apitoken.Identity {
 		Email: repl.ReplaceAll(h.Email, "")}
 	if h.Groups != "" {
 		id.HasGroups = true
-		id.Groups = strings.Split(repl.ReplaceAll(h.Groups, ""), ",")
+		id.Groups = strings.Split(repl.ReplaceAll(h.Groups, ""), h.GroupsSeparator)
 	}
 	return id
 }

@@ -8,6 +8,7 @@
 package caddytesting
 
 import (
+	"flag"
 	"fmt"
 	"net"
 	"os"
@@ -34,7 +35,15 @@ var AdminPort, HTTPPort = FreePort(), FreePort()
 // storage, generated keys) in a temporary folder instead of $HOME, removes the
 // folder and returns the exit code: func TestMain(m *testing.M) {
 // os.Exit(caddytesting.Main(m)) }.
-func Main(m *testing.M) int {
+func Main(m *testing.M) int { return run(m, false) }
+
+// MainBuildingCaddy is Main for the tests that run the built caddy
+// (BuildCaddy): when all the tests run (no -run), the build starts at
+// once, in the background, so that it overlaps the first tests instead of
+// waiting for the first that needs it.
+func MainBuildingCaddy(m *testing.M) int { return run(m, true) }
+
+func run(m *testing.M, prebuild bool) int {
 	d, err := os.MkdirTemp("", "caddytesting")
 	if err != nil {
 		panic(err)
@@ -46,6 +55,10 @@ func Main(m *testing.M) int {
 	// Caddy's default storage (the TLS app's, which it cleans and writes
 	// to) was set from the data directory before Main ran.
 	caddy.DefaultStorage = &certmagic.FileStorage{Path: caddy.AppDataDir()}
+	flag.Parse()
+	if prebuild && flag.Lookup("test.run").Value.String() == "" {
+		go build()
+	}
 	return m.Run()
 }
 

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -23,6 +24,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
+	"github.com/caddy-apitokens/caddy-apitokens/internal/apispec"
 	"github.com/caddy-apitokens/caddy-apitokens/internal/caddytesting"
 
 	// The api_tokens app, api_token_auth and api_token_admin, and Caddy's
@@ -139,6 +141,15 @@ func newEnv(t *testing.T) *env {
 
 	e.Load(fmt.Sprintf(config, adminPort, managePort, reportsPort, filepath.Join(e.Dir, "t.db"),
 		apitoken.GenerateKeySecret(), caddytesting.Accounts(t, "\t\t", users...), strings.TrimPrefix(e.up.URL, "http://"), prefixPort, dashPort))
+	// The answers of the JSON routes the test calls are checked against
+	// docs/openapi.json.
+	site := apispec.Site(nil)
+	e.Tester.Client.Transport = apispec.Transport(t, e.Tester.Client.Transport, func(r *http.Request) (string, bool) {
+		if r.URL.Port() != strconv.Itoa(managePort) {
+			return "", false // the guarded report API
+		}
+		return site(r)
+	})
 
 	// One browser per test, with a fresh profile; each user gets a tab.
 	profile := t.TempDir()

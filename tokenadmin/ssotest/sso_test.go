@@ -281,3 +281,70 @@ func TestSSO_SignInMakesTheUserAndGroupsGiveAndTakeTheTokenRole(t *testing.T) {
 		t.Fatalf("the report API with alice's JWT after she rejoined: %d, want 200", status)
 	}
 }
+
+// authentikSite is a management site behind forward_auth with Authentik's
+// headers: groups separated by "|".
+const authentikSite = `{
+	admin localhost:%[1]d
+	http_port %[2]d
+	persist_config off
+	api_tokens {
+		storage     sqlite %[3]s
+		signing_key %[4]s
+		groups {
+			report-users api_tokens
+		}
+	}
+}
+http://localhost:%[2]d {
+	forward_auth %[5]s {
+		uri /outpost.goauthentik.io/auth/caddy
+		copy_headers X-Authentik-Username X-Authentik-Groups X-Authentik-Email X-Authentik-Name
+	}
+	api_token_admin {
+		user   {http.request.header.X-Authentik-Username}
+		name   {http.request.header.X-Authentik-Name}
+		email  {http.request.header.X-Authentik-Email}
+		groups {http.request.header.X-Authentik-Groups}
+		groups_separator |
+	}
+}
+`
+
+// The Authentik variant: groups separated by "|" give roles, and the
+// outpost's headers replace the client's.
+func TestSSO_AuthentikGroupsSeparatedByAPipeGiveRoles(t *testing.T) {
+	// The outpost's answer as Authentik documents it, for the session
+	// cookie it knows; 401 for anyone else.
+	outpost := caddytesting.NewUpstreamFunc(t, func(w http.ResponseWriter, r *http.Request) {
+		if c, err := r.Cookie("authentik_proxy"); err != nil || c.Value != "bob-session" {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		w.Header().Set("X-Authentik-Username", "bob")
+		w.Header().Set("X-Authentik-Name", "Bob Builder")
+		w.Header().Set("X-Authentik-Email", "bob@example.com")
+		w.Header().Set("X-Authentik-Groups", "staff|report-users")
+		w.WriteHeader(http.StatusOK)
+	})
+	tester := caddytesting.NewTester(t, adminPort)
+	tester.InitServer(fmt.Sprintf(authentikSite, adminPort, httpPort, t.TempDir()+"/t.db", apitoken.GenerateKeySecret(),
+		strings.TrimPrefix(outpost.URL, "http://")), "caddyfile")
+	d := &deployment{t: t, manage: fmt.Sprintf("http://localhost:%d", httpPort)}
+	bob := d.browser()
+	u, _ := url.Parse(d.manage)
+	bob.Jar.SetCookies(u, []*http.Cookie{{Name: "authentik_proxy", Value: "bob-session"}})
+
+	if status, _ := d.call(bob, "GET", "/tokens", "", "X-Authentik-Groups", "report-admins|report-users"); status != 200 {
+		t.Fatalf("bob's GET /tokens: %d, want 200 (report-users gives the token role)", status)
+	}
+	got := d.user("bob")
+	if fmt.Sprint(got["groups"]) != "[report-users staff]" || fmt.Sprint(got["group_roles"]) != "[api_tokens]" ||
+		got["name"] != "Bob Builder" || got["email"] != "bob@example.com" {
+		t.Fatalf("bob after sign-in: %v", got)
+	}
+	// Without the session, naming bob in the headers gets nothing.
+	if status, _ := d.call(&http.Client{}, "GET", "/tokens", "", "X-Authentik-Username", "bob"); status != 401 {
+		t.Fatalf("GET /tokens naming bob without a session: %d, want the outpost's 401", status)
+	}
+}

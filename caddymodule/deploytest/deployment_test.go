@@ -1,19 +1,28 @@
-package caddymodule
+package deploytest_test
 
 import (
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken/postgres/pgtest"
 	"github.com/caddy-apitokens/caddy-apitokens/internal/caddytesting"
 )
+
+// testKey is the signing key of every instance.
+var testKey = apitoken.GenerateKeySecret()
+
+func TestMain(m *testing.M) {
+	os.Exit(caddytesting.MainBuildingCaddy(m))
+}
 
 // instanceConfig is the Caddyfile of one instance: admin port, guard port,
 // upstream, management port, basic_auth users, signing key, storage driver.
@@ -140,9 +149,9 @@ func (p *caddyProcess) newToken(t *testing.T, name string) (string, string) {
 // Run it alone:
 //
 //	APITOKENS_TEST_POSTGRES=postgres://postgres@127.0.0.1:5432/test?sslmode=disable \
-//	  go test -run TestPostgresDeployment -v ./caddymodule/
+//	  go test -run TestPostgresDeployment -v ./caddymodule/deploytest/
 func TestPostgresDeployment_ChangesOnOneInstanceAreEnforcedByTheOtherWithinOneSecond(t *testing.T) {
-	t.Parallel() // its own Caddy processes: it runs beside the in-process tests
+	t.Parallel()
 	dsn, _ := pgtest.Schema(t)
 	testDeployment(t, "postgres", dsn)
 }
@@ -150,9 +159,9 @@ func TestPostgresDeployment_ChangesOnOneInstanceAreEnforcedByTheOtherWithinOneSe
 // Two Caddy processes on one SQLite file (an old and a new process during a
 // zero-downtime upgrade) are one deployment too.
 //
-//	go test -run TestSQLiteDeployment -v ./caddymodule/
+//	go test -run TestSQLiteDeployment -v ./caddymodule/deploytest/
 func TestSQLiteDeployment_TwoProcessesOnOneFileEnforceEachOthersChangesWithinOneSecond(t *testing.T) {
-	t.Parallel() // its own Caddy processes: it runs beside the in-process tests
+	t.Parallel()
 	testDeployment(t, "sqlite", filepath.Join(t.TempDir(), "apitokens.db"))
 }
 

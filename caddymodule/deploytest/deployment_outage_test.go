@@ -1,4 +1,4 @@
-package caddymodule
+package deploytest_test
 
 import (
 	"context"
@@ -43,9 +43,9 @@ func (p *caddyProcess) revokeOnceWritable(t *testing.T, id string) {
 // cached while it could not read it.
 //
 //	APITOKENS_TEST_POSTGRES=postgres://postgres@127.0.0.1:5432/test?sslmode=disable \
-//	  go test -run TestPostgresDeployment_RevocationsAfter -v ./caddymodule/
+//	  go test -run TestPostgresDeployment_RevocationsAfter -v ./caddymodule/deploytest/
 func TestPostgresDeployment_RevocationsAfterARestartOrALostFeedReachTheOtherInstanceWithinOneSecond(t *testing.T) {
-	t.Parallel() // its own Caddy processes: it runs beside the in-process tests
+	t.Parallel()
 	pg := pgtest.Private(t)
 	a, b := startDeployment(t, "postgres", pg.DSN)
 	var lags []time.Duration
