@@ -50,6 +50,11 @@ func scaleSizeFromEnv(t *testing.T) scaleSize {
 func TestScale_ManagementStaysFastWithAMillionTokens(t *testing.T) {
 	size := scaleSizeFromEnv(t)
 	const maxLatency = 50 * time.Millisecond
+	// The audit writer's flushes run off the request path, one every flush
+	// interval (500 ms): that is their bound. One token used from 100
+	// addresses in one window reaches the window's row bound: each record
+	// is then placed by the bound's rule, one round trip each.
+	const flushOp, flushLimit = "record a flush", 500 * time.Millisecond
 	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	ctx := context.Background()
 	dsn, _ := pgtest.Schema(t)
@@ -129,7 +134,16 @@ func TestScale_ManagementStaysFastWithAMillionTokens(t *testing.T) {
 			_, err := st.GetUser(ctx, userID)
 			return err
 		}},
-		{"record a flush of 100 attempts", func(i int) error {
+		{"record a flush of 100 tokens' attempts", func(i int) error {
+			recs := make([]apitoken.AuthRecord, 100)
+			now := time.Now()
+			for j := range recs {
+				recs[j] = apitoken.AuthRecord{TokenID: fmt.Sprintf("tok_%026d", tokens*42/100+j), ActivityBy: "Reports API",
+					Result: apitoken.ResultOK, ClientIP: "198.51.100.7", Window: now.Truncate(time.Minute), First: now, Last: now, Count: 1}
+			}
+			return st.RecordAuth(ctx, "", recs)
+		}},
+		{"record a flush of one token from 100 addresses", func(i int) error {
 			recs := make([]apitoken.AuthRecord, 100)
 			now := time.Now()
 			for j := range recs {
@@ -153,6 +167,7 @@ func TestScale_ManagementStaysFastWithAMillionTokens(t *testing.T) {
 	}
 	for _, o := range ops {
 		var worst time.Duration
+		var each []string
 		for i := range 5 {
 			rec.record(i == 0) // the statements of the first call
 			began := time.Now()
@@ -163,10 +178,15 @@ func TestScale_ManagementStaysFastWithAMillionTokens(t *testing.T) {
 				t.Fatalf("%s: %v", o.name, err)
 			}
 			worst = max(worst, took)
+			each = append(each, took.Round(10*time.Microsecond).String())
 		}
-		t.Logf("%-40s worst of 5: %v", o.name, worst)
-		if worst > maxLatency {
-			t.Errorf("%s took %v, over %v", o.name, worst, maxLatency)
+		t.Logf("%-48s worst of 5: %v (each: %s)", o.name, worst, strings.Join(each, ", "))
+		limit := maxLatency
+		if strings.HasPrefix(o.name, flushOp) {
+			limit = flushLimit
+		}
+		if worst > limit {
+			t.Errorf("%s took %v, over %v", o.name, worst, limit)
 		}
 		// Explained now, on the data the operation saw.
 		for _, s := range rec.take() {
