@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -186,6 +187,31 @@ func TestSCIM_OktaSequence(t *testing.T) {
 	}
 	scimDo(e, "PATCH", "/Users/dave@example.com", `{"Operations":[{"op":"replace","path":"userName","value":"someone-else"}]}`, 400)
 	scimDo(e, "GET", "/Users/nobody", "", 404)
+	scimDo(e, "DELETE", "/Users/nobody", "", 404)
+	scimDo(e, "PATCH", "/Groups/report-admins", `{"Operations":[{"op":"replace","value":{"displayName":"admins"}}]}`, 400)
+	scimDo(e, "PATCH", "/Groups/report-admins", `{"Operations":[{"op":"add","path":"members","value":[{"value":"a/b"}]}]}`, 400)
+}
+
+// A bearer secret shorter than 32 characters, or an unset variable, is
+// refused when the config loads; the running config stays.
+func TestSCIM_AShortOrMissingSecretIsRefusedAtLoad(t *testing.T) {
+	e := scimEnv(t)
+	t.Setenv("APITOKENS_SCIM_SHORT", "too-short")
+	for _, secret := range []string{"{env.APITOKENS_SCIM_SHORT}", "{env.APITOKENS_SCIM_UNSET}"} {
+		cfg := strings.Replace(e.caddyfile()+fmt.Sprintf(scimSite, testHTTPPort), "{env.APITOKENS_SCIM_TOKEN}", secret, 1)
+		req, _ := http.NewRequest(http.MethodPost, fmt.Sprintf("http://localhost:%d/load", testAdminPort), strings.NewReader(cfg))
+		req.Header.Set("Content-Type", "text/caddyfile")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode == http.StatusOK || !strings.Contains(string(raw), "bearer must be a secret of at least 32 characters") {
+			t.Errorf("%s: %d %s", secret, res.StatusCode, raw)
+		}
+	}
+	scimDo(e, "GET", "/ServiceProviderConfig", "", 200)
 }
 
 // A request without the bearer secret, or with another, is 401 without
