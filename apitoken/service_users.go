@@ -67,14 +67,8 @@ func (s *Service) PutUser(ctx context.Context, c Caller, id string, p UserPatch)
 			// person's JWT; a service account made a person could sign in.
 			return nil, Errorf(ErrConflict, "user %q is a %s; a user's kind is set when it is created and never changes", id, u.Kind)
 		}
-		if p.Name != nil && *p.Name != u.Name {
-			changes = append(changes, fmt.Sprintf("name %q -> %q", u.Name, *p.Name))
-			u.Name = *p.Name
-		}
-		if p.Email != nil && *p.Email != u.Email {
-			changes = append(changes, fmt.Sprintf("email %q -> %q", u.Email, *p.Email))
-			u.Email = *p.Email
-		}
+		changes = setText(changes, "name", &u.Name, p.Name)
+		changes = setText(changes, "email", &u.Email, p.Email)
 		if p.ViewOnly != nil && *p.ViewOnly != u.ViewOnly {
 			changes = append(changes, fmt.Sprintf("view_only %t -> %t", u.ViewOnly, *p.ViewOnly))
 			u.ViewOnly = *p.ViewOnly
@@ -152,6 +146,16 @@ func (s *Service) updateUser(ctx context.Context, id string, fn func(u *User, cr
 	}
 	s.cfg.Changed("", id)
 	return u, nil
+}
+
+// setText sets *dst to *v when v is given and differs, and adds the
+// change to changes.
+func setText(changes []string, what string, dst, v *string) []string {
+	if v != nil && *v != *dst {
+		changes = append(changes, fmt.Sprintf("%s %q -> %q", what, *dst, *v))
+		*dst = *v
+	}
+	return changes
 }
 
 // newUser fills in what a user created now from source starts with.

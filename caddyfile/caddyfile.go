@@ -1,8 +1,8 @@
 // Package caddyfile is the whole Caddyfile language of caddy-apitokens: the
-// api_tokens global option, the api_token_auth and api_token_admin
-// directives, and where those directives run among Caddy's. Each parser
-// fills the plain JSON fields of a module (caddymodule.App,
-// caddymodule.Auth, tokenadmin.Handler), so a Caddyfile adapts to the JSON
+// api_tokens global option, the api_token_auth, api_token_admin and
+// api_token_scim directives, and where those directives run among Caddy's.
+// Each parser fills the plain JSON fields of a module (caddymodule.App,
+// caddymodule.Auth, tokenadmin.Handler, caddymodule.SCIM), so a Caddyfile adapts to the JSON
 // a user could have written; the modules themselves know nothing of the
 // Caddyfile, as Caddy keeps its standard modules' adaptation in
 // caddyconfig/httpcaddyfile.
@@ -22,6 +22,7 @@ func init() {
 	httpcaddyfile.RegisterGlobalOption("api_tokens", parseGlobalOption)   // global.go
 	httpcaddyfile.RegisterHandlerDirective("api_token_auth", parseAuth)   // auth.go
 	httpcaddyfile.RegisterHandlerDirective("api_token_admin", parseAdmin) // admin.go
+	httpcaddyfile.RegisterHandlerDirective("api_token_scim", parseSCIM)   // scim.go
 
 	// The guard runs after Caddy's authentication directives (basic_auth,
 	// forward_auth).
@@ -29,4 +30,6 @@ func init() {
 	// The management routes act for the caller that Caddy's authentication
 	// (basic_auth, forward_auth) has set, and answer before respond would.
 	httpcaddyfile.RegisterDirectiveOrder("api_token_admin", httpcaddyfile.Before, "respond")
+	// SCIM checks its own bearer secret and answers before respond would.
+	httpcaddyfile.RegisterDirectiveOrder("api_token_scim", httpcaddyfile.Before, "respond")
 }
