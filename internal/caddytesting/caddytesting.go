@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -52,8 +53,10 @@ func run(m *testing.M, prebuild bool) int {
 	defer os.RemoveAll(d)
 	os.Setenv("XDG_DATA_HOME", d)
 	os.Setenv("XDG_CONFIG_HOME", d)
-	// Caddy's default storage (the TLS app's, which it cleans and writes
-	// to) was set from the data directory before Main ran.
+	// Caddy set these from $HOME before Main ran: the autosave of a config
+	// that does not turn it off (caddytest's first one), and the default
+	// storage (the TLS app's, which it cleans and writes to).
+	caddy.ConfigAutosavePath = filepath.Join(caddy.AppConfigDir(), "autosave.json")
 	caddy.DefaultStorage = &certmagic.FileStorage{Path: caddy.AppDataDir()}
 	flag.Parse()
 	if prebuild && flag.Lookup("test.run").Value.String() == "" {
