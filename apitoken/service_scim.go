@@ -177,9 +177,10 @@ func (s *Service) SCIMUser(ctx context.Context, id string) (User, error) {
 }
 
 // SCIMUsers calls fn with every person, newest first, until fn returns
-// false.
-func (s *Service) SCIMUsers(ctx context.Context, fn func(u User) bool) error {
-	f := UserFilter{Kind: KindPerson, Page: Page{Limit: MaxPageLimit}}
+// false; with q, only those whose id, name or email holds q (ignoring
+// case), as UserFilter.Q.
+func (s *Service) SCIMUsers(ctx context.Context, q string, fn func(u User) bool) error {
+	f := UserFilter{Kind: KindPerson, Q: q, Page: Page{Limit: MaxPageLimit}}
 	for {
 		users, next, err := s.cfg.Store.ListUsers(ctx, f)
 		if err != nil {

@@ -25,7 +25,7 @@ func (h scimGroups) groups(r *http.Request) (map[string][]string, error) {
 	for g := range h.svc.Config().Groups {
 		out[g] = nil
 	}
-	err := h.svc.SCIMUsers(r.Context(), func(u apitoken.User) bool {
+	err := h.svc.SCIMUsers(r.Context(), "", func(u apitoken.User) bool {
 		for _, g := range u.Groups {
 			out[g] = append(out[g], u.ID)
 		}

@@ -99,6 +99,13 @@ func TestSCIM_EntraIDSequence(t *testing.T) {
 	if got["id"] != carol || got["active"] != true {
 		t.Fatalf("created: %v", got)
 	}
+	// userName is not case-exact (RFC 7643); the store narrows by a
+	// substring, the filter picks: x.carol@example.com.test is not carol.
+	scimDo(e, "POST", "/Users", `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"x.carol@example.com.test"}`, 201)
+	got = scimDo(e, "GET", `/Users?filter=userName+eq+%22CAROL%40example.COM%22`, "", 200)
+	if got["totalResults"] != 1.0 || !strings.Contains(fmt.Sprint(got["Resources"]), "userName:carol@example.com") {
+		t.Fatalf("filter userName eq, in other case: %v", got)
+	}
 	if u := e.user(carol); u.Source != apitoken.SourceSCIM || u.Name != "Carol Jones" || u.Email != carol || u.Disabled {
 		t.Fatalf("stored: %+v", u)
 	}

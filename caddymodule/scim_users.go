@@ -4,10 +4,12 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/elimity-com/scim"
 	scimerrors "github.com/elimity-com/scim/errors"
 	"github.com/elimity-com/scim/optional"
+	"github.com/scim2/filter-parser/v2"
 
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
 )
@@ -132,7 +134,7 @@ func (h scimUsers) Get(r *http.Request, id string) (scim.Resource, error) {
 
 func (h scimUsers) GetAll(r *http.Request, params scim.ListRequestParams) (scim.Page, error) {
 	var all []scim.Resource
-	err := h.svc.SCIMUsers(r.Context(), func(u apitoken.User) bool {
+	err := h.svc.SCIMUsers(r.Context(), userNameEq(params), func(u apitoken.User) bool {
 		all = append(all, userResource(u))
 		return true
 	})
@@ -239,6 +241,28 @@ func patchUser(p *apitoken.Provision, id, op, attr string, v any) error {
 		p.Email = &s
 	}
 	return nil
+}
+
+// userNameEq is the value of a filter userName eq "<value>" (as both
+// providers look a user up), so that the store narrows the users down
+// before the filter picks; "" for any other filter. The store folds ASCII
+// only, so a value with other letters is not narrowed.
+func userNameEq(params scim.ListRequestParams) string {
+	if params.FilterValidator == nil {
+		return ""
+	}
+	e, ok := params.FilterValidator.GetFilter().(*filter.AttributeExpression)
+	if !ok || e.Operator != filter.EQ || !strings.EqualFold(e.AttributePath.AttributeName, "userName") ||
+		e.AttributePath.SubAttribute != nil {
+		return ""
+	}
+	v, _ := e.CompareValue.(string)
+	for i := 0; i < len(v); i++ {
+		if v[i] >= utf8.RuneSelf {
+			return ""
+		}
+	}
+	return v
 }
 
 // page is the part of all that params ask for, filtered.
