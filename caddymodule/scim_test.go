@@ -135,7 +135,7 @@ func TestSCIM_EntraIDSequence(t *testing.T) {
 	scimDo(e, "PATCH", "/Groups/report-users", `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
 		"Operations":[{"op":"Remove","path":"members","value":[{"$ref":null,"value":"carol@example.com"}]}]}`, 200)
 	wantGuard(e, jwt, 401, "the request after leaving the group that gave the token role")
-	scimDo(e, "PATCH", "/Groups/report-users", `{"Operations":[{"op":"Add","path":"members","value":[{"value":"carol@example.com"}]}],"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"]}`, 200)
+	scimDo(e, "PATCH", "/Groups/report-users", `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"Add","path":"members","value":[{"value":"carol@example.com"}]}]}`, 200)
 	wantGuard(e, jwt, 200, "the request after joining again")
 
 	scimDo(e, "DELETE", "/Users/carol@example.com", "", 204)
@@ -192,11 +192,15 @@ func TestSCIM_OktaSequence(t *testing.T) {
 	if got["totalResults"] != 3.0 || got["itemsPerPage"] != 1.0 || got["startIndex"] != 2.0 {
 		t.Fatalf("the second page of one: %v", got)
 	}
-	scimDo(e, "PATCH", "/Users/dave@example.com", `{"Operations":[{"op":"replace","path":"userName","value":"someone-else"}]}`, 400)
+	if got := scimDo(e, "PATCH", "/Users/dave@example.com", `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","path":"userName","value":"someone-else"}]}`, 400); !strings.Contains(fmt.Sprint(got["detail"]), "userName is the user id") {
+		t.Fatalf("a userName change: %v", got)
+	}
 	scimDo(e, "GET", "/Users/nobody", "", 404)
 	scimDo(e, "DELETE", "/Users/nobody", "", 404)
-	scimDo(e, "PATCH", "/Groups/report-admins", `{"Operations":[{"op":"replace","value":{"displayName":"admins"}}]}`, 400)
-	scimDo(e, "PATCH", "/Groups/report-admins", `{"Operations":[{"op":"add","path":"members","value":[{"value":"a/b"}]}]}`, 400)
+	if got := scimDo(e, "PATCH", "/Groups/report-admins", `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","value":{"displayName":"admins"}}]}`, 400); !strings.Contains(fmt.Sprint(got["detail"]), "known by its displayName") {
+		t.Fatalf("a group rename: %v", got)
+	}
+	scimDo(e, "PATCH", "/Groups/report-admins", `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"add","path":"members","value":[{"value":"a/b"}]}]}`, 400)
 }
 
 // A bearer secret shorter than 32 characters, or an unset variable, is
@@ -233,5 +237,39 @@ func TestSCIM_WrongBearerIs401WithoutDetail(t *testing.T) {
 	}
 	if _, err := e.app.backend.store.GetUser(context.Background(), "mallory"); err == nil {
 		t.Fatal("a request without the secret created a user")
+	}
+}
+
+// What an attacker holding the secret, or a broken provider, sends is a 4xx
+// that says what is wrong: never a 500, and nothing is stored.
+func TestSCIM_BadRequestsAre4xx(t *testing.T) {
+	e := scimEnv(t)
+	for _, tc := range []struct {
+		method, path, body string
+		want               int
+	}{
+		{"POST", "/Users", `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"big","displayName":"` + strings.Repeat("a", 2<<20) + `"}`, 400},
+		{"POST", "/Users", `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":`, 400},
+		{"POST", "/Users", `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"a/b"}`, 400},
+		{"POST", "/Users", `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"ctl\u0001"}`, 400},
+		{"POST", "/Users", `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"e","emails":[{"value":"not an address"}]}`, 400},
+		{"POST", "/Users", `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"e","active":"maybe"}`, 400},
+		{"GET", "/Users?filter=userName+eq", "", 400},
+		{"GET", "/Users?count=x", "", 400},
+		{"PATCH", "/Users/alice", `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"explode","path":"active","value":true}]}`, 400},
+		{"PATCH", "/Users/alice", `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","path":"active","value":"perhaps"}]}`, 400},
+		{"PATCH", "/Users/alice", `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","value":"not an object"}]}`, 400},
+		{"PATCH", "/Groups/report-users", `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"add","path":"members","value":[{"value":"nobody"}]}]}`, 404},
+		{"PUT", "/Users/alice", `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"bob"}`, 400},
+	} {
+		got := scimDo(e, tc.method, tc.path, tc.body, tc.want)
+		if got["status"] != fmt.Sprint(tc.want) {
+			t.Errorf("%s %s: not a SCIM error: %v", tc.method, tc.path, got)
+		}
+	}
+	for _, id := range []string{"big", "e", "ctl\u0001", "nobody"} {
+		if _, err := e.app.backend.store.GetUser(context.Background(), id); err == nil {
+			t.Errorf("a refused request stored user %q", id)
+		}
 	}
 }
