@@ -49,7 +49,7 @@ func event(tokenID string, at time.Time) apitoken.AuthEvent {
 
 func TestAuditor_ConcurrentRecordsAreCountedExactlyAfterClose(t *testing.T) {
 	e := newEnv(t, apitoken.AuthConfig{})
-	_, tok, _ := e.live("alice", apitoken.AllScopes, apitoken.Expiry30d)
+	_, tok, _ := e.live("alice", apitoken.DefaultScopes, apitoken.Expiry30d)
 	// A short flush interval so that flushes run while records come in.
 	a := apitoken.NewAuditor(apitoken.AuditConfig{Store: e.store, Window: time.Minute, FlushInterval: time.Millisecond})
 	const goroutines, each = 50, 200
@@ -85,7 +85,7 @@ func TestAuditor_ConcurrentRecordsAreCountedExactlyAfterClose(t *testing.T) {
 
 func TestAuditor_IdenticalAttemptsCoalesceIntoOneRow(t *testing.T) {
 	e := newEnv(t, apitoken.AuthConfig{})
-	_, tok, _ := e.live("alice", apitoken.AllScopes, apitoken.Expiry30d)
+	_, tok, _ := e.live("alice", apitoken.DefaultScopes, apitoken.Expiry30d)
 	a := newAuditor(t, e.store)
 	base := event(tok.ID, t0.Add(time.Second))
 	variants := map[string]func(ev *apitoken.AuthEvent){
@@ -129,7 +129,7 @@ func TestAuditor_IdenticalAttemptsCoalesceIntoOneRow(t *testing.T) {
 
 func TestAuditor_AttemptsInAnotherWindowStartANewRow(t *testing.T) {
 	e := newEnv(t, apitoken.AuthConfig{})
-	_, tok, _ := e.live("alice", apitoken.AllScopes, apitoken.Expiry30d)
+	_, tok, _ := e.live("alice", apitoken.DefaultScopes, apitoken.Expiry30d)
 	a := newAuditor(t, e.store)
 	a.Record(event(tok.ID, t0))
 	a.Record(event(tok.ID, t0.Add(59*time.Second)))
@@ -153,7 +153,7 @@ func TestAuditor_UserAgentIsCutTo200Characters(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, apitoken.AuthConfig{})
-			_, tok, _ := e.live("alice", apitoken.AllScopes, apitoken.Expiry30d)
+			_, tok, _ := e.live("alice", apitoken.DefaultScopes, apitoken.Expiry30d)
 			a := newAuditor(t, e.store)
 			ev := event(tok.ID, t0)
 			ev.UserAgent = tc.ua
@@ -180,7 +180,7 @@ func TestAuditor_UserAgentIsCutTo200Characters(t *testing.T) {
 
 func TestAuditor_ShortMultiByteUserAgentIsKeptWhole(t *testing.T) {
 	e := newEnv(t, apitoken.AuthConfig{})
-	_, tok, _ := e.live("alice", apitoken.AllScopes, apitoken.Expiry30d)
+	_, tok, _ := e.live("alice", apitoken.DefaultScopes, apitoken.Expiry30d)
 	a := newAuditor(t, e.store)
 	ua := strings.Repeat("日", 150) // 450 bytes, 150 characters
 	ev := event(tok.ID, t0)
@@ -196,7 +196,7 @@ func TestAuditor_ShortMultiByteUserAgentIsKeptWhole(t *testing.T) {
 
 func TestAuditor_ManyDistinctAttemptsFoldWithinTheRowBound(t *testing.T) {
 	e := newEnv(t, apitoken.AuthConfig{})
-	_, tok, _ := e.live("alice", apitoken.AllScopes, apitoken.Expiry30d)
+	_, tok, _ := e.live("alice", apitoken.DefaultScopes, apitoken.Expiry30d)
 	a := newAuditor(t, e.store)
 	const attempts = 500
 	for i := 0; i < attempts; i++ {
@@ -283,7 +283,7 @@ func (s *failingStore) callLog() []storeCall {
 
 func TestAuditor_FailedFlushKeepsTheBatchForTheNext(t *testing.T) {
 	e := newEnv(t, apitoken.AuthConfig{})
-	_, tok, _ := e.live("alice", apitoken.AllScopes, apitoken.Expiry30d)
+	_, tok, _ := e.live("alice", apitoken.DefaultScopes, apitoken.Expiry30d)
 	store := &failingStore{Store: e.store}
 	store.failures.Store(1)
 	var reported atomic.Int32
@@ -329,7 +329,7 @@ func TestAuditor_FailedFlushKeepsTheBatchForTheNext(t *testing.T) {
 
 func TestAuditor_CloseRetriesUntilTheStoreRecovers(t *testing.T) {
 	e := newEnv(t, apitoken.AuthConfig{})
-	_, tok, _ := e.live("alice", apitoken.AllScopes, apitoken.Expiry30d)
+	_, tok, _ := e.live("alice", apitoken.DefaultScopes, apitoken.Expiry30d)
 	store := &failingStore{Store: e.store}
 	store.failures.Store(2)
 	a := apitoken.NewAuditor(apitoken.AuditConfig{Store: store, Window: time.Minute, FlushInterval: time.Hour})
@@ -348,7 +348,7 @@ func TestAuditor_CloseRetriesUntilTheStoreRecovers(t *testing.T) {
 
 func TestAuditor_OKMarksTheTokenActiveOnlyForItsGeneration(t *testing.T) {
 	e := newEnv(t, apitoken.AuthConfig{})
-	alice, tok, _ := e.live("alice", apitoken.AllScopes, apitoken.Expiry30d)
+	alice, tok, _ := e.live("alice", apitoken.DefaultScopes, apitoken.Expiry30d)
 	a := newAuditor(t, e.store)
 	ok := event(tok.ID, t0.Add(10*time.Second))
 	a.Record(ok) // a use of the first generation, not yet flushed
@@ -385,7 +385,7 @@ func TestAuditor_OKMarksTheTokenActiveOnlyForItsGeneration(t *testing.T) {
 
 func TestAuditor_AttemptsDuringAFailedFlushAreWrittenAfterTheKeptBatch(t *testing.T) {
 	e := newEnv(t, apitoken.AuthConfig{})
-	_, tok, _ := e.live("alice", apitoken.AllScopes, apitoken.Expiry30d)
+	_, tok, _ := e.live("alice", apitoken.DefaultScopes, apitoken.Expiry30d)
 	store := &failingStore{Store: e.store}
 	store.failures.Store(1)
 	a := apitoken.NewAuditor(apitoken.AuditConfig{Store: store, Window: time.Minute, FlushInterval: time.Hour})
@@ -423,7 +423,7 @@ func TestAuditor_AttemptsDuringAFailedFlushAreWrittenAfterTheKeptBatch(t *testin
 // does not apply it again: each attempt is counted once.
 func TestAuditor_ABatchAppliedButReportedFailedIsNotCountedTwice(t *testing.T) {
 	e := newEnv(t, apitoken.AuthConfig{})
-	_, tok, _ := e.live("alice", apitoken.AllScopes, apitoken.Expiry30d)
+	_, tok, _ := e.live("alice", apitoken.DefaultScopes, apitoken.Expiry30d)
 	store := &failingStore{Store: e.store, applyThenFail: true}
 	store.failures.Store(3) // three flushes in a row: the store "unreachable" after the lost answer
 	a := apitoken.NewAuditor(apitoken.AuditConfig{Store: store, FlushInterval: time.Hour})
@@ -465,7 +465,7 @@ func TestAuditor_ABatchAppliedButReportedFailedIsNotCountedTwice(t *testing.T) {
 // space and lock time of itself only.
 func TestAuditor_ABacklogIsWrittenInBoundedBatches(t *testing.T) {
 	e := newEnv(t, apitoken.AuthConfig{})
-	_, tok, _ := e.live("alice", apitoken.AllScopes, apitoken.Expiry30d)
+	_, tok, _ := e.live("alice", apitoken.DefaultScopes, apitoken.Expiry30d)
 	store := &failingStore{Store: e.store}
 	a := apitoken.NewAuditor(apitoken.AuditConfig{Store: store, FlushInterval: time.Hour})
 	defer a.Close(e.ctx)
@@ -519,7 +519,7 @@ func (s *blockingStore) RecordAuth(ctx context.Context, batchID string, records 
 // write is stuck.
 func TestAuditor_RowsOfAStuckFlushArePendingAndInFlight(t *testing.T) {
 	e := newEnv(t, apitoken.AuthConfig{})
-	_, tok, _ := e.live("alice", apitoken.AllScopes, apitoken.Expiry30d)
+	_, tok, _ := e.live("alice", apitoken.DefaultScopes, apitoken.Expiry30d)
 	store := &blockingStore{Store: e.store, entered: make(chan struct{}), release: make(chan struct{})}
 	a := apitoken.NewAuditor(apitoken.AuditConfig{Store: store, FlushInterval: time.Hour})
 	for i := 0; i < 3; i++ {
@@ -550,7 +550,7 @@ func TestAuditor_RowsOfAStuckFlushArePendingAndInFlight(t *testing.T) {
 // write after that could count an applied batch twice.
 func TestAuditor_ABatchFailingPastMaxBatchRetryIsDroppedAndCounted(t *testing.T) {
 	e := newEnv(t, apitoken.AuthConfig{})
-	_, tok, _ := e.live("alice", apitoken.AllScopes, apitoken.Expiry30d)
+	_, tok, _ := e.live("alice", apitoken.DefaultScopes, apitoken.Expiry30d)
 	store := &failingStore{Store: e.store}
 	store.failures.Store(2)
 	clock := newClock()

@@ -12,7 +12,7 @@ import (
 
 func TestAuthenticate_RevokeIsSeenAtOnceThroughTheChangeHook(t *testing.T) {
 	e := newEnv(t, apitoken.AuthConfig{CacheTTL: time.Hour})
-	alice, tok, jwt := e.live("alice", apitoken.AllScopes, apitoken.Expiry30d)
+	alice, tok, jwt := e.live("alice", apitoken.DefaultScopes, apitoken.Expiry30d)
 	e.accepted(jwt) // token and owner now cached for an hour
 	if _, err := e.svc.Revoke(e.ctx, alice, tok.ID); err != nil {
 		t.Fatal(err)
@@ -25,7 +25,7 @@ func TestAuthenticate_RevokeIsSeenAtOnceThroughTheChangeHook(t *testing.T) {
 // MaxLag (1s) later, whatever the TTL.
 func TestAuthenticate_ChangeMadeElsewhereIsSeenWithinMaxLag(t *testing.T) {
 	e := newEnv(t, apitoken.AuthConfig{CacheTTL: time.Hour})
-	alice, tok, jwt := e.live("alice", apitoken.AllScopes, apitoken.Expiry30d)
+	alice, tok, jwt := e.live("alice", apitoken.DefaultScopes, apitoken.Expiry30d)
 	e.accepted(jwt)
 	e.reconfigure(func(c *apitoken.ServiceConfig) { c.Changed = nil }) // as if the revoke happened in another process
 	if _, err := e.svc.Revoke(e.ctx, alice, tok.ID); err != nil {
@@ -40,7 +40,7 @@ func TestAuthenticate_ChangeMadeElsewhereIsSeenWithinMaxLag(t *testing.T) {
 // TTL: the safety net.
 func TestAuthenticate_CachedStateIsReloadedAfterItsTTL(t *testing.T) {
 	e := newEnv(t, apitoken.AuthConfig{CacheTTL: 30 * time.Second})
-	_, _, jwt := e.live("alice", apitoken.AllScopes, apitoken.Expiry30d)
+	_, _, jwt := e.live("alice", apitoken.DefaultScopes, apitoken.Expiry30d)
 	e.sync() // past the changes that made the token
 	e.accepted(jwt)
 	lookups := e.auth.Lookups()
@@ -58,7 +58,7 @@ func TestAuthenticate_CachedStateIsReloadedAfterItsTTL(t *testing.T) {
 
 func TestAuthenticate_InvalidateAllDropsEveryCachedState(t *testing.T) {
 	e := newEnv(t, apitoken.AuthConfig{CacheTTL: time.Hour})
-	_, _, jwt := e.live("alice", apitoken.AllScopes, apitoken.Expiry30d)
+	_, _, jwt := e.live("alice", apitoken.DefaultScopes, apitoken.Expiry30d)
 	e.accepted(jwt)
 	e.reconfigure(func(c *apitoken.ServiceConfig) { c.Changed = nil })
 	e.putUser("alice", apitoken.UserPatch{Disabled: ptr(true)})
@@ -69,7 +69,7 @@ func TestAuthenticate_InvalidateAllDropsEveryCachedState(t *testing.T) {
 
 func TestAuthenticate_SteadyStateAsksTheStoreNothing(t *testing.T) {
 	e := newEnv(t, apitoken.AuthConfig{})
-	_, _, jwt := e.live("alice", apitoken.AllScopes, apitoken.Expiry30d)
+	_, _, jwt := e.live("alice", apitoken.DefaultScopes, apitoken.Expiry30d)
 	e.accepted(jwt)
 	before := e.auth.Lookups()
 	if before == 0 {
@@ -87,7 +87,7 @@ func TestAuthenticate_SteadyStateAsksTheStoreNothing(t *testing.T) {
 
 func TestAuthenticate_ConcurrentFirstUsesShareOneLookupEach(t *testing.T) {
 	e := newEnv(t, apitoken.AuthConfig{})
-	_, _, jwt := e.live("alice", apitoken.AllScopes, apitoken.Expiry30d)
+	_, _, jwt := e.live("alice", apitoken.DefaultScopes, apitoken.Expiry30d)
 	var wg sync.WaitGroup
 	errs := make(chan string, 64)
 	for i := 0; i < 64; i++ {
@@ -113,7 +113,7 @@ func TestAuthenticate_ConcurrentFirstUsesShareOneLookupEach(t *testing.T) {
 
 func TestAuthenticate_StoreDownAndStateNotCachedIsUnavailable(t *testing.T) {
 	e := newEnv(t, apitoken.AuthConfig{StaleIfError: time.Hour})
-	_, tok, jwt := e.live("alice", apitoken.AllScopes, apitoken.Expiry30d)
+	_, tok, jwt := e.live("alice", apitoken.DefaultScopes, apitoken.Expiry30d)
 	if err := e.store.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +131,7 @@ func TestAuthenticate_StoreDownAndStateNotCachedIsUnavailable(t *testing.T) {
 
 func TestAuthenticate_StaleStateServesOnlyWithinTheStaleWindow(t *testing.T) {
 	e := newEnv(t, apitoken.AuthConfig{CacheTTL: 30 * time.Second, StaleIfError: time.Minute})
-	_, _, jwt := e.live("alice", apitoken.AllScopes, apitoken.Expiry30d)
+	_, _, jwt := e.live("alice", apitoken.DefaultScopes, apitoken.Expiry30d)
 	e.accepted(jwt)
 	if err := e.store.Close(); err != nil {
 		t.Fatal(err)
@@ -150,7 +150,7 @@ func TestAuthenticate_StaleStateServesOnlyWithinTheStaleWindow(t *testing.T) {
 // read of the change sequence; once the store cannot be read, no longer.
 func TestAuthenticate_WithoutStaleIfErrorCachedStateFailsClosedAfterMaxLag(t *testing.T) {
 	e := newEnv(t, apitoken.AuthConfig{CacheTTL: 30 * time.Second})
-	_, _, jwt := e.live("alice", apitoken.AllScopes, apitoken.Expiry30d)
+	_, _, jwt := e.live("alice", apitoken.DefaultScopes, apitoken.Expiry30d)
 	e.accepted(jwt)
 	if err := e.store.Close(); err != nil {
 		t.Fatal(err)
@@ -198,7 +198,7 @@ func (s *slowStore) GetToken(ctx context.Context, id string) (apitoken.Token, er
 // put its stale answer in the cache.
 func TestAuthenticate_LookupOverlappingAChangeDoesNotCacheStaleState(t *testing.T) {
 	e := newEnv(t, apitoken.AuthConfig{})
-	alice, tok, jwt := e.live("alice", apitoken.AllScopes, apitoken.Expiry30d)
+	alice, tok, jwt := e.live("alice", apitoken.DefaultScopes, apitoken.Expiry30d)
 	slow := &slowStore{Store: e.store, armed: make(chan struct{}, 1), read: make(chan struct{}), release: make(chan struct{})}
 	a, err := apitoken.NewAuthenticator(apitoken.AuthConfig{Signer: e.signer, Store: slow, Now: e.clock.Now, CacheTTL: time.Hour})
 	if err != nil {

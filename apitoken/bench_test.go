@@ -75,7 +75,7 @@ func BenchmarkHMACSHA512(b *testing.B) {
 // before, its token and owner cached. Target: under 10 µs and 40 allocs.
 func BenchmarkAuthenticateCached(b *testing.B) {
 	e := newEnv(b, apitoken.AuthConfig{CacheTTL: time.Hour})
-	_, _, raw := e.live("alice", apitoken.AllScopes, apitoken.Expiry30d)
+	_, _, raw := e.live("alice", apitoken.DefaultScopes, apitoken.Expiry30d)
 	e.accepted(raw)
 	lookups := e.auth.Lookups()
 	b.ReportAllocs()

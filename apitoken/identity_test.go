@@ -85,7 +85,7 @@ func TestSignIn_GroupsGrantAndRemoveRolesAtOnceAndKeepHandRolesApart(t *testing.
 		!slices.Equal(c.User.GroupRoles, []apitoken.Role{apitoken.RoleAPITokens}) || len(c.User.Roles) != 0 {
 		t.Fatalf("a member of report-users: %+v (%v)", c.User, err)
 	}
-	tok := e.create(c, "excel", apitoken.AllScopes, apitoken.Expiry30d)
+	tok := e.create(c, "excel", apitoken.DefaultScopes, apitoken.Expiry30d)
 	jwt, _ := e.generate(c, tok.ID)
 	e.accepted(jwt)
 
@@ -182,10 +182,10 @@ func TestPutUser_AKindIsSetAtCreationAndNeverChanges(t *testing.T) {
 	}
 	// A person's token is the person's: admins may neither create nor
 	// generate it.
-	tok := e.create(e.caller("alice"), "mine", apitoken.AllScopes, apitoken.Expiry30d)
+	tok := e.create(e.caller("alice"), "mine", apitoken.DefaultScopes, apitoken.Expiry30d)
 	_, _, err := e.svc.GenerateFor(e.ctx, e.admin, tok.ID)
 	wantKind(t, err, apitoken.ErrForbidden)
-	_, err = e.svc.CreateTokenFor(e.ctx, e.admin, "alice", apitoken.TokenInput{Name: "x", Scopes: apitoken.AllScopes, Expires: apitoken.Expiry1d})
+	_, err = e.svc.CreateTokenFor(e.ctx, e.admin, "alice", apitoken.TokenInput{Name: "x", Scopes: apitoken.DefaultScopes, Expires: apitoken.Expiry1d})
 	wantKind(t, err, apitoken.ErrForbidden)
 	if got, _ := e.store.GetToken(e.ctx, tok.ID); got.GeneratedAt != nil {
 		t.Error("a refused GenerateFor generated a person's token")

@@ -128,7 +128,7 @@ func TestNewSigner_RefusesAMissingIssuerOrKeyAndShortKeys(t *testing.T) {
 }
 
 func testToken(expires apitoken.Expiry) *apitoken.Token {
-	return &apitoken.Token{ID: "tok_abc", Name: "nightly", Owner: "alice", Scopes: apitoken.AllScopes, Expires: expires, CreatedAt: t0}
+	return &apitoken.Token{ID: "tok_abc", Name: "nightly", Owner: "alice", Scopes: apitoken.DefaultScopes, Expires: expires, CreatedAt: t0}
 }
 
 func TestIssue_JWTCarriesExactlyTheSpecifiedHeaderAndClaims(t *testing.T) {
@@ -242,7 +242,7 @@ func TestVerify_HandBuiltJWTIsAcceptedAsAControl(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Verify of a well-formed hand-built JWT: %v", err)
 	}
-	if v.TokenID != "tok_abc" || v.Subject != "alice" || v.Scopes != apitoken.AllScopes {
+	if v.TokenID != "tok_abc" || v.Subject != "alice" || v.Scopes != apitoken.DefaultScopes {
 		t.Errorf("Verify = %+v", *v)
 	}
 }

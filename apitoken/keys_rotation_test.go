@@ -13,7 +13,7 @@ import (
 // key, the next authentication verifies the JWT again and refuses it.
 func TestAuthenticate_ACachedJWTOfARetiredKeyIsRefusedAtOnce(t *testing.T) {
 	e := newEnv(t, apitoken.AuthConfig{CacheTTL: time.Hour})
-	_, _, oldJWT := e.live("alice", apitoken.AllScopes, apitoken.Expiry30d)
+	_, _, oldJWT := e.live("alice", apitoken.DefaultScopes, apitoken.Expiry30d)
 	e.accepted(oldJWT) // verified and cached
 
 	newKey := testKey(t, 2)
@@ -21,7 +21,7 @@ func TestAuthenticate_ACachedJWTOfARetiredKeyIsRefusedAtOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.accepted(oldJWT) // the old key still verifies during rotation
-	_, _, newJWT := e.live("bob", apitoken.AllScopes, apitoken.Expiry30d)
+	_, _, newJWT := e.live("bob", apitoken.DefaultScopes, apitoken.Expiry30d)
 	if h, _ := segments(t, newJWT); h["kid"] != newKey.ID {
 		t.Fatalf("new JWTs are signed by %v, want %s", h["kid"], newKey.ID)
 	}

@@ -136,12 +136,24 @@ type Token struct {
 	GeneratedAt *time.Time
 	// GeneratedExp is the exp claim of the live JWT; nil for never.
 	GeneratedExp *time.Time
-	JTIHash      []byte
+	// GeneratedScopes are the scopes of the live JWT's claim.
+	GeneratedScopes Scopes
+	JTIHash         []byte
 
 	LastUsedAt *time.Time
 	LastUsedIP string
 	RevokedAt  *time.Time
 	RevokedBy  string
+}
+
+// SetStoredScopes sets Scopes and GeneratedScopes from the form the store
+// keeps them in (ScopesOf).
+func (t *Token) SetStoredScopes(scopes, generated string) (err error) {
+	if t.Scopes, err = ScopesOf(scopes); err != nil {
+		return err
+	}
+	t.GeneratedScopes, err = ScopesOf(generated)
+	return err
 }
 
 // ExpiresAt is the effective end of the live JWT: the earlier of its exp and
@@ -167,6 +179,37 @@ func (t *Token) expiry() (end time.Time, ok bool) {
 		end, ok = *t.GeneratedExp, true
 	}
 	return end, ok
+}
+
+// live reports whether t has a JWT that a use may present: generated and
+// not revoked (it may have expired).
+func (t *Token) live() bool { return t.GeneratedAt != nil && t.RevokedAt == nil }
+
+// EffectiveScopes is what the live JWT can do now: its claims cut by the
+// record and by the declared scopes. None without a live JWT.
+func (t *Token) EffectiveScopes(declared Scopes) Scopes {
+	if !t.live() {
+		return 0
+	}
+	return t.GeneratedScopes & t.Scopes & declared
+}
+
+// RegenerateToApply reports whether the record allows more than the live JWT
+// can do, which only the next generation applies: a declared scope the JWT
+// does not claim, or an expiry later than the JWT's exp.
+func (t *Token) RegenerateToApply(declared Scopes) bool {
+	if !t.live() {
+		return false
+	}
+	if t.Scopes&declared&^t.GeneratedScopes != 0 {
+		return true
+	}
+	if t.GeneratedExp == nil {
+		return false // never expires: nothing is later
+	}
+	// The exp claim counts from the generation's whole second.
+	end := t.Expires.ExpiresAt(t.GeneratedAt.Truncate(time.Second))
+	return end == nil || end.After(*t.GeneratedExp)
 }
 
 // StatusAt derives the status at now.

@@ -1,110 +1,12 @@
 package apitoken_test
 
 import (
-	"encoding/json"
-	"errors"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
 )
-
-func TestParseScopes_AcceptsEachSubsetOfMetaAndReport(t *testing.T) {
-	for _, tc := range []struct {
-		names []string
-		want  apitoken.Scopes
-		str   string
-	}{
-		{[]string{"meta"}, mustScopes(t, "meta"), "meta"},
-		{[]string{"report"}, mustScopes(t, "report"), "report"},
-		{[]string{"meta", "report"}, apitoken.AllScopes, "meta report"},
-		{[]string{"report", "meta"}, apitoken.AllScopes, "meta report"},
-	} {
-		got, err := apitoken.ParseScopes(tc.names)
-		if err != nil {
-			t.Fatalf("ParseScopes(%q): %v", tc.names, err)
-		}
-		if got != tc.want || got.String() != tc.str {
-			t.Errorf("ParseScopes(%q) = %v (%q), want %v (%q)", tc.names, got, got.String(), tc.want, tc.str)
-		}
-	}
-	meta, report := mustScopes(t, "meta"), mustScopes(t, "report")
-	if meta == report || meta|report != apitoken.AllScopes {
-		t.Errorf("meta %v and report %v must be distinct and make up AllScopes %v", meta, report, apitoken.AllScopes)
-	}
-}
-
-func TestParseScopes_RefusesEmptyUnknownAndDuplicateLists(t *testing.T) {
-	for _, tc := range []struct {
-		name  string
-		names []string
-		msg   string
-	}{
-		{"nil list", nil, `scopes must name at least one of "meta" and "report"`},
-		{"empty list", []string{}, `scopes must name at least one of "meta" and "report"`},
-		{"unknown scope", []string{"meta", "admin"}, `unknown scope "admin": scopes are "meta" and "report"`},
-		{"scope in the wrong case", []string{"Meta"}, `unknown scope "Meta": scopes are "meta" and "report"`},
-		{"empty scope name", []string{""}, `unknown scope "": scopes are "meta" and "report"`},
-		{"duplicate scope", []string{"report", "meta", "report"}, `scope "report" is listed twice`},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			got, err := apitoken.ParseScopes(tc.names)
-			if err == nil {
-				t.Fatalf("ParseScopes(%q) = %v, want an error", tc.names, got)
-			}
-			wantKind(t, err, apitoken.ErrInvalid)
-			if msg := apitoken.Message(err); msg != tc.msg {
-				t.Errorf("message = %q, want %q", msg, tc.msg)
-			}
-		})
-	}
-}
-
-func TestScopes_JSONIsAListOfNamesAndIsCheckedOnTheWayIn(t *testing.T) {
-	b, err := json.Marshal(apitoken.AllScopes)
-	if err != nil || string(b) != `["meta","report"]` {
-		t.Fatalf("Marshal(AllScopes) = %s, %v; want [\"meta\",\"report\"]", b, err)
-	}
-	var s apitoken.Scopes
-	if err := json.Unmarshal([]byte(`["report"]`), &s); err != nil || s != mustScopes(t, "report") {
-		t.Fatalf(`Unmarshal(["report"]) = %v, %v`, s, err)
-	}
-	for _, in := range []string{`[]`, `["meta","meta"]`, `["root"]`, `"meta"`, `[1]`} {
-		if err := json.Unmarshal([]byte(in), &s); !errors.Is(err, apitoken.ErrInvalid) {
-			t.Errorf("Unmarshal(%s) error = %v, want ErrInvalid", in, err)
-		}
-	}
-}
-
-func TestParseScopeClaim_KeepsKnownScopesAndIgnoresTheRest(t *testing.T) {
-	meta, report := mustScopes(t, "meta"), mustScopes(t, "report")
-	for _, tc := range []struct {
-		claim string
-		want  apitoken.Scopes
-	}{
-		{"meta report", meta | report},
-		{"report", report},
-		{"  meta\treport  ", meta | report},
-		{"meta admin", meta},
-		{"META REPORT", 0},
-		{"metareport", 0},
-		{"", 0},
-	} {
-		if got := apitoken.ParseScopeClaim(tc.claim); got != tc.want {
-			t.Errorf("ParseScopeClaim(%q) = %v, want %v", tc.claim, got, tc.want)
-		}
-	}
-}
-
-func mustScopes(t testing.TB, names ...string) apitoken.Scopes {
-	t.Helper()
-	s, err := apitoken.ParseScopes(names)
-	if err != nil {
-		t.Fatalf("ParseScopes(%q): %v", names, err)
-	}
-	return s
-}
 
 func TestExpiry_TheSevenChoicesParseInOrderShortestFirst(t *testing.T) {
 	want := []apitoken.Expiry{"1d", "7d", "30d", "60d", "90d", "1y", "never"}

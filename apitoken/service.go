@@ -24,6 +24,9 @@ type ServiceConfig struct {
 	// own (default DefaultMaxTokensPerUser); a create past it is refused
 	// with ErrTokenLimit.
 	MaxTokensPerUser int
+	// Scopes are the declared scopes (default: meta and report): tokens
+	// are given only these.
+	Scopes *ScopeCatalog
 	// Admins are system admins by configuration.
 	Admins map[string]bool
 	// Groups maps identity-provider groups to the roles their members get
@@ -63,6 +66,9 @@ func NewService(cfg ServiceConfig) *Service {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.Scopes == nil {
+		cfg.Scopes = defaultScopeCatalog
+	}
 	if cfg.Changed == nil {
 		cfg.Changed = func(string, string) {}
 	}
@@ -76,6 +82,9 @@ func NewService(cfg ServiceConfig) *Service {
 // Config is the config the Service was built with, its defaults filled in:
 // change a copy and build a new Service with it.
 func (s *Service) Config() ServiceConfig { return s.cfg }
+
+// Scopes are the declared scopes.
+func (s *Service) Scopes() *ScopeCatalog { return s.cfg.Scopes }
 
 // Now is the Service's clock, in UTC.
 func (s *Service) Now() time.Time { return s.cfg.Now().UTC() }

@@ -16,11 +16,11 @@ func TestServiceFor_OnlySystemAdminsCreateOrGenerateForOthers(t *testing.T) {
 	e := newEnv(t, apitoken.AuthConfig{})
 	alice := e.holder("alice")
 	e.service("svc-export")
-	in := apitoken.TokenInput{Name: "n", Scopes: apitoken.AllScopes, Expires: apitoken.Expiry30d}
+	in := apitoken.TokenInput{Name: "n", Scopes: apitoken.DefaultScopes, Expires: apitoken.Expiry30d}
 	if _, err := e.svc.CreateTokenFor(e.ctx, alice, "svc-export", in); !errors.Is(err, apitoken.ErrForbidden) {
 		t.Errorf("CreateTokenFor by a holder of the token role = %v, want ErrForbidden", err)
 	}
-	tok := e.create(alice, "alice's", apitoken.AllScopes, apitoken.Expiry30d)
+	tok := e.create(alice, "alice's", apitoken.DefaultScopes, apitoken.Expiry30d)
 	if _, _, err := e.svc.GenerateFor(e.ctx, alice, tok.ID); !errors.Is(err, apitoken.ErrForbidden) {
 		t.Errorf("GenerateFor by a holder of the token role = %v, want ErrForbidden", err)
 	}
@@ -61,7 +61,7 @@ func TestServiceFor_TheOwnerMustExistAndHoldTheEffectiveTokenRole(t *testing.T) 
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, apitoken.AuthConfig{})
 			tc.setup(e, "svc")
-			tok, err := e.svc.CreateTokenFor(e.ctx, e.admin, "svc", apitoken.TokenInput{Name: "export", Scopes: apitoken.AllScopes, Expires: apitoken.Expiry30d})
+			tok, err := e.svc.CreateTokenFor(e.ctx, e.admin, "svc", apitoken.TokenInput{Name: "export", Scopes: apitoken.DefaultScopes, Expires: apitoken.Expiry30d})
 			if tc.kind == nil {
 				if err != nil {
 					t.Fatalf("CreateTokenFor: %v", err)
@@ -93,10 +93,10 @@ func TestServiceFor_CreateAppliesEveryRuleToTheOwner(t *testing.T) {
 		kind error
 		msg  string
 	}{
-		{apitoken.TokenInput{Name: " ", Scopes: apitoken.AllScopes, Expires: apitoken.Expiry1d}, apitoken.ErrInvalid, "name"},
+		{apitoken.TokenInput{Name: " ", Scopes: apitoken.DefaultScopes, Expires: apitoken.Expiry1d}, apitoken.ErrInvalid, "name"},
 		{apitoken.TokenInput{Name: "n", Scopes: 0, Expires: apitoken.Expiry1d}, apitoken.ErrInvalid, "scopes"},
-		{apitoken.TokenInput{Name: "n", Scopes: apitoken.AllScopes}, apitoken.ErrInvalid, "expires is required"},
-		{apitoken.TokenInput{Name: "n", Scopes: apitoken.AllScopes, Expires: apitoken.Expiry1y}, apitoken.ErrInvalid, "the longest allowed is 90d"},
+		{apitoken.TokenInput{Name: "n", Scopes: apitoken.DefaultScopes}, apitoken.ErrInvalid, "expires is required"},
+		{apitoken.TokenInput{Name: "n", Scopes: apitoken.DefaultScopes, Expires: apitoken.Expiry1y}, apitoken.ErrInvalid, "the longest allowed is 90d"},
 	} {
 		_, err := e.svc.CreateTokenFor(e.ctx, e.admin, "svc", tc.in)
 		wantKind(t, err, tc.kind)
@@ -113,13 +113,13 @@ func TestServiceFor_CreateAppliesEveryRuleToTheOwner(t *testing.T) {
 		t.Errorf("created %+v", tok)
 	}
 	// Names are unique per owner, case-insensitively; the message names the owner.
-	_, err = e.svc.CreateTokenFor(e.ctx, e.admin, "svc", apitoken.TokenInput{Name: "nightly EXPORT", Scopes: apitoken.AllScopes, Expires: apitoken.Expiry1d})
+	_, err = e.svc.CreateTokenFor(e.ctx, e.admin, "svc", apitoken.TokenInput{Name: "nightly EXPORT", Scopes: apitoken.DefaultScopes, Expires: apitoken.Expiry1d})
 	wantKind(t, err, apitoken.ErrConflict)
 	if msg := apitoken.Message(err); !strings.Contains(msg, `user "svc" already has a token named "nightly EXPORT"`) {
 		t.Errorf("duplicate message %q", msg)
 	}
 	// Another owner may use the name.
-	if _, err := e.svc.CreateTokenFor(e.ctx, e.admin, "other", apitoken.TokenInput{Name: "Nightly Export", Scopes: apitoken.AllScopes, Expires: apitoken.Expiry1d}); err != nil {
+	if _, err := e.svc.CreateTokenFor(e.ctx, e.admin, "other", apitoken.TokenInput{Name: "Nightly Export", Scopes: apitoken.DefaultScopes, Expires: apitoken.Expiry1d}); err != nil {
 		t.Errorf("the same name for another owner: %v", err)
 	}
 
@@ -174,7 +174,7 @@ func TestServiceFor_GenerateIssuesAJWTThatAuthenticatesAsTheOwner(t *testing.T) 
 func TestServiceFor_GenerateRefusesMissingRevokedAndRoleLessTokens(t *testing.T) {
 	e := newEnv(t, apitoken.AuthConfig{})
 	svc := e.service("svc")
-	tok := e.create(svc, "export", apitoken.AllScopes, apitoken.Expiry30d)
+	tok := e.create(svc, "export", apitoken.DefaultScopes, apitoken.Expiry30d)
 
 	_, _, err := e.svc.GenerateFor(e.ctx, e.admin, "tok_missing")
 	wantKind(t, err, apitoken.ErrNotFound)
@@ -205,7 +205,7 @@ func TestServiceFor_GenerateRefusesMissingRevokedAndRoleLessTokens(t *testing.T)
 func TestServiceFor_TheExpiryPolicyAppliesAtGenerate(t *testing.T) {
 	e := newEnv(t, apitoken.AuthConfig{})
 	e.service("svc")
-	tok, err := e.svc.CreateTokenFor(e.ctx, e.admin, "svc", apitoken.TokenInput{Name: "export", Scopes: apitoken.AllScopes, Expires: apitoken.Expiry1y})
+	tok, err := e.svc.CreateTokenFor(e.ctx, e.admin, "svc", apitoken.TokenInput{Name: "export", Scopes: apitoken.DefaultScopes, Expires: apitoken.Expiry1y})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,7 +222,7 @@ func TestServiceFor_TheExpiryPolicyAppliesAtGenerate(t *testing.T) {
 func TestServiceFor_RevokeLeakedRevokesAnyOwnersTokenAndNotifies(t *testing.T) {
 	e := newEnv(t, apitoken.AuthConfig{})
 	e.reconfigure(func(c *apitoken.ServiceConfig) { c.Notify = []string{apitoken.DestinationEmail} })
-	_, tok, jwt := e.live("alice", apitoken.AllScopes, apitoken.Expiry30d)
+	_, tok, jwt := e.live("alice", apitoken.DefaultScopes, apitoken.Expiry30d)
 	e.accepted(jwt)
 	revoked, err := e.svc.RevokeLeaked(e.ctx, tok.ID, apitoken.RevokedExposedInURL)
 	if err != nil {

@@ -46,7 +46,7 @@ func TestService_CreatingATokenNeedsTheEffectiveTokenRole(t *testing.T) {
 			tc.setup(e, "alice")
 			c, err := e.svc.Caller(e.ctx, "alice")
 			if err == nil {
-				_, err = e.svc.CreateToken(e.ctx, c, apitoken.TokenInput{Name: "n", Scopes: apitoken.AllScopes, Expires: apitoken.Expiry30d})
+				_, err = e.svc.CreateToken(e.ctx, c, apitoken.TokenInput{Name: "n", Scopes: apitoken.DefaultScopes, Expires: apitoken.Expiry30d})
 			}
 			if tc.msg == "" {
 				if err != nil {
@@ -119,7 +119,7 @@ func TestService_ExpiryPolicyAppliesAtCreate(t *testing.T) {
 		t.Run(string(tc.expires)+" under max "+string(tc.max), func(t *testing.T) {
 			e := newEnv(t, apitoken.AuthConfig{})
 			e.reconfigure(func(c *apitoken.ServiceConfig) { c.MaxLifetime = tc.max })
-			_, err := e.svc.CreateToken(e.ctx, e.holder("alice"), apitoken.TokenInput{Name: "n", Scopes: apitoken.AllScopes, Expires: tc.expires})
+			_, err := e.svc.CreateToken(e.ctx, e.holder("alice"), apitoken.TokenInput{Name: "n", Scopes: apitoken.DefaultScopes, Expires: tc.expires})
 			if tc.msg == "" {
 				if err != nil {
 					t.Fatalf("CreateToken: %v", err)
@@ -137,7 +137,7 @@ func TestService_ExpiryPolicyAppliesAtCreate(t *testing.T) {
 func TestService_ExpiryRequiredMessageListsOnlyAllowedChoices(t *testing.T) {
 	e := newEnv(t, apitoken.AuthConfig{})
 	e.reconfigure(func(c *apitoken.ServiceConfig) { c.MaxLifetime = apitoken.Expiry30d })
-	_, err := e.svc.CreateToken(e.ctx, e.holder("alice"), apitoken.TokenInput{Name: "n", Scopes: apitoken.AllScopes})
+	_, err := e.svc.CreateToken(e.ctx, e.holder("alice"), apitoken.TokenInput{Name: "n", Scopes: apitoken.DefaultScopes})
 	if msg := apitoken.Message(err); !strings.HasSuffix(msg, "choose one of 1d, 7d, 30d") {
 		t.Errorf("message %q, want the choices up to 30d", msg)
 	}
@@ -146,7 +146,7 @@ func TestService_ExpiryRequiredMessageListsOnlyAllowedChoices(t *testing.T) {
 func TestService_ExpiryPolicyAppliesAtUpdateAndGenerate(t *testing.T) {
 	e := newEnv(t, apitoken.AuthConfig{})
 	alice := e.holder("alice")
-	tok := e.create(alice, "n", apitoken.AllScopes, apitoken.Expiry1y)
+	tok := e.create(alice, "n", apitoken.DefaultScopes, apitoken.Expiry1y)
 
 	e.reconfigure(func(c *apitoken.ServiceConfig) { c.MaxLifetime = apitoken.Expiry30d }) // the policy is tightened by a config reload
 	_, err := e.svc.UpdateToken(e.ctx, alice, tok.ID, apitoken.TokenPatch{Expires: ptr(apitoken.Expiry90d)})
@@ -172,9 +172,9 @@ func TestService_CreateRefusesBadNamesAndScopes(t *testing.T) {
 	e := newEnv(t, apitoken.AuthConfig{})
 	alice := e.holder("alice")
 	for _, in := range []apitoken.TokenInput{
-		{Name: "  ", Scopes: apitoken.AllScopes, Expires: apitoken.Expiry1d},
-		{Name: strings.Repeat("x", 101), Scopes: apitoken.AllScopes, Expires: apitoken.Expiry1d},
-		{Name: "a\nb", Scopes: apitoken.AllScopes, Expires: apitoken.Expiry1d},
+		{Name: "  ", Scopes: apitoken.DefaultScopes, Expires: apitoken.Expiry1d},
+		{Name: strings.Repeat("x", 101), Scopes: apitoken.DefaultScopes, Expires: apitoken.Expiry1d},
+		{Name: "a\nb", Scopes: apitoken.DefaultScopes, Expires: apitoken.Expiry1d},
 		{Name: "n", Scopes: 0, Expires: apitoken.Expiry1d},
 	} {
 		if _, err := e.svc.CreateToken(e.ctx, alice, in); !errors.Is(err, apitoken.ErrInvalid) {
@@ -193,16 +193,16 @@ func TestService_CreateRefusesBadNamesAndScopes(t *testing.T) {
 func TestService_DuplicateNamesOfOneOwnerConflict(t *testing.T) {
 	e := newEnv(t, apitoken.AuthConfig{})
 	alice, bob := e.holder("alice"), e.holder("bob")
-	first := e.create(alice, "Nightly Export", apitoken.AllScopes, apitoken.Expiry30d)
+	first := e.create(alice, "Nightly Export", apitoken.DefaultScopes, apitoken.Expiry30d)
 
-	_, err := e.svc.CreateToken(e.ctx, alice, apitoken.TokenInput{Name: " nightly EXPORT ", Scopes: apitoken.AllScopes, Expires: apitoken.Expiry30d})
+	_, err := e.svc.CreateToken(e.ctx, alice, apitoken.TokenInput{Name: " nightly EXPORT ", Scopes: apitoken.DefaultScopes, Expires: apitoken.Expiry30d})
 	wantKind(t, err, apitoken.ErrConflict)
 	if msg := apitoken.Message(err); !strings.Contains(msg, `"nightly EXPORT"`) {
 		t.Errorf("message %q does not name the clashing name", msg)
 	}
 
-	e.create(bob, "Nightly Export", apitoken.AllScopes, apitoken.Expiry30d) // another owner's namespace
-	other := e.create(alice, "weekly", apitoken.AllScopes, apitoken.Expiry30d)
+	e.create(bob, "Nightly Export", apitoken.DefaultScopes, apitoken.Expiry30d) // another owner's namespace
+	other := e.create(alice, "weekly", apitoken.DefaultScopes, apitoken.Expiry30d)
 	_, err = e.svc.UpdateToken(e.ctx, alice, other.ID, apitoken.TokenPatch{Name: ptr("NIGHTLY export")})
 	wantKind(t, err, apitoken.ErrConflict)
 
@@ -210,16 +210,16 @@ func TestService_DuplicateNamesOfOneOwnerConflict(t *testing.T) {
 	if _, err := e.svc.Revoke(e.ctx, alice, first.ID); err != nil {
 		t.Fatal(err)
 	}
-	e.create(alice, "nightly export", apitoken.AllScopes, apitoken.Expiry30d)
+	e.create(alice, "nightly export", apitoken.DefaultScopes, apitoken.Expiry30d)
 }
 
 func TestService_TokensThatAreNotRevokedAreLimitedPerOwner(t *testing.T) {
 	e := newEnv(t, apitoken.AuthConfig{})
 	e.reconfigure(func(c *apitoken.ServiceConfig) { c.MaxTokensPerUser = 2 })
 	alice, svc := e.holder("alice"), e.service("svc-export")
-	first := e.create(alice, "one", apitoken.AllScopes, apitoken.Expiry30d)
-	e.create(alice, "two", apitoken.AllScopes, apitoken.Expiry30d)
-	in := apitoken.TokenInput{Name: "three", Scopes: apitoken.AllScopes, Expires: apitoken.Expiry30d}
+	first := e.create(alice, "one", apitoken.DefaultScopes, apitoken.Expiry30d)
+	e.create(alice, "two", apitoken.DefaultScopes, apitoken.Expiry30d)
+	in := apitoken.TokenInput{Name: "three", Scopes: apitoken.DefaultScopes, Expires: apitoken.Expiry30d}
 
 	_, err := e.svc.CreateToken(e.ctx, alice, in)
 	wantKind(t, err, apitoken.ErrConflict)
@@ -228,8 +228,8 @@ func TestService_TokensThatAreNotRevokedAreLimitedPerOwner(t *testing.T) {
 	}
 	// A system admin creating for another owner meets the same limit, told
 	// whose it is.
-	e.create(svc, "a", apitoken.AllScopes, apitoken.Expiry30d)
-	e.create(svc, "b", apitoken.AllScopes, apitoken.Expiry30d)
+	e.create(svc, "a", apitoken.DefaultScopes, apitoken.Expiry30d)
+	e.create(svc, "b", apitoken.DefaultScopes, apitoken.Expiry30d)
 	_, err = e.svc.CreateTokenFor(e.ctx, e.admin, "svc-export", in)
 	wantKind(t, err, apitoken.ErrConflict)
 	if msg := apitoken.Message(err); !strings.Contains(msg, `user "svc-export" has reached the limit of 2 `) {
@@ -239,13 +239,13 @@ func TestService_TokensThatAreNotRevokedAreLimitedPerOwner(t *testing.T) {
 	if _, err := e.svc.Revoke(e.ctx, alice, first.ID); err != nil {
 		t.Fatal(err)
 	}
-	e.create(alice, "three", apitoken.AllScopes, apitoken.Expiry30d)
+	e.create(alice, "three", apitoken.DefaultScopes, apitoken.Expiry30d)
 }
 
 func TestService_UpdatingARevokedTokenSaysItIsRevoked(t *testing.T) {
 	e := newEnv(t, apitoken.AuthConfig{})
 	alice := e.holder("alice")
-	tok := e.create(alice, "n", apitoken.AllScopes, apitoken.Expiry30d)
+	tok := e.create(alice, "n", apitoken.DefaultScopes, apitoken.Expiry30d)
 	if _, err := e.svc.Revoke(e.ctx, alice, tok.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -261,7 +261,7 @@ func TestService_UpdatingARevokedTokenSaysItIsRevoked(t *testing.T) {
 func TestService_OtherUsersTokensLookMissing(t *testing.T) {
 	e := newEnv(t, apitoken.AuthConfig{})
 	alice, bob := e.holder("alice"), e.holder("bob")
-	tok := e.create(alice, "n", apitoken.AllScopes, apitoken.Expiry30d)
+	tok := e.create(alice, "n", apitoken.DefaultScopes, apitoken.Expiry30d)
 	if _, err := e.svc.OwnedToken(e.ctx, bob, tok.ID); !errors.Is(err, apitoken.ErrNotFound) {
 		t.Errorf("OwnedToken by another user = %v, want ErrNotFound", err)
 	}
@@ -289,7 +289,7 @@ func TestService_OtherUsersTokensLookMissing(t *testing.T) {
 
 func TestService_GeneratedJWTAuthenticates(t *testing.T) {
 	e := newEnv(t, apitoken.AuthConfig{})
-	_, tok, jwt := e.live("alice", apitoken.AllScopes, apitoken.Expiry30d)
+	_, tok, jwt := e.live("alice", apitoken.DefaultScopes, apitoken.Expiry30d)
 	if !tok.GeneratedAt.Equal(t0) || tok.ExpiresAt() == nil || !tok.ExpiresAt().Equal(t0.Add(30*day)) {
 		t.Errorf("generated_at %v, expires_at %v; want %v and 30 days on", tok.GeneratedAt, tok.ExpiresAt(), t0)
 	}
@@ -298,7 +298,7 @@ func TestService_GeneratedJWTAuthenticates(t *testing.T) {
 	}
 	e.clock.Advance(time.Hour)
 	p := e.accepted(jwt)
-	if p.Token.ID != tok.ID || p.Token.Owner != "alice" || p.Scopes != apitoken.AllScopes || !p.ExpiresAt.Equal(t0.Add(30*day)) {
+	if p.Token.ID != tok.ID || p.Token.Owner != "alice" || p.Scopes != apitoken.DefaultScopes || !p.ExpiresAt.Equal(t0.Add(30*day)) {
 		t.Errorf("principal = token %s of %s, scopes %v, expires %v", p.Token.ID, p.Token.Owner, p.Scopes, p.ExpiresAt)
 	}
 	logs, _, err := e.store.ListLogs(e.ctx, apitoken.LogFilter{TokenID: tok.ID})
@@ -316,7 +316,7 @@ func TestService_GeneratedJWTAuthenticates(t *testing.T) {
 
 func TestService_GeneratedJWTIsNeverStored(t *testing.T) {
 	e := newEnv(t, apitoken.AuthConfig{})
-	_, tok, jwt := e.live("alice", apitoken.AllScopes, apitoken.Expiry30d)
+	_, tok, jwt := e.live("alice", apitoken.DefaultScopes, apitoken.Expiry30d)
 	_, claims := segments(t, jwt)
 	jti, _ := claims["jti"].(string)
 	if jti == "" {
@@ -348,7 +348,7 @@ func TestService_GeneratedJWTIsNeverStored(t *testing.T) {
 
 func TestService_RegeneratingSupersedesThePreviousJWT(t *testing.T) {
 	e := newEnv(t, apitoken.AuthConfig{})
-	alice, tok, old := e.live("alice", apitoken.AllScopes, apitoken.Expiry30d)
+	alice, tok, old := e.live("alice", apitoken.DefaultScopes, apitoken.Expiry30d)
 	e.accepted(old)
 	e.clock.Advance(time.Minute)
 	fresh, regen := e.generate(alice, tok.ID)
@@ -364,7 +364,7 @@ func TestService_RegeneratingSupersedesThePreviousJWT(t *testing.T) {
 
 func TestService_RevokeIsFinal(t *testing.T) {
 	e := newEnv(t, apitoken.AuthConfig{})
-	alice, tok, jwt := e.live("alice", apitoken.AllScopes, apitoken.Expiry30d)
+	alice, tok, jwt := e.live("alice", apitoken.DefaultScopes, apitoken.Expiry30d)
 	e.accepted(jwt)
 	e.clock.Advance(time.Minute)
 	revoked, err := e.svc.Revoke(e.ctx, alice, tok.ID)
@@ -387,8 +387,8 @@ func TestService_RevokeIsFinal(t *testing.T) {
 
 func TestService_NarrowingScopesAppliesToTheLiveJWTAtOnce(t *testing.T) {
 	e := newEnv(t, apitoken.AuthConfig{})
-	alice, tok, jwt := e.live("alice", apitoken.AllScopes, apitoken.Expiry30d)
-	if p := e.accepted(jwt); p.Scopes != apitoken.AllScopes {
+	alice, tok, jwt := e.live("alice", apitoken.DefaultScopes, apitoken.Expiry30d)
+	if p := e.accepted(jwt); p.Scopes != apitoken.DefaultScopes {
 		t.Fatalf("scopes before = %v", p.Scopes)
 	}
 	report := mustScopes(t, "report")
@@ -404,21 +404,21 @@ func TestService_WideningScopesWaitsForTheNextGeneration(t *testing.T) {
 	e := newEnv(t, apitoken.AuthConfig{})
 	meta := mustScopes(t, "meta")
 	alice, tok, jwt := e.live("alice", meta, apitoken.Expiry30d)
-	if _, err := e.svc.UpdateToken(e.ctx, alice, tok.ID, apitoken.TokenPatch{Scopes: ptr(apitoken.AllScopes)}); err != nil {
+	if _, err := e.svc.UpdateToken(e.ctx, alice, tok.ID, apitoken.TokenPatch{Scopes: ptr(apitoken.DefaultScopes)}); err != nil {
 		t.Fatal(err)
 	}
 	if p := e.accepted(jwt); p.Scopes != meta {
 		t.Errorf("scopes of the live JWT after widening = %v, want still %v", p.Scopes, meta)
 	}
 	fresh, _ := e.generate(alice, tok.ID)
-	if p := e.accepted(fresh); p.Scopes != apitoken.AllScopes {
-		t.Errorf("scopes after the next generation = %v, want %v", p.Scopes, apitoken.AllScopes)
+	if p := e.accepted(fresh); p.Scopes != apitoken.DefaultScopes {
+		t.Errorf("scopes after the next generation = %v, want %v", p.Scopes, apitoken.DefaultScopes)
 	}
 }
 
 func TestService_ShorteningExpiryEndsTheLiveJWTEarlier(t *testing.T) {
 	e := newEnv(t, apitoken.AuthConfig{})
-	alice, tok, jwt := e.live("alice", apitoken.AllScopes, apitoken.Expiry30d)
+	alice, tok, jwt := e.live("alice", apitoken.DefaultScopes, apitoken.Expiry30d)
 	updated, err := e.svc.UpdateToken(e.ctx, alice, tok.ID, apitoken.TokenPatch{Expires: ptr(apitoken.Expiry1d)})
 	if err != nil {
 		t.Fatal(err)
@@ -439,7 +439,7 @@ func TestService_ShorteningExpiryEndsTheLiveJWTEarlier(t *testing.T) {
 
 func TestService_LengtheningExpiryWaitsForTheNextGeneration(t *testing.T) {
 	e := newEnv(t, apitoken.AuthConfig{})
-	alice, tok, jwt := e.live("alice", apitoken.AllScopes, apitoken.Expiry1d)
+	alice, tok, jwt := e.live("alice", apitoken.DefaultScopes, apitoken.Expiry1d)
 	if _, err := e.svc.UpdateToken(e.ctx, alice, tok.ID, apitoken.TokenPatch{Expires: ptr(apitoken.Expiry30d)}); err != nil {
 		t.Fatal(err)
 	}
@@ -460,7 +460,7 @@ func TestService_LengtheningExpiryWaitsForTheNextGeneration(t *testing.T) {
 func TestService_NeverExpiringTokenHasNoEnd(t *testing.T) {
 	e := newEnv(t, apitoken.AuthConfig{})
 	e.reconfigure(func(c *apitoken.ServiceConfig) { c.MaxLifetime = apitoken.ExpiryNever })
-	_, tok, jwt := e.live("alice", apitoken.AllScopes, apitoken.ExpiryNever)
+	_, tok, jwt := e.live("alice", apitoken.DefaultScopes, apitoken.ExpiryNever)
 	if tok.ExpiresAt() != nil {
 		t.Errorf("expires_at = %v, want none", tok.ExpiresAt())
 	}
@@ -493,7 +493,7 @@ func TestService_OwnerRightsGateAuthenticationAndComeBack(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, apitoken.AuthConfig{CacheTTL: time.Hour})
-			_, tok, jwt := e.live("alice", apitoken.AllScopes, apitoken.Expiry30d)
+			_, tok, jwt := e.live("alice", apitoken.DefaultScopes, apitoken.Expiry30d)
 			e.accepted(jwt) // the owner's state is now cached
 			tc.take(e)
 			if f := e.refused(jwt, tc.reason); f.TokenID != tok.ID {
@@ -510,7 +510,7 @@ func TestService_OwnerRightsGateAuthenticationAndComeBack(t *testing.T) {
 
 func TestService_JWTWhoseSubIsNotTheOwnerIsRefused(t *testing.T) {
 	e := newEnv(t, apitoken.AuthConfig{})
-	_, tok, _ := e.live("alice", apitoken.AllScopes, apitoken.Expiry30d)
+	_, tok, _ := e.live("alice", apitoken.DefaultScopes, apitoken.Expiry30d)
 	e.holder("bob")
 	// A JWT with a good signature and the token's id, but bob as subject.
 	forged := tok
@@ -526,7 +526,7 @@ func TestService_JWTWhoseSubIsNotTheOwnerIsRefused(t *testing.T) {
 
 func TestService_JWTOfAnotherDeploymentIsRefusedEvenWithTheSameKey(t *testing.T) {
 	e := newEnv(t, apitoken.AuthConfig{})
-	_, tok, _ := e.live("alice", apitoken.AllScopes, apitoken.Expiry30d)
+	_, tok, _ := e.live("alice", apitoken.DefaultScopes, apitoken.Expiry30d)
 	foreign := newSigner(t, "https://other.example.com", e.clock.Now, e.key)
 	jwt, err := foreign.Issue(&tok, apitoken.NewJTI(), e.clock.Now())
 	if err != nil {
@@ -541,7 +541,7 @@ func TestService_JWTOfAnotherDeploymentIsRefusedEvenWithTheSameKey(t *testing.T)
 func TestService_JWTOfADeletedOrUnknownTokenIsRefused(t *testing.T) {
 	e := newEnv(t, apitoken.AuthConfig{})
 	e.holder("alice")
-	ghost := apitoken.Token{ID: apitoken.NewTokenID(), Owner: "alice", Scopes: apitoken.AllScopes, Expires: apitoken.Expiry30d}
+	ghost := apitoken.Token{ID: apitoken.NewTokenID(), Owner: "alice", Scopes: apitoken.DefaultScopes, Expires: apitoken.Expiry30d}
 	jwt, err := e.signer.Issue(&ghost, apitoken.NewJTI(), e.clock.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -554,7 +554,7 @@ func TestService_JWTOfADeletedOrUnknownTokenIsRefused(t *testing.T) {
 func TestService_NotGeneratedTokenCannotBeUsedWithAGuessedJWT(t *testing.T) {
 	e := newEnv(t, apitoken.AuthConfig{})
 	alice := e.holder("alice")
-	tok := e.create(alice, "n", apitoken.AllScopes, apitoken.Expiry30d)
+	tok := e.create(alice, "n", apitoken.DefaultScopes, apitoken.Expiry30d)
 	jwt, err := e.signer.Issue(&tok, apitoken.NewJTI(), e.clock.Now())
 	if err != nil {
 		t.Fatal(err)

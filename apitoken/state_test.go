@@ -76,7 +76,7 @@ func TestState_AStoreThatStopsAnsweringIsNotWaitedOnByEveryRequest(t *testing.T)
 	}{{"fail closed", 0}, {"stale_if_error", time.Minute}} {
 		t.Run(tc.name, func(t *testing.T) {
 			e, silent, auth := silentEnv(t, apitoken.AuthConfig{StaleIfError: tc.stale})
-			_, _, jwt := e.live("alice", apitoken.AllScopes, apitoken.Expiry30d)
+			_, _, jwt := e.live("alice", apitoken.DefaultScopes, apitoken.Expiry30d)
 			if _, f := auth.Authenticate(e.ctx, jwt); f != nil {
 				t.Fatalf("refused before the fault: %+v", *f)
 			}
@@ -113,7 +113,7 @@ func TestState_AStoreThatStopsAnsweringIsNotWaitedOnByEveryRequest(t *testing.T)
 // change sequence before cached state is trusted again.
 func TestState_ChangesMadeDuringAnOutageAreCaughtUpOn(t *testing.T) {
 	e, silent, auth := silentEnv(t, apitoken.AuthConfig{CacheTTL: time.Hour})
-	alice, tok, jwt := e.live("alice", apitoken.AllScopes, apitoken.Expiry30d)
+	alice, tok, jwt := e.live("alice", apitoken.DefaultScopes, apitoken.Expiry30d)
 	if _, f := auth.Authenticate(e.ctx, jwt); f != nil {
 		t.Fatalf("refused: %+v", *f)
 	}
@@ -167,7 +167,7 @@ func TestState_FollowSeesWhatAnotherProcessOnTheFileChanged(t *testing.T) {
 	}()
 	t.Cleanup(func() { cancel(); <-done })
 
-	alice, tok, jwt := e.live("alice", apitoken.AllScopes, apitoken.Expiry30d)
+	alice, tok, jwt := e.live("alice", apitoken.DefaultScopes, apitoken.Expiry30d)
 	if _, f := auth.Authenticate(e.ctx, jwt); f != nil {
 		t.Fatalf("refused: %+v", *f)
 	}

@@ -23,7 +23,7 @@ import (
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "api-tokens",
-		Usage: "<users|tokens|logs|keys> <command> [--address <interface> | --config <path> [--adapter <name>]] [--as <admin>] [--json]",
+		Usage: "<users|tokens|scopes|logs|keys> <command> [--address <interface> | --config <path> [--adapter <name>]] [--as <admin>] [--json]",
 		Short: "Manages API tokens, users and roles in the running Caddy",
 		Long:  longHelp,
 		CobraFunc: func(cmd *cobra.Command) {
@@ -64,6 +64,7 @@ Exit codes:
 Examples:
   caddy api-tokens users set svc-export --email ops@example.com
   caddy api-tokens users grant-role svc-export api_tokens
+  caddy api-tokens scopes
   caddy api-tokens tokens create --owner svc-export --name "nightly export" --expires 90d --scopes report
   TOKEN=$(caddy api-tokens tokens generate tok_...)
   caddy api-tokens tokens list --owner alice --json
@@ -92,7 +93,7 @@ func (c *cli) setup(cmd *cobra.Command) {
 	pf.StringVar(&c.as, "as", "", "System admin to record as the acting user (default: caddy/admin)")
 	pf.BoolVar(&c.json, "json", false, "Print the JSON answer instead of a table")
 	group(cmd)
-	cmd.AddCommand(c.usersCommand(), c.tokensCommand(), c.logsCommand(), c.keysCommand())
+	cmd.AddCommand(c.usersCommand(), c.tokensCommand(), c.scopesCommand(), c.logsCommand(), c.keysCommand())
 }
 
 // group makes cmd a command that only holds subcommands: alone it prints its

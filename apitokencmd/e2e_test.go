@@ -55,12 +55,18 @@ const e2eConfig = `{
 		signing_key %[4]s
 		admins      root
 		max_lifetime 90d
+		scopes {
+			meta   "List reports and their parameters"
+			report "Read report data"
+			sales  "Read the sales report only"
+		}
 	}
 }
 http://localhost:%[2]d {
 	api_token_auth {
 		app   "Reports API"
 		scope meta   /meta /meta/*
+		scope report sales /data/sales /data/sales/*
 		scope report /data/*
 	}
 	respond "report for {http.auth.user.id}" 200
@@ -264,7 +270,7 @@ func TestCommands_AServiceAccountTokenFromCreationToRevocation(t *testing.T) {
 		t.Fatalf("tokens list --json: %s", r.stdout)
 	}
 	tok := r.object()["tokens"].([]any)[0].(map[string]any)
-	if keys(tok) != "[created_at expires expires_at generated_at id last_used_at last_used_ip name owner revoked_at scopes status status_label]" {
+	if keys(tok) != "[created_at effective_scopes expires expires_at generated_at id last_used_at last_used_ip name owner regenerate_to_apply revoked_at scopes status status_label]" {
 		t.Fatalf("token JSON keys %s", keys(tok))
 	}
 	if r = e.run("tokens", "list", "--owner", "nobody").want(ExitOK, ""); r.stdout != "" || !strings.Contains(r.errs, "No tokens found.") {
@@ -389,7 +395,7 @@ func TestCommands_CreateAppliesEveryRuleToTheOwner(t *testing.T) {
 	create("svc", "EXPORT", "30d", "meta").want(ExitRefused, `user "svc" already has a token named "EXPORT"`)
 	create("svc", "n", "1y", "meta").want(ExitUsage, "the longest allowed is 90d")
 	create("svc", "n", "2d", "meta").want(ExitUsage, "2d")
-	create("svc", "n", "30d", "admin").want(ExitUsage, `"admin"`)
+	create("svc", "n", "30d", "admin").want(ExitUsage, `unknown scope "admin": the declared scopes are meta, report, sales`)
 	e.run("tokens", "create", "--owner", "svc").want(ExitUsage, `required flag(s) "expires", "name", "scopes" not set`)
 	e.run("tokens", "list", "--status", "bogus").want(ExitUsage, `unknown status "bogus"`)
 
@@ -409,6 +415,32 @@ func TestCommands_CreateAppliesEveryRuleToTheOwner(t *testing.T) {
 	}
 	e.run("users", "remove-role", "plain", "api_tokens").want(ExitOK, "")
 	e.run("tokens", "generate", tok.ID).want(ExitRefused, `user "plain" does not have the api_tokens role`)
+}
+
+// `scopes` lists the declared scopes; a token of one of them opens what its
+// rule grants.
+func TestCommands_ScopesListsTheDeclaredScopes(t *testing.T) {
+	e := newEnv(t)
+	rows := e.run("scopes").want(ExitOK, "").rows()
+	want := []string{"SCOPE   DESCRIPTION", "meta    List reports and their parameters", "report  Read report data", "sales   Read the sales report only"}
+	if strings.Join(rows, "\n") != strings.Join(want, "\n") {
+		t.Errorf("scopes printed\n%s\nwant\n%s", strings.Join(rows, "\n"), strings.Join(want, "\n"))
+	}
+	var list tokenadmin.ScopeList
+	e.run("scopes", "--json").want(ExitOK, "").json(&list)
+	if len(list.Scopes) != 3 || list.Scopes[2] != (tokenadmin.Scope{Name: "sales", Description: "Read the sales report only"}) {
+		t.Errorf("scopes --json: %+v", list)
+	}
+	e.serviceAccount("svc")
+	var tok wire.Token
+	e.run("tokens", "create", "--owner", "svc", "--name", "sales", "--expires", "30d", "--scopes", "sales", "--json").want(ExitOK, "").json(&tok)
+	jwt := strings.TrimSpace(e.run("tokens", "generate", tok.ID).want(ExitOK, "").stdout)
+	if code, body := e.Get("/data/sales", jwt); code != 200 {
+		t.Errorf("the sales JWT on /data/sales: %d %s", code, body)
+	}
+	if code, _ := e.Get("/data/stock", jwt); code != 403 {
+		t.Errorf("the sales JWT on /data/stock: %d, want 403", code)
+	}
 }
 
 func TestCommands_AsRecordsTheActingAdmin(t *testing.T) {

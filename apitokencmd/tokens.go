@@ -42,7 +42,7 @@ func (c *cli) tokensCommand() *cobra.Command {
 	})
 
 	create := &cobra.Command{
-		Use:   "create --owner <service-account> --name <name> --expires <expiry> --scopes <meta,report>",
+		Use:   "create --owner <service-account> --name <name> --expires <expiry> --scopes <scope,...>",
 		Short: "Creates a token for a service account",
 		Long: `Creates a token owned by the service account given (a user of kind service:
 "caddy api-tokens users set <id> --kind service"), which must hold the
@@ -57,7 +57,7 @@ generated: generate its JWT with "caddy api-tokens tokens generate <id>".`,
 	create.Flags().String("owner", "", "Service account that will own the token (required)")
 	create.Flags().String("name", "", "Token name, 1 to 100 characters, unique among the owner's tokens (required)")
 	create.Flags().String("expires", "", "Lifetime from each generation: 1d, 7d, 30d, 60d, 90d, 1y or never, within max_lifetime (required)")
-	create.Flags().StringSlice("scopes", nil, "Scopes, comma-separated: meta, report (required)")
+	create.Flags().StringSlice("scopes", nil, "Scopes, comma-separated, among the declared ones (see caddy api-tokens scopes) (required)")
 	for _, f := range []string{"owner", "name", "expires", "scopes"} {
 		_ = create.MarkFlagRequired(f) // the flags exist
 	}

@@ -2,6 +2,7 @@ package caddyfile
 
 import (
 	"reflect"
+	"strings"
 
 	cf "github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
@@ -51,8 +52,8 @@ func siteAddress(h httpcaddyfile.Helper) string {
 //
 //	api_token_auth {
 //		app    <name>                   # default: the site's first address
-//		scope  meta|report <path...>
-//		default_scope meta|report
+//		scope  <scope...> <path...>     # any of the scopes grants the paths
+//		default_scope <scope>
 //		forward_authorization
 //		revoke_exposed on|off           # default on
 //		basic_challenge on|off          # default on
@@ -72,9 +73,16 @@ func unmarshalAuth(d *cf.Dispenser, h *caddymodule.Auth) error {
 		case "scope":
 			args := d.RemainingArgs()
 			if len(args) < 2 {
-				return d.Errf("scope takes a scope and at least one path, e.g. `scope report /data/*`")
+				return d.Errf("scope takes one or more scopes and at least one path, e.g. `scope report /data/*` or `scope report sales /data/sales/*`")
 			}
-			h.Scopes = append(h.Scopes, caddymodule.ScopeRule{Scope: args[0], Paths: args[1:]})
+			// The scopes, then the paths: the first argument is a scope,
+			// the last a path, and a path is the first argument that cannot
+			// be a scope name (a scope name has no / or *).
+			n := 1
+			for n < len(args)-1 && !strings.ContainsAny(args[n], "/*") {
+				n++
+			}
+			h.Scopes = append(h.Scopes, caddymodule.ScopeRule{Scope: strings.Join(args[:n], " "), Paths: args[n:]})
 		case "default_scope":
 			if !d.AllArgs(&h.DefaultScope) {
 				return d.ArgErr()

@@ -30,6 +30,9 @@ import (
 //		notify email { smtp <host:port>; from <address>; username ...; password ...; tls none|starttls|tls }
 //		notify webhook <url> { secret <secret> }   # may be repeated
 //		fail_limit     <n>               # failed attempts per client IP per minute; 0 = off
+//		scopes {                         # default: meta and report
+//			<name> [<description>]
+//		}
 //	}
 func parseGlobalOption(d *cf.Dispenser, existing any) (any, error) {
 	app := new(caddymodule.App)
@@ -117,9 +120,40 @@ func unmarshalApp(d *cf.Dispenser, a *caddymodule.App) error {
 			if err := unmarshalNotify(d, a); err != nil { // notify.go
 				return err
 			}
+		case "scopes":
+			if err := unmarshalScopes(d, a); err != nil {
+				return err
+			}
 		default:
 			return d.Errf("unrecognized api_tokens option %q", d.Val())
 		}
+	}
+	return nil
+}
+
+// unmarshalScopes parses the scopes block: one declared scope a line, its
+// name and what it grants in words.
+func unmarshalScopes(d *cf.Dispenser, a *caddymodule.App) error {
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	if a.Scopes != nil {
+		return d.Err("scopes may be given only once: declare every scope in one block")
+	}
+	a.Scopes = []caddymodule.ScopeDecl{}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		sc := caddymodule.ScopeDecl{Name: d.Val()}
+		args := d.RemainingArgs()
+		if len(args) > 1 {
+			return d.Errf("scope %s: give its description as one quoted argument, e.g. %s \"Read the sales report\"", sc.Name, sc.Name)
+		}
+		if len(args) == 1 {
+			sc.Description = args[0]
+		}
+		a.Scopes = append(a.Scopes, sc)
+	}
+	if len(a.Scopes) == 0 {
+		return d.Err(`scopes declares no scope; declare at least one, e.g. scopes { report "Read report data" }`)
 	}
 	return nil
 }

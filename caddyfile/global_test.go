@@ -18,7 +18,24 @@ func TestCaddyfile_BadInputSaysWhatToFix(t *testing.T) {
 		{"auth takes no arguments", `api_token_auth extra`, "wrong argument count", false},
 		{"scope needs a path", `api_token_auth {
 			scope meta
-		}`, "scope takes a scope and at least one path", false},
+		}`, "scope takes one or more scopes and at least one path", false},
+		{"scopes declares none", `api_tokens {
+			scopes {
+			}
+		}`, "scopes declares no scope", true},
+		{"a description in two words unquoted", `api_tokens {
+			scopes {
+				sales Read sales
+			}
+		}`, `scope sales: give its description as one quoted argument`, true},
+		{"scopes twice", `api_tokens {
+			scopes {
+				sales
+			}
+			scopes {
+				stock
+			}
+		}`, "scopes may be given only once", true},
 		{"unknown auth option", `api_token_auth {
 			realm x
 		}`, `unrecognized api_token_auth option "realm"`, false},

@@ -103,6 +103,12 @@ type App struct {
 	// store returns. Default 0: fail closed with 503.
 	StaleIfError caddy.Duration `json:"stale_if_error,omitempty"`
 
+	// Scopes declares the scopes tokens may be given, with what each grants
+	// in words (shown by the web page, GET /scopes and the CLI). The rules
+	// of api_token_auth may name only these. Names: 1 to 40 characters of
+	// a-z 0-9 . _ : -. Default: meta and report.
+	Scopes []ScopeDecl `json:"scopes,omitempty"`
+
 	// Notify sends token owners an email, and webhooks a signed JSON POST,
 	// on generation, on revocation and before expiry (notify.go).
 	Notify *Notify `json:"notify,omitempty"`
@@ -121,6 +127,12 @@ type App struct {
 	senders  []notify.Sender
 	keyFile  string       // the keyring in Caddy's data directory; "" when the config names the keys
 	limiter  *failLimiter // nil when fail_limit is 0
+}
+
+// ScopeDecl declares one scope.
+type ScopeDecl struct {
+	Name        string `json:"name"`
+	Description string `json:"description,omitempty"`
 }
 
 // Storage selects the token store.
@@ -175,6 +187,14 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("api_tokens: storage %s: %q is empty once its placeholders are replaced (is the environment variable set?)",
 			a.Storage.Driver, a.Storage.DSN)
 	}
+	defs := make([]apitoken.ScopeDef, len(a.Scopes))
+	for i, d := range a.Scopes {
+		defs[i] = apitoken.ScopeDef{Name: d.Name, Description: d.Description}
+	}
+	scopes, err := apitoken.NewScopeCatalog(defs)
+	if err != nil {
+		return fmt.Errorf("api_tokens: scopes: %w", err)
+	}
 	a.maxLife = apitoken.Expiry(a.MaxLifetime)
 	a.adminSet = make(map[string]bool, len(a.Admins))
 	for _, id := range a.Admins {
@@ -228,6 +248,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 		Store:       a.backend.store,
 		Signer:      a.signer,
 		MaxLifetime: a.maxLife,
+		Scopes:      scopes,
 		Admins:      a.adminSet,
 		Groups:      a.groupMap,
 		Changed: func(tokenID, userID string) {

@@ -31,12 +31,13 @@ type Auth struct {
 	// config the name of the server; never a value the client sends.
 	App string `json:"app,omitempty"`
 
-	// Scopes map paths to the scope they need. The first rule whose paths
-	// match wins. Paths use the syntax of Caddy's path matcher.
+	// Scopes map paths to the scopes that grant them. The first rule whose
+	// paths match wins. Paths use the syntax of Caddy's path matcher. Every
+	// scope named must be declared in the api_tokens app.
 	Scopes []ScopeRule `json:"scopes,omitempty"`
 
-	// DefaultScope is the scope needed by paths that no rule matches.
-	// Empty: such paths are refused (403).
+	// DefaultScope is the scope needed by paths that no rule matches; it
+	// must be declared. Empty: such paths are refused (403).
 	DefaultScope string `json:"default_scope,omitempty"`
 
 	// ForwardAuthorization keeps the Authorization header for the next
@@ -67,19 +68,22 @@ type Auth struct {
 	rules        []scopeRule
 	origins      map[string]bool // of CORS
 	defaultScope apitoken.Scopes
+	declared     apitoken.Scopes // the app's declared scopes
 	app          *App
 	logger       *zap.Logger
 	identities   *identities
 }
 
-// ScopeRule is one path-to-scope rule.
+// ScopeRule is one rule: the scopes that grant its paths.
 type ScopeRule struct {
+	// Scope names one scope, or several separated by spaces ("report
+	// sales"): any of them grants the paths.
 	Scope string              `json:"scope"`
 	Paths caddyhttp.MatchPath `json:"paths"`
 }
 
 type scopeRule struct {
-	name  string
+	name  string // the scopes, space-separated
 	scope apitoken.Scopes
 	paths pathMatcher
 }
@@ -92,16 +96,32 @@ func (Auth) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-// Provision compiles the scope rules and binds the api_tokens app.
+// Provision binds the api_tokens app and compiles the scope rules against
+// the scopes it declares.
 func (h *Auth) Provision(ctx caddy.Context) error {
 	h.logger = ctx.Logger()
 	h.identities = new(identities)
+	var err error
+	if h.app, err = app(ctx); err != nil {
+		return err
+	}
+	declared := h.app.service.Scopes()
+	h.declared = declared.All()
 	h.rules = make([]scopeRule, 0, len(h.Scopes))
 	seen := map[string]int{} // path -> the rule that names it
 	for i, r := range h.Scopes {
-		bit, ok := apitoken.ScopeBit(apitoken.Scope(r.Scope))
-		if !ok {
-			return fmt.Errorf("api_token_auth: scope rule #%d: unknown scope %q (use meta or report)", i+1, r.Scope)
+		names := strings.Fields(r.Scope)
+		if len(names) == 0 {
+			return fmt.Errorf("api_token_auth: scope rule #%d names no scope; the declared scopes are %s", i+1, declared.List())
+		}
+		r.Scope = strings.Join(names, " ")
+		var bits apitoken.Scopes
+		for _, n := range names {
+			bit, err := declared.Bit(n)
+			if err != nil {
+				return fmt.Errorf("api_token_auth: scope rule #%d: %s (declare it in the api_tokens scopes block)", i+1, apitoken.Message(err))
+			}
+			bits |= bit
 		}
 		if len(r.Paths) == 0 {
 			return fmt.Errorf("api_token_auth: scope rule #%d (%s) has no paths", i+1, r.Scope)
@@ -123,20 +143,16 @@ func (h *Auth) Provision(ctx caddy.Context) error {
 		if err := paths.Provision(ctx); err != nil {
 			return err
 		}
-		h.rules = append(h.rules, scopeRule{name: r.Scope, scope: bit, paths: compilePaths(paths)})
+		h.rules = append(h.rules, scopeRule{name: r.Scope, scope: bits, paths: compilePaths(paths)})
 	}
 	if h.DefaultScope != "" {
-		bit, ok := apitoken.ScopeBit(apitoken.Scope(h.DefaultScope))
-		if !ok {
-			return fmt.Errorf("api_token_auth: default_scope: unknown scope %q (use meta or report)", h.DefaultScope)
+		bit, err := declared.Bit(h.DefaultScope)
+		if err != nil {
+			return fmt.Errorf("api_token_auth: default_scope: %s (declare it in the api_tokens scopes block)", apitoken.Message(err))
 		}
 		h.defaultScope = bit
 	}
-	var err error
-	if h.origins, err = corsOrigins(h.CORS); err != nil {
-		return err
-	}
-	h.app, err = app(ctx)
+	h.origins, err = corsOrigins(h.CORS)
 	return err
 }
 
@@ -201,9 +217,12 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	if err != nil {
 		return caddyhttp.Error(http.StatusInternalServerError, err)
 	}
-	if need == 0 || !p.Scopes.Has(need) {
+	if need == 0 || !p.Scopes.Any(need) {
 		reason := apitoken.ReasonInsufficientScope
 		desc := "the token does not have the " + name + " scope"
+		if strings.Contains(name, " ") {
+			desc = "the token has none of the scopes " + name
+		}
 		if need == 0 {
 			reason, desc = "path_not_allowed", "no scope grants access to this path"
 		}
@@ -212,6 +231,7 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	}
 	h.record(r, p.Token.ID, apitoken.ResultOK, "")
 	h.app.metrics.authenticated(apitoken.ResultOK, "")
+	p.Scopes &= h.declared // a scope no longer declared grants nothing, nor is handed on
 	h.identify(w, r, p)
 	return next.ServeHTTP(w, r)
 }

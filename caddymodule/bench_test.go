@@ -39,7 +39,7 @@ func benchGuard(b *testing.B) (*Auth, string) {
 		b.Fatal(err)
 	}
 	alice, _ := svc.Caller(ctx, "alice")
-	tok, err := svc.CreateToken(ctx, alice, apitoken.TokenInput{Name: "bench", Expires: apitoken.Expiry30d, Scopes: apitoken.AllScopes})
+	tok, err := svc.CreateToken(ctx, alice, apitoken.TokenInput{Name: "bench", Expires: apitoken.Expiry30d, Scopes: apitoken.DefaultScopes})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -49,7 +49,7 @@ func TestClients_ThatWaitForABasicChallengeGetOne(t *testing.T) {
 	}{{"default", "", "200"}, {"basic_challenge off", "basic_challenge off", "401"}} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newHostileEnvGuard(t, "", "", tc.guard)
-			_, jwt := e.live("alice", "power query", apitoken.Expiry30d, apitoken.AllScopes)
+			_, jwt := e.live("alice", "power query", apitoken.Expiry30d, apitoken.DefaultScopes)
 			url := e.Base + "/data/sales"
 			res, _ := e.do("GET", "/data/sales")
 			challenges := res.Header.Values("WWW-Authenticate")
@@ -80,7 +80,7 @@ func TestClients_ThatWaitForABasicChallengeGetOne(t *testing.T) {
 func TestClients_CORSAnswersListedOriginsOnly(t *testing.T) {
 	const dash = "https://dash.example.com"
 	e := newHostileEnvGuard(t, "", "", "cors "+dash+" http://127.0.0.1:8000")
-	_, jwt := e.live("alice", "dashboard", apitoken.Expiry30d, apitoken.AllScopes)
+	_, jwt := e.live("alice", "dashboard", apitoken.Expiry30d, apitoken.DefaultScopes)
 	e.secret(jwt)
 	bearer := "Bearer " + jwt
 	wantAllowed := func(t *testing.T, res *http.Response, origin string) {

@@ -313,7 +313,7 @@ func bearer(jwt string) []string { return []string{"Authorization", "Bearer " + 
 
 func TestGuard_ValidTokenReachesUpstreamWithIdentity(t *testing.T) {
 	e := newGuardEnv(t)
-	tok, jwt := e.token("Excel", apitoken.Expiry30d, apitoken.AllScopes)
+	tok, jwt := e.token("Excel", apitoken.Expiry30d, apitoken.DefaultScopes)
 
 	res, body := e.do("GET", "/data/sales?year=2026", "Authorization", "Bearer "+jwt,
 		"X-Api-Token-User", "mallory", "x-api-token-scopes", "meta report", "Connection", "X-Api-Token-Id, keep-alive")
@@ -342,7 +342,7 @@ func TestGuard_ValidTokenReachesUpstreamWithIdentity(t *testing.T) {
 
 func TestGuard_BasicAuthWithTheTokenAsPasswordIsAccepted(t *testing.T) {
 	e := newGuardEnv(t)
-	_, jwt := e.token("Power BI", apitoken.ExpiryNever, apitoken.AllScopes)
+	_, jwt := e.token("Power BI", apitoken.ExpiryNever, apitoken.DefaultScopes)
 	res, _ := e.do("GET", "/meta", "Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte("anything:"+jwt)))
 	if res.StatusCode != http.StatusOK {
 		t.Fatalf("got %d, want 200", res.StatusCode)
@@ -371,20 +371,20 @@ const (
 func TestGuard_RefusalsNeverReachTheUpstream(t *testing.T) {
 	e := newGuardEnv(t)
 	ctx := context.Background()
-	_, good := e.token("good", apitoken.Expiry30d, apitoken.AllScopes)
+	_, good := e.token("good", apitoken.Expiry30d, apitoken.DefaultScopes)
 	metaTok, metaOnly := e.token("meta only", apitoken.Expiry30d, mustScope(apitoken.ScopeMeta))
 
-	revokedTok, revoked := e.token("revoked", apitoken.Expiry30d, apitoken.AllScopes)
+	revokedTok, revoked := e.token("revoked", apitoken.Expiry30d, apitoken.DefaultScopes)
 	if _, err := e.svc.Revoke(ctx, e.owner, revokedTok.ID); err != nil {
 		t.Fatal(err)
 	}
-	supTok, superseded := e.token("superseded", apitoken.Expiry30d, apitoken.AllScopes)
+	supTok, superseded := e.token("superseded", apitoken.Expiry30d, apitoken.DefaultScopes)
 	if _, _, err := e.svc.Generate(ctx, e.owner, supTok.ID); err != nil {
 		t.Fatal(err)
 	}
 	// Generated two days ago with a one-day expiry.
 	e.clock.Set(time.Now().Add(-48 * time.Hour))
-	expTok, expired := e.token("expired", apitoken.Expiry1d, apitoken.AllScopes)
+	expTok, expired := e.token("expired", apitoken.Expiry1d, apitoken.DefaultScopes)
 	e.clock.Set(time.Now())
 
 	// Signed with the real key for another user, and by another deployment.
@@ -395,7 +395,7 @@ func TestGuard_RefusalsNeverReachTheUpstream(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Signed with the real key for a token that was never generated.
-	neverTok, err := e.svc.CreateToken(ctx, e.owner, apitoken.TokenInput{Name: "never generated", Expires: apitoken.Expiry1d, Scopes: apitoken.AllScopes})
+	neverTok, err := e.svc.CreateToken(ctx, e.owner, apitoken.TokenInput{Name: "never generated", Expires: apitoken.Expiry1d, Scopes: apitoken.DefaultScopes})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -489,7 +489,7 @@ func mustScope(s apitoken.Scope) apitoken.Scopes {
 func TestGuard_OwnerRoleChangesApplyAtOnceAndUndoRestores(t *testing.T) {
 	e := newGuardEnv(t)
 	ctx := context.Background()
-	tok, jwt := e.token("role", apitoken.Expiry7d, apitoken.AllScopes)
+	tok, jwt := e.token("role", apitoken.Expiry7d, apitoken.DefaultScopes)
 	yes, no := true, false
 	steps := []struct {
 		name   string
@@ -550,7 +550,7 @@ func TestGuard_OwnerRoleChangesApplyAtOnceAndUndoRestores(t *testing.T) {
 func TestGuard_NarrowingScopesAppliesToTheLiveTokenAtOnce(t *testing.T) {
 	e := newGuardEnv(t)
 	ctx := context.Background()
-	tok, jwt := e.token("narrow", apitoken.Expiry30d, apitoken.AllScopes)
+	tok, jwt := e.token("narrow", apitoken.Expiry30d, apitoken.DefaultScopes)
 	if res, _ := e.do("GET", "/data/x", bearer(jwt)...); res.StatusCode != 200 {
 		t.Fatalf("got %d before the change", res.StatusCode)
 	}
@@ -564,7 +564,7 @@ func TestGuard_NarrowingScopesAppliesToTheLiveTokenAtOnce(t *testing.T) {
 	// Widening again does not reach the live JWT... it had both scopes, so
 	// it is back; a JWT generated with meta only stays meta only.
 	_, metaJWT := e.token("meta first", apitoken.Expiry30d, meta)
-	all := apitoken.AllScopes
+	all := apitoken.DefaultScopes
 	metaTok := e.tokenByName("meta first")
 	if _, err := e.svc.UpdateToken(ctx, e.owner, metaTok.ID, apitoken.TokenPatch{Scopes: &all}); err != nil {
 		t.Fatal(err)
@@ -598,7 +598,7 @@ func (e *guardEnv) tokenByName(name string) apitoken.Token {
 
 func TestGuard_ReloadAndStopLoseNoAuditCount(t *testing.T) {
 	e := newGuardEnv(t)
-	tok, jwt := e.token("reload", apitoken.Expiry30d, apitoken.AllScopes)
+	tok, jwt := e.token("reload", apitoken.Expiry30d, apitoken.DefaultScopes)
 	send := func(n int) {
 		for i := 0; i < n; i++ {
 			if res, _ := e.do("GET", "/meta", bearer(jwt)...); res.StatusCode != 200 {

@@ -64,7 +64,7 @@ func status(t *testing.T, e *hostileEnv, header []string) int {
 
 func TestFailLimit_BlocksTheFailingClientOnlyAndLiftsAfterRetryAfter(t *testing.T) {
 	e := newFailLimitEnv(t, trustLocalProxy, 5)
-	_, good := e.live("alice", "good", apitoken.Expiry30d, apitoken.AllScopes)
+	_, good := e.live("alice", "good", apitoken.Expiry30d, apitoken.DefaultScopes)
 	bad := bearer(good[:len(good)-3] + "AAA")
 
 	const a, b = "203.0.113.7", "203.0.113.8"
@@ -98,7 +98,7 @@ func TestFailLimit_BlocksTheFailingClientOnlyAndLiftsAfterRetryAfter(t *testing.
 
 func TestFailLimit_RequestsWithoutACredentialDoNotCount(t *testing.T) {
 	e := newFailLimitEnv(t, trustLocalProxy, 3)
-	_, good := e.live("alice", "good", apitoken.Expiry30d, apitoken.AllScopes)
+	_, good := e.live("alice", "good", apitoken.Expiry30d, apitoken.DefaultScopes)
 	const c = "198.51.100.20"
 	for range 20 { // what .NET's HttpClient sends before its credentials
 		if got := status(t, e, from(c)); got != 401 {
@@ -124,7 +124,7 @@ func TestFailLimit_RequestsWithoutACredentialDoNotCount(t *testing.T) {
 // must not be able to interleave it to keep guessing.
 func TestFailLimit_ASuccessDoesNotResetTheCount(t *testing.T) {
 	e := newFailLimitEnv(t, trustLocalProxy, 3)
-	_, good := e.live("alice", "good", apitoken.Expiry30d, apitoken.AllScopes)
+	_, good := e.live("alice", "good", apitoken.Expiry30d, apitoken.DefaultScopes)
 	const d = "198.51.100.30"
 	for range 2 {
 		status(t, e, from(d, bearer("not.a.token")...))
@@ -138,7 +138,7 @@ func TestFailLimit_ASuccessDoesNotResetTheCount(t *testing.T) {
 
 func TestFailLimit_AnIPv6ClientIsCountedByIts64(t *testing.T) {
 	e := newFailLimitEnv(t, trustLocalProxy, 3)
-	_, good := e.live("alice", "good", apitoken.Expiry30d, apitoken.AllScopes)
+	_, good := e.live("alice", "good", apitoken.Expiry30d, apitoken.DefaultScopes)
 	for i := range 3 {
 		status(t, e, from("2001:db8:7:7::"+strconv.Itoa(i+1), bearer("x.y.z")...))
 	}
@@ -153,7 +153,7 @@ func TestFailLimit_AnIPv6ClientIsCountedByIts64(t *testing.T) {
 // row or count per request.
 func TestFailLimit_AFloodDoesNotReachTheAuditLog(t *testing.T) {
 	e := newFailLimitEnv(t, trustLocalProxy, 5)
-	tok, jwt := e.live("alice", "revoked", apitoken.Expiry30d, apitoken.AllScopes)
+	tok, jwt := e.live("alice", "revoked", apitoken.Expiry30d, apitoken.DefaultScopes)
 	if _, err := e.svc.Revoke(context.Background(), e.owner, tok.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +181,7 @@ func TestFailLimit_AFloodDoesNotReachTheAuditLog(t *testing.T) {
 // ignored: changing it does not make a new client.
 func TestFailLimit_ASpoofedForwardedForDoesNotEscapeTheLimit(t *testing.T) {
 	e := newFailLimitEnv(t, "", 4)
-	_, good := e.live("alice", "good", apitoken.Expiry30d, apitoken.AllScopes)
+	_, good := e.live("alice", "good", apitoken.Expiry30d, apitoken.DefaultScopes)
 	for i := range 4 {
 		status(t, e, from("203.0.113."+strconv.Itoa(i+1), bearer("x.y.z")...))
 	}

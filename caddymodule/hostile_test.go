@@ -289,7 +289,7 @@ func realKey(t testing.TB) []byte {
 
 func TestHostile_TokenFormat(t *testing.T) {
 	e := newHostileEnv(t, "", "")
-	_, good := e.live("alice", "good", apitoken.Expiry30d, apitoken.AllScopes)
+	_, good := e.live("alice", "good", apitoken.Expiry30d, apitoken.DefaultScopes)
 	key := realKey(t)
 	h, c := parts(t, good)
 	p := strings.Split(good, ".")
@@ -355,8 +355,8 @@ func TestHostile_TokenFormat(t *testing.T) {
 
 func TestHostile_SignatureAndAlgorithm(t *testing.T) {
 	e := newHostileEnv(t, "", "")
-	_, good := e.live("alice", "good", apitoken.Expiry30d, apitoken.AllScopes)
-	_, other := e.live("alice", "other", apitoken.Expiry30d, apitoken.AllScopes)
+	_, good := e.live("alice", "good", apitoken.Expiry30d, apitoken.DefaultScopes)
+	_, other := e.live("alice", "other", apitoken.Expiry30d, apitoken.DefaultScopes)
 	key := realKey(t)
 	h, c := parts(t, good)
 	p := strings.Split(good, ".")
@@ -442,9 +442,9 @@ func flipChar(s string, i int) string {
 
 func TestHostile_Claims(t *testing.T) {
 	e := newHostileEnv(t, "", "")
-	tok, good := e.live("alice", "good", apitoken.Expiry30d, apitoken.AllScopes)
-	_, bobs := e.live("bob", "bob's", apitoken.Expiry30d, apitoken.AllScopes)
-	otherTok, _ := e.live("alice", "alice's other", apitoken.Expiry30d, apitoken.AllScopes)
+	tok, good := e.live("alice", "good", apitoken.Expiry30d, apitoken.DefaultScopes)
+	_, bobs := e.live("bob", "bob's", apitoken.Expiry30d, apitoken.DefaultScopes)
+	otherTok, _ := e.live("alice", "alice's other", apitoken.Expiry30d, apitoken.DefaultScopes)
 	key := realKey(t)
 	h, c := parts(t, good)
 	_, bc := parts(t, bobs)
@@ -523,7 +523,7 @@ func TestHostile_ClaimsCannotWidenTheRecord(t *testing.T) {
 	// A one-day token generated two days ago is expired by its record,
 	// whatever exp its JWT claims.
 	e.clock.Set(time.Now().Add(-48 * time.Hour))
-	_, old := e.live("alice", "old", apitoken.Expiry1d, apitoken.AllScopes)
+	_, old := e.live("alice", "old", apitoken.Expiry1d, apitoken.DefaultScopes)
 	e.clock.Set(time.Now())
 	oh, oc := parts(t, old)
 	forever := forgeJWT(oh, edit(oc, "exp", time.Now().AddDate(100, 0, 0).Unix()), "HS512", key)
@@ -540,7 +540,7 @@ func TestHostile_ServerSideState(t *testing.T) {
 	ctx := context.Background()
 
 	t.Run("a superseded JWT is refused at once although it is cached", func(t *testing.T) {
-		tok, first := e.live("alice", "regen", apitoken.Expiry30d, apitoken.AllScopes)
+		tok, first := e.live("alice", "regen", apitoken.Expiry30d, apitoken.DefaultScopes)
 		if res, _ := e.do("GET", "/meta", bearer(first)...); res.StatusCode != 200 {
 			t.Fatalf("first JWT got %d", res.StatusCode)
 		}
@@ -556,7 +556,7 @@ func TestHostile_ServerSideState(t *testing.T) {
 	})
 
 	t.Run("no request that starts after a revocation returns is let through", func(t *testing.T) {
-		tok, jwt := e.live("alice", "busy", apitoken.Expiry30d, apitoken.AllScopes)
+		tok, jwt := e.live("alice", "busy", apitoken.Expiry30d, apitoken.DefaultScopes)
 		var revokedAt atomic.Int64 // unix nanos; 0 until the revocation returned
 		var late, lateOK, early atomic.Int64
 		stop := make(chan struct{})
@@ -608,7 +608,7 @@ func TestHostile_ServerSideState(t *testing.T) {
 	})
 
 	t.Run("of concurrent regenerations exactly one JWT works", func(t *testing.T) {
-		tok, first := e.live("alice", "raced", apitoken.Expiry30d, apitoken.AllScopes)
+		tok, first := e.live("alice", "raced", apitoken.Expiry30d, apitoken.DefaultScopes)
 		if res, _ := e.do("GET", "/meta", bearer(first)...); res.StatusCode != 200 { // cached
 			t.Fatalf("got %d", res.StatusCode)
 		}
@@ -649,9 +649,9 @@ func TestHostile_ServerSideState(t *testing.T) {
 
 func TestHostile_Transport(t *testing.T) {
 	e := newHostileEnv(t, "", "")
-	_, good := e.live("alice", "all", apitoken.Expiry30d, apitoken.AllScopes)
+	_, good := e.live("alice", "all", apitoken.Expiry30d, apitoken.DefaultScopes)
 	_, meta := e.live("alice", "meta only", apitoken.Expiry30d, mustScope(apitoken.ScopeMeta))
-	_, exposed := e.live("alice", "sent in URLs", apitoken.Expiry30d, apitoken.AllScopes)
+	_, exposed := e.live("alice", "sent in URLs", apitoken.Expiry30d, apitoken.DefaultScopes)
 	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte("x:"+good))
 
 	t.Run("credentials", func(t *testing.T) {
@@ -752,7 +752,7 @@ func TestHostile_SpoofedIdentityHeaders(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			e := newHostileEnv(t, server, "")
-			tok, good := e.live("alice", "all", apitoken.Expiry30d, apitoken.AllScopes)
+			tok, good := e.live("alice", "all", apitoken.Expiry30d, apitoken.DefaultScopes)
 			status, _, body := e.rawRequest(t, "", "/meta", "Authorization", "Bearer "+good,
 				"X-Api-Token-User", "root", "x-api-token-id", "tok_forged", "X-API-TOKEN-SCOPES", "meta report admin",
 				"X_Api_Token_User", "root", "X_Api_Token_Id", "tok_forged", "X.Api.Token.Name", "forged", "x_api_token_scopes", "admin",
@@ -782,7 +782,7 @@ func TestHostile_SpoofedIdentityHeaders(t *testing.T) {
 
 func TestHostile_ResourceExhaustion(t *testing.T) {
 	e := newHostileEnv(t, "", "")
-	_, good := e.live("alice", "good", apitoken.Expiry30d, apitoken.AllScopes)
+	_, good := e.live("alice", "good", apitoken.Expiry30d, apitoken.DefaultScopes)
 	if res, _ := e.do("GET", "/meta", bearer(good)...); res.StatusCode != 200 {
 		t.Fatalf("control: %d", res.StatusCode)
 	}
@@ -860,7 +860,7 @@ func TestHostile_ProtocolSwitch(t *testing.T) {
 		func(w http.ResponseWriter, r *http.Request) { fmt.Fprintf(w, `{"path":%q}`, r.URL.Path) })
 	e.proxy = "header_up Connection \"Upgrade, HTTP2-Settings\""
 	e.reload("")
-	_, good := e.live("alice", "all", apitoken.Expiry30d, apitoken.AllScopes)
+	_, good := e.live("alice", "all", apitoken.Expiry30d, apitoken.DefaultScopes)
 
 	const bad = "invalid_request"
 	// Caddy drops the headers that Connection names and sends
@@ -910,7 +910,7 @@ const h2Settings = "AAMAAABkAAQAAP__"
 // the asterisk form (OPTIONS *). Both are refused.
 func TestHostile_RequestsWithoutAPath(t *testing.T) {
 	e := newHostileEnvGuard(t, "", "", "default_scope meta")
-	_, all := e.live("alice", "all", apitoken.Expiry30d, apitoken.AllScopes)
+	_, all := e.live("alice", "all", apitoken.Expiry30d, apitoken.DefaultScopes)
 	const bad = "invalid_request"
 	authority := fmt.Sprintf("localhost:%d", testHTTPPort)
 	e.run(t, []hostileCase{
@@ -955,7 +955,7 @@ func TestHostile_SpoofedIdentityTrailers(t *testing.T) {
 		json.NewEncoder(w).Encode(r.Trailer)
 	})
 	e.reload("")
-	_, good := e.live("alice", "all", apitoken.Expiry30d, apitoken.AllScopes)
+	_, good := e.live("alice", "all", apitoken.Expiry30d, apitoken.DefaultScopes)
 
 	conn, err := net.Dial("tcp", fmt.Sprintf("localhost:%d", testHTTPPort))
 	if err != nil {
@@ -1059,8 +1059,8 @@ func TestHostile_UnboundedStringsInLog(t *testing.T) {
 // another deployment revokes nothing; revoke_exposed off keeps the token.
 func TestHostile_TokenInURLIsRevoked(t *testing.T) {
 	e := newHostileEnv(t, "", "")
-	tok, jwt := e.live("alice", "leaked", apitoken.Expiry30d, apitoken.AllScopes)
-	expiredTok, expiredJWT := e.live("alice", "expired in the URL", apitoken.Expiry30d, apitoken.AllScopes)
+	tok, jwt := e.live("alice", "leaked", apitoken.Expiry30d, apitoken.DefaultScopes)
+	expiredTok, expiredJWT := e.live("alice", "expired in the URL", apitoken.Expiry30d, apitoken.DefaultScopes)
 	h, c := parts(t, expiredJWT)
 	expired := forgeJWT(h, edit(c, "exp", time.Now().Add(-time.Hour).Unix()), "HS512", realKey(t))
 	foreign := forgeJWT(h, c, "HS512", []byte(strings.Repeat("k", 64)))
@@ -1109,7 +1109,7 @@ func TestHostile_TokenInURLIsRevoked(t *testing.T) {
 
 	t.Run("revoke_exposed off", func(t *testing.T) {
 		e := newHostileEnvGuard(t, "", "", "revoke_exposed off")
-		_, jwt := e.live("alice", "kept", apitoken.Expiry30d, apitoken.AllScopes)
+		_, jwt := e.live("alice", "kept", apitoken.Expiry30d, apitoken.DefaultScopes)
 		e.run(t, []hostileCase{{name: "the JWT as access_token", path: "/meta?access_token=" + jwt, status: 400, code: "invalid_request"}})
 		if res, _ := e.do("GET", "/meta", bearer(jwt)...); res.StatusCode != 200 {
 			t.Errorf("with revoke_exposed off, the token got %d after its JWT was in a URL", res.StatusCode)

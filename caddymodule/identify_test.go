@@ -23,7 +23,7 @@ func TestIdentify_TheTokensOwnerReplacesAnEarlierIdentity(t *testing.T) {
 
 	h := &Auth{identities: new(identities)}
 	tok := &apitoken.Token{ID: "tok_1", Name: "Excel", Owner: "alice"}
-	h.identify(w, r, apitoken.Principal{Token: tok, Scopes: apitoken.AllScopes, ExpiresAt: time.Unix(1_800_000_000, 0)})
+	h.identify(w, r, apitoken.Principal{Token: tok, Scopes: apitoken.DefaultScopes, ExpiresAt: time.Unix(1_800_000_000, 0)})
 
 	for key, want := range map[string]string{
 		"http.auth.user.id": "alice", "api_token.id": "tok_1", "api_token.name": "Excel", "api_token.scopes": "meta report",

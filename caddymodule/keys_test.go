@@ -59,7 +59,7 @@ func TestKeys_ConfiguredKeysRotateByReload(t *testing.T) {
 
 	e := newHostileEnv(t, "", "signing_key "+keyA)
 	e.secret(keyA, keyB)
-	tok, oldJWT := e.live("alice", "before", apitoken.Expiry30d, apitoken.AllScopes)
+	tok, oldJWT := e.live("alice", "before", apitoken.Expiry30d, apitoken.DefaultScopes)
 	if kidOf(t, oldJWT) != a.ID {
 		t.Fatalf("signed by %s, want key A %s", kidOf(t, oldJWT), a.ID)
 	}
@@ -75,7 +75,7 @@ func TestKeys_ConfiguredKeysRotateByReload(t *testing.T) {
 	if got := status(t, e, bearer(oldJWT)); got != 200 {
 		t.Fatalf("during rotation key A's JWT got %d", got)
 	}
-	tok2, newJWT := e.live("alice", "after", apitoken.Expiry30d, apitoken.AllScopes)
+	tok2, newJWT := e.live("alice", "after", apitoken.Expiry30d, apitoken.DefaultScopes)
 	if kidOf(t, newJWT) != b.ID {
 		t.Fatalf("during rotation new JWTs are signed by %s, want key B %s", kidOf(t, newJWT), b.ID)
 	}
@@ -114,7 +114,7 @@ func TestKeys_TheDefaultKeyringRotatesAndRetiresAtOnce(t *testing.T) {
 	if len(first) != 1 {
 		t.Fatalf("key ids %v", first)
 	}
-	tok, oldJWT := e.live("alice", "old", apitoken.Expiry30d, apitoken.AllScopes)
+	tok, oldJWT := e.live("alice", "old", apitoken.Expiry30d, apitoken.DefaultScopes)
 	if got := status(t, e, bearer(oldJWT)); got != 200 { // now verified and cached
 		t.Fatalf("got %d", got)
 	}
@@ -129,7 +129,7 @@ func TestKeys_TheDefaultKeyringRotatesAndRetiresAtOnce(t *testing.T) {
 	if got := status(t, e, bearer(oldJWT)); got != 200 {
 		t.Fatalf("the old key's JWT got %d during rotation", got)
 	}
-	tok2, newJWT := e.live("alice", "new", apitoken.Expiry30d, apitoken.AllScopes)
+	tok2, newJWT := e.live("alice", "new", apitoken.Expiry30d, apitoken.DefaultScopes)
 	if kidOf(t, newJWT) != kid {
 		t.Fatalf("signed by %s after rotate, want %s", kidOf(t, newJWT), kid)
 	}
@@ -186,7 +186,7 @@ func TestKeys_EdDSAIssuesAndVerifyOnlyInstancesNeverHoldTheSecret(t *testing.T) 
 	issuing := "signing_alg EdDSA\n\t\tsigning_key " + seed
 	e := newHostileEnv(t, "", issuing)
 	e.secret(seed, base64.RawURLEncoding.EncodeToString(priv.Seed()), base64.StdEncoding.EncodeToString(priv))
-	tok, jwt := e.live("alice", "ed", apitoken.Expiry30d, apitoken.AllScopes)
+	tok, jwt := e.live("alice", "ed", apitoken.Expiry30d, apitoken.DefaultScopes)
 	h, c := parts(t, jwt)
 	edKey, _ := apitoken.NewEd25519PublicKey(pub)
 	if h["alg"] != "EdDSA" || h["kid"] != edKey.ID || len(h) != 3 {
@@ -239,7 +239,7 @@ func TestKeys_EdDSAIssuesAndVerifyOnlyInstancesNeverHoldTheSecret(t *testing.T) 
 func TestKeys_DefaultKeyringWithEdDSA(t *testing.T) {
 	ring := keyringFile(t)
 	e := newHostileEnv(t, "", "signing_alg EdDSA\n\t\t"+defaultKeys)
-	_, jwt := e.live("alice", "ed", apitoken.Expiry30d, apitoken.AllScopes)
+	_, jwt := e.live("alice", "ed", apitoken.Expiry30d, apitoken.DefaultScopes)
 	if h, _ := parts(t, jwt); h["alg"] != "EdDSA" {
 		t.Fatalf("alg %v", h["alg"])
 	}
@@ -247,7 +247,7 @@ func TestKeys_DefaultKeyringWithEdDSA(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, jwt2 := e.live("alice", "ed2", apitoken.Expiry30d, apitoken.AllScopes)
+	_, jwt2 := e.live("alice", "ed2", apitoken.Expiry30d, apitoken.DefaultScopes)
 	if kidOf(t, jwt2) != kid {
 		t.Fatal("the rotated Ed25519 key does not sign")
 	}
@@ -322,7 +322,7 @@ func TestKeys_ConcurrentRotationsLeaveTheSignerAsTheKeyring(t *testing.T) {
 	if got := e.app.SigningKeyIDs(); strings.Join(got, " ") != strings.Join(fromFile, " ") || len(got) != 8 {
 		t.Fatalf("signer keys %v, keyring %v: want the same 8", got, fromFile)
 	}
-	_, jwt := e.live("alice", "after the storm", apitoken.Expiry30d, apitoken.AllScopes)
+	_, jwt := e.live("alice", "after the storm", apitoken.Expiry30d, apitoken.DefaultScopes)
 	if kidOf(t, jwt) != fromFile[0] || status(t, e, bearer(jwt)) != 200 {
 		t.Fatal("the newest key of the keyring does not sign")
 	}

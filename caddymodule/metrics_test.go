@@ -91,7 +91,7 @@ func getAcrossReload(t *testing.T, url, jwt string) int {
 // or stayed bound to the first config's objects and stopped moving.)
 func TestMetrics_CountersKeepCountingAcrossReloads(t *testing.T) {
 	e := newGuardEnv(t)
-	_, jwt := e.token("metrics-reload", apitoken.Expiry30d, apitoken.AllScopes)
+	_, jwt := e.token("metrics-reload", apitoken.Expiry30d, apitoken.DefaultScopes)
 	e.settle()
 	before := scrape(t)
 	for reload := 1; reload <= 4; reload++ {

@@ -19,8 +19,8 @@ import (
 func TestReliability_PostgresOutageFailsClosedAndRecovers(t *testing.T) {
 	pg := pgtest.Private(t)
 	e := newGuardEnvOn(t, "postgres "+pg.DSN, "cache_ttl 3s")
-	warmTok, warm := e.token("warm", apitoken.Expiry30d, apitoken.AllScopes)
-	_, cold := e.token("cold", apitoken.Expiry30d, apitoken.AllScopes)
+	warmTok, warm := e.token("warm", apitoken.Expiry30d, apitoken.DefaultScopes)
+	_, cold := e.token("cold", apitoken.Expiry30d, apitoken.DefaultScopes)
 	answeredOK := 0
 	expect := func(jwt string, status int, when string) *http.Response {
 		t.Helper()
@@ -65,7 +65,7 @@ func TestReliability_PostgresOutageFailsClosedAndRecovers(t *testing.T) {
 	// is down; a state never cached still cannot be had. The state cached
 	// before a reload is kept by it: reloading to set stale_if_error in the
 	// middle of an incident must not turn it into a full outage.
-	_, never := e.token("never used", apitoken.Expiry30d, apitoken.AllScopes)
+	_, never := e.token("never used", apitoken.Expiry30d, apitoken.DefaultScopes)
 	e.settle()
 	expect(warm, 200, "before the second outage")
 	expect(cold, 200, "before the second outage")

@@ -27,7 +27,7 @@ func measureGuard(e *guardEnv, jwt string, n int) caddytesting.LoadResult {
 func TestReliability_ASilentDatabaseIsNotWaitedOnByRequests(t *testing.T) {
 	pg := pgtest.Private(t)
 	e := newGuardEnvOn(t, "postgres "+pg.DSN, "cache_ttl 1s\n\t\tstale_if_error 1m")
-	_, jwt := e.token("partition", apitoken.Expiry30d, apitoken.AllScopes)
+	_, jwt := e.token("partition", apitoken.Expiry30d, apitoken.DefaultScopes)
 	e.settle()
 	if res, body := e.do("GET", "/meta", bearer(jwt)...); res.StatusCode != http.StatusOK {
 		t.Fatalf("before the fault: %d %s", res.StatusCode, body)

@@ -44,7 +44,7 @@ func twoInstances(t *testing.T) (*apitoken.Authenticator, *apitoken.Service) {
 func liveJWT(t *testing.T, auth *apitoken.Authenticator, svc *apitoken.Service, c apitoken.Caller) string {
 	t.Helper()
 	ctx := context.Background()
-	tok, err := svc.CreateToken(ctx, c, apitoken.TokenInput{Name: "excel", Expires: apitoken.Expiry30d, Scopes: apitoken.AllScopes})
+	tok, err := svc.CreateToken(ctx, c, apitoken.TokenInput{Name: "excel", Expires: apitoken.Expiry30d, Scopes: apitoken.DefaultScopes})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -103,7 +103,7 @@ func TestBackend_ChangesOnAnotherInstanceReachEveryLiveConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	newJWT := func(name string) (apitoken.Token, string) {
-		tok, err := svc.CreateToken(ctx, alice, apitoken.TokenInput{Name: name, Expires: apitoken.Expiry30d, Scopes: apitoken.AllScopes})
+		tok, err := svc.CreateToken(ctx, alice, apitoken.TokenInput{Name: name, Expires: apitoken.Expiry30d, Scopes: apitoken.DefaultScopes})
 		if err != nil {
 			t.Fatal(err)
 		}

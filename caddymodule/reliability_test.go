@@ -45,7 +45,7 @@ func holdWriteLock(t *testing.T, path string) (release func()) {
 // that does not retry sees the error, as it would with plain Caddy.
 func TestReliability_TenReloadsUnderLoadFailNoRequestAndLoseNoCount(t *testing.T) {
 	e := newGuardEnv(t)
-	tok, jwt := e.token("reloads", apitoken.Expiry30d, apitoken.AllScopes)
+	tok, jwt := e.token("reloads", apitoken.Expiry30d, apitoken.DefaultScopes)
 	l := e.startLoad(jwt, 8)
 	for i := 0; i < 10; i++ {
 		l.Wait(50, http.StatusOK) // requests between reloads
@@ -67,7 +67,7 @@ func TestReliability_TenReloadsUnderLoadFailNoRequestAndLoseNoCount(t *testing.T
 // reads, and the queue keeps every count until the lock is gone.
 func TestReliability_LockedDatabaseDelaysAuditWithoutSlowingRequests(t *testing.T) {
 	e := newGuardEnv(t)
-	tok, jwt := e.token("locked", apitoken.Expiry30d, apitoken.AllScopes)
+	tok, jwt := e.token("locked", apitoken.Expiry30d, apitoken.DefaultScopes)
 	get := func(when string) time.Duration {
 		t.Helper()
 		began := time.Now()

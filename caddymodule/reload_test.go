@@ -19,7 +19,7 @@ import (
 // reloads.
 func TestReload_RequestsInFlightAcrossAHundredReloadsNeverPanic(t *testing.T) {
 	e := newGuardEnv(t)
-	_, jwt := e.token("reloads", apitoken.Expiry30d, apitoken.AllScopes)
+	_, jwt := e.token("reloads", apitoken.Expiry30d, apitoken.DefaultScopes)
 	// Go's client never retries a POST: every lost answer is seen.
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8}, Timeout: 10 * time.Second}
 	defer client.CloseIdleConnections()

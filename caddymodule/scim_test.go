@@ -118,7 +118,7 @@ func TestSCIM_EntraIDSequence(t *testing.T) {
 	if u := e.user(carol); !u.HasRole(apitoken.RoleAPITokens) {
 		t.Fatalf("the group did not give the token role: %+v", u)
 	}
-	tok, jwt := e.live(carol, "excel", apitoken.Expiry30d, apitoken.AllScopes)
+	tok, jwt := e.live(carol, "excel", apitoken.Expiry30d, apitoken.DefaultScopes)
 	wantGuard(e, jwt, 200, "a fresh JWT")
 
 	scimDo(e, "PATCH", "/Users/carol@example.com", `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
@@ -170,7 +170,7 @@ func TestSCIM_OktaSequence(t *testing.T) {
 	if _, err := e.svc.GrantRole(context.Background(), e.adminCtl, dave, apitoken.RoleAPITokens); err != nil {
 		t.Fatal(err)
 	}
-	_, jwt := e.live(dave, "sheets", apitoken.Expiry30d, apitoken.AllScopes)
+	_, jwt := e.live(dave, "sheets", apitoken.Expiry30d, apitoken.DefaultScopes)
 	wantGuard(e, jwt, 200, "a fresh JWT")
 
 	scimDo(e, "PUT", "/Users/dave@example.com", fmt.Sprintf(user, false), 200)

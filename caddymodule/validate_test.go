@@ -35,7 +35,9 @@ func TestAuth_ScopeRulesThatWouldMisleadAreRefusedAtLoad(t *testing.T) {
 	for _, tc := range []struct{ rules, want string }{
 		{"scope meta meta/*", `path "meta/*" must start with /`},
 		{"scope meta /meta /meta/*\n\t\tscope report /data/* /meta", `path "/meta" is in scope rule #1 (meta) and in #2 (report)`},
-		{"scope sales /data/sales", `unknown scope "sales"`},
+		{"scope sales /data/sales", `scope rule #1: unknown scope "sales": the declared scopes are meta, report (declare it in the api_tokens scopes block)`},
+		{"scope report sales /data/sales", `scope rule #1: unknown scope "sales": the declared scopes are meta, report`},
+		{"scope meta /meta\n\t\tdefault_scope sales", `default_scope: unknown scope "sales": the declared scopes are meta, report`},
 		{"scope meta /meta\n\t\tcors *", `cors "*": list each origin allowed`},
 		{"scope meta /meta\n\t\tcors https://dash.example.com/app", `cors "https://dash.example.com/app" is not an origin`},
 		{"scope meta /meta\n\t\tcors dash.example.com", `cors "dash.example.com" is not an origin`},

@@ -32,7 +32,7 @@ func newSigner(t *testing.T, keys ...apitoken.Key) *apitoken.Signer {
 
 func issue(t *testing.T, s *apitoken.Signer, jti string) string {
 	t.Helper()
-	jwt, err := s.Issue(&apitoken.Token{ID: "tok_x", Owner: "alice", Scopes: apitoken.AllScopes, Expires: apitoken.Expiry30d}, jti, t0)
+	jwt, err := s.Issue(&apitoken.Token{ID: "tok_x", Owner: "alice", Scopes: apitoken.DefaultScopes, Expires: apitoken.Expiry30d}, jti, t0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -205,7 +205,7 @@ func newDeliverer(t *testing.T, store apitoken.Store, c *clock, srv *notifytest.
 func (e *env) token(name string, exp apitoken.Expiry) (apitoken.Token, string) {
 	e.t.Helper()
 	ctx := context.Background()
-	tok, err := e.svc.CreateToken(ctx, e.alice, apitoken.TokenInput{Name: name, Expires: exp, Scopes: apitoken.AllScopes})
+	tok, err := e.svc.CreateToken(ctx, e.alice, apitoken.TokenInput{Name: name, Expires: exp, Scopes: apitoken.DefaultScopes})
 	if err != nil {
 		e.t.Fatalf("CreateToken: %v", err)
 	}

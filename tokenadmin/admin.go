@@ -73,7 +73,7 @@ func (a *api) createFor(w http.ResponseWriter, r *http.Request, c apitoken.Calle
 	if err := c.CheckAdmin(); err != nil {
 		return err
 	}
-	ti, err := readNewToken(w, r)
+	ti, err := a.readNewToken(w, r)
 	if err != nil {
 		return err
 	}

@@ -32,7 +32,8 @@ const Operator = "caddy/admin"
 const ActingUserHeader = "Api-Tokens-Acting-User"
 
 // BasePath is where AdminAPI serves on Caddy's admin endpoint: the system
-// admin routes of api_token_admin, /admin/ read as /api-tokens/.
+// admin routes of api_token_admin, /admin/ read as /api-tokens/, and
+// GET /scopes as /api-tokens/scopes.
 const BasePath = "/api-tokens/"
 
 // AdminAPI serves the management routes of the running config's api_tokens

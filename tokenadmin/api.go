@@ -42,6 +42,9 @@ type route struct {
 	// operator marks a route served only on Caddy's admin endpoint, to the
 	// operator (or a system admin named with --as): the signing keys.
 	operator bool
+	// operatorToo marks a self-service route that the operator's mount
+	// serves as well (at BasePath and the path's last segment).
+	operatorToo bool
 	// query names the query parameters the route reads; any other is
 	// refused (400), so that a misspelt filter never returns the
 	// unfiltered list.
@@ -60,6 +63,7 @@ func (a *api) routes() []route {
 		// This API's OpenAPI document, for any signed-in user.
 		{method: "GET", path: "/openapi.json", fn: a.openAPI},
 		// Self-service.
+		{method: "GET", path: "/scopes", fn: a.listScopes, operatorToo: true},
 		{method: "GET", path: "/tokens", fn: a.listTokens, query: tokensQuery},
 		{method: "POST", path: "/tokens", fn: a.createToken},
 		{method: "GET", path: "/tokens/{id}", fn: a.getToken},
@@ -106,6 +110,9 @@ var siteMount = mount{
 // or the system admin the request names (adminapi.go).
 var operatorMount = mount{
 	path: func(rt route) (string, bool) {
+		if rt.operatorToo {
+			return BasePath + strings.TrimPrefix(rt.path, "/"), true
+		}
 		rest, ok := strings.CutPrefix(rt.path, "/admin/")
 		return BasePath + rest, ok
 	},

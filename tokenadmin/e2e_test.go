@@ -49,6 +49,11 @@ const e2eConfig = `{
 		signing_key %[4]s
 		admins      root
 		max_tokens_per_user 8
+		scopes {
+			meta   "List reports and their parameters"
+			report "Read report data"
+			sales  "Read the sales report only"
+		}
 	}
 }
 http://localhost:%[2]d {
@@ -56,6 +61,7 @@ http://localhost:%[2]d {
 		api_token_auth {
 			app   "Reports API"
 			scope meta   /meta /meta/*
+			scope report sales /data/sales /data/sales/*
 			scope report /data/*
 		}
 		respond "report for {http.auth.user.id}" 200

@@ -8,6 +8,16 @@ import (
 // The JSON answers of the management routes, on both mounts. They are
 // exported for the clients of the admin API (`caddy api-tokens`).
 type (
+	// ScopeList answers GET /scopes: the declared scopes, in the order of
+	// the config.
+	ScopeList struct {
+		Scopes []Scope `json:"scopes"`
+	}
+	// Scope is one declared scope.
+	Scope struct {
+		Name        string `json:"name"`
+		Description string `json:"description"`
+	}
 	// TokenList answers GET /tokens and GET /admin/tokens.
 	TokenList struct {
 		Tokens     []wire.Token `json:"tokens"`
@@ -89,12 +99,17 @@ func cursor(next string) *string {
 }
 
 func (a *api) tokenList(ts []apitoken.Token, next string) TokenList {
-	now := a.now()
+	now, declared := a.now(), a.svc.Scopes().All()
 	out := TokenList{Tokens: make([]wire.Token, len(ts)), NextCursor: cursor(next)}
 	for i := range ts {
-		out.Tokens[i] = wire.FromToken(&ts[i], now)
+		out.Tokens[i] = wire.FromToken(&ts[i], now, declared)
 	}
 	return out
+}
+
+// tokenJSON is t as the caller sees it now.
+func (a *api) tokenJSON(t *apitoken.Token) wire.Token {
+	return wire.FromToken(t, a.now(), a.svc.Scopes().All())
 }
 
 func logListOf(ls []apitoken.Log, next string) LogList {

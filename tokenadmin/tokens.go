@@ -7,7 +7,6 @@ import (
 
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
 	"github.com/caddy-apitokens/caddy-apitokens/internal/jsonhttp"
-	"github.com/caddy-apitokens/caddy-apitokens/internal/wire"
 )
 
 // readOnly applies the request rules to a route that takes no body: a body,
@@ -75,12 +74,26 @@ func (a *api) listTokens(w http.ResponseWriter, r *http.Request, c apitoken.Call
 	return nil
 }
 
+// GET /scopes: the declared scopes, to any signed-in user.
+func (a *api) listScopes(w http.ResponseWriter, r *http.Request, _ apitoken.Caller) error {
+	if err := readOnly(w, r); err != nil {
+		return err
+	}
+	defs := a.svc.Scopes().Defs()
+	out := ScopeList{Scopes: make([]Scope, len(defs))}
+	for i, d := range defs {
+		out.Scopes[i] = Scope(d)
+	}
+	jsonhttp.Write(w, http.StatusOK, out)
+	return nil
+}
+
 // POST /tokens
 func (a *api) createToken(w http.ResponseWriter, r *http.Request, c apitoken.Caller) error {
 	if err := c.CheckOwner(); err != nil {
 		return err
 	}
-	ti, err := readNewToken(w, r)
+	ti, err := a.readNewToken(w, r)
 	if err != nil {
 		return err
 	}
@@ -93,7 +106,7 @@ func (a *api) createToken(w http.ResponseWriter, r *http.Request, c apitoken.Cal
 }
 
 // readNewToken reads the body of a new token (NewToken).
-func readNewToken(w http.ResponseWriter, r *http.Request) (apitoken.TokenInput, error) {
+func (a *api) readNewToken(w http.ResponseWriter, r *http.Request) (apitoken.TokenInput, error) {
 	var in NewToken
 	if err := readObject(w, r, &in, tokenFields,
 		`creating a token needs a JSON body with `+tokenFields+`, such as {"name": "nightly export", "expires": "30d", "scopes": ["report"]}`); err != nil {
@@ -106,27 +119,27 @@ func readNewToken(w http.ResponseWriter, r *http.Request) (apitoken.TokenInput, 
 			return ti, err
 		}
 	}
-	ti.Scopes, err = apitoken.ParseScopes(in.Scopes)
+	ti.Scopes, err = a.svc.Scopes().Parse(in.Scopes)
 	return ti, err
 }
 
 // created answers a new token, and logs it.
 func (a *api) created(w http.ResponseWriter, r *http.Request, c apitoken.Caller, t apitoken.Token) {
 	a.changed(r, c, "token created", zap.String("token_id", t.ID), zap.String("owner", t.Owner))
-	jsonhttp.Write(w, http.StatusCreated, wire.FromToken(&t, a.now()))
+	jsonhttp.Write(w, http.StatusCreated, a.tokenJSON(&t))
 }
 
 // generated answers a new JWT, and logs the generation (never the JWT).
 func (a *api) generated(w http.ResponseWriter, r *http.Request, c apitoken.Caller, jwt string, t apitoken.Token) {
 	a.changed(r, c, "token generated", zap.String("token_id", t.ID), zap.String("owner", t.Owner))
-	details := wire.FromToken(&t, a.now())
+	details := a.tokenJSON(&t)
 	jsonhttp.Write(w, http.StatusOK, Generated{Token: jwt, ExpiresAt: details.ExpiresAt, Details: details})
 }
 
 // revoked answers a revoked token, and logs the revocation.
 func (a *api) revoked(w http.ResponseWriter, r *http.Request, c apitoken.Caller, t apitoken.Token) {
 	a.changed(r, c, "token revoked", zap.String("token_id", t.ID), zap.String("owner", t.Owner))
-	jsonhttp.Write(w, http.StatusOK, wire.FromToken(&t, a.now()))
+	jsonhttp.Write(w, http.StatusOK, a.tokenJSON(&t))
 }
 
 // GET /tokens/{id}
@@ -138,7 +151,7 @@ func (a *api) getToken(w http.ResponseWriter, r *http.Request, c apitoken.Caller
 	if err := readOnly(w, r); err != nil {
 		return err
 	}
-	jsonhttp.Write(w, http.StatusOK, wire.FromToken(&t, a.now()))
+	jsonhttp.Write(w, http.StatusOK, a.tokenJSON(&t))
 	return nil
 }
 
@@ -162,7 +175,7 @@ func (a *api) updateToken(w http.ResponseWriter, r *http.Request, c apitoken.Cal
 		p.Expires = &e
 	}
 	if in.Scopes != nil {
-		s, err := apitoken.ParseScopes(*in.Scopes)
+		s, err := a.svc.Scopes().Parse(*in.Scopes)
 		if err != nil {
 			return err
 		}
@@ -172,7 +185,7 @@ func (a *api) updateToken(w http.ResponseWriter, r *http.Request, c apitoken.Cal
 		return err
 	}
 	a.changed(r, c, "token updated", zap.String("token_id", t.ID), zap.String("owner", t.Owner))
-	jsonhttp.Write(w, http.StatusOK, wire.FromToken(&t, a.now()))
+	jsonhttp.Write(w, http.StatusOK, a.tokenJSON(&t))
 	return nil
 }
 

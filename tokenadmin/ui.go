@@ -135,9 +135,10 @@ type pageData struct {
 	OwnerProblem string // why the caller may not own tokens now; "" when they may
 	Expiries     []expiryOption
 	Longest      string
-	APIURL       string // api_url, for the "token generated" dialog
-	Status       int    // error page only
-	Message      string // error page only
+	Scopes       []apitoken.ScopeDef // the declared scopes, in the config's order
+	APIURL       string              // api_url, for the "token generated" dialog
+	Status       int                 // error page only
+	Message      string              // error page only
 }
 
 // rootFrom is the relative URL of the root from the page at p.
@@ -197,7 +198,8 @@ func (a *api) serveUI(w http.ResponseWriter, r *http.Request, id apitoken.Identi
 		a.pageError(w, r, http.StatusForbidden, "This page is for system admins.")
 		return
 	}
-	d := pageData{Path: p, Title: pg.title, Root: rootFrom(p), User: c.ID, Admin: c.Admin, APIURL: a.apiURL}
+	d := pageData{Path: p, Title: pg.title, Root: rootFrom(p), User: c.ID, Admin: c.Admin, APIURL: a.apiURL,
+		Scopes: a.svc.Scopes().Defs()}
 	if err := c.CheckOwner(); err != nil {
 		d.OwnerProblem = sentence(apitoken.Message(err))
 	}

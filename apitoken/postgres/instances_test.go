@@ -151,7 +151,7 @@ func TestInstances_AuditWritesAreBoundedByTokensAndRevocationReachesEveryInstanc
 		t.Fatal(err)
 	}
 	newToken := func(name string) (id, jwt string) {
-		tok, err := svc.CreateToken(ctx, owner, apitoken.TokenInput{Name: name, Expires: apitoken.Expiry30d, Scopes: apitoken.AllScopes})
+		tok, err := svc.CreateToken(ctx, owner, apitoken.TokenInput{Name: name, Expires: apitoken.Expiry30d, Scopes: apitoken.DefaultScopes})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -20,13 +20,18 @@ const notificationColumns = `id, event_key, destination, event, reminder, token_
 
 func scanNotification(row pgx.Row) (apitoken.Notification, error) {
 	var n apitoken.Notification
-	var scopes, attempts int32
+	var scopes string
+	var attempts int32
 	var exp, done *time.Time
 	if err := row.Scan(&n.ID, &n.Key, &n.Destination, &n.Event, &n.Reminder, &n.TokenID, &n.TokenName, &n.Owner,
 		&scopes, &exp, &n.Actor, &n.At, &n.State, &attempts, &n.LastError, &n.NextAttemptAt, &n.Lease, &done); err != nil {
 		return apitoken.Notification{}, err
 	}
-	n.Scopes, n.Attempts = apitoken.Scopes(scopes), int(attempts)
+	var err error
+	if n.Scopes, err = apitoken.ScopesOf(scopes); err != nil {
+		return apitoken.Notification{}, err
+	}
+	n.Attempts = int(attempts)
 	n.ExpiresAt, n.DoneAt = fromDB(exp), fromDB(done)
 	n.At, n.NextAttemptAt = n.At.UTC(), n.NextAttemptAt.UTC()
 	return n, nil
@@ -52,7 +57,7 @@ func insertNotifications(ctx context.Context, tx pgx.Tx, ns []apitoken.Notificat
 			token_name, owner, scopes, expires_at, actor, event_at, next_attempt_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
 			ON CONFLICT (event_key, destination) DO NOTHING`,
-			n.Key, n.Destination, string(n.Event), n.Reminder, n.TokenID, n.TokenName, n.Owner, int32(n.Scopes),
+			n.Key, n.Destination, string(n.Event), n.Reminder, n.TokenID, n.TokenName, n.Owner, n.Scopes.String(),
 			storedPtr(n.ExpiresAt), n.Actor, stored(n.At), stored(next))
 	}
 	br := tx.SendBatch(ctx, b)

@@ -49,7 +49,7 @@ func putUser(t testing.TB, s apitoken.Store, id string) {
 
 func putToken(t testing.TB, s apitoken.Store, owner, name string) apitoken.Token {
 	t.Helper()
-	tok := apitoken.Token{ID: apitoken.NewTokenID(), Name: name, Owner: owner, Scopes: apitoken.AllScopes,
+	tok := apitoken.Token{ID: apitoken.NewTokenID(), Name: name, Owner: owner, Scopes: apitoken.DefaultScopes,
 		Expires: apitoken.Expiry30d, CreatedAt: t0}
 	if err := s.CreateToken(context.Background(), tok, apitoken.Log{Activity: apitoken.ActivityCreate, ActivityOn: t0, ActivityBy: owner}, 0); err != nil {
 		t.Fatalf("CreateToken: %v", err)

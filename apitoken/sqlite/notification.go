@@ -19,13 +19,17 @@ const notificationColumns = `id, event_key, destination, event, reminder, token_
 
 func scanNotification(row interface{ Scan(...any) error }) (apitoken.Notification, error) {
 	var n apitoken.Notification
-	var scopes, at, next int64
+	var scopes string
+	var at, next int64
 	var exp, done sql.NullInt64
 	if err := row.Scan(&n.ID, &n.Key, &n.Destination, &n.Event, &n.Reminder, &n.TokenID, &n.TokenName, &n.Owner,
 		&scopes, &exp, &n.Actor, &at, &n.State, &n.Attempts, &n.LastError, &next, &n.Lease, &done); err != nil {
 		return apitoken.Notification{}, err
 	}
-	n.Scopes = apitoken.Scopes(scopes)
+	var err error
+	if n.Scopes, err = apitoken.ScopesOf(scopes); err != nil {
+		return apitoken.Notification{}, err
+	}
 	n.ExpiresAt, n.DoneAt = timePtr(exp), timePtr(done)
 	n.At, n.NextAttemptAt = fromMicros(at), fromMicros(next)
 	return n, nil
@@ -55,7 +59,7 @@ func insertNotifications(ctx context.Context, tx *sql.Tx, ns []apitoken.Notifica
 			next = n.At
 		}
 		res, err := st.ExecContext(ctx, n.Key, n.Destination, string(n.Event), n.Reminder, n.TokenID, n.TokenName,
-			n.Owner, int64(n.Scopes), nullMicros(n.ExpiresAt), n.Actor, micros(n.At), micros(next))
+			n.Owner, n.Scopes.String(), nullMicros(n.ExpiresAt), n.Actor, micros(n.At), micros(next))
 		if err != nil {
 			return 0, fmt.Errorf("writing notifications: %w", dbErr(err))
 		}

@@ -91,7 +91,7 @@ func TestScale_ManagementStaysFastWithAMillionTokens(t *testing.T) {
 	n := 0
 	timed("create a token", func() error {
 		n++
-		_, err := svc.CreateToken(ctx, caller, apitoken.TokenInput{Name: "scale " + strconv.Itoa(n), Expires: apitoken.Expiry30d, Scopes: apitoken.AllScopes})
+		_, err := svc.CreateToken(ctx, caller, apitoken.TokenInput{Name: "scale " + strconv.Itoa(n), Expires: apitoken.Expiry30d, Scopes: apitoken.DefaultScopes})
 		return err
 	})
 	timed("list a user's tokens (100)", func() error {
@@ -176,7 +176,7 @@ func TestScale_CacheMemoryWith100kLiveTokens(t *testing.T) {
 	for i := range jwts {
 		id, name, jti := apitoken.NewTokenID(), "token "+strconv.Itoa(i), apitoken.NewJTI()
 		hash := apitoken.HashJTI(jti)
-		tok := apitoken.Token{ID: id, Name: name, Owner: "owner", Scopes: apitoken.AllScopes, Expires: apitoken.Expiry1y}
+		tok := apitoken.Token{ID: id, Name: name, Owner: "owner", Scopes: apitoken.DefaultScopes, Expires: apitoken.Expiry1y}
 		if jwts[i], err = signer.Issue(&tok, jti, now); err != nil {
 			t.Fatal(err)
 		}

@@ -16,17 +16,20 @@ import (
 )
 
 const tokenColumns = `id, owner, name, scopes, expires, created_at, generated_at, generated_exp, jti_hash,
-	last_used_at, last_used_ip, revoked_at, revoked_by`
+	last_used_at, last_used_ip, revoked_at, revoked_by, generated_scopes`
 
 func scanToken(row interface{ Scan(...any) error }) (apitoken.Token, error) {
 	var t apitoken.Token
-	var scopes, created int64
+	var scopes, genScopes string
+	var created int64
 	var generated, exp, used, revoked sql.NullInt64
 	if err := row.Scan(&t.ID, &t.Owner, &t.Name, &scopes, &t.Expires, &created, &generated, &exp, &t.JTIHash,
-		&used, &t.LastUsedIP, &revoked, &t.RevokedBy); err != nil {
+		&used, &t.LastUsedIP, &revoked, &t.RevokedBy, &genScopes); err != nil {
 		return apitoken.Token{}, err
 	}
-	t.Scopes = apitoken.Scopes(scopes)
+	if err := t.SetStoredScopes(scopes, genScopes); err != nil {
+		return apitoken.Token{}, err
+	}
 	t.CreatedAt = fromMicros(created)
 	t.GeneratedAt, t.GeneratedExp = timePtr(generated), timePtr(exp)
 	t.LastUsedAt, t.RevokedAt = timePtr(used), timePtr(revoked)
@@ -86,11 +89,12 @@ func (s *Store) CreateToken(ctx context.Context, t apitoken.Token, log apitoken.
 			}
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO tokens (id, owner, name, name_key, scopes, expires, created_at,
-			generated_at, generated_exp, jti_hash, expires_at, last_used_at, last_used_ip, revoked_at, revoked_by)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			t.ID, t.Owner, t.Name, apitoken.NameKey(t.Name), int64(t.Scopes), string(t.Expires), micros(t.CreatedAt),
+			generated_at, generated_exp, jti_hash, expires_at, last_used_at, last_used_ip, revoked_at, revoked_by,
+			generated_scopes)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			t.ID, t.Owner, t.Name, apitoken.NameKey(t.Name), t.Scopes.String(), string(t.Expires), micros(t.CreatedAt),
 			nullMicros(t.GeneratedAt), nullMicros(t.GeneratedExp), nullBytes(t.JTIHash), nullMicros(t.ExpiresAt()),
-			nullMicros(t.LastUsedAt), t.LastUsedIP, nullMicros(t.RevokedAt), t.RevokedBy)
+			nullMicros(t.LastUsedAt), t.LastUsedIP, nullMicros(t.RevokedAt), t.RevokedBy, t.GeneratedScopes.String())
 		if err != nil {
 			return tokenWriteErr("creating token", t, err)
 		}
@@ -192,7 +196,8 @@ func (s *Store) ListTokens(ctx context.Context, f apitoken.TokenFilter) ([]apito
 // when its Activity is empty; the log is given the token's id and name), and
 // the log's Notify to the outbox.
 // Changes fn makes to fields other than Name, Scopes, Expires, GeneratedAt,
-// GeneratedExp, JTIHash, RevokedAt and RevokedBy are not written. The
+// GeneratedExp, GeneratedScopes, JTIHash, RevokedAt and RevokedBy are not
+// written. The
 // effective expiry (expires_at) is recomputed.
 func (s *Store) UpdateToken(ctx context.Context, id string, fn func(t *apitoken.Token) (apitoken.Log, error)) (apitoken.Token, error) {
 	var out apitoken.Token
@@ -212,11 +217,12 @@ func (s *Store) UpdateToken(ctx context.Context, id string, fn func(t *apitoken.
 		t.ID, t.Owner, t.CreatedAt, t.LastUsedAt, t.LastUsedIP = orig.ID, orig.Owner, orig.CreatedAt, orig.LastUsedAt, orig.LastUsedIP
 		t = normalizeToken(t)
 		_, err = tx.ExecContext(ctx, `UPDATE tokens SET name = ?, name_key = ?, scopes = ?, expires = ?,
-			generated_at = ?, generated_exp = ?, jti_hash = ?, expires_at = ?, revoked_at = ?, revoked_by = ?
+			generated_at = ?, generated_exp = ?, jti_hash = ?, expires_at = ?, revoked_at = ?, revoked_by = ?,
+			generated_scopes = ?
 			WHERE id = ?`,
-			t.Name, apitoken.NameKey(t.Name), int64(t.Scopes), string(t.Expires),
+			t.Name, apitoken.NameKey(t.Name), t.Scopes.String(), string(t.Expires),
 			nullMicros(t.GeneratedAt), nullMicros(t.GeneratedExp), nullBytes(t.JTIHash), nullMicros(t.ExpiresAt()),
-			nullMicros(t.RevokedAt), t.RevokedBy, t.ID)
+			nullMicros(t.RevokedAt), t.RevokedBy, t.GeneratedScopes.String(), t.ID)
 		if err != nil {
 			return tokenWriteErr("updating token", t, err)
 		}

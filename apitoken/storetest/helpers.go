@@ -28,7 +28,7 @@ func putUser(t testing.TB, s apitoken.Store, id string, created time.Time, roles
 }
 
 func newToken(owner, name string, created time.Time) apitoken.Token {
-	return apitoken.Token{ID: apitoken.NewTokenID(), Name: name, Owner: owner, Scopes: apitoken.AllScopes,
+	return apitoken.Token{ID: apitoken.NewTokenID(), Name: name, Owner: owner, Scopes: apitoken.DefaultScopes,
 		Expires: apitoken.Expiry30d, CreatedAt: created}
 }
 
@@ -205,9 +205,9 @@ func fmtToken(tok apitoken.Token) string {
 		}
 		return tm.Format(time.RFC3339Nano) + " " + tm.Location().String()
 	}
-	return fmt.Sprintf("{ID:%s Name:%q Owner:%s Scopes:%s Expires:%s CreatedAt:%s GeneratedAt:%s GeneratedExp:%s JTIHash:%x LastUsedAt:%s LastUsedIP:%q RevokedAt:%s RevokedBy:%q}",
+	return fmt.Sprintf("{ID:%s Name:%q Owner:%s Scopes:%s Expires:%s CreatedAt:%s GeneratedAt:%s GeneratedExp:%s GeneratedScopes:%s JTIHash:%x LastUsedAt:%s LastUsedIP:%q RevokedAt:%s RevokedBy:%q}",
 		tok.ID, tok.Name, tok.Owner, tok.Scopes, tok.Expires, p(&tok.CreatedAt), p(tok.GeneratedAt), p(tok.GeneratedExp),
-		tok.JTIHash, p(tok.LastUsedAt), tok.LastUsedIP, p(tok.RevokedAt), tok.RevokedBy)
+		tok.GeneratedScopes, tok.JTIHash, p(tok.LastUsedAt), tok.LastUsedIP, p(tok.RevokedAt), tok.RevokedBy)
 }
 
 func isUTC(tm time.Time) bool { return tm.Location() == time.UTC }

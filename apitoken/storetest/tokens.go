@@ -47,11 +47,18 @@ func testTokenRoundTrip(t *testing.T, s apitoken.Store) {
 	exp := gen.Add(10 * day)
 	rev := t0.Add(2 * time.Hour)
 	h := hash("jti")
+	// Scopes are kept by name: one that no config of this process declared
+	// reads back as itself.
+	custom, err := apitoken.ScopesOf("meta sales:eu-2")
+	if err != nil {
+		t.Fatal(err)
+	}
 	got, err := s.UpdateToken(t.Context(), tok.ID, func(tk *apitoken.Token) (apitoken.Log, error) {
 		tk.Name = "Nightly export (old)"
-		tk.Scopes = apitoken.AllScopes
+		tk.Scopes = custom
 		tk.Expires = apitoken.ExpiryNever
 		tk.GeneratedAt, tk.GeneratedExp, tk.JTIHash = &gen, &exp, h
+		tk.GeneratedScopes = apitoken.DefaultScopes
 		tk.RevokedAt, tk.RevokedBy = &rev, "root"
 		return apitoken.Log{}, nil
 	})
@@ -59,8 +66,8 @@ func testTokenRoundTrip(t *testing.T, s apitoken.Store) {
 		t.Fatalf("UpdateToken: %v", err)
 	}
 	want := stored(tok)
-	want.Name, want.Scopes, want.Expires = "Nightly export (old)", apitoken.AllScopes, apitoken.ExpiryNever
-	want.GeneratedAt, want.GeneratedExp, want.JTIHash = &gen, &exp, h
+	want.Name, want.Scopes, want.Expires = "Nightly export (old)", custom, apitoken.ExpiryNever
+	want.GeneratedAt, want.GeneratedExp, want.JTIHash, want.GeneratedScopes = &gen, &exp, h, apitoken.DefaultScopes
 	want.RevokedAt, want.RevokedBy = &rev, "root"
 	sameToken(t, "UpdateToken's result", got, want)
 	sameToken(t, "GetToken after UpdateToken", mustGetToken(t, s, tok.ID), want)
@@ -68,12 +75,14 @@ func testTokenRoundTrip(t *testing.T, s apitoken.Store) {
 	// And every field cleared again.
 	_, err = s.UpdateToken(t.Context(), tok.ID, func(tk *apitoken.Token) (apitoken.Log, error) {
 		tk.GeneratedAt, tk.GeneratedExp, tk.JTIHash, tk.RevokedAt, tk.RevokedBy = nil, nil, nil, nil, ""
+		tk.GeneratedScopes = 0
 		return apitoken.Log{}, nil
 	})
 	if err != nil {
 		t.Fatalf("UpdateToken: %v", err)
 	}
 	want.GeneratedAt, want.GeneratedExp, want.JTIHash, want.RevokedAt, want.RevokedBy = nil, nil, nil, nil, ""
+	want.GeneratedScopes = 0
 	sameToken(t, "GetToken after clearing", mustGetToken(t, s, tok.ID), want)
 }
 

@@ -33,7 +33,7 @@ func TestReliability_KillDashNineLosesAtMostOneFlushInterval(t *testing.T) {
 		t.Fatal(err)
 	}
 	alice, _ := svc.Caller(ctx, "alice")
-	tok, err := svc.CreateToken(ctx, alice, apitoken.TokenInput{Name: "crash", Expires: apitoken.Expiry30d, Scopes: apitoken.AllScopes})
+	tok, err := svc.CreateToken(ctx, alice, apitoken.TokenInput{Name: "crash", Expires: apitoken.Expiry30d, Scopes: apitoken.DefaultScopes})
 	if err != nil {
 		t.Fatal(err)
 	}

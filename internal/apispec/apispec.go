@@ -86,13 +86,16 @@ func Site(prefixes []string, other ...string) SpecPath {
 }
 
 // Operator is the SpecPath of the admin API on Caddy's admin endpoint:
-// /api-tokens/x is the document's /admin/x; Caddy's own routes are not
-// checked.
+// /api-tokens/x is the document's /admin/x, but for /api-tokens/scopes, the
+// document's /scopes; Caddy's own routes are not checked.
 func Operator(basePath string) SpecPath {
 	return func(r *http.Request) (string, bool) {
 		rest, ok := strings.CutPrefix(r.URL.Path, basePath)
 		if !ok {
 			return "", false
+		}
+		if rest == "scopes" {
+			return withQuery("/scopes", r), true
 		}
 		return withQuery("/admin/"+rest, r), true
 	}

@@ -41,12 +41,17 @@ type Token struct {
 	LastUsedAt  *Time           `json:"last_used_at"`
 	LastUsedIP  *string         `json:"last_used_ip"`
 	RevokedAt   *Time           `json:"revoked_at"`
+	// EffectiveScopes is what the live JWT can do now (apitoken.Token.EffectiveScopes).
+	EffectiveScopes []string `json:"effective_scopes"`
+	// RegenerateToApply tells that a widening waits for the next generation.
+	RegenerateToApply bool `json:"regenerate_to_apply"`
 }
 
-// FromToken is t as clients see it at now.
-func FromToken(t *apitoken.Token, now time.Time) Token {
+// FromToken is t as clients see it at now, under the declared scopes.
+func FromToken(t *apitoken.Token, now time.Time, declared apitoken.Scopes) Token {
 	st := t.StatusAt(now)
 	j := Token{ID: t.ID, Name: t.Name, Owner: t.Owner, Scopes: t.Scopes.Names(), Expires: t.Expires,
+		EffectiveScopes: t.EffectiveScopes(declared).Names(), RegenerateToApply: t.RegenerateToApply(declared),
 		Status: st, StatusLabel: st.Label(), CreatedAt: jsonTime(&t.CreatedAt), GeneratedAt: jsonTime(t.GeneratedAt),
 		ExpiresAt: jsonTime(t.ExpiresAt()), LastUsedAt: jsonTime(t.LastUsedAt), RevokedAt: jsonTime(t.RevokedAt)}
 	if t.LastUsedIP != "" {

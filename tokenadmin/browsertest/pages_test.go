@@ -149,6 +149,23 @@ func TestBrowser_OwnerCreatesGeneratesCopiesUsesAndRevokesAToken(t *testing.T) {
 		t.Fatalf("the report list after narrowing to meta: %d", status)
 	}
 
+	// Widening the expiry waits for the next generation, and the row says
+	// so, keeping the date of the JWT in use; report, back within what the
+	// JWT claims, applies at once.
+	expiry := b.text(`#tokens tbody tr time`)
+	b.click(`button[aria-label="Edit Excel report list"]`)
+	b.waitFor("the edit dialog", `document.querySelector("#token-dialog").open`)
+	b.do(chromedp.Click(chromedp.CSS(`#token-form input[value="report"]`)),
+		chromedp.SetValue(chromedp.CSS("#token-expires"), "30d"),
+		chromedp.Click(chromedp.CSS("#token-submit")))
+	b.waitRow("Excel report list", "Regenerate to apply")
+	if got := b.text(`#tokens tbody tr time`); got != expiry {
+		t.Fatalf("the expiry shown after widening is %q, want the JWT's %q", got, expiry)
+	}
+	if status, _ := e.report("/data/sales", jwt2); status != 200 {
+		t.Fatalf("report data after restoring the JWT's report scope: %d", status)
+	}
+
 	// A second token for the screenshot, and a name clash refused in the
 	// dialog with the server's message.
 	b.click("#create")
@@ -203,6 +220,18 @@ func TestBrowser_OwnerCreatesGeneratesCopiesUsesAndRevokesAToken(t *testing.T) {
 		t.Fatalf("the grid after a load: %s", got)
 	}
 	b.shot("my-tokens")
+
+	// A scope the JWT in use does not claim is struck through until the
+	// next generation.
+	pbi := e.api("alice", "POST", "/tokens", `{"name": "Power BI", "expires": "7d", "scopes": ["meta"]}`, 201)["id"].(string)
+	e.api("alice", "POST", "/tokens/"+pbi+"/generate", "", 200)
+	e.api("alice", "PATCH", "/tokens/"+pbi, `{"scopes": ["meta", "report"]}`, 200)
+	b.open("/")
+	b.waitRow("Power BI", "Regenerate to apply")
+	if off := eval[string](b, `[...document.querySelectorAll("#tokens tbody tr .tag.off")].map((e) => e.textContent).join(" ")`); off != "report" {
+		t.Fatalf("struck-through scopes %q, want report", off)
+	}
+	b.shot("my-tokens-regenerate-to-apply")
 }
 
 // The pages link and call everything relative to themselves, so they work

@@ -51,7 +51,7 @@ function row(t) {
 		el("td", {}, t.owner),
 		el("td", { class: "name" }, t.name),
 		el("td", {}, statusBadge(t)),
-		el("td", {}, scopeTags(t.scopes)),
+		el("td", {}, scopeTags(t)),
 		el("td", {}, expiryCell(t)),
 		el("td", {}, lastUsedCell(t)),
 		el("td", { class: "actions" }, actions));

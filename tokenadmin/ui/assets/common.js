@@ -95,12 +95,20 @@ export const expiryLabels = {
 	"90d": "90 days", "1y": "1 year", never: "Never",
 };
 
+// statusBadge: the status, and "Regenerate to apply" while a widening edit
+// waits for the next generation.
 export function statusBadge(t) {
-	return el("span", { class: "badge status-" + t.status }, t.status_label);
+	const badge = el("span", { class: "badge status-" + t.status }, t.status_label);
+	return t.regenerate_to_apply ? [badge, sub(el("strong", { class: "pending" }, "Regenerate to apply"))] : [badge];
 }
 
-export function scopeTags(scopes) {
-	return scopes.map((s) => el("span", { class: "tag" }, s));
+// scopeTags: the token's scopes; one that the token in use cannot use (added
+// since its generation, or no longer declared) is struck through.
+export function scopeTags(t) {
+	const live = t.status === "generated_active" || t.status === "generated_inactive";
+	return t.scopes.map((s) => live && !t.effective_scopes.includes(s)
+		? el("span", { class: "tag off", title: "Not in the token in use: regenerate to apply" }, s)
+		: el("span", { class: "tag" }, s));
 }
 
 // expiryCell: the end date once generated, else the chosen lifetime.

@@ -43,7 +43,7 @@ function row(t) {
 	return el("tr", { class: revoked ? "revoked" : "", dataset: { token: t.id } },
 		el("td", { class: "name" }, t.name),
 		el("td", {}, statusBadge(t)),
-		el("td", {}, scopeTags(t.scopes)),
+		el("td", {}, scopeTags(t)),
 		el("td", {}, expiryCell(t)),
 		el("td", {}, lastUsedCell(t)),
 		el("td", { class: "actions" }, actions));
@@ -81,16 +81,21 @@ function openForm(t) {
 			select.append(el("option", { value: t.expires, dataset: { current: "" } }, `${expiryLabels[t.expires] || t.expires} (current)`));
 		}
 		select.value = t.expires;
-		for (const box of form.elements.scopes) box.checked = t.scopes.includes(box.value);
+		for (const box of scopeBoxes()) box.checked = t.scopes.includes(box.value);
 	}
 	openDialog(tokenDialog, form.elements.name);
+}
+
+// scopeBoxes are the checkboxes of the declared scopes (one or more).
+function scopeBoxes() {
+	return [...form.querySelectorAll("input[name=scopes]")];
 }
 
 async function submitForm(e) {
 	e.preventDefault();
 	const name = form.elements.name.value.trim();
 	const expires = form.elements.expires.value;
-	const scopes = [...form.elements.scopes].filter((b) => b.checked).map((b) => b.value);
+	const scopes = scopeBoxes().filter((b) => b.checked).map((b) => b.value);
 	if (!name) {
 		formError(tokenDialog, new Error("Give the token a name."));
 		form.elements.name.focus();
@@ -98,7 +103,7 @@ async function submitForm(e) {
 	}
 	if (scopes.length === 0) {
 		formError(tokenDialog, new Error("Choose at least one scope."));
-		form.elements.scopes[0].focus();
+		scopeBoxes()[0].focus();
 		return;
 	}
 	await busy($("#token-submit"), async () => {
@@ -114,7 +119,7 @@ async function submitForm(e) {
 			const patch = {};
 			if (name !== editing.name) patch.name = name;
 			if (expires !== editing.expires) patch.expires = expires;
-			if (scopes.join(" ") !== editing.scopes.join(" ")) patch.scopes = scopes;
+			if ([...scopes].sort().join(" ") !== [...editing.scopes].sort().join(" ")) patch.scopes = scopes;
 			if (Object.keys(patch).length > 0) {
 				const t = await api("PATCH", `tokens/${enc(editing.id)}`, patch);
 				upsert(t);
