@@ -105,6 +105,9 @@ const scimMaxBody = 1 << 20
 // ServeHTTP checks the bearer secret and answers the SCIM request. It never
 // calls next.
 func (h *SCIM) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
+	// Answers name people and their groups: no cache keeps them.
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
 	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	sum := sha256.Sum256([]byte(got))
 	if subtle.ConstantTimeCompare(sum[:], h.secret[:]) != 1 || !ok {

@@ -52,6 +52,9 @@ func scimAs(e *guardEnv, auth, method, path, body string, want int) map[string]a
 	if a.Status != want {
 		e.T.Fatalf("%s %s: status %d, want %d: %s", method, path, a.Status, want, a.Raw)
 	}
+	if a.Header.Get("Cache-Control") != "no-store" || a.Header.Get("Content-Type") != "application/scim+json" {
+		e.T.Fatalf("%s %s: headers %v", method, path, a.Header)
+	}
 	var out map[string]any
 	if a.Raw != "" {
 		if err := json.Unmarshal([]byte(a.Raw), &out); err != nil {
