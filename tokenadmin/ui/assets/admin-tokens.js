@@ -2,15 +2,15 @@
 // filtered by owner and status; revoke with POST /admin/tokens/{id}/revoke;
 // generate a service account's with POST /admin/tokens/{id}/generate.
 import {
-	$, api, enc, el, busy, notify, showError, clearError, confirmAction, showLogs, focusAction,
+	$, api, enc, el, notify, showError, clearError, confirmAction, showLogs, focusAction,
 	statusBadge, scopeTags, expiryCell, lastUsedCell, actionButton, showServiceJWT,
+	filteredList,
 } from "./common.js";
 
 const table = $("#tokens");
 const filters = $("#filters");
 let tokens = [];
 let cursor = null;
-let query = "";
 let services = new Set(); // the ids of service accounts, whose tokens admins generate
 
 function filterQuery() {
@@ -22,10 +22,12 @@ function filterQuery() {
 	return q.toString();
 }
 
+const page = filteredList(filters, filterQuery, load);
+
 async function load(more) {
 	try {
 		if (!more) services = new Set((await api("GET", "admin/users?kind=service&limit=1000")).users.map((u) => u.id));
-		const data = await api("GET", "admin/tokens?limit=100" + (query ? "&" + query : "") + (more && cursor ? "&cursor=" + enc(cursor) : ""));
+		const data = await api("GET", page("admin/tokens", more, cursor));
 		tokens = more ? tokens.concat(data.tokens) : data.tokens;
 		cursor = data.next_cursor;
 		render();
@@ -96,16 +98,4 @@ async function generate(id) {
 	}
 }
 
-filters.addEventListener("submit", (e) => {
-	e.preventDefault();
-	clearError();
-	query = filterQuery();
-	busy(filters.querySelector("button[type=submit]"), () => load(false));
-});
-$("#filter-clear").addEventListener("click", () => {
-	filters.reset();
-	query = "";
-	load(false);
-});
-$("#more").addEventListener("click", (e) => busy(e.currentTarget, () => load(true)));
 load(false);

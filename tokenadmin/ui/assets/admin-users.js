@@ -5,6 +5,7 @@
 import {
 	$, api, enc, el, busy, notify, showError, clearError, formError, openDialog, returnFocusTo, timeEl, actionButton, sub,
 	showServiceJWT,
+	filteredList,
 } from "./common.js";
 
 const table = $("#users");
@@ -14,7 +15,6 @@ const filters = $("#filters");
 const roles = ["api_tokens", "admin"];
 let users = [];
 let cursor = null;
-let query = "";
 let editing = null; // the user being edited, or null when adding
 
 function filterQuery() {
@@ -25,9 +25,11 @@ function filterQuery() {
 	return q.toString();
 }
 
+const page = filteredList(filters, filterQuery, load);
+
 async function load(more) {
 	try {
-		const data = await api("GET", "admin/users?limit=100" + (query ? "&" + query : "") + (more && cursor ? "&cursor=" + enc(cursor) : ""));
+		const data = await api("GET", page("admin/users", more, cursor));
 		users = more ? users.concat(data.users) : data.users;
 		cursor = data.next_cursor;
 		render();
@@ -174,17 +176,5 @@ tokenForm.addEventListener("submit", (e) => {
 	});
 });
 
-filters.addEventListener("submit", (e) => {
-	e.preventDefault();
-	clearError();
-	query = filterQuery();
-	busy(filters.querySelector("button[type=submit]"), () => load(false));
-});
-$("#filter-clear").addEventListener("click", () => {
-	filters.reset();
-	query = "";
-	load(false);
-});
 $("#add-user").addEventListener("click", () => openForm(null));
-$("#more").addEventListener("click", (e) => busy(e.currentTarget, () => load(true)));
 load(false);

@@ -249,6 +249,28 @@ export async function busy(button, fn) {
 	}
 }
 
+// filteredList wires an admin list's filter form (#filters is filters), its
+// Clear (#filter-clear) and More (#more) buttons to load: load(false) fetches
+// the first page with the query toQuery reads from the form, load(true) the
+// next one. It returns page(route, more, cursor), the path of the page to
+// fetch.
+export function filteredList(filters, toQuery, load) {
+	let query = "";
+	filters.addEventListener("submit", (e) => {
+		e.preventDefault();
+		clearError();
+		query = toQuery();
+		busy(filters.querySelector("button[type=submit]"), () => load(false));
+	});
+	$("#filter-clear").addEventListener("click", () => {
+		filters.reset();
+		query = "";
+		load(false);
+	});
+	$("#more").addEventListener("click", (e) => busy(e.currentTarget, () => load(true)));
+	return (route, more, cursor) => route + "?limit=100" + (query ? "&" + query : "") + (more && cursor ? "&cursor=" + enc(cursor) : "");
+}
+
 // showLogs opens the logs dialog on a log list route.
 export function showLogs(title, path) {
 	const dlg = $("#logs-dialog");
