@@ -153,6 +153,15 @@ func (c Caller) checkAdmin() error {
 	return nil
 }
 
+// checkAdminOn refuses a caller who is not a system admin, then a user id
+// that is not one: the checks of every admin change to a user.
+func (c Caller) checkAdminOn(id string) error {
+	if err := c.checkAdmin(); err != nil {
+		return err
+	}
+	return CheckUserID(id)
+}
+
 // CheckOwner refuses (ErrForbidden, saying why) a caller who may not use the
 // self-service token routes now: the token role must be held and have effect.
 func (c Caller) CheckOwner() error { return c.checkOwner() }

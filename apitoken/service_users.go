@@ -36,10 +36,7 @@ type UserPatch struct {
 // PutUser creates the user or changes the fields given (admins only), and
 // logs USER_UPDATE.
 func (s *Service) PutUser(ctx context.Context, c Caller, id string, p UserPatch) (User, error) {
-	if err := c.checkAdmin(); err != nil {
-		return User{}, err
-	}
-	if err := CheckUserID(id); err != nil {
+	if err := c.checkAdminOn(id); err != nil {
 		return User{}, err
 	}
 	if p.Email != nil {
@@ -89,10 +86,7 @@ func (s *Service) PutUser(ctx context.Context, c Caller, id string, p UserPatch)
 // GrantRole grants role to the user (admins only), creating the user if
 // needed, and logs ROLE_GRANT. The token role cannot go to a view-only user.
 func (s *Service) GrantRole(ctx context.Context, c Caller, id string, role Role) (User, error) {
-	if err := c.checkAdmin(); err != nil {
-		return User{}, err
-	}
-	if err := CheckUserID(id); err != nil {
+	if err := c.checkAdminOn(id); err != nil {
 		return User{}, err
 	}
 	now := s.Now()
@@ -114,10 +108,7 @@ func (s *Service) GrantRole(ctx context.Context, c Caller, id string, role Role)
 // RemoveRole removes role from the user (admins only; idempotent) and logs
 // ROLE_REMOVE when it was held.
 func (s *Service) RemoveRole(ctx context.Context, c Caller, id string, role Role) (User, error) {
-	if err := c.checkAdmin(); err != nil {
-		return User{}, err
-	}
-	if err := CheckUserID(id); err != nil {
+	if err := c.checkAdminOn(id); err != nil {
 		return User{}, err
 	}
 	now := s.Now()
@@ -128,13 +119,7 @@ func (s *Service) RemoveRole(ctx context.Context, c Caller, id string, role Role
 		if !slices.Contains(u.Roles, role) {
 			return nil, nil
 		}
-		kept := u.Roles[:0:0]
-		for _, r := range u.Roles {
-			if r != role {
-				kept = append(kept, r)
-			}
-		}
-		u.Roles = kept
+		u.Roles = slices.DeleteFunc(slices.Clone(u.Roles), func(r Role) bool { return r == role })
 		return []Log{{Subject: id, Activity: ActivityRoleRemove, ActivityOn: now, ActivityBy: c.ID, Reason: "removed " + string(role)}}, nil
 	})
 }
