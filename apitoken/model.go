@@ -131,6 +131,9 @@ type Token struct {
 	Scopes    Scopes
 	Expires   Expiry
 	CreatedAt time.Time
+	// AllowedIPs are the client networks the token may be used from; nil
+	// for any.
+	AllowedIPs Networks
 
 	// Set by generation; nil (empty) before the first.
 	GeneratedAt *time.Time
@@ -276,6 +279,9 @@ const (
 	ReasonOwnerMismatch     = "owner_mismatch"
 	ReasonUnknownToken      = "unknown_token"
 	ReasonNotGenerated      = "not_generated"
+	// ReasonIPNotAllowed: the client's address is outside the token's
+	// allowed_ips.
+	ReasonIPNotAllowed = "ip_not_allowed"
 	// ReasonFolded marks the row that absorbs a token's attempts past the
 	// per-window row bound.
 	ReasonFolded = "folded"

@@ -563,3 +563,60 @@ func TestService_NotGeneratedTokenCannotBeUsedWithAGuessedJWT(t *testing.T) {
 		t.Fatal("a JWT was accepted for a token that was never generated")
 	}
 }
+
+func TestService_AllowedIPsApplyAtOnceBothWaysAndAreLogged(t *testing.T) {
+	e := newEnv(t, apitoken.AuthConfig{})
+	alice := e.holder("alice")
+	office, err := apitoken.ParseNetworks([]string{"198.51.100.0/24", "2001:db8::/32"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := e.svc.CreateToken(e.ctx, alice, apitoken.TokenInput{Name: "office", Scopes: apitoken.DefaultScopes,
+		Expires: apitoken.Expiry30d, AllowedIPs: office})
+	if err != nil {
+		t.Fatal(err)
+	}
+	jwt, _ := e.generate(alice, tok.ID)
+	allows := func(ip string) bool { return e.accepted(jwt).Token.AllowedIPs.Allow(ip) }
+	if !allows("198.51.100.7") || allows("192.0.2.1") {
+		t.Fatalf("a token created for 198.51.100.0/24: allows 198.51.100.7 %v, 192.0.2.1 %v", allows("198.51.100.7"), allows("192.0.2.1"))
+	}
+
+	home, _ := apitoken.ParseNetworks([]string{"192.0.2.1"})
+	if _, err := e.svc.UpdateToken(e.ctx, alice, tok.ID, apitoken.TokenPatch{AllowedIPs: &home}); err != nil {
+		t.Fatal(err)
+	}
+	if allows("198.51.100.7") || !allows("192.0.2.1") {
+		t.Errorf("after moving the token to 192.0.2.1 (no new JWT): allows 198.51.100.7 %v, 192.0.2.1 %v", allows("198.51.100.7"), allows("192.0.2.1"))
+	}
+	none := apitoken.Networks{}
+	if _, err := e.svc.UpdateToken(e.ctx, alice, tok.ID, apitoken.TokenPatch{AllowedIPs: &none}); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.accepted(jwt).Token.AllowedIPs; got != nil || !allows("203.0.113.1") {
+		t.Errorf("after clearing allowed_ips the token has %v", got)
+	}
+	// The same list again changes nothing, and logs nothing.
+	if _, err := e.svc.UpdateToken(e.ctx, alice, tok.ID, apitoken.TokenPatch{AllowedIPs: &none}); err != nil {
+		t.Fatal(err)
+	}
+
+	logs, _, err := e.svc.TokenLogs(e.ctx, alice, tok.ID, apitoken.Page{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, l := range logs {
+		if l.Activity != apitoken.ActivityGenerate {
+			got = append(got, string(l.Activity)+": "+l.Reason)
+		}
+	}
+	want := []string{
+		"UPDATE: allowed_ips 192.0.2.1/32 -> any",
+		"UPDATE: allowed_ips 198.51.100.0/24, 2001:db8::/32 -> 192.0.2.1/32",
+		"CREATE: scopes meta report, expires 30d, allowed_ips 198.51.100.0/24, 2001:db8::/32",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("logs, newest first:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -12,9 +13,10 @@ import (
 
 // TokenInput is what a caller gives to create a token.
 type TokenInput struct {
-	Name    string
-	Expires Expiry
-	Scopes  Scopes
+	Name       string
+	Expires    Expiry
+	Scopes     Scopes
+	AllowedIPs Networks // ParseNetworks; nil for any client
 }
 
 // TokenPatch is what a caller gives to update a token; nil fields stay.
@@ -22,6 +24,9 @@ type TokenPatch struct {
 	Name    *string
 	Expires *Expiry
 	Scopes  *Scopes
+	// AllowedIPs replaces the networks (ParseNetworks); empty allows any
+	// client again.
+	AllowedIPs *Networks
 }
 
 // CreateToken creates a token owned by the caller and logs CREATE.
@@ -91,9 +96,13 @@ func (s *Service) createToken(ctx context.Context, owner, by string, in TokenInp
 		return Token{}, s.cfg.Scopes.Empty()
 	}
 	now := s.Now()
-	t := Token{ID: NewTokenID(), Name: name, Owner: owner, Scopes: in.Scopes & declared, Expires: in.Expires, CreatedAt: now}
+	t := Token{ID: NewTokenID(), Name: name, Owner: owner, Scopes: in.Scopes & declared, Expires: in.Expires, CreatedAt: now,
+		AllowedIPs: in.AllowedIPs}
 	log := Log{TokenID: t.ID, TokenName: name, Activity: ActivityCreate, ActivityOn: now, ActivityBy: by,
 		Reason: fmt.Sprintf("scopes %s, expires %s", t.Scopes, t.Expires)}
+	if len(t.AllowedIPs) > 0 {
+		log.Reason += ", allowed_ips " + t.AllowedIPs.describe()
+	}
 	if owner != by {
 		log.Reason += "; created by system admin " + by
 	}
@@ -185,10 +194,11 @@ func (s *Service) updateToken(ctx context.Context, id string, may func(t *Token)
 	return t, nil
 }
 
-// UpdateToken changes a token's name, expiry or scopes and logs UPDATE.
-// Narrowing applies to the live JWT at once (its effective scopes and expiry
-// are cut by the record); widening applies from the next generation (the
-// JWT's own claims still cap it).
+// UpdateToken changes a token's name, expiry, scopes or allowed networks and
+// logs UPDATE. Narrowing applies to the live JWT at once (its effective
+// scopes and expiry are cut by the record); widening scopes or expiry
+// applies from the next generation (the JWT's own claims still cap it).
+// Allowed networks are not in the JWT: any change to them applies at once.
 func (s *Service) UpdateToken(ctx context.Context, c Caller, id string, p TokenPatch) (Token, error) {
 	if err := c.checkOwner(); err != nil {
 		return Token{}, err
@@ -227,6 +237,10 @@ func (s *Service) UpdateToken(ctx context.Context, c Caller, id string, p TokenP
 		if p.Expires != nil && *p.Expires != t.Expires {
 			changes = append(changes, fmt.Sprintf("expires %s -> %s", t.Expires, *p.Expires))
 			t.Expires = *p.Expires
+		}
+		if p.AllowedIPs != nil && !slices.Equal(*p.AllowedIPs, t.AllowedIPs) {
+			changes = append(changes, fmt.Sprintf("allowed_ips %s -> %s", t.AllowedIPs.describe(), p.AllowedIPs.describe()))
+			t.AllowedIPs = *p.AllowedIPs
 		}
 		if len(changes) == 0 {
 			return Log{}, nil // nothing changed: nothing to log

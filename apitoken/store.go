@@ -82,8 +82,8 @@ type ServiceStore interface {
 	// error, writes the token and the log fn returns (none when its Activity
 	// is empty) with the log's Notify in the outbox. ErrConflict if the new
 	// name clashes as in CreateToken. Only
-	// Name, Scopes, Expires, GeneratedAt, GeneratedExp, JTIHash, RevokedAt
-	// and RevokedBy may be changed by fn.
+	// Name, Scopes, Expires, GeneratedAt, GeneratedExp, JTIHash, RevokedAt,
+	// RevokedBy and AllowedIPs may be changed by fn.
 	UpdateToken(ctx context.Context, id string, fn func(t *Token) (Log, error)) (Token, error)
 
 	// ListLogs lists log rows matching f, newest first.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -15,17 +16,21 @@ import (
 )
 
 const tokenColumns = `id, owner, name, scopes, expires, created_at, generated_at, generated_exp, jti_hash,
-	last_used_at, last_used_ip, revoked_at, revoked_by, generated_scopes`
+	last_used_at, last_used_ip, revoked_at, revoked_by, generated_scopes, allowed_ips`
 
 func scanToken(row pgx.Row) (apitoken.Token, error) {
 	var t apitoken.Token
-	var scopes, genScopes string
+	var scopes, genScopes, allowed string
 	var generated, exp, used, revoked *time.Time
 	if err := row.Scan(&t.ID, &t.Owner, &t.Name, &scopes, &t.Expires, &t.CreatedAt, &generated, &exp, &t.JTIHash,
-		&used, &t.LastUsedIP, &revoked, &t.RevokedBy, &genScopes); err != nil {
+		&used, &t.LastUsedIP, &revoked, &t.RevokedBy, &genScopes, &allowed); err != nil {
 		return apitoken.Token{}, err
 	}
 	if err := t.SetStoredScopes(scopes, genScopes); err != nil {
+		return apitoken.Token{}, err
+	}
+	var err error
+	if t.AllowedIPs, err = apitoken.NetworksOf(allowed); err != nil {
 		return apitoken.Token{}, err
 	}
 	t.CreatedAt = t.CreatedAt.UTC()
@@ -47,6 +52,11 @@ func normalizeToken(t apitoken.Token) apitoken.Token {
 		t.JTIHash = nil
 	} else {
 		t.JTIHash = bytes.Clone(t.JTIHash)
+	}
+	if len(t.AllowedIPs) == 0 {
+		t.AllowedIPs = nil
+	} else {
+		t.AllowedIPs = slices.Clone(t.AllowedIPs)
 	}
 	return t
 }
@@ -85,11 +95,12 @@ func (s *Store) CreateToken(ctx context.Context, t apitoken.Token, log apitoken.
 		}
 		_, err := tx.Exec(ctx, `INSERT INTO tokens (id, owner, name, name_key, scopes, expires, created_at,
 			generated_at, generated_exp, jti_hash, expires_at, last_used_at, last_used_ip, revoked_at, revoked_by,
-			generated_scopes)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
+			generated_scopes, allowed_ips)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
 			t.ID, t.Owner, t.Name, apitoken.NameKey(t.Name), t.Scopes.String(), string(t.Expires), t.CreatedAt,
 			t.GeneratedAt, t.GeneratedExp, nullBytes(t.JTIHash), storedPtr(t.ExpiresAt()),
-			t.LastUsedAt, t.LastUsedIP, t.RevokedAt, t.RevokedBy, t.GeneratedScopes.String())
+			t.LastUsedAt, t.LastUsedIP, t.RevokedAt, t.RevokedBy, t.GeneratedScopes.String(),
+			t.AllowedIPs.String())
 		if err != nil {
 			return tokenWriteErr("creating token", t, err)
 		}
@@ -221,7 +232,8 @@ func (s *Store) ListTokens(ctx context.Context, f apitoken.TokenFilter) ([]apito
 // is empty; the log is given the token's id and name) with the log's Notify
 // in the outbox, and adds the change to the change sequence. Changes fn makes
 // to fields other than Name, Scopes, Expires, GeneratedAt, GeneratedExp,
-// GeneratedScopes, JTIHash, RevokedAt and RevokedBy are not written. The effective expiry (expires_at) is recomputed.
+// GeneratedScopes, JTIHash, RevokedAt, RevokedBy and AllowedIPs are not
+// written. The effective expiry (expires_at) is recomputed.
 func (s *Store) UpdateToken(ctx context.Context, id string, fn func(t *apitoken.Token) (apitoken.Log, error)) (apitoken.Token, error) {
 	var out apitoken.Token
 	err := s.write(ctx, "updating token", func(tx pgx.Tx) error {
@@ -241,11 +253,11 @@ func (s *Store) UpdateToken(ctx context.Context, id string, fn func(t *apitoken.
 		t = normalizeToken(t)
 		_, err = tx.Exec(ctx, `UPDATE tokens SET name = $1, name_key = $2, scopes = $3, expires = $4,
 			generated_at = $5, generated_exp = $6, jti_hash = $7, expires_at = $8, revoked_at = $9, revoked_by = $10,
-			generated_scopes = $11
-			WHERE id = $12`,
+			generated_scopes = $11, allowed_ips = $12
+			WHERE id = $13`,
 			t.Name, apitoken.NameKey(t.Name), t.Scopes.String(), string(t.Expires),
 			t.GeneratedAt, t.GeneratedExp, nullBytes(t.JTIHash), storedPtr(t.ExpiresAt()),
-			t.RevokedAt, t.RevokedBy, t.GeneratedScopes.String(), t.ID)
+			t.RevokedAt, t.RevokedBy, t.GeneratedScopes.String(), t.AllowedIPs.String(), t.ID)
 		if err != nil {
 			return tokenWriteErr("updating token", t, err)
 		}

@@ -286,3 +286,25 @@ func TestOpen_StoresOpeningANewFileTogetherAllStart(t *testing.T) {
 		}
 	}
 }
+
+// A token whose stored allowed_ips no longer read back must not be served
+// as a token without a limit: reading it fails, and the guard refuses.
+func TestStore_UnreadableAllowedIPsFailTheRead(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tokens.db")
+	s := openStore(t, path)
+	defer s.Close()
+	putUser(t, s, "alice")
+	tok := putToken(t, s, "alice", "limited")
+
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`UPDATE tokens SET allowed_ips = '10.0.0.0/8 not-a-network' WHERE id = ?`, tok.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.GetToken(context.Background(), tok.ID); err == nil {
+		t.Fatalf("GetToken of a token with unreadable allowed_ips = %+v, want an error", got)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -16,18 +17,22 @@ import (
 )
 
 const tokenColumns = `id, owner, name, scopes, expires, created_at, generated_at, generated_exp, jti_hash,
-	last_used_at, last_used_ip, revoked_at, revoked_by, generated_scopes`
+	last_used_at, last_used_ip, revoked_at, revoked_by, generated_scopes, allowed_ips`
 
 func scanToken(row interface{ Scan(...any) error }) (apitoken.Token, error) {
 	var t apitoken.Token
-	var scopes, genScopes string
+	var scopes, genScopes, allowed string
 	var created int64
 	var generated, exp, used, revoked sql.NullInt64
 	if err := row.Scan(&t.ID, &t.Owner, &t.Name, &scopes, &t.Expires, &created, &generated, &exp, &t.JTIHash,
-		&used, &t.LastUsedIP, &revoked, &t.RevokedBy, &genScopes); err != nil {
+		&used, &t.LastUsedIP, &revoked, &t.RevokedBy, &genScopes, &allowed); err != nil {
 		return apitoken.Token{}, err
 	}
 	if err := t.SetStoredScopes(scopes, genScopes); err != nil {
+		return apitoken.Token{}, err
+	}
+	var err error
+	if t.AllowedIPs, err = apitoken.NetworksOf(allowed); err != nil {
 		return apitoken.Token{}, err
 	}
 	t.CreatedAt = fromMicros(created)
@@ -49,6 +54,11 @@ func normalizeToken(t apitoken.Token) apitoken.Token {
 		t.JTIHash = nil
 	} else {
 		t.JTIHash = bytes.Clone(t.JTIHash)
+	}
+	if len(t.AllowedIPs) == 0 {
+		t.AllowedIPs = nil
+	} else {
+		t.AllowedIPs = slices.Clone(t.AllowedIPs)
 	}
 	return t
 }
@@ -90,11 +100,12 @@ func (s *Store) CreateToken(ctx context.Context, t apitoken.Token, log apitoken.
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO tokens (id, owner, name, name_key, scopes, expires, created_at,
 			generated_at, generated_exp, jti_hash, expires_at, last_used_at, last_used_ip, revoked_at, revoked_by,
-			generated_scopes)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			generated_scopes, allowed_ips)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			t.ID, t.Owner, t.Name, apitoken.NameKey(t.Name), t.Scopes.String(), string(t.Expires), micros(t.CreatedAt),
 			nullMicros(t.GeneratedAt), nullMicros(t.GeneratedExp), nullBytes(t.JTIHash), nullMicros(t.ExpiresAt()),
-			nullMicros(t.LastUsedAt), t.LastUsedIP, nullMicros(t.RevokedAt), t.RevokedBy, t.GeneratedScopes.String())
+			nullMicros(t.LastUsedAt), t.LastUsedIP, nullMicros(t.RevokedAt), t.RevokedBy, t.GeneratedScopes.String(),
+			t.AllowedIPs.String())
 		if err != nil {
 			return tokenWriteErr("creating token", t, err)
 		}
@@ -196,9 +207,9 @@ func (s *Store) ListTokens(ctx context.Context, f apitoken.TokenFilter) ([]apito
 // when its Activity is empty; the log is given the token's id and name), and
 // the log's Notify to the outbox.
 // Changes fn makes to fields other than Name, Scopes, Expires, GeneratedAt,
-// GeneratedExp, GeneratedScopes, JTIHash, RevokedAt and RevokedBy are not
-// written. The
-// effective expiry (expires_at) is recomputed.
+// GeneratedExp, GeneratedScopes, JTIHash, RevokedAt, RevokedBy and
+// AllowedIPs are not written. The effective expiry (expires_at) is
+// recomputed.
 func (s *Store) UpdateToken(ctx context.Context, id string, fn func(t *apitoken.Token) (apitoken.Log, error)) (apitoken.Token, error) {
 	var out apitoken.Token
 	err := s.write(ctx, "updating token", func(tx *sql.Tx) error {
@@ -218,11 +229,11 @@ func (s *Store) UpdateToken(ctx context.Context, id string, fn func(t *apitoken.
 		t = normalizeToken(t)
 		_, err = tx.ExecContext(ctx, `UPDATE tokens SET name = ?, name_key = ?, scopes = ?, expires = ?,
 			generated_at = ?, generated_exp = ?, jti_hash = ?, expires_at = ?, revoked_at = ?, revoked_by = ?,
-			generated_scopes = ?
+			generated_scopes = ?, allowed_ips = ?
 			WHERE id = ?`,
 			t.Name, apitoken.NameKey(t.Name), t.Scopes.String(), string(t.Expires),
 			nullMicros(t.GeneratedAt), nullMicros(t.GeneratedExp), nullBytes(t.JTIHash), nullMicros(t.ExpiresAt()),
-			nullMicros(t.RevokedAt), t.RevokedBy, t.GeneratedScopes.String(), t.ID)
+			nullMicros(t.RevokedAt), t.RevokedBy, t.GeneratedScopes.String(), t.AllowedIPs.String(), t.ID)
 		if err != nil {
 			return tokenWriteErr("updating token", t, err)
 		}

@@ -185,7 +185,20 @@ func stored(tok apitoken.Token) apitoken.Token {
 	if len(tok.JTIHash) == 0 {
 		tok.JTIHash = nil
 	}
+	if len(tok.AllowedIPs) == 0 {
+		tok.AllowedIPs = nil
+	}
 	return tok
+}
+
+// networks parses allowed_ips as a client gives them.
+func networks(t testing.TB, list ...string) apitoken.Networks {
+	t.Helper()
+	n, err := apitoken.ParseNetworks(list)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
 
 func sameToken(t *testing.T, what string, got, want apitoken.Token) {
@@ -205,9 +218,9 @@ func fmtToken(tok apitoken.Token) string {
 		}
 		return tm.Format(time.RFC3339Nano) + " " + tm.Location().String()
 	}
-	return fmt.Sprintf("{ID:%s Name:%q Owner:%s Scopes:%s Expires:%s CreatedAt:%s GeneratedAt:%s GeneratedExp:%s GeneratedScopes:%s JTIHash:%x LastUsedAt:%s LastUsedIP:%q RevokedAt:%s RevokedBy:%q}",
+	return fmt.Sprintf("{ID:%s Name:%q Owner:%s Scopes:%s Expires:%s CreatedAt:%s GeneratedAt:%s GeneratedExp:%s GeneratedScopes:%s JTIHash:%x LastUsedAt:%s LastUsedIP:%q RevokedAt:%s RevokedBy:%q AllowedIPs:%q}",
 		tok.ID, tok.Name, tok.Owner, tok.Scopes, tok.Expires, p(&tok.CreatedAt), p(tok.GeneratedAt), p(tok.GeneratedExp),
-		tok.GeneratedScopes, tok.JTIHash, p(tok.LastUsedAt), tok.LastUsedIP, p(tok.RevokedAt), tok.RevokedBy)
+		tok.GeneratedScopes, tok.JTIHash, p(tok.LastUsedAt), tok.LastUsedIP, p(tok.RevokedAt), tok.RevokedBy, tok.AllowedIPs)
 }
 
 func isUTC(tm time.Time) bool { return tm.Location() == time.UTC }

@@ -40,6 +40,7 @@ func testTokenRoundTrip(t *testing.T, s apitoken.Store) {
 	tok := newToken("alice", "Nightly export", t0.Add(1500*time.Nanosecond))
 	tok.Scopes, _ = apitoken.ScopeBit(apitoken.ScopeReport)
 	tok.Expires = apitoken.Expiry90d
+	tok.AllowedIPs = networks(t, "198.51.100.0/24", "2001:db8::7")
 	createToken(t, s, tok)
 	sameToken(t, "GetToken after CreateToken", mustGetToken(t, s, tok.ID), stored(tok))
 
@@ -60,6 +61,7 @@ func testTokenRoundTrip(t *testing.T, s apitoken.Store) {
 		tk.GeneratedAt, tk.GeneratedExp, tk.JTIHash = &gen, &exp, h
 		tk.GeneratedScopes = apitoken.DefaultScopes
 		tk.RevokedAt, tk.RevokedBy = &rev, "root"
+		tk.AllowedIPs = networks(t, "0.0.0.0/0", "10.0.0.0/8", "192.0.2.1", "2001:db8:1::/48")
 		return apitoken.Log{}, nil
 	})
 	if err != nil {
@@ -67,6 +69,7 @@ func testTokenRoundTrip(t *testing.T, s apitoken.Store) {
 	}
 	want := stored(tok)
 	want.Name, want.Scopes, want.Expires = "Nightly export (old)", custom, apitoken.ExpiryNever
+	want.AllowedIPs = networks(t, "0.0.0.0/0", "10.0.0.0/8", "192.0.2.1", "2001:db8:1::/48")
 	want.GeneratedAt, want.GeneratedExp, want.JTIHash, want.GeneratedScopes = &gen, &exp, h, apitoken.DefaultScopes
 	want.RevokedAt, want.RevokedBy = &rev, "root"
 	sameToken(t, "UpdateToken's result", got, want)
@@ -76,6 +79,7 @@ func testTokenRoundTrip(t *testing.T, s apitoken.Store) {
 	_, err = s.UpdateToken(t.Context(), tok.ID, func(tk *apitoken.Token) (apitoken.Log, error) {
 		tk.GeneratedAt, tk.GeneratedExp, tk.JTIHash, tk.RevokedAt, tk.RevokedBy = nil, nil, nil, nil, ""
 		tk.GeneratedScopes = 0
+		tk.AllowedIPs = apitoken.Networks{} // empty: any client, read back as nil
 		return apitoken.Log{}, nil
 	})
 	if err != nil {
@@ -83,6 +87,7 @@ func testTokenRoundTrip(t *testing.T, s apitoken.Store) {
 	}
 	want.GeneratedAt, want.GeneratedExp, want.JTIHash, want.RevokedAt, want.RevokedBy = nil, nil, nil, nil, ""
 	want.GeneratedScopes = 0
+	want.AllowedIPs = nil
 	sameToken(t, "GetToken after clearing", mustGetToken(t, s, tok.ID), want)
 }
 
