@@ -224,7 +224,7 @@ func TestServiceFor_RevokeLeakedRevokesAnyOwnersTokenAndNotifies(t *testing.T) {
 	e.reconfigure(func(c *apitoken.ServiceConfig) { c.Notify = []string{apitoken.DestinationEmail} })
 	_, tok, jwt := e.live("alice", apitoken.DefaultScopes, apitoken.Expiry30d)
 	e.accepted(jwt)
-	revoked, err := e.svc.RevokeLeaked(e.ctx, tok.ID, apitoken.RevokedExposedInURL)
+	revoked, err := e.svc.RevokeLeaked(e.ctx, tok.ID, apitoken.RevokedExposedInURL, "203.0.113.9")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,8 +233,9 @@ func TestServiceFor_RevokeLeakedRevokesAnyOwnersTokenAndNotifies(t *testing.T) {
 	}
 	e.refused(jwt, apitoken.ReasonRevoked)
 	logs, _, err := e.store.ListLogs(e.ctx, apitoken.LogFilter{TokenID: tok.ID, Activity: apitoken.ActivityRevoke, Page: apitoken.Page{Limit: 10}})
-	if err != nil || len(logs) != 1 || logs[0].ActivityBy != apitoken.RevokedExposedInURL || logs[0].Reason != "" {
-		t.Fatalf("REVOKE logs %+v (%v), want one by %q", logs, err, apitoken.RevokedExposedInURL)
+	if err != nil || len(logs) != 1 || logs[0].ActivityBy != apitoken.RevokedExposedInURL || logs[0].Reason != "" ||
+		logs[0].ClientIP != "203.0.113.9" {
+		t.Fatalf("REVOKE logs %+v (%v), want one by %q from 203.0.113.9", logs, err, apitoken.RevokedExposedInURL)
 	}
 	notes, _, err := e.store.ListNotifications(e.ctx, apitoken.NotificationFilter{TokenID: tok.ID, Page: apitoken.Page{Limit: 10}})
 	var revokedNote bool
@@ -244,10 +245,10 @@ func TestServiceFor_RevokeLeakedRevokesAnyOwnersTokenAndNotifies(t *testing.T) {
 	if err != nil || !revokedNote {
 		t.Errorf("notifications %+v (%v), want the owner told of the revocation by %q", notes, err, apitoken.RevokedExposedInURL)
 	}
-	if _, err := e.svc.RevokeLeaked(e.ctx, tok.ID, apitoken.RevokedExposedInURL); !errors.Is(err, apitoken.ErrConflict) {
+	if _, err := e.svc.RevokeLeaked(e.ctx, tok.ID, apitoken.RevokedExposedInURL, ""); !errors.Is(err, apitoken.ErrConflict) {
 		t.Errorf("revoking again = %v, want ErrConflict", err)
 	}
-	if _, err := e.svc.RevokeLeaked(e.ctx, "tok_missing", apitoken.RevokedExposedInURL); !errors.Is(err, apitoken.ErrNotFound) {
+	if _, err := e.svc.RevokeLeaked(e.ctx, "tok_missing", apitoken.RevokedExposedInURL, ""); !errors.Is(err, apitoken.ErrNotFound) {
 		t.Errorf("revoking a missing token = %v, want ErrNotFound", err)
 	}
 }

@@ -102,21 +102,34 @@ func (s *Service) RevokeFor(ctx context.Context, admin Caller, id string) (Token
 	return s.revoke(ctx, admin, id, anyToken, admin.ID)
 }
 
-// RevokedExposedInURL is who revoked a token whose JWT was sent in a URL
-// (the REVOKE log's activity_by): see RevokeLeaked.
-const RevokedExposedInURL = "exposed in a URL"
+// Who revoked a token whose JWT leaked (the REVOKE log's activity_by and
+// the notification's actor): see RevokeLeaked.
+const (
+	// RevokedExposedInURL: the JWT was sent in a URL (api_token_auth).
+	RevokedExposedInURL = "exposed in a URL"
+	// RevokedByEndpoint: someone who held the JWT sent it to the RFC 7009
+	// revocation endpoint (api_token_revoke).
+	RevokedByEndpoint = "revocation endpoint"
+)
 
 // RevokeLeaked revokes a token whose JWT has leaked, whoever owns it, and
 // logs REVOKE by `by`, which says where the JWT was found (e.g.
-// RevokedExposedInURL); the owner is notified as for any revocation. The
-// caller has verified the JWT's signature: holding it is the proof of the
-// leak. An already revoked token is ErrConflict.
-func (s *Service) RevokeLeaked(ctx context.Context, id, by string) (Token, error) {
-	return s.revoke(ctx, Caller{}, id, anyToken, by)
+// RevokedExposedInURL), from clientIP, the address it came from; the owner
+// is notified as for any revocation. The caller has verified the JWT's
+// signature: holding it is the proof of the leak. An already revoked token
+// is ErrConflict.
+func (s *Service) RevokeLeaked(ctx context.Context, id, by, clientIP string) (Token, error) {
+	return s.revokeFrom(ctx, Caller{}, id, anyToken, by, clientIP)
 }
 
 // revoke revokes a token that may allows and logs REVOKE by `by`.
 func (s *Service) revoke(ctx context.Context, c Caller, id string, may func(t *Token) bool, by string) (Token, error) {
+	return s.revokeFrom(ctx, c, id, may, by, "")
+}
+
+// revokeFrom is revoke, logged with the client IP the revocation came from
+// ("" when it is not known).
+func (s *Service) revokeFrom(ctx context.Context, c Caller, id string, may func(t *Token) bool, by, clientIP string) (Token, error) {
 	now := s.Now()
 	t, err := s.updateToken(ctx, id, may, func(t *Token) (Log, error) {
 		if t.RevokedAt != nil {
@@ -128,7 +141,7 @@ func (s *Service) revoke(ctx context.Context, c Caller, id string, may func(t *T
 			reason = "revoked by system admin " + c.ID
 		}
 		return Log{TokenID: t.ID, TokenName: t.Name, Activity: ActivityRevoke, ActivityOn: now, ActivityBy: by, Reason: reason,
-			Notify: NewNotifications(EventRevoked, "", t, by, now, s.cfg.Notify)}, nil
+			ClientIP: clientIP, Notify: NewNotifications(EventRevoked, "", t, by, now, s.cfg.Notify)}, nil
 	})
 	if err != nil {
 		return Token{}, err

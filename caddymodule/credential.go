@@ -1,12 +1,9 @@
 package caddymodule
 
 import (
-	"context"
 	"encoding/base64"
-	"errors"
 	"net/http"
 	"strings"
-	"time"
 
 	"go.uber.org/zap"
 
@@ -51,52 +48,24 @@ func decodeParam(s string) string {
 	}
 }
 
-// revokeExposed revokes the token of each JWT in r's query whose signature
-// is good, unless revoke_exposed is off. An expired JWT, or one of another
-// deployment, leaks no access and revokes nothing. It runs before the 400
-// is answered, so the client learns the token is dead with it; a client
-// that hangs up does not stop it.
+// revokeExposed revokes the token of each JWT in r's query that can still
+// open something (revokeLeaked), unless revoke_exposed is off. It runs
+// before the 400 is answered, so the client learns the token is dead with
+// it; a client that hangs up does not stop it.
 func (h *Auth) revokeExposed(r *http.Request) {
 	if h.RevokeExposed != nil && !*h.RevokeExposed {
 		return
 	}
 	values, _ := queryTokens(r.URL.RawQuery)
 	for _, raw := range values {
-		if raw == "" || len(raw) > apitoken.MaxJWTLen {
-			continue
-		}
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 10*time.Second)
-		// Through the caches: a JWT already dead (revoked, superseded,
-		// expired, foreign) costs no store write however often it is sent.
-		id, live := h.exposedToken(ctx, raw)
-		if !live {
-			cancel()
-			continue
-		}
-		_, err := h.app.service.RevokeLeaked(ctx, id, apitoken.RevokedExposedInURL)
-		cancel()
+		id, err := h.app.revokeLeaked(r.Context(), raw, apitoken.RevokedExposedInURL, clientIP(r))
 		switch {
-		case err == nil:
-			h.logger.Warn("api token sent in a URL: revoked", zap.String("token_id", id), zap.String("client_ip", clientIP(r)))
-		case !errors.Is(err, apitoken.ErrConflict) && !errors.Is(err, apitoken.ErrNotFound): // already revoked, or gone
+		case err != nil:
 			h.logger.Error("revoking an api token sent in a URL", zap.String("token_id", id), zap.Error(err))
+		case id != "":
+			h.logger.Warn("api token sent in a URL: revoked", zap.String("token_id", id), zap.String("client_ip", clientIP(r)))
 		}
 	}
-}
-
-// exposedToken names the token of a JWT seen in a URL and says whether it
-// can still be of use to whoever read it: it authenticates, or fails only
-// because of its owner's role, which may come back.
-func (h *Auth) exposedToken(ctx context.Context, raw string) (tokenID string, live bool) {
-	p, fail := h.app.auth.Authenticate(ctx, raw)
-	if fail == nil {
-		return p.Token.ID, true
-	}
-	switch fail.Reason {
-	case apitoken.ReasonRoleMissing, apitoken.ReasonViewOnly, apitoken.ReasonDisabled, apitoken.ReasonUnavailable:
-		return fail.TokenID, fail.TokenID != ""
-	}
-	return "", false
 }
 
 // credential extracts the JWT: Authorization Bearer, or Basic with the JWT

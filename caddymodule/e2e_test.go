@@ -46,6 +46,7 @@ type guardEnv struct {
 	guard     string // more api_token_auth options
 	proxy     string // more reverse_proxy options
 	appOption string // the app option of api_token_auth
+	site      string // more directives of the site (api_token_revoke ...)
 	app       *App
 	svc       *apitoken.Service
 	clock     *testClock
@@ -97,7 +98,7 @@ var testKey = apitoken.GenerateKeySecret()
 // guardConfig is the Caddyfile of the guard tests: admin and HTTP ports,
 // the log file, more global options, the storage, api_tokens options, the
 // access log, the upstream, api_token_auth and reverse_proxy options,
-// api_token_auth's app option, and the key options.
+// api_token_auth's app option, the key options and more site directives.
 const guardConfig = `{
 	admin localhost:%[1]d
 	http_port %[2]d
@@ -123,9 +124,11 @@ http://localhost:%[2]d {
 		format filter {
 			request>uri query {
 				delete access_token
+				delete token
 			}
 		}
 	}
+	%[13]s
 	api_token_auth {
 		%[11]s
 		scope  meta   /meta /meta/*
@@ -196,7 +199,7 @@ func (e *guardEnv) caddyfile() string {
 		storage = e.storage
 	}
 	return fmt.Sprintf(guardConfig, testAdminPort, testHTTPPort, e.Log, e.server, storage, e.options, e.accessLog,
-		e.up.Listener.Addr(), e.guard, e.proxy, e.appOption, e.keys)
+		e.up.Listener.Addr(), e.guard, e.proxy, e.appOption, e.keys, e.site)
 }
 
 // reload loads the guard's config again, forced: a new config is

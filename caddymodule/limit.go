@@ -91,6 +91,32 @@ func (l *failLimiter) retryAfter(key string) time.Duration {
 // fail counts a failed attempt of the client and reports whether it has now
 // reached the limit (the moment to log it once).
 func (l *failLimiter) fail(key string) (reached bool) {
+	c := l.client(key)
+	now := l.now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.add(l, now)
+	return c.sum() == uint64(l.limit)
+}
+
+// take counts a request of the client unless the client is at the limit,
+// and answers how long it must wait then (0 when the request was counted):
+// a limit on every request, not only on failures. Checking and counting
+// are one step, so requests sent at once cannot pass the limit together.
+func (l *failLimiter) take(key string) time.Duration {
+	c := l.client(key)
+	now := l.now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if wait := c.wait(l, now); wait > 0 {
+		return wait
+	}
+	c.add(l, now)
+	return 0
+}
+
+// client is the count of the client, made when it has none.
+func (l *failLimiter) client(key string) *failCount {
 	c, ok := l.clients.Get(key)
 	if !ok {
 		c = new(failCount)
@@ -98,14 +124,14 @@ func (l *failLimiter) fail(key string) (reached bool) {
 			c = prev
 		}
 	}
-	now := l.now()
-	b := now.UnixNano() / int64(l.bucket)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	b = max(b, c.last) // a wall clock set back counts in the newest bucket
+	return c
+}
+
+// add counts one at now. The caller holds c.mu.
+func (c *failCount) add(l *failLimiter, now time.Time) {
+	b := max(now.UnixNano()/int64(l.bucket), c.last) // a wall clock set back counts in the newest bucket
 	c.advance(b)
 	c.counts[b%int64(len(c.counts))]++
-	return c.sum() == uint64(l.limit)
 }
 
 // advance moves the ring to bucket b, zeroing the buckets left behind.

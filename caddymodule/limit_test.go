@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sort"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -139,5 +141,41 @@ func BenchmarkFailLimiter_RetryAfterOfAClientThatNeverFailed(b *testing.B) {
 		if l.retryAfter(key) != 0 {
 			b.Fatal("blocked")
 		}
+	}
+}
+
+// take limits every request: requests sent at once never pass the limit
+// together, and the wait it answers is when the client is heard again.
+func TestFailLimiter_TakeCountsEveryRequestAndNeverLetsMoreThanTheLimitThrough(t *testing.T) {
+	clock := &testClock{at: time.Date(2026, 1, 1, 12, 0, 3, 0, time.UTC)}
+	l := newFailLimiter(60, time.Minute, 100, clock.Now)
+	const ip = "198.51.100.4"
+	var wg sync.WaitGroup
+	var passed atomic.Int64
+	for range 200 {
+		wg.Go(func() {
+			if l.take(ip) == 0 {
+				passed.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if n := passed.Load(); n != 60 {
+		t.Fatalf("%d of 200 requests sent at once passed, want 60", n)
+	}
+	w := l.take(ip)
+	if w <= 0 || w > time.Minute+5*time.Second {
+		t.Fatalf("wait %v, want within the window", w)
+	}
+	if l.take("198.51.100.5") != 0 {
+		t.Fatal("another client is refused")
+	}
+	clock.Set(clock.Now().Add(w - time.Millisecond))
+	if l.take(ip) == 0 {
+		t.Fatal("heard before the wait was over")
+	}
+	clock.Set(clock.Now().Add(time.Millisecond))
+	if got := l.take(ip); got != 0 {
+		t.Fatalf("still refused for %v after the wait", got)
 	}
 }

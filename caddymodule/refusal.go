@@ -122,16 +122,22 @@ func (h *Auth) refuse(w http.ResponseWriter, r *http.Request, ref refusal, token
 	if code == "" {
 		code = "unauthorized" // RFC 6750 gives no error code when no credential came
 	}
+	return writeError(w, ref.status, code, ref.desc)
+}
+
+// writeError writes the JSON error body of RFC 6749 section 5.2, which the
+// guard's refusals (RFC 6750) and api_token_revoke (RFC 7009) answer.
+func writeError(w http.ResponseWriter, status int, code, desc string) error {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(ref.status)
+	w.WriteHeader(status)
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	return enc.Encode(struct {
 		Error       string `json:"error"`
 		Description string `json:"error_description"`
-	}{code, ref.desc})
+	}{code, desc})
 }
 
 // maxLogString is the most of a client-supplied string that a log line

@@ -238,6 +238,9 @@ func Render(n apitoken.Notification) (subject, body string) {
 		fmt.Fprintf(&b, "  Token:    %s (%s)\n", n.TokenName, n.TokenID)
 		fmt.Fprintf(&b, "  Scopes:   %s\n", strings.Join(n.Scopes.Names(), ", "))
 		fmt.Fprintf(&b, "  By:       %s\n  At:       %s\n\n", actor(n), fmtTime(n.At))
+		if why := leaked[n.Actor]; why != "" {
+			b.WriteString(why + "\n\n")
+		}
 		b.WriteString("If you still need access, create a new token.\n")
 	case apitoken.EventExpiring:
 		when := expires
@@ -259,6 +262,17 @@ func Render(n apitoken.Notification) (subject, body string) {
 	return subject, b.String()
 }
 
+// leaked says why a token whose JWT leaked was revoked, by the actor of
+// its revocation.
+var leaked = map[string]string{
+	apitoken.RevokedExposedInURL: "Why: its JWT was sent in a URL (access_token= in the query string). URLs are kept\n" +
+		"in proxies' and servers' logs, browser history and referrers, so the JWT must be\n" +
+		"taken as known to others. Send the new JWT in the Authorization header instead.",
+	apitoken.RevokedByEndpoint: "Why: someone who held its JWT reported it as leaked to the token revocation\n" +
+		"endpoint (a colleague, or a secret scanner that found it in code or a paste).\n" +
+		"Find where the JWT was written and remove it there too.",
+}
+
 // actor tells who acted, as the owner reads it.
 func actor(n apitoken.Notification) string {
 	switch n.Actor {
@@ -266,6 +280,9 @@ func actor(n apitoken.Notification) string {
 		return "the system"
 	case n.Owner:
 		return "you (" + n.Owner + ")"
+	}
+	if _, ok := leaked[n.Actor]; ok {
+		return "the system (" + n.Actor + ")"
 	}
 	return "system admin " + n.Actor
 }

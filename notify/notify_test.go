@@ -91,6 +91,44 @@ func TestEmail_RevocationSaysWhoRevoked(t *testing.T) {
 	}
 }
 
+// A token revoked because its JWT leaked was revoked by nobody the owner
+// knows: the email says where the JWT was found and what to do.
+func TestEmail_ALeakedTokensRevocationSaysWhy(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	inURL, _ := e.token("in a URL", apitoken.Expiry30d)
+	reported, _ := e.token("reported", apitoken.Expiry30d)
+	ctx := context.Background()
+	if _, err := e.svc.RevokeLeaked(ctx, inURL.ID, apitoken.RevokedExposedInURL, "203.0.113.7"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.RevokeLeaked(ctx, reported.ID, apitoken.RevokedByEndpoint, "203.0.113.8"); err != nil {
+		t.Fatal(err)
+	}
+	e.deliver()
+	by := map[string]notifytest.Message{}
+	for _, m := range e.smtp.Messages() {
+		by[m.Subject] = m
+	}
+	for name, want := range map[string][]string{
+		"in a URL": {"By:       the system (exposed in a URL)", "Why: its JWT was sent in a URL", "Authorization header"},
+		"reported": {"By:       the system (revocation endpoint)", "Why: someone who held its JWT reported it as leaked", "secret scanner"},
+	} {
+		m, ok := by[`Your API token "`+name+`" was revoked`]
+		if !ok {
+			t.Errorf("no revocation email for %q: %v", name, keys(by))
+			continue
+		}
+		for _, w := range want {
+			if !strings.Contains(m.Body, w) {
+				t.Errorf("the revocation email of %q lacks %q:\n%s", name, w, m.Body)
+			}
+		}
+		if strings.Contains(m.Body, "system admin") {
+			t.Errorf("the revocation email of %q names a system admin:\n%s", name, m.Body)
+		}
+	}
+}
+
 func keys[K ~string, V any](m map[K]V) []string {
 	var out []string
 	for k := range m {
