@@ -99,8 +99,13 @@ type Principal struct {
 	Token *Token // shared, read-only snapshot
 	// Scopes are the effective scopes: the JWT's claims cut by the record.
 	Scopes Scopes
-	// ExpiresAt is the effective expiry; zero when there is none.
+	// ExpiresAt is the effective expiry; zero when there is none. For the
+	// previous JWT, the end of its overlap when that comes first.
 	ExpiresAt time.Time
+	// Previous is set when the JWT is the token's previous one, used
+	// during a regeneration's overlap: its use is recorded OK with
+	// ReasonPreviousJWT.
+	Previous bool
 }
 
 // Failure says why an authentication failed. TokenID is set when the JWT's
@@ -181,12 +186,23 @@ func (a *Authenticator) Authenticate(ctx context.Context, raw string) (Principal
 		return fail(ReasonRevoked)
 	case t.GeneratedAt == nil:
 		return fail(ReasonNotGenerated)
-	case !bytes.Equal(t.JTIHash, v.JTIHash[:]):
-		return fail(ReasonSuperseded)
 	}
-	end := v.Exp
-	if e := t.ExpiresAt(); e != nil && (end.IsZero() || e.Before(end)) {
-		end = *e
+	end, until := v.Exp, t.ExpiresAt()
+	previous := !bytes.Equal(t.JTIHash, v.JTIHash[:])
+	if previous {
+		// Only the previous JWT may differ, and only during its overlap.
+		if !bytes.Equal(t.PrevJTIHash, v.JTIHash[:]) || t.PreviousValidUntil(now) == nil {
+			return fail(ReasonSuperseded)
+		}
+		// The record's expiry (narrowed since, maybe) counts from the
+		// previous JWT's own iat.
+		until = nil
+		if !v.IssuedAt.IsZero() {
+			until = t.Expires.ExpiresAt(v.IssuedAt)
+		}
+	}
+	if until != nil && (end.IsZero() || until.Before(end)) {
+		end = *until
 	}
 	if !end.IsZero() && !now.Before(end) {
 		return fail(ReasonExpired)
@@ -201,5 +217,9 @@ func (a *Authenticator) Authenticate(ctx context.Context, raw string) (Principal
 	if reason := u.TokenRoleReason(); reason != "" {
 		return fail(reason)
 	}
-	return Principal{Token: t, Scopes: v.Scopes & t.Scopes, ExpiresAt: end}, nil
+	p := Principal{Token: t, Scopes: v.Scopes & t.Scopes, ExpiresAt: end, Previous: previous}
+	if previous && (end.IsZero() || t.PrevUntil.Before(end)) {
+		p.ExpiresAt = *t.PrevUntil // it stops working then
+	}
+	return p, nil
 }

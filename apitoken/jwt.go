@@ -34,6 +34,8 @@ type Verified struct {
 	Scopes  Scopes
 	// Exp is the exp claim; zero when the JWT has none (expiry never).
 	Exp time.Time
+	// IssuedAt is the iat claim; zero when the JWT has none.
+	IssuedAt time.Time
 
 	keys *keySet // the keys it was verified with
 }
@@ -223,6 +225,9 @@ func (s *Signer) verified(set *keySet, c *Claims, err error) (*Verified, error) 
 	v := &Verified{TokenID: c.TokenID, Subject: c.Subject, JTIHash: HashJTI(c.ID), Scopes: ParseScopeClaim(c.Scope), keys: set}
 	if c.ExpiresAt != nil {
 		v.Exp = c.ExpiresAt.Time
+	}
+	if c.IssuedAt != nil {
+		v.IssuedAt = c.IssuedAt.Time
 	}
 	if expired {
 		return v, ErrJWTExpired

@@ -143,6 +143,12 @@ type Token struct {
 	GeneratedScopes Scopes
 	JTIHash         []byte
 
+	// PrevJTIHash is the SHA-256 of the previous JWT's jti, which keeps
+	// working until PrevUntil: the overlap asked for at the last
+	// generation. Both are nil when there is none.
+	PrevJTIHash []byte
+	PrevUntil   *time.Time
+
 	LastUsedAt *time.Time
 	LastUsedIP string
 	RevokedAt  *time.Time
@@ -215,6 +221,16 @@ func (t *Token) RegenerateToApply(declared Scopes) bool {
 	return end == nil || end.After(*t.GeneratedExp)
 }
 
+// PreviousValidUntil is the end of a running overlap at now: when the
+// previous JWT stops working. Nil when there is none (never asked, over, or
+// ended by a revocation).
+func (t *Token) PreviousValidUntil(now time.Time) *time.Time {
+	if t.RevokedAt != nil || t.PrevUntil == nil || len(t.PrevJTIHash) == 0 || !now.Before(*t.PrevUntil) {
+		return nil
+	}
+	return t.PrevUntil
+}
+
 // StatusAt derives the status at now.
 func (t *Token) StatusAt(now time.Time) Status {
 	switch {
@@ -282,6 +298,10 @@ const (
 	// ReasonIPNotAllowed: the client's address is outside the token's
 	// allowed_ips.
 	ReasonIPNotAllowed = "ip_not_allowed"
+	// ReasonPreviousJWT is the reason of an OK use of the previous JWT
+	// during a regeneration's overlap: it does not count as a use of the
+	// live JWT (LastUsedAt, and so the status, stay as they were).
+	ReasonPreviousJWT = "previous_jwt"
 	// ReasonFolded marks the row that absorbs a token's attempts past the
 	// per-window row bound.
 	ReasonFolded = "folded"

@@ -27,7 +27,8 @@ type Store interface {
 	// this rule with AddAuthRecord (authrows.go), counting the rows the
 	// window already holds in its transaction. An OK record moves
 	// the token's LastUsedAt (to the latest Last, never backwards) and
-	// LastUsedIP. Records of tokens that do not exist are skipped. The batch
+	// LastUsedIP, unless its Reason is ReasonPreviousJWT (a use of the
+	// previous JWT is not one of the live JWT). Records of tokens that do not exist are skipped. The batch
 	// is applied in one transaction: all of it or none.
 	//
 	// batchID (NewBatchID) names the batch: the store records it in the
@@ -82,8 +83,9 @@ type ServiceStore interface {
 	// error, writes the token and the log fn returns (none when its Activity
 	// is empty) with the log's Notify in the outbox. ErrConflict if the new
 	// name clashes as in CreateToken. Only
-	// Name, Scopes, Expires, GeneratedAt, GeneratedExp, JTIHash, RevokedAt,
-	// RevokedBy and AllowedIPs may be changed by fn.
+	// Name, Scopes, Expires, GeneratedAt, GeneratedExp, GeneratedScopes,
+	// JTIHash, PrevJTIHash, PrevUntil, RevokedAt, RevokedBy and AllowedIPs
+	// may be changed by fn.
 	UpdateToken(ctx context.Context, id string, fn func(t *Token) (Log, error)) (Token, error)
 
 	// ListLogs lists log rows matching f, newest first.

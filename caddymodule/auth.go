@@ -229,7 +229,11 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 		h.record(r, p.Token.ID, apitoken.ResultFail, reason)
 		return h.refuse(w, r, refusal{status: http.StatusForbidden, code: "insufficient_scope", desc: desc, scope: name}, p.Token.ID, reason, nil)
 	}
-	h.record(r, p.Token.ID, apitoken.ResultOK, "")
+	okReason := ""
+	if p.Previous {
+		okReason = apitoken.ReasonPreviousJWT // not a use of the live JWT: its status stays
+	}
+	h.record(r, p.Token.ID, apitoken.ResultOK, okReason)
 	h.app.metrics.authenticated(apitoken.ResultOK, "")
 	p.Scopes &= h.declared // a scope no longer declared grants nothing, nor is handed on
 	h.identify(w, r, p)

@@ -88,10 +88,14 @@ func (a *api) createFor(w http.ResponseWriter, r *http.Request, c apitoken.Calle
 // POST /admin/tokens/{id}/generate: a new JWT for a service account's
 // token.
 func (a *api) generateFor(w http.ResponseWriter, r *http.Request, c apitoken.Caller) error {
-	if err := adminOnly(w, r, c); err != nil {
+	if err := c.CheckAdmin(); err != nil {
 		return err
 	}
-	jwt, t, err := a.svc.GenerateFor(r.Context(), c, r.PathValue("id"))
+	overlap, err := readOverlap(w, r)
+	if err != nil {
+		return err
+	}
+	jwt, t, err := a.svc.GenerateForOverlap(r.Context(), c, r.PathValue("id"), overlap)
 	if err != nil {
 		return err
 	}

@@ -80,6 +80,12 @@ type (
 		Expires *string   `json:"expires"`
 		Scopes  *[]string `json:"scopes"`
 	}
+	// GenerateOptions is the optional body of the generate routes: with
+	// Overlap (e.g. "1h", at most "24h"), the previous JWT keeps working
+	// that long.
+	GenerateOptions struct {
+		Overlap *string `json:"overlap,omitempty"`
+	}
 	emptyBody struct{}
 )
 
@@ -89,6 +95,8 @@ const (
 	patchFields = `any of "name", "expires" and "scopes"`
 	userFields  = `any of "name", "email", "kind", "view_only" and "disabled"`
 	noFields    = "no fields"
+	// generateFields is what the generate routes accept.
+	generateFields = `"overlap" (optional)`
 )
 
 func cursor(next string) *string {

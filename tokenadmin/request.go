@@ -189,6 +189,7 @@ var fieldKinds = map[string]string{
 	"email":     "a string",
 	"view_only": "true or false",
 	"disabled":  "true or false",
+	"overlap":   `a string such as "1h"`,
 }
 
 // page reads the limit and cursor query parameters of a list.

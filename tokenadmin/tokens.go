@@ -2,6 +2,7 @@ package tokenadmin
 
 import (
 	"net/http"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -129,6 +130,16 @@ func (a *api) created(w http.ResponseWriter, r *http.Request, c apitoken.Caller,
 	jsonhttp.Write(w, http.StatusCreated, a.tokenJSON(&t))
 }
 
+// readOverlap reads the optional body of the generate routes
+// (GenerateOptions): the overlap asked for, 0 for none.
+func readOverlap(w http.ResponseWriter, r *http.Request) (time.Duration, error) {
+	var in GenerateOptions
+	if err := readObject(w, r, &in, generateFields, ""); err != nil || in.Overlap == nil {
+		return 0, err
+	}
+	return apitoken.ParseOverlap(*in.Overlap)
+}
+
 // generated answers a new JWT, and logs the generation (never the JWT).
 func (a *api) generated(w http.ResponseWriter, r *http.Request, c apitoken.Caller, jwt string, t apitoken.Token) {
 	a.changed(r, c, "token generated", zap.String("token_id", t.ID), zap.String("owner", t.Owner))
@@ -195,10 +206,11 @@ func (a *api) generate(w http.ResponseWriter, r *http.Request, c apitoken.Caller
 	if err != nil {
 		return err
 	}
-	if err := readOnly(w, r); err != nil {
+	overlap, err := readOverlap(w, r)
+	if err != nil {
 		return err
 	}
-	jwt, t, err := a.svc.Generate(r.Context(), c, t.ID)
+	jwt, t, err := a.svc.GenerateOverlap(r.Context(), c, t.ID, overlap)
 	if err != nil {
 		return err
 	}

@@ -316,7 +316,7 @@ func (s *Store) recordAuth(ctx context.Context, batchID string, recs []apitoken.
 		uses := map[string]lastUse{}
 		for _, k := range order {
 			for _, r := range groups[k].recs {
-				if r.Result != apitoken.ResultOK {
+				if r.Result != apitoken.ResultOK || r.Reason == apitoken.ReasonPreviousJWT {
 					continue
 				}
 				if u, ok := uses[r.TokenID]; !ok || r.Last.After(u.at) {

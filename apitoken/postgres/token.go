@@ -16,14 +16,14 @@ import (
 )
 
 const tokenColumns = `id, owner, name, scopes, expires, created_at, generated_at, generated_exp, jti_hash,
-	last_used_at, last_used_ip, revoked_at, revoked_by, generated_scopes, allowed_ips`
+	last_used_at, last_used_ip, revoked_at, revoked_by, generated_scopes, allowed_ips, prev_jti_hash, prev_until`
 
 func scanToken(row pgx.Row) (apitoken.Token, error) {
 	var t apitoken.Token
 	var scopes, genScopes, allowed string
-	var generated, exp, used, revoked *time.Time
+	var generated, exp, used, revoked, prevUntil *time.Time
 	if err := row.Scan(&t.ID, &t.Owner, &t.Name, &scopes, &t.Expires, &t.CreatedAt, &generated, &exp, &t.JTIHash,
-		&used, &t.LastUsedIP, &revoked, &t.RevokedBy, &genScopes, &allowed); err != nil {
+		&used, &t.LastUsedIP, &revoked, &t.RevokedBy, &genScopes, &allowed, &t.PrevJTIHash, &prevUntil); err != nil {
 		return apitoken.Token{}, err
 	}
 	if err := t.SetStoredScopes(scopes, genScopes); err != nil {
@@ -36,8 +36,12 @@ func scanToken(row pgx.Row) (apitoken.Token, error) {
 	t.CreatedAt = t.CreatedAt.UTC()
 	t.GeneratedAt, t.GeneratedExp = fromDB(generated), fromDB(exp)
 	t.LastUsedAt, t.RevokedAt = fromDB(used), fromDB(revoked)
+	t.PrevUntil = fromDB(prevUntil)
 	if len(t.JTIHash) == 0 {
 		t.JTIHash = nil
+	}
+	if len(t.PrevJTIHash) == 0 {
+		t.PrevJTIHash = nil
 	}
 	return t, nil
 }
@@ -48,17 +52,22 @@ func normalizeToken(t apitoken.Token) apitoken.Token {
 	t.CreatedAt = stored(t.CreatedAt)
 	t.GeneratedAt, t.GeneratedExp = storedPtr(t.GeneratedAt), storedPtr(t.GeneratedExp)
 	t.LastUsedAt, t.RevokedAt = storedPtr(t.LastUsedAt), storedPtr(t.RevokedAt)
-	if len(t.JTIHash) == 0 {
-		t.JTIHash = nil
-	} else {
-		t.JTIHash = bytes.Clone(t.JTIHash)
-	}
+	t.PrevUntil = storedPtr(t.PrevUntil)
+	t.JTIHash, t.PrevJTIHash = cloneHash(t.JTIHash), cloneHash(t.PrevJTIHash)
 	if len(t.AllowedIPs) == 0 {
 		t.AllowedIPs = nil
 	} else {
 		t.AllowedIPs = slices.Clone(t.AllowedIPs)
 	}
 	return t
+}
+
+// cloneHash is a copy of a stored hash; nil for none.
+func cloneHash(h []byte) []byte {
+	if len(h) == 0 {
+		return nil
+	}
+	return bytes.Clone(h)
 }
 
 // tokenWriteErr turns a failed insert or update of t into the domain's
@@ -232,8 +241,9 @@ func (s *Store) ListTokens(ctx context.Context, f apitoken.TokenFilter) ([]apito
 // is empty; the log is given the token's id and name) with the log's Notify
 // in the outbox, and adds the change to the change sequence. Changes fn makes
 // to fields other than Name, Scopes, Expires, GeneratedAt, GeneratedExp,
-// GeneratedScopes, JTIHash, RevokedAt, RevokedBy and AllowedIPs are not
-// written. The effective expiry (expires_at) is recomputed.
+// GeneratedScopes, JTIHash, PrevJTIHash, PrevUntil, RevokedAt, RevokedBy and
+// AllowedIPs are not written. The effective expiry (expires_at) is
+// recomputed.
 func (s *Store) UpdateToken(ctx context.Context, id string, fn func(t *apitoken.Token) (apitoken.Log, error)) (apitoken.Token, error) {
 	var out apitoken.Token
 	err := s.write(ctx, "updating token", func(tx pgx.Tx) error {
@@ -253,11 +263,11 @@ func (s *Store) UpdateToken(ctx context.Context, id string, fn func(t *apitoken.
 		t = normalizeToken(t)
 		_, err = tx.Exec(ctx, `UPDATE tokens SET name = $1, name_key = $2, scopes = $3, expires = $4,
 			generated_at = $5, generated_exp = $6, jti_hash = $7, expires_at = $8, revoked_at = $9, revoked_by = $10,
-			generated_scopes = $11, allowed_ips = $12
-			WHERE id = $13`,
+			generated_scopes = $11, allowed_ips = $12, prev_jti_hash = $13, prev_until = $14
+			WHERE id = $15`,
 			t.Name, apitoken.NameKey(t.Name), t.Scopes.String(), string(t.Expires),
 			t.GeneratedAt, t.GeneratedExp, nullBytes(t.JTIHash), storedPtr(t.ExpiresAt()),
-			t.RevokedAt, t.RevokedBy, t.GeneratedScopes.String(), t.AllowedIPs.String(), t.ID)
+			t.RevokedAt, t.RevokedBy, t.GeneratedScopes.String(), t.AllowedIPs.String(), nullBytes(t.PrevJTIHash), t.PrevUntil, t.ID)
 		if err != nil {
 			return tokenWriteErr("updating token", t, err)
 		}

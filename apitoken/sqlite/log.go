@@ -232,7 +232,7 @@ func (s *Store) RecordAuth(ctx context.Context, batchID string, records []apitok
 				return fail(err)
 			}
 
-			if r.Result == apitoken.ResultOK {
+			if r.Result == apitoken.ResultOK && r.Reason != apitoken.ReasonPreviousJWT {
 				if u, ok := uses[r.TokenID]; !ok || micros(r.Last) > u.at {
 					uses[r.TokenID] = lastUse{at: micros(r.Last), ip: r.ClientIP}
 				}

@@ -17,15 +17,15 @@ import (
 )
 
 const tokenColumns = `id, owner, name, scopes, expires, created_at, generated_at, generated_exp, jti_hash,
-	last_used_at, last_used_ip, revoked_at, revoked_by, generated_scopes, allowed_ips`
+	last_used_at, last_used_ip, revoked_at, revoked_by, generated_scopes, allowed_ips, prev_jti_hash, prev_until`
 
 func scanToken(row interface{ Scan(...any) error }) (apitoken.Token, error) {
 	var t apitoken.Token
 	var scopes, genScopes, allowed string
 	var created int64
-	var generated, exp, used, revoked sql.NullInt64
+	var generated, exp, used, revoked, prevUntil sql.NullInt64
 	if err := row.Scan(&t.ID, &t.Owner, &t.Name, &scopes, &t.Expires, &created, &generated, &exp, &t.JTIHash,
-		&used, &t.LastUsedIP, &revoked, &t.RevokedBy, &genScopes, &allowed); err != nil {
+		&used, &t.LastUsedIP, &revoked, &t.RevokedBy, &genScopes, &allowed, &t.PrevJTIHash, &prevUntil); err != nil {
 		return apitoken.Token{}, err
 	}
 	if err := t.SetStoredScopes(scopes, genScopes); err != nil {
@@ -38,8 +38,12 @@ func scanToken(row interface{ Scan(...any) error }) (apitoken.Token, error) {
 	t.CreatedAt = fromMicros(created)
 	t.GeneratedAt, t.GeneratedExp = timePtr(generated), timePtr(exp)
 	t.LastUsedAt, t.RevokedAt = timePtr(used), timePtr(revoked)
+	t.PrevUntil = timePtr(prevUntil)
 	if len(t.JTIHash) == 0 {
 		t.JTIHash = nil
+	}
+	if len(t.PrevJTIHash) == 0 {
+		t.PrevJTIHash = nil
 	}
 	return t, nil
 }
@@ -50,17 +54,22 @@ func normalizeToken(t apitoken.Token) apitoken.Token {
 	t.CreatedAt = stored(t.CreatedAt)
 	t.GeneratedAt, t.GeneratedExp = storedPtr(t.GeneratedAt), storedPtr(t.GeneratedExp)
 	t.LastUsedAt, t.RevokedAt = storedPtr(t.LastUsedAt), storedPtr(t.RevokedAt)
-	if len(t.JTIHash) == 0 {
-		t.JTIHash = nil
-	} else {
-		t.JTIHash = bytes.Clone(t.JTIHash)
-	}
+	t.PrevUntil = storedPtr(t.PrevUntil)
+	t.JTIHash, t.PrevJTIHash = cloneHash(t.JTIHash), cloneHash(t.PrevJTIHash)
 	if len(t.AllowedIPs) == 0 {
 		t.AllowedIPs = nil
 	} else {
 		t.AllowedIPs = slices.Clone(t.AllowedIPs)
 	}
 	return t
+}
+
+// cloneHash is a copy of a stored hash; nil for none.
+func cloneHash(h []byte) []byte {
+	if len(h) == 0 {
+		return nil
+	}
+	return bytes.Clone(h)
 }
 
 // tokenWriteErr turns a failed insert or update of t into the domain's
@@ -207,9 +216,9 @@ func (s *Store) ListTokens(ctx context.Context, f apitoken.TokenFilter) ([]apito
 // when its Activity is empty; the log is given the token's id and name), and
 // the log's Notify to the outbox.
 // Changes fn makes to fields other than Name, Scopes, Expires, GeneratedAt,
-// GeneratedExp, GeneratedScopes, JTIHash, RevokedAt, RevokedBy and
-// AllowedIPs are not written. The effective expiry (expires_at) is
-// recomputed.
+// GeneratedExp, GeneratedScopes, JTIHash, PrevJTIHash, PrevUntil, RevokedAt,
+// RevokedBy and AllowedIPs are not written. The effective expiry
+// (expires_at) is recomputed.
 func (s *Store) UpdateToken(ctx context.Context, id string, fn func(t *apitoken.Token) (apitoken.Log, error)) (apitoken.Token, error) {
 	var out apitoken.Token
 	err := s.write(ctx, "updating token", func(tx *sql.Tx) error {
@@ -229,11 +238,12 @@ func (s *Store) UpdateToken(ctx context.Context, id string, fn func(t *apitoken.
 		t = normalizeToken(t)
 		_, err = tx.ExecContext(ctx, `UPDATE tokens SET name = ?, name_key = ?, scopes = ?, expires = ?,
 			generated_at = ?, generated_exp = ?, jti_hash = ?, expires_at = ?, revoked_at = ?, revoked_by = ?,
-			generated_scopes = ?, allowed_ips = ?
+			generated_scopes = ?, allowed_ips = ?, prev_jti_hash = ?, prev_until = ?
 			WHERE id = ?`,
 			t.Name, apitoken.NameKey(t.Name), t.Scopes.String(), string(t.Expires),
 			nullMicros(t.GeneratedAt), nullMicros(t.GeneratedExp), nullBytes(t.JTIHash), nullMicros(t.ExpiresAt()),
-			nullMicros(t.RevokedAt), t.RevokedBy, t.GeneratedScopes.String(), t.AllowedIPs.String(), t.ID)
+			nullMicros(t.RevokedAt), t.RevokedBy, t.GeneratedScopes.String(), t.AllowedIPs.String(),
+			nullBytes(t.PrevJTIHash), nullMicros(t.PrevUntil), t.ID)
 		if err != nil {
 			return tokenWriteErr("updating token", t, err)
 		}

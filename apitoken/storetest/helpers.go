@@ -182,11 +182,15 @@ func stored(tok apitoken.Token) apitoken.Token {
 	tok.CreatedAt = utc(tok.CreatedAt)
 	tok.GeneratedAt, tok.GeneratedExp = utcPtr(tok.GeneratedAt), utcPtr(tok.GeneratedExp)
 	tok.LastUsedAt, tok.RevokedAt = utcPtr(tok.LastUsedAt), utcPtr(tok.RevokedAt)
+	tok.PrevUntil = utcPtr(tok.PrevUntil)
 	if len(tok.JTIHash) == 0 {
 		tok.JTIHash = nil
 	}
 	if len(tok.AllowedIPs) == 0 {
 		tok.AllowedIPs = nil
+	}
+	if len(tok.PrevJTIHash) == 0 {
+		tok.PrevJTIHash = nil
 	}
 	return tok
 }
@@ -218,9 +222,9 @@ func fmtToken(tok apitoken.Token) string {
 		}
 		return tm.Format(time.RFC3339Nano) + " " + tm.Location().String()
 	}
-	return fmt.Sprintf("{ID:%s Name:%q Owner:%s Scopes:%s Expires:%s CreatedAt:%s GeneratedAt:%s GeneratedExp:%s GeneratedScopes:%s JTIHash:%x LastUsedAt:%s LastUsedIP:%q RevokedAt:%s RevokedBy:%q AllowedIPs:%q}",
+	return fmt.Sprintf("{ID:%s Name:%q Owner:%s Scopes:%s Expires:%s CreatedAt:%s GeneratedAt:%s GeneratedExp:%s GeneratedScopes:%s JTIHash:%x PrevJTIHash:%x PrevUntil:%s LastUsedAt:%s LastUsedIP:%q RevokedAt:%s RevokedBy:%q AllowedIPs:%q}",
 		tok.ID, tok.Name, tok.Owner, tok.Scopes, tok.Expires, p(&tok.CreatedAt), p(tok.GeneratedAt), p(tok.GeneratedExp),
-		tok.GeneratedScopes, tok.JTIHash, p(tok.LastUsedAt), tok.LastUsedIP, p(tok.RevokedAt), tok.RevokedBy, tok.AllowedIPs)
+		tok.GeneratedScopes, tok.JTIHash, tok.PrevJTIHash, p(tok.PrevUntil), p(tok.LastUsedAt), tok.LastUsedIP, p(tok.RevokedAt), tok.RevokedBy, tok.AllowedIPs)
 }
 
 func isUTC(tm time.Time) bool { return tm.Location() == time.UTC }

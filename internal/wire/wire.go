@@ -45,6 +45,9 @@ type Token struct {
 	EffectiveScopes []string `json:"effective_scopes"`
 	// RegenerateToApply tells that a widening waits for the next generation.
 	RegenerateToApply bool `json:"regenerate_to_apply"`
+	// PreviousValidUntil is the end of a running overlap: until then the
+	// previous JWT works too.
+	PreviousValidUntil *Time `json:"previous_valid_until"`
 }
 
 // FromToken is t as clients see it at now, under the declared scopes.
@@ -53,7 +56,8 @@ func FromToken(t *apitoken.Token, now time.Time, declared apitoken.Scopes) Token
 	j := Token{ID: t.ID, Name: t.Name, Owner: t.Owner, Scopes: t.Scopes.Names(), Expires: t.Expires,
 		EffectiveScopes: t.EffectiveScopes(declared).Names(), RegenerateToApply: t.RegenerateToApply(declared),
 		Status: st, StatusLabel: st.Label(), CreatedAt: jsonTime(&t.CreatedAt), GeneratedAt: jsonTime(t.GeneratedAt),
-		ExpiresAt: jsonTime(t.ExpiresAt()), LastUsedAt: jsonTime(t.LastUsedAt), RevokedAt: jsonTime(t.RevokedAt)}
+		ExpiresAt: jsonTime(t.ExpiresAt()), LastUsedAt: jsonTime(t.LastUsedAt), RevokedAt: jsonTime(t.RevokedAt),
+		PreviousValidUntil: jsonTime(t.PreviousValidUntil(now))}
 	if t.LastUsedIP != "" {
 		ip := t.LastUsedIP
 		j.LastUsedIP = &ip
