@@ -89,3 +89,28 @@ func BenchmarkAuthenticateCached(b *testing.B) {
 		b.Fatalf("the steady state made %d store lookups", n)
 	}
 }
+
+// BenchmarkAuditorRecord is the audit record of each guarded request: one
+// token from one client, coalesced into one queued row (the steady state),
+// serially and on every P at once (the queue's lock).
+func BenchmarkAuditorRecord(b *testing.B) {
+	e := newEnv(b, apitoken.AuthConfig{})
+	_, tok, _ := e.live("alice", apitoken.DefaultScopes, apitoken.Expiry30d)
+	a := apitoken.NewAuditor(apitoken.AuditConfig{Store: e.store, Window: time.Minute, FlushInterval: time.Hour})
+	b.Cleanup(func() { a.Close(e.ctx) })
+	ev := event(tok.ID, time.Now())
+	b.Run("serial", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			a.Record(ev)
+		}
+	})
+	b.Run("parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				a.Record(ev)
+			}
+		})
+	})
+}
