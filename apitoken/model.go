@@ -1,6 +1,7 @@
 package apitoken
 
 import (
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -119,7 +120,24 @@ func ParseStatus(s string) (Status, error) {
 	case StatusNotGenerated, StatusGeneratedInactive, StatusGeneratedActive, StatusExpired, StatusRevoked:
 		return st, nil
 	}
-	return "", Errorf(ErrInvalid, "unknown status %q: use not_generated, generated_inactive, generated_active, expired or revoked", s)
+	return "", Errorf(ErrInvalid, "unknown status %q: use not_generated, generated_inactive, generated_active, expired or revoked (or several, separated by commas)", s)
+}
+
+// ParseStatuses checks a status filter: one status, or several separated by
+// commas, meaning any of them (not_generated,generated_inactive,
+// generated_active,expired: every token that is not revoked).
+func ParseStatuses(s string) ([]Status, error) {
+	var sts []Status
+	for part := range strings.SplitSeq(s, ",") {
+		st, err := ParseStatus(part)
+		if err != nil {
+			return nil, err
+		}
+		if !slices.Contains(sts, st) {
+			sts = append(sts, st)
+		}
+	}
+	return sts, nil
 }
 
 // Token is a named record owned by one user. It has at most one live JWT,

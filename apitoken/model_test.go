@@ -1,6 +1,7 @@
 package apitoken_test
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -103,6 +104,22 @@ func TestStatus_LabelsAreTheOnesPeopleSee(t *testing.T) {
 	}
 	for _, s := range []string{"", "active", "Revoked", "generated"} {
 		_, err := apitoken.ParseStatus(s)
+		wantKind(t, err, apitoken.ErrInvalid)
+	}
+}
+
+// A status filter is one status or several, separated by commas.
+func TestParseStatuses_TakesSeveralSeparatedByCommas(t *testing.T) {
+	got, err := apitoken.ParseStatuses("not_generated,generated_inactive,generated_active,expired,expired")
+	want := []apitoken.Status{apitoken.StatusNotGenerated, apitoken.StatusGeneratedInactive, apitoken.StatusGeneratedActive, apitoken.StatusExpired}
+	if err != nil || !slices.Equal(got, want) {
+		t.Fatalf("ParseStatuses = %q, %v; want %q", got, err, want)
+	}
+	if got, err := apitoken.ParseStatuses("revoked"); err != nil || !slices.Equal(got, []apitoken.Status{apitoken.StatusRevoked}) {
+		t.Fatalf("ParseStatuses(revoked) = %q, %v", got, err)
+	}
+	for _, s := range []string{"", ",", "revoked,", "revoked, expired", "revoked,active"} {
+		_, err := apitoken.ParseStatuses(s)
 		wantKind(t, err, apitoken.ErrInvalid)
 	}
 }

@@ -143,7 +143,7 @@ func (s *Service) OwnedToken(ctx context.Context, c Caller, id string) (Token, e
 	return t, err
 }
 
-// ListTokens lists the caller's tokens, filtered by f.Status (f.Owner is
+// ListTokens lists the caller's tokens, filtered by f.Statuses (f.Owner is
 // the caller).
 func (s *Service) ListTokens(ctx context.Context, c Caller, f TokenFilter) ([]Token, string, error) {
 	f.Owner = c.ID
@@ -152,7 +152,7 @@ func (s *Service) ListTokens(ctx context.Context, c Caller, f TokenFilter) ([]To
 }
 
 // ListAllTokens lists every user's tokens (admins only), filtered by
-// f.Owner and f.Status.
+// f.Owner and f.Statuses.
 func (s *Service) ListAllTokens(ctx context.Context, admin Caller, f TokenFilter) ([]Token, string, error) {
 	if err := admin.checkAdmin(); err != nil {
 		return nil, "", err

@@ -134,9 +134,9 @@ const (
 
 // TokenFilter selects tokens.
 type TokenFilter struct {
-	Owner  string // "" for every owner
-	Status Status // "" for every status
-	Now    time.Time
+	Owner    string   // "" for every owner
+	Statuses []Status // nil for every status; else the tokens in any of them
+	Now      time.Time
 	Page
 }
 

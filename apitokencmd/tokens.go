@@ -18,12 +18,12 @@ func (c *cli) tokensCommand() *cobra.Command {
 	group(tokens)
 
 	list := &cobra.Command{
-		Use:   "list [--owner <user>] [--status <status>]",
+		Use:   "list [--owner <user>] [--status <status>[,<status>...]]",
 		Short: "Lists every user's tokens, or one owner's, newest first",
 		Args:  cobra.NoArgs,
 	}
 	list.Flags().String("owner", "", "Only this user's tokens")
-	list.Flags().String("status", "", "Only tokens in this status: not_generated, generated_inactive, generated_active, expired or revoked")
+	list.Flags().String("status", "", "Only tokens in this status, or any of several comma-separated: not_generated, generated_inactive, generated_active, expired, revoked")
 	pageFlags(list)
 	list.RunE = c.action(func(ctx context.Context, out *output, cl *client, _ []string) error {
 		q := url.Values{}

@@ -43,7 +43,7 @@ func (a *api) adminTokens(w http.ResponseWriter, r *http.Request, c apitoken.Cal
 	}
 	f := apitoken.TokenFilter{Owner: q.Get("owner"), Page: p}
 	if s := q.Get("status"); s != "" {
-		if f.Status, err = apitoken.ParseStatus(s); err != nil {
+		if f.Statuses, err = apitoken.ParseStatuses(s); err != nil {
 			return err
 		}
 	}

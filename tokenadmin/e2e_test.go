@@ -450,6 +450,19 @@ func TestE2E_AdminRoutes(t *testing.T) {
 		t.Fatalf("admin revoke: %s", a.Raw)
 	}
 	e.call("root", "POST", "/admin/tokens/tok_missing/revoke", "").Want(404, "not_found")
+	// Several statuses, separated by commas: every token not revoked, for
+	// the admin and for bob; a bad one among them is refused.
+	const notRevoked = "status=not_generated,generated_inactive,generated_active,expired"
+	if got := e.call("root", "GET", "/admin/tokens?"+notRevoked, "").Want(200, "").IDs("tokens"); fmt.Sprint(got) != fmt.Sprint([]string{a1}) {
+		t.Fatalf("tokens not revoked: %v", got)
+	}
+	if got := e.call("bob", "GET", "/tokens?"+notRevoked, "").Want(200, "").IDs("tokens"); len(got) != 0 {
+		t.Fatalf("bob's tokens not revoked: %v", got)
+	}
+	if got := e.call("root", "GET", "/admin/tokens?status=revoked,not_generated&limit=1", "").Want(200, ""); fmt.Sprint(got.IDs("tokens")) != fmt.Sprint([]string{b1}) || got.Str("next_cursor") == "" {
+		t.Fatalf("the first page of tokens revoked or not generated: %s", got.Raw)
+	}
+	e.call("bob", "GET", "/tokens?status=revoked,dormant", "").Want(400, "bad_request")
 	a = e.call("root", "GET", "/admin/logs?activity=REVOKE&token="+b1+"&since="+since, "").Want(200, "")
 	logs := a.JSON["logs"].([]any)
 	if len(logs) != 1 || logs[0].(map[string]any)["activity_by"] != "gina" || logs[0].(map[string]any)["token_name"] != "b1" {

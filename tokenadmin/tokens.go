@@ -63,7 +63,7 @@ func (a *api) listTokens(w http.ResponseWriter, r *http.Request, c apitoken.Call
 	}
 	f := apitoken.TokenFilter{Page: p}
 	if s := q.Get("status"); s != "" {
-		if f.Status, err = apitoken.ParseStatus(s); err != nil {
+		if f.Statuses, err = apitoken.ParseStatuses(s); err != nil {
 			return err
 		}
 	}

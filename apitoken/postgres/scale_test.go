@@ -114,7 +114,7 @@ func TestScale_ManagementStaysFastWithAMillionTokens(t *testing.T) {
 			return err
 		}},
 		{"admin: one owner's expired tokens", func(int) error {
-			_, _, err := st.ListTokens(ctx, apitoken.TokenFilter{Owner: "user7", Status: apitoken.StatusExpired, Now: time.Now(), Page: apitoken.Page{Limit: 100}})
+			_, _, err := st.ListTokens(ctx, apitoken.TokenFilter{Owner: "user7", Statuses: []apitoken.Status{apitoken.StatusExpired}, Now: time.Now(), Page: apitoken.Page{Limit: 100}})
 			return err
 		}},
 		{"admin: users, first page", func(int) error {

@@ -190,19 +190,27 @@ func (s *Store) ListTokens(ctx context.Context, f apitoken.TokenFilter) ([]apito
 	if f.Owner != "" {
 		where = append(where, `owner = `+a.add(f.Owner))
 	}
-	if f.Status != "" {
+	if len(f.Statuses) > 0 {
 		now := f.Now
 		if now.IsZero() {
 			now = time.Now()
 		}
-		cond, usesNow, err := statusCond(f.Status, fmt.Sprintf("$%d", len(a)+1))
-		if err != nil {
-			return nil, "", err
+		// The statuses share one placeholder for now, added if one uses it.
+		nowAt := fmt.Sprintf("$%d", len(a)+1)
+		conds := make([]string, len(f.Statuses))
+		anyNow := false
+		for i, st := range f.Statuses {
+			cond, usesNow, err := statusCond(st, nowAt)
+			if err != nil {
+				return nil, "", err
+			}
+			conds[i] = `(` + cond + `)`
+			anyNow = anyNow || usesNow
 		}
-		if usesNow {
+		if anyNow {
 			a.add(stored(now))
 		}
-		where = append(where, cond)
+		where = append(where, `(`+strings.Join(conds, ` OR `)+`)`)
 	}
 	if f.Cursor != "" {
 		created, id, err := cursor.ParseTime("t", f.Cursor)

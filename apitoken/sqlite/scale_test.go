@@ -115,7 +115,7 @@ func TestScale_ManagementStaysFastWithAMillionTokens(t *testing.T) {
 		return err
 	})
 	timed("admin: one owner's expired tokens", func() error {
-		_, _, err := st.ListTokens(ctx, apitoken.TokenFilter{Owner: "user7", Status: apitoken.StatusExpired, Now: time.Now(), Page: apitoken.Page{Limit: 100}})
+		_, _, err := st.ListTokens(ctx, apitoken.TokenFilter{Owner: "user7", Statuses: []apitoken.Status{apitoken.StatusExpired}, Now: time.Now(), Page: apitoken.Page{Limit: 100}})
 		return err
 	})
 	timed("record a flush of 100 attempts", func() error {

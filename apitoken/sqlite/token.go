@@ -168,19 +168,23 @@ func (s *Store) ListTokens(ctx context.Context, f apitoken.TokenFilter) ([]apito
 		where = append(where, `owner = ?`)
 		args = append(args, f.Owner)
 	}
-	if f.Status != "" {
-		cond, usesNow, err := statusCond(f.Status)
-		if err != nil {
-			return nil, "", err
+	if len(f.Statuses) > 0 {
+		now := f.Now
+		if now.IsZero() {
+			now = time.Now()
 		}
-		where = append(where, cond)
-		if usesNow {
-			now := f.Now
-			if now.IsZero() {
-				now = time.Now()
+		conds := make([]string, len(f.Statuses))
+		for i, st := range f.Statuses {
+			cond, usesNow, err := statusCond(st)
+			if err != nil {
+				return nil, "", err
 			}
-			args = append(args, micros(now))
+			conds[i] = `(` + cond + `)`
+			if usesNow {
+				args = append(args, micros(now))
+			}
 		}
+		where = append(where, `(`+strings.Join(conds, ` OR `)+`)`)
 	}
 	if f.Cursor != "" {
 		created, id, err := cursor.ParseTime("t", f.Cursor)

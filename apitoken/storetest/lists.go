@@ -150,24 +150,42 @@ func testListTokensByStatus(t *testing.T, s apitoken.Store) {
 		}
 	}
 	for st, names := range want {
-		got := tokenNames(allTokens(t, s, apitoken.TokenFilter{Status: st, Now: now}))
+		got := tokenNames(allTokens(t, s, apitoken.TokenFilter{Statuses: []apitoken.Status{st}, Now: now}))
 		if !sameSet(got, names) {
 			t.Errorf("tokens with status %s at now = %q, want %q", st, got, names)
 		}
 		// Filters combine with the owner and with pagination.
-		got = tokenNames(allTokens(t, s, apitoken.TokenFilter{Owner: "alice", Status: st, Now: now, Page: apitoken.Page{Limit: 1}}))
+		got = tokenNames(allTokens(t, s, apitoken.TokenFilter{Owner: "alice", Statuses: []apitoken.Status{st}, Now: now, Page: apitoken.Page{Limit: 1}}))
 		wantAlice := slices.DeleteFunc(slices.Clone(names), func(n string) bool { return n == "bob-fresh" })
 		if !sameSet(got, wantAlice) {
 			t.Errorf("alice's tokens with status %s, pages of 1 = %q, want %q", st, got, wantAlice)
 		}
 	}
+	// Several statuses select the tokens in any of them, also page by page:
+	// every token that is not revoked, as the web pages list them.
+	var live []string
+	for st, names := range want {
+		if st != apitoken.StatusRevoked {
+			live = append(live, names...)
+		}
+	}
+	notRevoked := []apitoken.Status{apitoken.StatusNotGenerated, apitoken.StatusGeneratedInactive, apitoken.StatusGeneratedActive, apitoken.StatusExpired}
+	if got := tokenNames(allTokens(t, s, apitoken.TokenFilter{Statuses: notRevoked, Now: now, Page: apitoken.Page{Limit: 2}})); !sameSet(got, live) {
+		t.Errorf("tokens not revoked, pages of 2 = %q, want %q", got, live)
+	}
+	// Two statuses that both read now, after the owner's condition.
+	two := []apitoken.Status{apitoken.StatusExpired, apitoken.StatusGeneratedActive}
+	wantTwo := append(slices.Clone(want[apitoken.StatusExpired]), want[apitoken.StatusGeneratedActive]...)
+	if got := tokenNames(allTokens(t, s, apitoken.TokenFilter{Owner: "alice", Statuses: two, Now: now, Page: apitoken.Page{Limit: 3}})); !sameSet(got, wantTwo) {
+		t.Errorf("alice's tokens expired or active, pages of 3 = %q, want %q", got, wantTwo)
+	}
 	// Status is taken at the filter's Now, not at the wall clock.
 	early := t0.Add(12 * time.Hour)
-	got := tokenNames(allTokens(t, s, apitoken.TokenFilter{Status: apitoken.StatusExpired, Now: early}))
+	got := tokenNames(allTokens(t, s, apitoken.TokenFilter{Statuses: []apitoken.Status{apitoken.StatusExpired}, Now: early}))
 	if len(got) != 0 {
 		t.Errorf("tokens expired 12h after t0 = %q, want none", got)
 	}
-	got = tokenNames(allTokens(t, s, apitoken.TokenFilter{Status: apitoken.StatusGeneratedActive, Now: early}))
+	got = tokenNames(allTokens(t, s, apitoken.TokenFilter{Statuses: []apitoken.Status{apitoken.StatusGeneratedActive}, Now: early}))
 	if !sameSet(got, []string{"used", "used-at-generation", "never-expires", "short-used"}) {
 		t.Errorf("tokens active 12h after t0 = %q", got)
 	}
@@ -181,7 +199,7 @@ func sameSet(a, b []string) bool {
 }
 
 func testListTokensUnknownStatus(t *testing.T, s apitoken.Store) {
-	_, _, err := s.ListTokens(t.Context(), apitoken.TokenFilter{Status: "dormant", Now: t0})
+	_, _, err := s.ListTokens(t.Context(), apitoken.TokenFilter{Statuses: []apitoken.Status{apitoken.StatusRevoked, "dormant"}, Now: t0})
 	wantErr(t, "ListTokens with an unknown status", err, apitoken.ErrInvalid)
 }
 
