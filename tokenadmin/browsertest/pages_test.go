@@ -216,8 +216,13 @@ func TestBrowser_OwnerCreatesGeneratesCopiesUsesAndRevokesAToken(t *testing.T) {
 	e.waitForLog("alice", id, "AUTHENTICATE")
 	b.open("/")
 	b.waitRow("Nightly export script", "Generated - Active")
+	if got := eval[string](b, `[...document.querySelectorAll("#tokens td.name")].map((td) => td.textContent).join(", ")`); got != "Nightly export script, Power BI finance" {
+		t.Fatalf("the grid after a load, revoked tokens hidden: %s", got)
+	}
+	b.click("#show-revoked")
+	b.waitRow("Excel report list", "Revoked")
 	if got := eval[string](b, `[...document.querySelectorAll("#tokens td.name")].map((td) => td.textContent).join(", ")`); got != "Nightly export script, Power BI finance, Excel report list" {
-		t.Fatalf("the grid after a load: %s", got)
+		t.Fatalf("the grid with Show revoked: %s", got)
 	}
 	b.shot("my-tokens")
 

@@ -2,9 +2,9 @@
 // filtered by owner and status; revoke with POST /admin/tokens/{id}/revoke;
 // generate a service account's with POST /admin/tokens/{id}/generate.
 import {
-	$, api, enc, el, notify, showError, clearError, confirmAction, showLogs, focusAction,
+	$, api, enc, el, notify, showError, clearMessages, confirmAction, showLogs, focusAction,
 	statusBadge, scopeTags, expiryCell, lastUsedCell, actionButton, showServiceJWT,
-	filteredList,
+	filteredList, renderGrid, revokedSwitch, notRevoked,
 } from "./common.js";
 
 const table = $("#tokens");
@@ -12,11 +12,14 @@ const filters = $("#filters");
 let tokens = [];
 let cursor = null;
 let services = new Set(); // the ids of service accounts, whose tokens admins generate
+// Any status but revoked, unless Show revoked is on; a status chosen in the
+// filters is listed whatever the switch.
+const showRevoked = revokedSwitch(() => filters.requestSubmit());
 
 function filterQuery() {
 	const q = new URLSearchParams();
 	const owner = filters.elements.owner.value.trim();
-	const status = filters.elements.status.value;
+	const status = filters.elements.status.value || (showRevoked() ? "" : notRevoked);
 	if (owner) q.set("owner", owner);
 	if (status) q.set("status", status);
 	return q.toString();
@@ -37,10 +40,7 @@ async function load(more) {
 }
 
 function render() {
-	$("tbody", table).replaceChildren(...tokens.map(row));
-	$("#empty").hidden = tokens.length > 0;
-	table.hidden = tokens.length === 0;
-	$("#more").hidden = !cursor;
+	renderGrid(table, tokens.map(row), cursor);
 }
 
 function row(t) {
@@ -62,7 +62,7 @@ function row(t) {
 async function revoke(id) {
 	const t = tokens.find((x) => x.id === id);
 	if (!t) return;
-	clearError();
+	clearMessages();
 	if (!await confirmAction({
 		title: `Revoke “${t.name}” of ${t.owner}?`,
 		text: `It stops working at once, everywhere, and can never be generated again. ${t.owner} will have to create a new token.`,
@@ -82,7 +82,7 @@ async function revoke(id) {
 async function generate(id) {
 	const t = tokens.find((x) => x.id === id);
 	if (!t) return;
-	clearError();
+	clearMessages();
 	if (t.status !== "not_generated" && !await confirmAction({
 		title: `Generate “${t.name}” of ${t.owner} again?`,
 		text: "The token in use stops working at once; the service needs the new one.",

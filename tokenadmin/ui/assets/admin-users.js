@@ -3,9 +3,9 @@
 // service account's tokens: POST /admin/users/{user}/tokens, then POST
 // /admin/tokens/{id}/generate.
 import {
-	$, api, enc, el, busy, notify, showError, clearError, formError, openDialog, returnFocusTo, timeEl, actionButton, sub,
+	$, api, enc, el, busy, notify, showError, formError, openDialog, returnFocusTo, timeEl, actionButton, sub,
 	showServiceJWT,
-	filteredList,
+	filteredList, renderGrid,
 } from "./common.js";
 
 const table = $("#users");
@@ -39,10 +39,7 @@ async function load(more) {
 }
 
 function render() {
-	$("tbody", table).replaceChildren(...users.map(row));
-	$("#empty").hidden = users.length > 0;
-	table.hidden = users.length === 0;
-	$("#more").hidden = !cursor;
+	renderGrid(table, users.map(row), cursor);
 }
 
 function row(u) {

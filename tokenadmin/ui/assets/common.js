@@ -123,6 +123,26 @@ export function lastUsedCell(t) {
 	return [timeEl(t.last_used_at, "Never"), t.last_used_ip ? sub(t.last_used_ip) : null];
 }
 
+// renderGrid draws a list's rows in table's body, #empty instead when there
+// are none, and #more while there is a next page.
+export function renderGrid(table, rows, more) {
+	$("tbody", table).replaceChildren(...rows);
+	labelCells(table);
+	$("#empty").hidden = rows.length > 0;
+	table.hidden = rows.length === 0;
+	$("#more").hidden = !more;
+}
+
+// labelCells gives each body cell of table its column's heading as
+// data-label: below 640 px wide a row is a card, and each value is shown
+// with its label (app.css).
+export function labelCells(table) {
+	const heads = [...table.tHead.rows[0].cells].map((th) => th.textContent.trim());
+	for (const tr of table.tBodies[0].rows) {
+		for (const td of tr.cells) td.dataset.label = heads[td.cellIndex];
+	}
+}
+
 // actionButton is a row button; data-id and data-action let focus find
 // its replacement when the grid is drawn again.
 export function actionButton(action, text, id, name, onclick, extra = "") {
@@ -136,7 +156,7 @@ export function actionButton(action, text, id, name, onclick, extra = "") {
 let noticeTimer;
 export function notify(msg) {
 	const n = $("#notice");
-	clearError();
+	clearMessages();
 	n.textContent = msg;
 	clearTimeout(noticeTimer);
 	noticeTimer = setTimeout(() => { n.textContent = ""; }, 10000);
@@ -144,15 +164,20 @@ export function notify(msg) {
 
 export function showError(err) {
 	const e = $("#error");
-	$("#notice").textContent = "";
+	clearMessages();
 	e.textContent = err.message || String(err);
 	e.hidden = false;
 }
 
-export function clearError() {
+// clearMessages clears the notice and the error of the last action when the
+// next one starts, so that none outlives what it was about ("created:
+// generate it" once the token is generated).
+export function clearMessages() {
 	const e = $("#error");
 	e.hidden = true;
 	e.textContent = "";
+	clearTimeout(noticeTimer);
+	$("#notice").textContent = "";
 }
 
 export function formError(dlg, err) {
@@ -249,22 +274,42 @@ export async function busy(button, fn) {
 	}
 }
 
+// The token lists hide revoked tokens, asking the server for the others
+// (status=notRevoked), unless "Show revoked" (#show-revoked) is on. The
+// choice is kept in the page's URL (?revoked=show), so that a reload or a
+// bookmark keeps it. revokedSwitch wires the switch to onChange and returns
+// whether it is on.
+export const notRevoked = "not_generated,generated_inactive,generated_active,expired";
+
+export function revokedSwitch(onChange) {
+	const box = $("#show-revoked");
+	box.checked = new URLSearchParams(location.search).get("revoked") === "show";
+	box.addEventListener("change", () => {
+		const url = new URL(location.href);
+		if (box.checked) url.searchParams.set("revoked", "show");
+		else url.searchParams.delete("revoked");
+		history.replaceState(null, "", url);
+		onChange();
+	});
+	return () => box.checked;
+}
+
 // filteredList wires an admin list's filter form (#filters is filters), its
 // Clear (#filter-clear) and More (#more) buttons to load: load(false) fetches
 // the first page with the query toQuery reads from the form, load(true) the
 // next one. It returns page(route, more, cursor), the path of the page to
 // fetch.
 export function filteredList(filters, toQuery, load) {
-	let query = "";
+	let query = toQuery();
 	filters.addEventListener("submit", (e) => {
 		e.preventDefault();
-		clearError();
+		clearMessages();
 		query = toQuery();
 		busy(filters.querySelector("button[type=submit]"), () => load(false));
 	});
 	$("#filter-clear").addEventListener("click", () => {
 		filters.reset();
-		query = "";
+		query = toQuery();
 		load(false);
 	});
 	$("#more").addEventListener("click", (e) => busy(e.currentTarget, () => load(true)));
@@ -286,6 +331,7 @@ export function showLogs(title, path) {
 		try {
 			const data = await api("GET", path + sep + "limit=100" + (cursor ? "&cursor=" + enc(cursor) : ""));
 			for (const l of data.logs) tbody.append(logRow(l));
+			labelCells($("#logs-table"));
 			cursor = data.next_cursor;
 			more.hidden = !cursor;
 			$("#logs-empty").hidden = tbody.children.length > 0;

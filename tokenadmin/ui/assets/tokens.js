@@ -1,18 +1,21 @@
 // My API Access Tokens: the caller's tokens, over GET/POST /tokens and
 // /tokens/{id}/....
 import {
-	$, api, enc, el, busy, notify, showError, clearError, formError, openDialog, returnFocusTo,
-	confirmAction, showLogs, focusAction, statusBadge, scopeTags, expiryCell, lastUsedCell, actionButton, fmtTime, expiryLabels, copy,
+	$, api, enc, el, busy, notify, showError, clearMessages, formError, openDialog, returnFocusTo,
+	confirmAction, showLogs, focusAction, statusBadge, scopeTags, expiryCell, lastUsedCell, actionButton, fmtTime, expiryLabels, copy, renderGrid,
+	revokedSwitch, notRevoked,
 } from "./common.js";
 import { clients, defaultURL } from "./clients.js";
 
 const table = $("#tokens");
 let tokens = []; // newest first, as listed
 let cursor = null;
+let showRevoked = () => false;
 
 async function load(more) {
+	const status = showRevoked() ? "" : "&status=" + notRevoked;
 	try {
-		const data = await api("GET", "tokens?limit=100" + (more && cursor ? "&cursor=" + enc(cursor) : ""));
+		const data = await api("GET", "tokens?limit=100" + status + (more && cursor ? "&cursor=" + enc(cursor) : ""));
 		tokens = more ? tokens.concat(data.tokens) : data.tokens;
 		cursor = data.next_cursor;
 		render();
@@ -21,12 +24,10 @@ async function load(more) {
 	}
 }
 
+// A token revoked here stays in view, marked so, until the next load.
 function render() {
-	const tbody = $("tbody", table);
-	tbody.replaceChildren(...tokens.map(row));
-	$("#empty").hidden = tokens.length > 0;
-	table.hidden = tokens.length === 0;
-	$("#more").hidden = !cursor;
+	renderGrid(table, tokens.map(row), cursor);
+	$("#empty-hidden").hidden = showRevoked();
 }
 
 function row(t) {
@@ -144,7 +145,7 @@ const jwtValue = $("#jwt-value");
 async function generate(id, again) {
 	const t = find(id);
 	if (!t) return;
-	clearError();
+	clearMessages();
 	if (again && !await confirmAction({
 		title: `Regenerate “${t.name}”?`,
 		text: "The token in use stops working at once. Everything that uses it (Excel, Power BI, scripts) must be given the new one.",
@@ -196,7 +197,7 @@ async function copyJWT() {
 async function revoke(id) {
 	const t = find(id);
 	if (!t) return;
-	clearError();
+	clearMessages();
 	if (!await confirmAction({
 		title: `Revoke “${t.name}”?`,
 		text: "It stops working at once, everywhere, and can never be generated again. This cannot be undone.",
@@ -221,5 +222,6 @@ if (table) {
 	$("#jwt-url").addEventListener("input", showSnippet);
 	$("#jwt-snippet-copy").addEventListener("click", copySnippet);
 	$("#more").addEventListener("click", (e) => busy(e.currentTarget, () => load(true)));
+	showRevoked = revokedSwitch(() => load(false));
 	load(false);
 }
