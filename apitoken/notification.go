@@ -15,10 +15,13 @@ const (
 	// EventGenerated: a new JWT was generated for the token (so a session
 	// that should not have done it is noticed).
 	EventGenerated Event = "token.generated"
-	// EventRevoked: the token was revoked, by its owner or a system admin.
+	// EventRevoked: the token was revoked (Reason says why).
 	EventRevoked Event = "token.revoked"
 	// EventExpiring: the token expires soon (Reminder says which reminder).
 	EventExpiring Event = "token.expiring"
+	// EventUnused: the token has not been used for a while and will be
+	// revoked at RevokeAt unless it is used before (revoke_unused_after).
+	EventUnused Event = "token.unused"
 )
 
 // The reminders of EventExpiring, and how long before the expiry each is due.
@@ -75,8 +78,17 @@ type Notification struct {
 	Owner       string
 	Scopes      Scopes
 	ExpiresAt   *time.Time
-	// Actor is who acted (the owner, a system admin); "" for a reminder.
+	// Actor is who acted (the owner, a system admin) or, for a revocation
+	// nobody asked for, what did it (the REVOKE log's activity_by: ByScim,
+	// RevokedExposedInURL, ...); "" for a reminder.
 	Actor string
+	// Reason is why an EventRevoked token was revoked; "" for other events.
+	Reason RevokeReason
+	// UnusedSince (EventUnused, and EventRevoked by RevokeUnused) is when
+	// the token was last used or generated, whichever is later; RevokeAt
+	// (EventUnused) is when it will be revoked unless it is used before.
+	UnusedSince *time.Time
+	RevokeAt    *time.Time
 	// At is when the event happened.
 	At time.Time
 
@@ -167,8 +179,23 @@ func NotificationKey(ev Event, reminder string, t *Token) string {
 		return string(ev) + "/" + t.ID
 	case EventExpiring:
 		return string(ev) + "/" + reminder + "/" + t.ID + "/" + generation(t)
+	case EventUnused:
+		// Once per idle period: a use starts a new one.
+		return string(ev) + "/" + t.ID + "/" + generation(t) + "/" + strconv.FormatInt(t.UnusedSince().UnixMicro(), 10)
 	}
 	return string(ev) + "/" + t.ID + "/" + generation(t)
+}
+
+// UnusedSince is when generated token t was last used or generated,
+// whichever is later; the zero time before its first generation.
+func (t *Token) UnusedSince() time.Time {
+	if t.GeneratedAt == nil {
+		return time.Time{}
+	}
+	if t.LastUsedAt != nil && t.LastUsedAt.After(*t.GeneratedAt) {
+		return *t.LastUsedAt
+	}
+	return *t.GeneratedAt
 }
 
 func generation(t *Token) string {

@@ -144,7 +144,7 @@ func keepPrevious(t *Token, now time.Time, overlap time.Duration) bool {
 // owner may revoke without the effective token role: taking access away is
 // always allowed, so a token cannot come back to life with the role.
 func (s *Service) Revoke(ctx context.Context, c Caller, id string) (Token, error) {
-	return s.revoke(ctx, c, id, ownedBy(c), c.ID)
+	return s.revoke(ctx, id, revocation{by: c.ID, may: ownedBy(c), reason: RevokeByOwner})
 }
 
 // RevokeFor revokes any user's token on a system admin's behalf, as Revoke
@@ -153,50 +153,100 @@ func (s *Service) RevokeFor(ctx context.Context, admin Caller, id string) (Token
 	if err := admin.checkAdmin(); err != nil {
 		return Token{}, err
 	}
-	return s.revoke(ctx, admin, id, anyToken, admin.ID)
+	return s.revoke(ctx, id, revocation{by: admin.ID, may: anyToken, reason: RevokeByAdmin})
 }
 
-// Who revoked a token whose JWT leaked (the REVOKE log's activity_by and
-// the notification's actor): see RevokeLeaked.
+// RevokeReason says why a token was revoked, as its revocation's
+// notifications tell the owner and webhooks.
+type RevokeReason string
+
+// The reasons.
 const (
-	// RevokedExposedInURL: the JWT was sent in a URL (api_token_auth).
-	RevokedExposedInURL = "exposed in a URL"
-	// RevokedByEndpoint: someone who held the JWT sent it to the RFC 7009
-	// revocation endpoint (api_token_revoke).
-	RevokedByEndpoint = "revocation endpoint"
+	// RevokeByOwner: the owner revoked it.
+	RevokeByOwner RevokeReason = "owner"
+	// RevokeByAdmin: a system admin revoked another user's token.
+	RevokeByAdmin RevokeReason = "admin"
+	// RevokeBySCIM: the identity provider deleted the owner (by ByScim).
+	RevokeBySCIM RevokeReason = "scim"
+	// RevokeExposedInURL: its JWT was sent in a URL (by RevokedExposedInURL).
+	RevokeExposedInURL RevokeReason = "exposed_in_url"
+	// RevokeAtEndpoint: someone holding its JWT sent it to the revocation
+	// endpoint (by RevokedByEndpoint).
+	RevokeAtEndpoint RevokeReason = "revocation_endpoint"
+	// RevokeUnused: it was not used for revoke_unused_after (by ByUnused).
+	RevokeUnused RevokeReason = "unused"
 )
 
+// Who revoked a token when no user did (the REVOKE log's activity_by and
+// the notification's actor).
+const (
+	// RevokedExposedInURL: the JWT was sent in a URL (api_token_auth); see
+	// RevokeLeaked.
+	RevokedExposedInURL = "exposed in a URL"
+	// RevokedByEndpoint: someone who held the JWT sent it to the RFC 7009
+	// revocation endpoint (api_token_revoke); see RevokeLeaked.
+	RevokedByEndpoint = "revocation endpoint"
+	// ByUnused: it was not used for revoke_unused_after; see SweepUnused.
+	ByUnused = "unused"
+)
+
+// leakReasons are the revocations of RevokeLeaked: who revoked -> why.
+var leakReasons = map[string]RevokeReason{RevokedExposedInURL: RevokeExposedInURL, RevokedByEndpoint: RevokeAtEndpoint}
+
 // RevokeLeaked revokes a token whose JWT has leaked, whoever owns it, and
-// logs REVOKE by `by`, which says where the JWT was found (e.g.
-// RevokedExposedInURL), from clientIP, the address it came from; the owner
-// is notified as for any revocation. The caller has verified the JWT's
+// logs REVOKE by `by`, which says where the JWT was found
+// (RevokedExposedInURL or RevokedByEndpoint; anything else is ErrInvalid),
+// from clientIP, the address it came from; the owner is notified as for
+// any revocation, with that reason. The caller has verified the JWT's
 // signature: holding it is the proof of the leak. An already revoked token
 // is ErrConflict.
 func (s *Service) RevokeLeaked(ctx context.Context, id, by, clientIP string) (Token, error) {
-	return s.revokeFrom(ctx, Caller{}, id, anyToken, by, clientIP)
+	reason, ok := leakReasons[by]
+	if !ok {
+		return Token{}, Errorf(ErrInvalid, "unknown place of a leak %q", by)
+	}
+	return s.revoke(ctx, id, revocation{by: by, may: anyToken, reason: reason, clientIP: clientIP})
 }
 
-// revoke revokes a token that may allows and logs REVOKE by `by`.
-func (s *Service) revoke(ctx context.Context, c Caller, id string, may func(t *Token) bool, by string) (Token, error) {
-	return s.revokeFrom(ctx, c, id, may, by, "")
+// revocation is what revoke does and tells.
+type revocation struct {
+	by       string             // the REVOKE log's activity_by
+	may      func(*Token) bool  // the tokens it may revoke
+	reason   RevokeReason       // why, for the notifications; RevokeByAdmin of the admin's own token is RevokeByOwner
+	clientIP string             // where the revocation came from, when known
+	check    func(*Token) error // when set, refuses t as it is in the store now
+	// unusedSince is the idle period's start of RevokeUnused.
+	unusedSince *time.Time
 }
 
-// revokeFrom is revoke, logged with the client IP the revocation came from
-// ("" when it is not known).
-func (s *Service) revokeFrom(ctx context.Context, c Caller, id string, may func(t *Token) bool, by, clientIP string) (Token, error) {
+// revoke revokes a token that r.may allows and logs REVOKE by r.by.
+func (s *Service) revoke(ctx context.Context, id string, r revocation) (Token, error) {
 	now := s.Now()
-	t, err := s.updateToken(ctx, id, may, func(t *Token) (Log, error) {
+	t, err := s.updateToken(ctx, id, r.may, func(t *Token) (Log, error) {
 		if t.RevokedAt != nil {
 			return Log{}, Errorf(ErrConflict, "token %q is already revoked", t.Name)
 		}
-		t.RevokedAt, t.RevokedBy = &now, by
-		t.PrevJTIHash, t.PrevUntil = nil, nil // revoking ends any overlap
-		reason := ""
-		if c.ID != "" && t.Owner != c.ID {
-			reason = "revoked by system admin " + c.ID
+		if r.check != nil {
+			if err := r.check(t); err != nil {
+				return Log{}, err
+			}
 		}
-		return Log{TokenID: t.ID, TokenName: t.Name, Activity: ActivityRevoke, ActivityOn: now, ActivityBy: by, Reason: reason,
-			ClientIP: clientIP, Notify: NewNotifications(EventRevoked, "", t, by, now, s.cfg.Notify)}, nil
+		t.RevokedAt, t.RevokedBy = &now, r.by
+		t.PrevJTIHash, t.PrevUntil = nil, nil // revoking ends any overlap
+		reason := r.reason
+		log := Log{TokenID: t.ID, TokenName: t.Name, Activity: ActivityRevoke, ActivityOn: now, ActivityBy: r.by, ClientIP: r.clientIP}
+		if reason == RevokeByAdmin {
+			if t.Owner == r.by {
+				reason = RevokeByOwner
+			} else {
+				log.Reason = "revoked by system admin " + r.by
+			}
+		}
+		log.Notify = NewNotifications(EventRevoked, "", t, r.by, now, s.cfg.Notify)
+		for i := range log.Notify {
+			log.Notify[i].Reason, log.Notify[i].UnusedSince = reason, r.unusedSince
+		}
+		return log, nil
 	})
 	if err != nil {
 		return Token{}, err

@@ -152,7 +152,7 @@ func (s *Service) Deprovision(ctx context.Context, id string) error {
 			if t.RevokedAt != nil {
 				continue
 			}
-			if _, err := s.revoke(ctx, Caller{}, t.ID, anyToken, ByScim); err != nil && !errors.Is(err, ErrConflict) {
+			if _, err := s.revoke(ctx, t.ID, revocation{by: ByScim, may: anyToken, reason: RevokeBySCIM}); err != nil && !errors.Is(err, ErrConflict) {
 				return err
 			}
 		}

@@ -27,6 +27,7 @@ import (
 //		audit_window   <duration>
 //		cache_ttl      <duration>
 //		stale_if_error <duration>
+//		manage_url     <http(s) URL>     # linked from every email
 //		notify email { smtp <host:port>; from <address>; username ...; password ...; tls none|starttls|tls }
 //		notify webhook <url> { secret <secret> }   # may be repeated
 //		fail_limit     <n>               # failed attempts per client IP per minute; 0 = off
@@ -115,6 +116,10 @@ func unmarshalApp(d *cf.Dispenser, a *caddymodule.App) error {
 		case "stale_if_error":
 			if err := parseDuration(d, &a.StaleIfError); err != nil {
 				return err
+			}
+		case "manage_url":
+			if !d.AllArgs(&a.ManageURL) {
+				return d.Errf("manage_url takes one URL, e.g. `manage_url https://manage.example.com/`")
 			}
 		case "notify":
 			if err := unmarshalNotify(d, a); err != nil { // notify.go

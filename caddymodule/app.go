@@ -109,6 +109,11 @@ type App struct {
 	// a-z 0-9 . _ : -. Default: meta and report.
 	Scopes []ScopeDecl `json:"scopes,omitempty"`
 
+	// ManageURL is where token owners manage their tokens (the site of
+	// api_token_admin, e.g. https://manage.example.com/): every email links
+	// to it. An absolute http or https URL. Default: no link.
+	ManageURL string `json:"manage_url,omitempty"`
+
 	// Notify sends token owners an email, and webhooks a signed JSON POST,
 	// on generation, on revocation and before expiry (notify.go).
 	Notify *Notify `json:"notify,omitempty"`
@@ -324,6 +329,11 @@ func (a *App) Validate() error {
 		}
 		if _, err := apitoken.ParseRole(r); err != nil {
 			return fmt.Errorf("api_tokens: groups: %q: %s", g, apitoken.Message(err))
+		}
+	}
+	if a.ManageURL != "" {
+		if err := checkManageURL(a.ManageURL); err != nil {
+			return fmt.Errorf("api_tokens: manage_url %q %v", a.ManageURL, err)
 		}
 	}
 	return a.validateNotify()

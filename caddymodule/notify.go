@@ -2,8 +2,11 @@ package caddymodule
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/url"
 	"strings"
+	"unicode"
 
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
@@ -60,7 +63,8 @@ func (a *App) provisionNotify() error {
 	repl := caddy.NewReplacer()
 	r := func(s string) string { return repl.ReplaceKnown(s, "") }
 	if e := a.Notify.Email; e != nil {
-		cfg := notify.EmailConfig{SMTP: r(e.SMTP), From: r(e.From), Username: r(e.Username), Password: r(e.Password), TLS: e.TLS}
+		cfg := notify.EmailConfig{SMTP: r(e.SMTP), From: r(e.From), Username: r(e.Username), Password: r(e.Password), TLS: e.TLS,
+			ManageURL: a.ManageURL}
 		email, err := notify.NewEmail(cfg, a.backend.store)
 		if err != nil {
 			return fmt.Errorf("api_tokens: notify email: %v", err)
@@ -125,6 +129,24 @@ func (b *backend) closeNotifier() {
 		b.stopNotifier()
 		<-b.notifierDone
 	}
+}
+
+// checkManageURL says what is wrong with manage_url u, which every email
+// shows as a link: nil for an absolute http or https URL with a host, no
+// user name or password, and no spaces.
+func checkManageURL(u string) error {
+	p, err := url.Parse(u)
+	switch {
+	case err != nil || !p.IsAbs() || p.Host == "" || p.Hostname() == "":
+		return errors.New("must be an absolute URL such as https://manage.example.com/")
+	case p.Scheme != "http" && p.Scheme != "https":
+		return errors.New("must be an http or https URL")
+	case p.User != nil:
+		return errors.New("must not hold a user name or password: every email shows it")
+	case strings.ContainsFunc(u, unicode.IsSpace):
+		return errors.New("must not contain spaces: the link would break")
+	}
+	return nil
 }
 
 // validateNotify checks what can be checked before placeholders are

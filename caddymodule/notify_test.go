@@ -109,3 +109,29 @@ func TestProvisionNotify_WarnsOfAWebhookInClear(t *testing.T) {
 		}
 	}
 }
+
+// manage_url is linked from every email, so it must be a link that works
+// and shows no secret: anything else is refused at load, saying what to fix.
+func TestValidate_ManageURLMustBeAnAbsoluteHTTPURL(t *testing.T) {
+	for _, ok := range []string{"https://manage.example.com/", "http://localhost:8081", "https://example.com/tokens?tab=mine"} {
+		if err := (&App{MaxLifetime: "1y", ManageURL: ok}).Validate(); err != nil {
+			t.Errorf("%s: %v", ok, err)
+		}
+	}
+	for bad, want := range map[string]string{
+		"manage.example.com":             "must be an absolute URL",
+		"/tokens":                        "must be an absolute URL",
+		"https://":                       "must be an absolute URL",
+		"ftp://manage.example.com/":      "must be an http or https URL",
+		"javascript:alert(1)":            "must be an absolute URL",
+		"https://bob:pw@manage.example/": "must not hold a user name or password",
+		"https://manage.example.com/a b": "must not contain spaces",
+		"https://manage example.com/":    "must be an absolute URL",
+		"{env.MANAGE_URL}":               "must be an absolute URL",
+	} {
+		err := (&App{MaxLifetime: "1y", ManageURL: bad}).Validate()
+		if err == nil || !strings.Contains(err.Error(), "manage_url") || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: got %v, want an error saying %q", bad, err, want)
+		}
+	}
+}

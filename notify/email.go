@@ -42,6 +42,9 @@ type EmailConfig struct {
 	TLSConfig *tls.Config
 	// Timeout bounds a whole send (connect, dialogue, data). Default 30 s.
 	Timeout time.Duration
+	// ManageURL, when set, is linked from every email: where the owner
+	// manages their tokens (the api_tokens manage_url).
+	ManageURL string
 }
 
 // UserStore looks up a token owner's record, for the email address.
@@ -184,7 +187,7 @@ func (e *Email) Message(n apitoken.Notification, to string) (*gomail.Msg, error)
 	if err := m.To(to); err != nil {
 		return nil, fmt.Errorf("recipient %q: %w", to, err)
 	}
-	subject, body := Render(n)
+	subject, body := Render(n, e.cfg.ManageURL)
 	m.Subject(subject)
 	m.SetBodyString(gomail.TypeTextPlain, body)
 	m.SetDateWithValue(n.At)
@@ -208,10 +211,10 @@ const dateFormat = "Mon, 02 Jan 2006 15:04:05 UTC"
 
 func fmtTime(t time.Time) string { return t.UTC().Format(dateFormat) }
 
-// Render is the subject and plain-text body of the email of n. It names the
-// token and tells what happened, when and by whom, never the JWT (which no
-// notification has).
-func Render(n apitoken.Notification) (subject, body string) {
+// Render is the subject and plain-text body of the email of n, with a link
+// to manageURL when it is set. It names the token and tells what happened,
+// when, by whom and why, never the JWT (which no notification has).
+func Render(n apitoken.Notification, manageURL string) (subject, body string) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Hello %s,\n\n", n.Owner)
 	expires := "never"
@@ -237,11 +240,33 @@ func Render(n apitoken.Notification) (subject, body string) {
 		fmt.Fprintf(&b, "Your API token %q was revoked. Its JWT no longer works, and the token\ncannot be generated again.\n\n", n.TokenName)
 		fmt.Fprintf(&b, "  Token:    %s (%s)\n", n.TokenName, n.TokenID)
 		fmt.Fprintf(&b, "  Scopes:   %s\n", strings.Join(n.Scopes.Names(), ", "))
-		fmt.Fprintf(&b, "  By:       %s\n  At:       %s\n\n", actor(n), fmtTime(n.At))
-		if why := leaked[n.Actor]; why != "" {
-			b.WriteString(why + "\n\n")
+		by, why, advice := revokedBy(n)
+		fmt.Fprintf(&b, "  By:       %s\n", by)
+		if why != "" {
+			fmt.Fprintf(&b, "  Why:      %s\n", why)
+		}
+		fmt.Fprintf(&b, "  At:       %s\n\n", fmtTime(n.At))
+		if advice != "" {
+			b.WriteString(advice + "\n\n")
 		}
 		b.WriteString("If you still need access, create a new token.\n")
+	case apitoken.EventUnused:
+		revokeAt := "soon"
+		if n.RevokeAt != nil {
+			revokeAt = fmtTime(*n.RevokeAt)
+			subject = fmt.Sprintf("Your API token %q will be revoked on %s unless it is used", n.TokenName, n.RevokeAt.UTC().Format("Mon, 02 Jan 2006"))
+		} else {
+			subject = fmt.Sprintf("Your API token %q will be revoked soon unless it is used", n.TokenName)
+		}
+		if n.UnusedSince != nil && n.RevokeAt != nil {
+			fmt.Fprintf(&b, "Your API token %q has not been used since %s.\nThis deployment revokes tokens unused for %s: it will be revoked on\n%s, in %s, unless a request uses it before then.\n\n",
+				n.TokenName, fmtTime(*n.UnusedSince), humanDuration(n.RevokeAt.Sub(*n.UnusedSince)), revokeAt, humanDuration(n.RevokeAt.Sub(n.At)))
+		} else {
+			fmt.Fprintf(&b, "Your API token %q has not been used for a long time: it will be revoked\n%s unless a request uses it before then.\n\n", n.TokenName, revokeAt)
+		}
+		details()
+		b.WriteString("\nIf you still need it, any successful request with it keeps it. If you do not,\n" +
+			"revoke it now: a token nobody uses is only a risk.\n")
 	case apitoken.EventExpiring:
 		when := expires
 		if n.ExpiresAt != nil {
@@ -258,19 +283,39 @@ func Render(n apitoken.Notification) (subject, body string) {
 		subject = fmt.Sprintf("Your API token %q: %s", n.TokenName, n.Event)
 		details()
 	}
+	if manageURL != "" {
+		fmt.Fprintf(&b, "\nManage your API tokens: %s\n", manageURL)
+	}
 	b.WriteString("\nThis message never contains a token. It was sent by caddy-apitokens.\n")
 	return subject, b.String()
 }
 
-// leaked says why a token whose JWT leaked was revoked, by the actor of
-// its revocation.
-var leaked = map[string]string{
-	apitoken.RevokedExposedInURL: "Why: its JWT was sent in a URL (access_token= in the query string). URLs are kept\n" +
-		"in proxies' and servers' logs, browser history and referrers, so the JWT must be\n" +
-		"taken as known to others. Send the new JWT in the Authorization header instead.",
-	apitoken.RevokedByEndpoint: "Why: someone who held its JWT reported it as leaked to the token revocation\n" +
-		"endpoint (a colleague, or a secret scanner that found it in code or a paste).\n" +
-		"Find where the JWT was written and remove it there too.",
+// revokedBy tells who revoked n's token, why, and what to do about it, as
+// the owner reads it; why and advice are "" when who says it all.
+func revokedBy(n apitoken.Notification) (by, why, advice string) {
+	switch n.Reason {
+	case apitoken.RevokeBySCIM:
+		return "your identity provider (SCIM)", "your account was deleted there, which revokes every token you own", ""
+	case apitoken.RevokeExposedInURL:
+		return "the system (exposed in a URL)", "its JWT was sent in a URL, so it must be taken as leaked",
+			"URLs (access_token= in the query string) are kept in proxies' and servers' logs,\n" +
+				"browser history and referrers, so the JWT must be taken as known to others.\n" +
+				"Send the new JWT in the Authorization header instead."
+	case apitoken.RevokeAtEndpoint:
+		return "the system (revocation endpoint)", "someone who held its JWT reported it as leaked",
+			"That is a colleague, or a secret scanner that found it in code or a paste, at\n" +
+				"the token revocation endpoint. Find where the JWT was written and remove it\n" +
+				"there too."
+	case apitoken.RevokeUnused:
+		if n.UnusedSince == nil {
+			return "the system (unused)", "it was not used for too long", ""
+		}
+		return "the system (unused)", fmt.Sprintf("it was not used for %s (last used or generated\n            %s)",
+			humanDuration(n.At.Sub(*n.UnusedSince)), fmtTime(*n.UnusedSince)), ""
+	}
+	// The owner, a system admin, or a notification written before reasons
+	// were kept: the actor says it.
+	return actor(n), "", ""
 }
 
 // actor tells who acted, as the owner reads it.
@@ -280,9 +325,6 @@ func actor(n apitoken.Notification) string {
 		return "the system"
 	case n.Owner:
 		return "you (" + n.Owner + ")"
-	}
-	if _, ok := leaked[n.Actor]; ok {
-		return "the system (" + n.Actor + ")"
 	}
 	return "system admin " + n.Actor
 }

@@ -80,15 +80,35 @@ func TestEmail_RevocationSaysWhoRevoked(t *testing.T) {
 	for _, m := range e.smtp.Messages() {
 		by[m.Subject] = m
 	}
-	if m, ok := by[`Your API token "mine" was revoked`]; !ok || !strings.Contains(m.Body, "By:       you (alice)") {
+	if m, ok := by[`Your API token "mine" was revoked`]; !ok || !strings.Contains(m.Body, "By:       you (alice)\r\n  At:") {
 		t.Errorf("the owner's revocation: %q", m.Body)
 	}
-	if m, ok := by[`Your API token "other" was revoked`]; !ok || !strings.Contains(m.Body, "By:       system admin bob") {
+	if m, ok := by[`Your API token "other" was revoked`]; !ok || !strings.Contains(m.Body, "By:       system admin bob\r\n  At:") {
 		t.Errorf("the admin's revocation: %q", m.Body)
 	}
 	if len(by) != 4 {
 		t.Errorf("%d distinct emails, want 4 (two generations, two revocations): %v", len(by), keys(by))
 	}
+}
+
+// A user deleted by the identity provider (SCIM) is told why each of their
+// tokens stopped.
+func TestEmail_RevocationBySCIMSaysTheAccountWasDeleted(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	e.token("Excel", apitoken.Expiry30d)
+	if err := e.svc.Deprovision(context.Background(), "alice"); err != nil {
+		t.Fatal(err)
+	}
+	e.deliver()
+	for _, m := range e.smtp.Messages() {
+		if m.Subject == `Your API token "Excel" was revoked` {
+			if !strings.Contains(m.Body, "By:       your identity provider (SCIM)\r\n  Why:      your account was deleted there") {
+				t.Errorf("the revocation by SCIM:\n%s", m.Body)
+			}
+			return
+		}
+	}
+	t.Errorf("no revocation email among %d", len(e.smtp.Messages()))
 }
 
 // A token revoked because its JWT leaked was revoked by nobody the owner
@@ -110,8 +130,8 @@ func TestEmail_ALeakedTokensRevocationSaysWhy(t *testing.T) {
 		by[m.Subject] = m
 	}
 	for name, want := range map[string][]string{
-		"in a URL": {"By:       the system (exposed in a URL)", "Why: its JWT was sent in a URL", "Authorization header"},
-		"reported": {"By:       the system (revocation endpoint)", "Why: someone who held its JWT reported it as leaked", "secret scanner"},
+		"in a URL": {"By:       the system (exposed in a URL)\r\n  Why:      its JWT was sent in a URL, so it must be taken as leaked", "Authorization header"},
+		"reported": {"By:       the system (revocation endpoint)\r\n  Why:      someone who held its JWT reported it as leaked", "secret scanner"},
 	} {
 		m, ok := by[`Your API token "`+name+`" was revoked`]
 		if !ok {
@@ -322,7 +342,7 @@ func TestWebhook_EventsArriveAsSignedJSONWithoutTheJWT(t *testing.T) {
 	exp := tok.ExpiresAt().UTC().Format(time.RFC3339)
 	want := map[string]any{"type": "token.generated", "token_id": tok.ID, "token_name": "Excel sales", "owner": "alice",
 		"scopes": []any{"meta", "report"}, "expires_at": exp, "actor": "alice", "reminder": nil,
-		"time": t0.Format(time.RFC3339), "id": apitoken.NotificationKey(apitoken.EventGenerated, "", &tok)}
+		"reason": nil, "unused_since": nil, "revoke_at": nil, "time": t0.Format(time.RFC3339), "id": apitoken.NotificationKey(apitoken.EventGenerated, "", &tok)}
 	for k, v := range want {
 		if fmt.Sprint(gen[k]) != fmt.Sprint(v) {
 			t.Errorf("token.generated %s = %v, want %v", k, gen[k], v)
@@ -331,8 +351,8 @@ func TestWebhook_EventsArriveAsSignedJSONWithoutTheJWT(t *testing.T) {
 	if len(gen) != len(want) {
 		t.Errorf("token.generated has fields %v, want exactly %v", keys(gen), keys(want))
 	}
-	if rev["actor"] != "bob" || rev["token_id"] != tok.ID {
-		t.Errorf("token.revoked actor %v token %v, want bob, %s", rev["actor"], rev["token_id"], tok.ID)
+	if rev["actor"] != "bob" || rev["reason"] != "admin" || rev["token_id"] != tok.ID {
+		t.Errorf("token.revoked actor %v reason %v token %v, want bob, admin, %s", rev["actor"], rev["reason"], rev["token_id"], tok.ID)
 	}
 }
 
@@ -539,6 +559,26 @@ func TestDelivery_AnUnreachableMailServerNeverBreaksATokenOperation(t *testing.T
 	for _, n := range ns {
 		if n.Attempts != 1 || !strings.Contains(n.LastError, "sending email via "+addr) {
 			t.Errorf("%s: %d attempts, last_error %q", n.Event, n.Attempts, n.LastError)
+		}
+	}
+}
+
+// Every email links to manage_url when it is set, and to nothing when not.
+func TestRender_EveryEmailLinksToTheManageURL(t *testing.T) {
+	exp, idle, due := t0.Add(30*24*time.Hour), t0.Add(-83*24*time.Hour), t0.Add(7*24*time.Hour)
+	for _, n := range []apitoken.Notification{
+		{Event: apitoken.EventGenerated, Actor: "alice"},
+		{Event: apitoken.EventRevoked, Actor: "bob", Reason: apitoken.RevokeByAdmin},
+		{Event: apitoken.EventExpiring, Reminder: apitoken.Reminder7d, ExpiresAt: &exp},
+		{Event: apitoken.EventUnused, UnusedSince: &idle, RevokeAt: &due},
+	} {
+		n.TokenName, n.TokenID, n.Owner, n.At, n.Scopes = "Excel", "tok_x", "alice", t0, apitoken.DefaultScopes
+		_, body := notify.Render(n, "https://manage.example.com/tokens")
+		if !strings.Contains(body, "\nManage your API tokens: https://manage.example.com/tokens\n") {
+			t.Errorf("%s does not link to manage_url:\n%s", n.Event, body)
+		}
+		if _, body := notify.Render(n, ""); strings.Contains(body, "Manage your API tokens") {
+			t.Errorf("%s without manage_url links to something:\n%s", n.Event, body)
 		}
 	}
 }

@@ -16,15 +16,16 @@ import (
 )
 
 const notificationColumns = `id, event_key, destination, event, reminder, token_id, token_name, owner, scopes,
-	expires_at, actor, event_at, state, attempts, last_error, next_attempt_at, lease, done_at`
+	expires_at, actor, event_at, state, attempts, last_error, next_attempt_at, lease, done_at, reason, unused_since, revoke_at`
 
 func scanNotification(row pgx.Row) (apitoken.Notification, error) {
 	var n apitoken.Notification
 	var scopes string
 	var attempts int32
-	var exp, done *time.Time
+	var exp, done, unused, revokeAt *time.Time
 	if err := row.Scan(&n.ID, &n.Key, &n.Destination, &n.Event, &n.Reminder, &n.TokenID, &n.TokenName, &n.Owner,
-		&scopes, &exp, &n.Actor, &n.At, &n.State, &attempts, &n.LastError, &n.NextAttemptAt, &n.Lease, &done); err != nil {
+		&scopes, &exp, &n.Actor, &n.At, &n.State, &attempts, &n.LastError, &n.NextAttemptAt, &n.Lease, &done,
+		&n.Reason, &unused, &revokeAt); err != nil {
 		return apitoken.Notification{}, err
 	}
 	var err error
@@ -33,6 +34,7 @@ func scanNotification(row pgx.Row) (apitoken.Notification, error) {
 	}
 	n.Attempts = int(attempts)
 	n.ExpiresAt, n.DoneAt = fromDB(exp), fromDB(done)
+	n.UnusedSince, n.RevokeAt = fromDB(unused), fromDB(revokeAt)
 	n.At, n.NextAttemptAt = n.At.UTC(), n.NextAttemptAt.UTC()
 	return n, nil
 }
@@ -54,11 +56,11 @@ func insertNotifications(ctx context.Context, tx pgx.Tx, ns []apitoken.Notificat
 			next = n.At
 		}
 		b.Queue(`INSERT INTO notifications (event_key, destination, event, reminder, token_id,
-			token_name, owner, scopes, expires_at, actor, event_at, next_attempt_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+			token_name, owner, scopes, expires_at, actor, event_at, next_attempt_at, reason, unused_since, revoke_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
 			ON CONFLICT (event_key, destination) DO NOTHING`,
 			n.Key, n.Destination, string(n.Event), n.Reminder, n.TokenID, n.TokenName, n.Owner, n.Scopes.String(),
-			storedPtr(n.ExpiresAt), n.Actor, stored(n.At), stored(next))
+			storedPtr(n.ExpiresAt), n.Actor, stored(n.At), stored(next), string(n.Reason), storedPtr(n.UnusedSince), storedPtr(n.RevokeAt))
 	}
 	br := tx.SendBatch(ctx, b)
 	added := 0

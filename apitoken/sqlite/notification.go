@@ -15,15 +15,16 @@ import (
 )
 
 const notificationColumns = `id, event_key, destination, event, reminder, token_id, token_name, owner, scopes,
-	expires_at, actor, event_at, state, attempts, last_error, next_attempt_at, lease, done_at`
+	expires_at, actor, event_at, state, attempts, last_error, next_attempt_at, lease, done_at, reason, unused_since, revoke_at`
 
 func scanNotification(row interface{ Scan(...any) error }) (apitoken.Notification, error) {
 	var n apitoken.Notification
 	var scopes string
 	var at, next int64
-	var exp, done sql.NullInt64
+	var exp, done, unused, revokeAt sql.NullInt64
 	if err := row.Scan(&n.ID, &n.Key, &n.Destination, &n.Event, &n.Reminder, &n.TokenID, &n.TokenName, &n.Owner,
-		&scopes, &exp, &n.Actor, &at, &n.State, &n.Attempts, &n.LastError, &next, &n.Lease, &done); err != nil {
+		&scopes, &exp, &n.Actor, &at, &n.State, &n.Attempts, &n.LastError, &next, &n.Lease, &done,
+		&n.Reason, &unused, &revokeAt); err != nil {
 		return apitoken.Notification{}, err
 	}
 	var err error
@@ -31,6 +32,7 @@ func scanNotification(row interface{ Scan(...any) error }) (apitoken.Notificatio
 		return apitoken.Notification{}, err
 	}
 	n.ExpiresAt, n.DoneAt = timePtr(exp), timePtr(done)
+	n.UnusedSince, n.RevokeAt = timePtr(unused), timePtr(revokeAt)
 	n.At, n.NextAttemptAt = fromMicros(at), fromMicros(next)
 	return n, nil
 }
@@ -42,8 +44,8 @@ func insertNotifications(ctx context.Context, tx *sql.Tx, ns []apitoken.Notifica
 		return 0, nil
 	}
 	st, err := tx.PrepareContext(ctx, `INSERT INTO notifications (event_key, destination, event, reminder, token_id,
-		token_name, owner, scopes, expires_at, actor, event_at, next_attempt_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		token_name, owner, scopes, expires_at, actor, event_at, next_attempt_at, reason, unused_since, revoke_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (event_key, destination) DO NOTHING`)
 	if err != nil {
 		return 0, fmt.Errorf("writing notifications: %w", dbErr(err))
@@ -59,7 +61,8 @@ func insertNotifications(ctx context.Context, tx *sql.Tx, ns []apitoken.Notifica
 			next = n.At
 		}
 		res, err := st.ExecContext(ctx, n.Key, n.Destination, string(n.Event), n.Reminder, n.TokenID, n.TokenName,
-			n.Owner, n.Scopes.String(), nullMicros(n.ExpiresAt), n.Actor, micros(n.At), micros(next))
+			n.Owner, n.Scopes.String(), nullMicros(n.ExpiresAt), n.Actor, micros(n.At), micros(next),
+			string(n.Reason), nullMicros(n.UnusedSince), nullMicros(n.RevokeAt))
 		if err != nil {
 			return 0, fmt.Errorf("writing notifications: %w", dbErr(err))
 		}

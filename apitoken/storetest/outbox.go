@@ -184,9 +184,11 @@ func testNotificationRoundTrip(t *testing.T, s apitoken.Store) {
 	metaOnly, _ := apitoken.ScopeBit(apitoken.ScopeMeta)
 	at := time.Date(2025, 3, 1, 12, 0, 0, 123456789, time.FixedZone("CET", 3600))
 	exp := at.Add(30 * day)
+	idle, revokeAt := at.Add(-83*day), at.Add(7*day)
 	n := apitoken.Notification{Key: "token.expiring/7d/tok_x/1", Destination: "webhook:https://h.example/x", Event: apitoken.EventExpiring,
 		Reminder: apitoken.Reminder7d, TokenID: "tok_x", TokenName: "Excel – sales ✓", Owner: "alice",
 		Scopes: metaOnly, ExpiresAt: &exp, Actor: "bob", At: at, NextAttemptAt: at.Add(time.Minute),
+		Reason: apitoken.RevokeUnused, UnusedSince: &idle, RevokeAt: &revokeAt,
 		// Ignored by Enqueue:
 		State: apitoken.NotificationSent, Attempts: 7, LastError: "x", DoneAt: &at, Lease: "l"}
 	if added := enqueue(t, s, n); added != 1 {
@@ -200,23 +202,26 @@ func testNotificationRoundTrip(t *testing.T, s apitoken.Store) {
 	if got.ID <= 0 {
 		t.Errorf("ID %d, want a positive id", got.ID)
 	}
-	wantExp := utc(exp)
+	wantExp, wantIdle, wantRevokeAt := utc(exp), utc(idle), utc(revokeAt)
 	want := apitoken.Notification{ID: got.ID, Key: n.Key, Destination: n.Destination, Event: n.Event, Reminder: n.Reminder,
 		TokenID: n.TokenID, TokenName: n.TokenName, Owner: n.Owner, Scopes: n.Scopes, ExpiresAt: &wantExp, Actor: n.Actor,
+		Reason: n.Reason, UnusedSince: &wantIdle, RevokeAt: &wantRevokeAt,
 		At: utc(at), State: apitoken.NotificationPending, NextAttemptAt: utc(at.Add(time.Minute))}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("round trip:\n got %+v\nwant %+v", got, want)
 	}
-	if !isUTC(got.At) || !isUTC(got.NextAttemptAt) || !isUTC(*got.ExpiresAt) {
+	if !isUTC(got.At) || !isUTC(got.NextAttemptAt) || !isUTC(*got.ExpiresAt) || !isUTC(*got.UnusedSince) || !isUTC(*got.RevokeAt) {
 		t.Errorf("times not in UTC: %+v", got)
 	}
 	// A zero NextAttemptAt is At; a nil ExpiresAt (never) stays nil.
 	n2 := n
 	n2.Key, n2.NextAttemptAt, n2.ExpiresAt, n2.Reminder, n2.Actor = "k2", time.Time{}, nil, "", ""
+	n2.Reason, n2.UnusedSince, n2.RevokeAt = "", nil, nil
 	enqueue(t, s, n2)
 	ns = allNotifications(t, s, apitoken.NotificationFilter{})
-	if len(ns) != 2 || !ns[0].NextAttemptAt.Equal(utc(at)) || ns[0].ExpiresAt != nil || ns[0].Actor != "" {
-		t.Errorf("newest %+v: want NextAttemptAt = At, no ExpiresAt, no Actor", ns[0])
+	if len(ns) != 2 || !ns[0].NextAttemptAt.Equal(utc(at)) || ns[0].ExpiresAt != nil || ns[0].Actor != "" ||
+		ns[0].Reason != "" || ns[0].UnusedSince != nil || ns[0].RevokeAt != nil {
+		t.Errorf("newest %+v: want NextAttemptAt = At, no ExpiresAt, Actor, Reason, UnusedSince or RevokeAt", ns[0])
 	}
 }
 

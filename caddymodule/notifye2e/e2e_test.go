@@ -43,6 +43,7 @@ const config = `{
 		storage     sqlite %[3]s
 		signing_key %[4]s
 		admins      root
+		manage_url  https://manage.example.com/tokens
 		notify email {
 			smtp     %[5]s
 			from     "API Tokens <tokens@example.com>"
@@ -142,6 +143,9 @@ func TestE2E_GenerationAndRevocationReachTheOwnerAndTheWebhooks(t *testing.T) {
 		!strings.Contains(m.Body, "("+id+")") {
 		t.Errorf("email %q:\n%s", m.Subject, m.Body)
 	}
+	if !strings.Contains(m.Body, "Manage your API tokens: https://manage.example.com/tokens") {
+		t.Errorf("the email does not link to manage_url:\n%s", m.Body)
+	}
 	noJWT(t, "the email", string(m.Raw), jwt)
 	r := reqs[0]
 	if err := notify.Verify([]byte(webhookSecret), r.Header.Get(notify.HeaderTimestamp), r.Header.Get(notify.HeaderSignature),
@@ -160,7 +164,11 @@ func TestE2E_GenerationAndRevocationReachTheOwnerAndTheWebhooks(t *testing.T) {
 	if msgs[1].Subject != `Your API token "Excel sales" was revoked` || !strings.Contains(msgs[1].Body, "system admin root") {
 		t.Errorf("revocation email %q:\n%s", msgs[1].Subject, msgs[1].Body)
 	}
-	hook.WaitFor(t, 2, 10*time.Second)
+	reqs = hook.WaitFor(t, 2, 10*time.Second)
+	if err := json.Unmarshal(reqs[1].Body, &p); err != nil || p.Type != apitoken.EventRevoked || p.Reason == nil || *p.Reason != "admin" ||
+		p.Actor == nil || *p.Actor != "root" {
+		t.Errorf("revocation webhook payload %s (%v), want reason admin by root", reqs[1].Body, err)
+	}
 
 	// Admins see what was sent; others may not look.
 	caddytesting.Eventually(t, 10*time.Second, "4 notifications marked sent", func() bool { return len(e.outbox("?state=sent")) == 4 })

@@ -147,6 +147,7 @@ type Notification struct {
 	TokenName     string                     `json:"token_name"`
 	Owner         string                     `json:"owner"`
 	Actor         *string                    `json:"actor"`
+	Reason        *string                    `json:"reason"`
 	At            *Time                      `json:"at"`
 	State         apitoken.NotificationState `json:"state"`
 	Attempts      int                        `json:"attempts"`
@@ -158,7 +159,7 @@ type Notification struct {
 // FromNotification is n as admins see it.
 func FromNotification(n *apitoken.Notification) Notification {
 	j := Notification{ID: n.ID, Event: n.Event, Reminder: optional(n.Reminder), Destination: n.Destination,
-		TokenID: n.TokenID, TokenName: n.TokenName, Owner: n.Owner, Actor: optional(n.Actor), At: jsonTime(&n.At),
+		TokenID: n.TokenID, TokenName: n.TokenName, Owner: n.Owner, Actor: optional(n.Actor), Reason: optional(string(n.Reason)), At: jsonTime(&n.At),
 		State: n.State, Attempts: n.Attempts, LastError: optional(n.LastError), DoneAt: jsonTime(n.DoneAt)}
 	if n.State == apitoken.NotificationPending {
 		j.NextAttemptAt = jsonTime(&n.NextAttemptAt)
@@ -184,23 +185,30 @@ type Webhook struct {
 	Actor *string `json:"actor"`
 	// Reminder is "7d" or "1d" for token.expiring; null otherwise.
 	Reminder *string `json:"reminder"`
+	// Reason is why a token.revoked token was revoked (owner, admin, scim,
+	// exposed_in_url, revocation_endpoint, unused); null otherwise.
+	Reason *string `json:"reason"`
+	// UnusedSince is when the token was last used or generated
+	// (token.unused, token.revoked for unused); RevokeAt is when a
+	// token.unused token will be revoked unless it is used. Null otherwise.
+	UnusedSince *string `json:"unused_since"`
+	RevokeAt    *string `json:"revoke_at"`
+}
+
+// rfc3339 is t in RFC 3339, UTC, to the second; nil for nil.
+func rfc3339(t *time.Time) *string {
+	if t == nil {
+		return nil
+	}
+	s := t.UTC().Format(time.RFC3339)
+	return &s
 }
 
 // FromWebhook is the webhook body of n.
 func FromWebhook(n apitoken.Notification) Webhook {
 	p := Webhook{ID: n.Key, Type: n.Event, Time: n.At.UTC().Format(time.RFC3339), TokenID: n.TokenID,
 		TokenName: n.TokenName, Owner: n.Owner, Scopes: n.Scopes.Names()}
-	if n.ExpiresAt != nil {
-		s := n.ExpiresAt.UTC().Format(time.RFC3339)
-		p.ExpiresAt = &s
-	}
-	if n.Actor != "" {
-		a := n.Actor
-		p.Actor = &a
-	}
-	if n.Reminder != "" {
-		r := n.Reminder
-		p.Reminder = &r
-	}
+	p.ExpiresAt, p.UnusedSince, p.RevokeAt = rfc3339(n.ExpiresAt), rfc3339(n.UnusedSince), rfc3339(n.RevokeAt)
+	p.Actor, p.Reminder, p.Reason = optional(n.Actor), optional(n.Reminder), optional(string(n.Reason))
 	return p
 }
