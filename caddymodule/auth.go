@@ -200,6 +200,11 @@ func (h *Auth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 		return h.refuse(w, r, *ref, "", reason, nil)
 	}
 	p, fail := h.app.auth.Authenticate(r.Context(), raw)
+	if fail == nil && len(p.Token.AllowedIPs) > 0 && !p.Token.AllowedIPs.Allow(clientIP(r)) {
+		// Refused as any invalid token: the client learns nothing of the
+		// limit. A token without allowed_ips costs only the length check.
+		fail = &apitoken.Failure{Reason: apitoken.ReasonIPNotAllowed, TokenID: p.Token.ID}
+	}
 	if fail != nil {
 		h.record(r, fail.TokenID, apitoken.ResultFail, fail.Reason)
 		switch {

@@ -393,6 +393,12 @@ func TestAPI_CreateAndUpdateRefuseBadValues(t *testing.T) {
 		{"update with an unknown field", "PATCH", "/tokens/" + id, `{"status":"revoked"}`, `"status"`},
 		{"update without a body", "PATCH", "/tokens/" + id, ``, "body"},
 		{"generate with a field", "POST", "/tokens/" + id + "/generate", `{"expires":"1d"}`, `"expires"`},
+		{"allowed_ips not a list", "POST", "/tokens", `{"name":"a","expires":"1d","scopes":["meta"],"allowed_ips":"10.0.0.0/8"}`, `["198.51.100.0/24", "203.0.113.7"]`},
+		{"allowed_ips with a name", "POST", "/tokens", `{"name":"a","expires":"1d","scopes":["meta"],"allowed_ips":["vpn.example.com"]}`, `entry 1: "vpn.example.com" is not an address or CIDR`},
+		{"allowed_ips with host bits", "POST", "/tokens", `{"name":"a","expires":"1d","scopes":["meta"],"allowed_ips":["10.1.2.3/24"]}`, "write the network 10.1.2.0/24"},
+		{"allowed_ips over the limit", "POST", "/tokens", `{"name":"a","expires":"1d","scopes":["meta"],"allowed_ips":["` + strings.Repeat(`10.0.0.1","`, 20) + `10.0.0.2"]}`, "the limit is 20"},
+		{"update to a duplicate network", "PATCH", "/tokens/" + id, `{"allowed_ips":["192.0.2.1","192.0.2.1/32"]}`, "twice"},
+		{"update to an empty entry", "PATCH", "/tokens/" + id, `{"allowed_ips":[""]}`, "is empty"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := f.do(req{caller: "alice", method: tc.method, path: tc.path, body: tc.body}).want(t, http.StatusBadRequest, "bad_request")
@@ -909,4 +915,58 @@ func TestAPI_IDsThatCannotBeStoredAreNotFoundNotServerErrors(t *testing.T) {
 			f.do(req{caller: "root", method: m, path: "/admin/users/" + id + "/roles/admin"}).want(t, http.StatusBadRequest, "bad_request")
 		}
 	}
+}
+
+func TestAPI_AllowedIPsAreSetShownChangedAndCleared(t *testing.T) {
+	f := newFixture(t)
+	ips := func(r resp) string { return fmt.Sprint(r.json["allowed_ips"]) }
+
+	// Unrestricted: an empty list, never null or absent.
+	id := f.create("alice", "anywhere")
+	r := f.do(req{caller: "alice", method: "GET", path: "/tokens/" + id}).want(t, http.StatusOK, "")
+	if l, ok := r.json["allowed_ips"].([]any); !ok || len(l) != 0 {
+		t.Errorf("allowed_ips of a token without any = %s, want []", r.raw)
+	}
+
+	r = f.do(req{caller: "alice", method: "POST", path: "/tokens",
+		body: `{"name":"office","expires":"30d","scopes":["meta"],"allowed_ips":[" 198.51.100.0/24","2001:DB8::1"]}`}).want(t, http.StatusCreated, "")
+	office := r.str("id")
+	if got := ips(r); got != "[198.51.100.0/24 2001:db8::1/128]" {
+		t.Errorf("allowed_ips as created = %s, want the normalised CIDRs", got)
+	}
+	// A patch without allowed_ips keeps them; one with them replaces them.
+	r = f.do(req{caller: "alice", method: "PATCH", path: "/tokens/" + office, body: `{"name":"office 2"}`}).want(t, http.StatusOK, "")
+	if got := ips(r); got != "[198.51.100.0/24 2001:db8::1/128]" {
+		t.Errorf("allowed_ips after a rename = %s", got)
+	}
+	r = f.do(req{caller: "alice", method: "PATCH", path: "/tokens/" + office, body: `{"allowed_ips":["203.0.113.7"]}`}).want(t, http.StatusOK, "")
+	if got := ips(r); got != "[203.0.113.7/32]" {
+		t.Errorf("allowed_ips after the update = %s", got)
+	}
+	r = f.do(req{caller: "alice", method: "PATCH", path: "/tokens/" + office, body: `{"allowed_ips":[]}`}).want(t, http.StatusOK, "")
+	if got := ips(r); got != "[]" {
+		t.Errorf("allowed_ips after clearing = %s", got)
+	}
+
+	r = f.do(req{caller: "alice", method: "GET", path: "/tokens/" + office + "/logs"}).want(t, http.StatusOK, "")
+	var reasons []string
+	for _, l := range r.list("logs") {
+		reasons = append(reasons, fmt.Sprint(l.(map[string]any)["reason"]))
+	}
+	want := []string{"allowed_ips 203.0.113.7/32 -> any", "allowed_ips 198.51.100.0/24, 2001:db8::1/128 -> 203.0.113.7/32",
+		`name "office" -> "office 2"`, "scopes meta, expires 30d, allowed_ips 198.51.100.0/24, 2001:db8::1/128"}
+	if fmt.Sprint(reasons) != fmt.Sprint(want) {
+		t.Errorf("log reasons, newest first:\n%q\nwant\n%q", reasons, want)
+	}
+
+	// An admin sets them on a service account's token too.
+	f.do(req{caller: "root", method: "PUT", path: "/admin/users/svc", body: `{"kind":"service"}`}).want(t, http.StatusOK, "")
+	f.do(req{caller: "root", method: "PUT", path: "/admin/users/svc/roles/api_tokens"}).want(t, http.StatusOK, "")
+	r = f.do(req{caller: "root", method: "POST", path: "/admin/users/svc/tokens",
+		body: `{"name":"etl","expires":"30d","scopes":["report"],"allowed_ips":["10.20.0.0/16"]}`}).want(t, http.StatusCreated, "")
+	if got := ips(r); got != "[10.20.0.0/16]" {
+		t.Errorf("allowed_ips of the service account's token = %s", got)
+	}
+	f.do(req{caller: "root", method: "POST", path: "/admin/users/svc/tokens",
+		body: `{"name":"etl2","expires":"30d","scopes":["report"],"allowed_ips":["10.20.0.0/8"]}`}).want(t, http.StatusBadRequest, "bad_request")
 }

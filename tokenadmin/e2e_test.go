@@ -563,3 +563,35 @@ func TestE2E_OneTokenPastMaxTokensPerUserIsAConflictNamingTheLimit(t *testing.T)
 	e.call("alice", "POST", "/tokens/"+ids[0]+"/revoke", "").Want(200, "")
 	e.call("alice", "POST", "/tokens", body).Want(201, "")
 }
+
+// allowed_ips set through the routes (answers checked against the OpenAPI
+// document) decide at the guard at once, for the live JWT.
+func TestE2E_AllowedIPsSetThroughTheRoutesApplyAtTheGuardAtOnce(t *testing.T) {
+	e := newEnv(t)
+	a := e.call("alice", "POST", "/tokens", `{"name": "office", "expires": "30d", "scopes": ["meta", "report"], "allowed_ips": ["198.51.100.0/24"]}`).Want(201, "")
+	id := a.Str("id")
+	if fmt.Sprint(a.JSON["allowed_ips"]) != "[198.51.100.0/24]" {
+		t.Fatalf("created: %s", a.Raw)
+	}
+	jwt := e.call("alice", "POST", "/tokens/"+id+"/generate", "").Want(200, "").Str("token")
+	e.Secret(jwt)
+	if status, _ := e.report("/data/sales", jwt); status != 401 {
+		t.Fatalf("the loopback client, outside allowed_ips, got %d", status)
+	}
+	e.call("alice", "PATCH", "/tokens/"+id, `{"allowed_ips": ["198.51.100.0/24", "127.0.0.0/8", "::1"]}`).Want(200, "")
+	if status, body := e.report("/data/sales", jwt); status != 200 || body != "report for alice" {
+		t.Fatalf("after adding the loopback networks: %d %s", status, body)
+	}
+	e.call("alice", "PATCH", "/tokens/"+id, `{"allowed_ips": ["198.51.100.0/24"]}`).Want(200, "")
+	if status, _ := e.report("/data/sales", jwt); status != 401 {
+		t.Fatalf("after removing them again: %d", status)
+	}
+	a = e.call("alice", "PATCH", "/tokens/"+id, `{"allowed_ips": []}`).Want(200, "")
+	if fmt.Sprint(a.JSON["allowed_ips"]) != "[]" {
+		t.Fatalf("cleared: %s", a.Raw)
+	}
+	if status, _ := e.report("/data/sales", jwt); status != 200 {
+		t.Fatalf("after clearing allowed_ips: %d", status)
+	}
+	e.call("alice", "PATCH", "/tokens/"+id, `{"allowed_ips": ["10.0.0.1/8"]}`).Want(400, "bad_request")
+}

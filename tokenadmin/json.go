@@ -62,9 +62,10 @@ type (
 	// NewToken is the body of POST /tokens and of POST
 	// /admin/users/{user}/tokens (a service account's token).
 	NewToken struct {
-		Name    string   `json:"name"`
-		Expires string   `json:"expires"`
-		Scopes  []string `json:"scopes"`
+		Name       string   `json:"name"`
+		Expires    string   `json:"expires"`
+		Scopes     []string `json:"scopes"`
+		AllowedIPs []string `json:"allowed_ips,omitempty"`
 	}
 	// UserPatch is the body of PUT /admin/users/{user}; absent fields stay.
 	// Kind is taken only when the user is created.
@@ -76,9 +77,10 @@ type (
 		Disabled *bool   `json:"disabled,omitempty"`
 	}
 	patchBody struct {
-		Name    *string   `json:"name"`
-		Expires *string   `json:"expires"`
-		Scopes  *[]string `json:"scopes"`
+		Name       *string   `json:"name"`
+		Expires    *string   `json:"expires"`
+		Scopes     *[]string `json:"scopes"`
+		AllowedIPs *[]string `json:"allowed_ips"`
 	}
 	// GenerateOptions is the optional body of the generate routes: with
 	// Overlap (e.g. "1h", at most "24h"), the previous JWT keeps working
@@ -91,8 +93,8 @@ type (
 
 // What each body holds, for the messages.
 const (
-	tokenFields = `"name", "expires" and "scopes"`
-	patchFields = `any of "name", "expires" and "scopes"`
+	tokenFields = `"name", "expires", "scopes" and optionally "allowed_ips"`
+	patchFields = `any of "name", "expires", "scopes" and "allowed_ips"`
 	userFields  = `any of "name", "email", "kind", "view_only" and "disabled"`
 	noFields    = "no fields"
 	// generateFields is what the generate routes accept.

@@ -182,14 +182,15 @@ func jsonError(err error, fields string) error {
 
 // fieldKinds says what each accepted JSON field holds, for messages.
 var fieldKinds = map[string]string{
-	"owner":     "a string",
-	"name":      "a string",
-	"expires":   `a string such as "30d"`,
-	"scopes":    `a list of strings, such as ["meta", "report"]`,
-	"email":     "a string",
-	"view_only": "true or false",
-	"disabled":  "true or false",
-	"overlap":   `a string such as "1h"`,
+	"owner":       "a string",
+	"name":        "a string",
+	"expires":     `a string such as "30d"`,
+	"scopes":      `a list of strings, such as ["meta", "report"]`,
+	"allowed_ips": `a list of strings, such as ["198.51.100.0/24", "203.0.113.7"]`,
+	"email":       "a string",
+	"view_only":   "true or false",
+	"disabled":    "true or false",
+	"overlap":     `a string such as "1h"`,
 }
 
 // page reads the limit and cursor query parameters of a list.

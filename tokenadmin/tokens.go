@@ -120,7 +120,10 @@ func (a *api) readNewToken(w http.ResponseWriter, r *http.Request) (apitoken.Tok
 			return ti, err
 		}
 	}
-	ti.Scopes, err = a.svc.Scopes().Parse(in.Scopes)
+	if ti.Scopes, err = a.svc.Scopes().Parse(in.Scopes); err != nil {
+		return ti, err
+	}
+	ti.AllowedIPs, err = apitoken.ParseNetworks(in.AllowedIPs)
 	return ti, err
 }
 
@@ -191,6 +194,13 @@ func (a *api) updateToken(w http.ResponseWriter, r *http.Request, c apitoken.Cal
 			return err
 		}
 		p.Scopes = &s
+	}
+	if in.AllowedIPs != nil {
+		n, err := apitoken.ParseNetworks(*in.AllowedIPs)
+		if err != nil {
+			return err
+		}
+		p.AllowedIPs = &n
 	}
 	if t, err = a.svc.UpdateToken(r.Context(), c, t.ID, p); err != nil {
 		return err

@@ -41,6 +41,9 @@ type Token struct {
 	LastUsedAt  *Time           `json:"last_used_at"`
 	LastUsedIP  *string         `json:"last_used_ip"`
 	RevokedAt   *Time           `json:"revoked_at"`
+	// AllowedIPs are the client networks the token may be used from, as
+	// CIDRs; empty for any.
+	AllowedIPs []string `json:"allowed_ips"`
 	// EffectiveScopes is what the live JWT can do now (apitoken.Token.EffectiveScopes).
 	EffectiveScopes []string `json:"effective_scopes"`
 	// RegenerateToApply tells that a widening waits for the next generation.
@@ -57,7 +60,7 @@ func FromToken(t *apitoken.Token, now time.Time, declared apitoken.Scopes) Token
 		EffectiveScopes: t.EffectiveScopes(declared).Names(), RegenerateToApply: t.RegenerateToApply(declared),
 		Status: st, StatusLabel: st.Label(), CreatedAt: jsonTime(&t.CreatedAt), GeneratedAt: jsonTime(t.GeneratedAt),
 		ExpiresAt: jsonTime(t.ExpiresAt()), LastUsedAt: jsonTime(t.LastUsedAt), RevokedAt: jsonTime(t.RevokedAt),
-		PreviousValidUntil: jsonTime(t.PreviousValidUntil(now))}
+		AllowedIPs: t.AllowedIPs.Names(), PreviousValidUntil: jsonTime(t.PreviousValidUntil(now))}
 	if t.LastUsedIP != "" {
 		ip := t.LastUsedIP
 		j.LastUsedIP = &ip
