@@ -270,7 +270,7 @@ func TestCommands_AServiceAccountTokenFromCreationToRevocation(t *testing.T) {
 		t.Fatalf("tokens list --json: %s", r.stdout)
 	}
 	tok := r.object()["tokens"].([]any)[0].(map[string]any)
-	if keys(tok) != "[allowed_ips created_at effective_scopes expires expires_at generated_at id last_used_at last_used_ip name owner regenerate_to_apply revoked_at scopes status status_label]" {
+	if keys(tok) != "[allowed_ips created_at effective_scopes expires expires_at generated_at id last_used_at last_used_ip name owner previous_valid_until regenerate_to_apply revoked_at scopes status status_label]" {
 		t.Fatalf("token JSON keys %s", keys(tok))
 	}
 	if r = e.run("tokens", "list", "--owner", "nobody").want(ExitOK, ""); r.stdout != "" || !strings.Contains(r.errs, "No tokens found.") {

@@ -44,18 +44,18 @@ func (e *guardEnv) allowIPs(id string, nets ...string) {
 	}
 }
 
-// answer is what a client sees of a refusal, for comparing two of them.
-type answer struct {
+// guardAnswer is what a client sees of a refusal, for comparing two of them.
+type guardAnswer struct {
 	status                       int
 	challenge, contentType, body string
 	reachedUpstream              bool
 }
 
-func (e *guardEnv) answer(header ...string) answer {
+func (e *guardEnv) answer(header ...string) guardAnswer {
 	e.T.Helper()
 	before := e.up.Hits.Load()
 	res, body := e.do("GET", "/meta", header...)
-	return answer{status: res.StatusCode, challenge: res.Header.Get("WWW-Authenticate"), body: body,
+	return guardAnswer{status: res.StatusCode, challenge: res.Header.Get("WWW-Authenticate"), body: body,
 		reachedUpstream: e.up.Hits.Load() != before, contentType: res.Header.Get("Content-Type")}
 }
 
