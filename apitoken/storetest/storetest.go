@@ -11,8 +11,9 @@ import (
 	"github.com/caddy-apitokens/caddy-apitokens/apitoken"
 )
 
-// Run runs the suite. newStore must return an empty store; Run closes it at
-// the end of each subtest.
+// Run runs the suite. newStore must return an empty store of the subtest's
+// own: the subtests run in parallel. Run closes it at the end of each
+// subtest.
 func Run(t *testing.T, newStore func(t *testing.T) apitoken.Store) {
 	tests := []struct {
 		name string
@@ -71,6 +72,7 @@ func Run(t *testing.T, newStore func(t *testing.T) apitoken.Store) {
 	tests = append(tests, changeTests...) // changes.go
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			s := newStore(t)
 			t.Cleanup(func() {
 				if err := s.Close(); err != nil {

@@ -23,8 +23,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 )
 
-// dir is the temporary folder of Main: Caddy's data and config, and the
-// built caddy under bin/.
+// dir is the temporary folder of Main: Caddy's data and config.
 var dir string
 
 // AdminPort and HTTPPort are the ports of the test binary's Caddy: free

@@ -1,6 +1,9 @@
 package caddytesting
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net/http"
 	"os"
@@ -13,10 +16,21 @@ import (
 )
 
 var build = sync.OnceValues(func() (string, error) {
-	if dir == "" {
-		return "", fmt.Errorf("caddytesting.Main did not run")
+	d, err := binDir()
+	if err != nil {
+		return "", err
 	}
-	bin := filepath.Join(dir, "bin", "caddy") // dir itself is Caddy's data dir
+	// One build at a time: the test binaries of two packages run side by
+	// side, and the second finds the first's binary up to date.
+	lock, err := os.OpenFile(filepath.Join(d, "lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return "", err
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		return "", err
+	}
+	bin := filepath.Join(d, "caddy")
 	out, err := exec.Command("go", "build", "-o", bin, "github.com/caddy-apitokens/caddy-apitokens/cmd/caddy").CombinedOutput()
 	if err != nil {
 		return "", fmt.Errorf("go build ./cmd/caddy: %v\n%s", err, out)
@@ -24,8 +38,38 @@ var build = sync.OnceValues(func() (string, error) {
 	return bin, nil
 })
 
+// binDir is the folder of the built caddy of this checkout: one per
+// module folder and user under the system's temporary folder, kept
+// between runs, so that go build, which leaves an up-to-date binary as it
+// is, links it only when the code changed, once for all the test binaries
+// that run it.
+func binDir() (string, error) {
+	mod, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOMOD: %v", err)
+	}
+	sum := sha256.Sum256(bytes.TrimSpace(mod))
+	user := filepath.Join(os.TempDir(), fmt.Sprintf("caddytesting-%d", os.Getuid()))
+	d := filepath.Join(user, hex.EncodeToString(sum[:8]))
+	if err := os.MkdirAll(d, 0o700); err != nil {
+		return "", err
+	}
+	// Only a folder of this user's, which no one else can write to,
+	// holds a binary the tests run.
+	for _, p := range []string{user, d} {
+		fi, err := os.Lstat(p)
+		if err != nil {
+			return "", err
+		}
+		if st, ok := fi.Sys().(*syscall.Stat_t); !ok || !fi.IsDir() || int(st.Uid) != os.Getuid() || fi.Mode().Perm()&0o022 != 0 {
+			return "", fmt.Errorf("%s is not a folder of this user's that only it can write to", p)
+		}
+	}
+	return d, nil
+}
+
 // BuildCaddy builds cmd/caddy (Caddy with this plugin, as xcaddy would)
-// once per test binary, into Main's folder, and returns its path.
+// once per test binary, into binDir, and returns its path.
 func BuildCaddy(t testing.TB) string {
 	t.Helper()
 	bin, err := build()

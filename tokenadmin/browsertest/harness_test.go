@@ -49,7 +49,54 @@ var (
 const chromiumPath = "/usr/bin/chromium"
 
 func TestMain(m *testing.M) {
-	os.Exit(caddytesting.Main(m))
+	code := caddytesting.Main(m)
+	stopBrowser()
+	os.Exit(code)
+}
+
+// The package's tests share one Chromium, started by the first; each test
+// has a browser context of its own (cookies, storage, cache and
+// permissions of its own, as a fresh profile has), disposed at its end.
+var (
+	browserOnce sync.Once
+	browserRoot context.Context
+	browserErr  error
+	stopBrowser = func() {}
+)
+
+// sharedBrowser is the package's Chromium, started at the first call.
+func sharedBrowser() (context.Context, error) {
+	browserOnce.Do(func() {
+		profile, err := os.MkdirTemp("", "browsertest")
+		if err != nil {
+			browserErr = err
+			return
+		}
+		opts := append(chromedp.DefaultExecAllocatorOptions[:],
+			chromedp.ExecPath(chromiumPath),
+			chromedp.UserDataDir(profile),
+			chromedp.NoSandbox,
+			chromedp.DisableGPU,
+			chromedp.WindowSize(1280, 800),
+			// Without these, Chromium reaches for the network, and its
+			// connections are refused on a closed network.
+			chromedp.Flag("disable-quic", true),
+			chromedp.Flag("disable-background-networking", true),
+			chromedp.Flag("disable-component-update", true),
+			chromedp.Flag("disable-sync", true),
+			chromedp.Flag("no-first-run", true),
+			chromedp.Flag("lang", "en-US"),
+		)
+		alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+		ctx, cancelBrowser := chromedp.NewContext(alloc)
+		stopBrowser = func() { cancelBrowser(); cancelAlloc(); os.RemoveAll(profile) }
+		if err := chromedp.Do(ctx); err != nil {
+			browserErr = fmt.Errorf("starting %s: %w", chromiumPath, err)
+			return
+		}
+		browserRoot = ctx
+	})
+	return browserRoot, browserErr
 }
 
 // users who can sign in with basic_auth, each with the password "pw-" and
@@ -151,28 +198,16 @@ func newEnv(t *testing.T) *env {
 		return site(r)
 	})
 
-	// One browser per test, with a fresh profile; each user gets a tab.
-	profile := t.TempDir()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromiumPath),
-		chromedp.UserDataDir(profile),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.WindowSize(1280, 800),
-		// Without these, Chromium reaches for the network, and its
-		// connections are refused on a closed network.
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("lang", "en-US"),
-	)
-	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelBrowser := chromedp.NewContext(alloc)
-	t.Cleanup(func() { cancelBrowser(); cancelAlloc() })
+	// A browser context of the test's own in the package's Chromium; each
+	// user gets a tab in it.
+	root, err := sharedBrowser()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := chromedp.NewContext(root, chromedp.WithNewBrowserContext())
+	t.Cleanup(cancel)
 	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("starting %s: %v", chromiumPath, err)
+		t.Fatalf("opening a browser context: %v", err)
 	}
 	e.browser = ctx
 
@@ -266,6 +301,7 @@ func (e *env) tab(user string) *tab {
 	for _, name := range []string{"clipboard-read", "clipboard-write"} {
 		if _, err := chromedp.CallBrowser(ctx, browser.SetPermission, browser.SetPermissionParams{
 			Permission: &browser.PermissionDescriptor{Name: name}, Setting: browser.PermissionSettingGranted, Origin: e.manage,
+			BrowserContextID: chromedp.FromContext(ctx).BrowserContextID,
 		}); err != nil {
 			t.Fatalf("granting %s: %v", name, err)
 		}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -29,10 +28,7 @@ import (
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 )
 
-var adminPort, httpPort int
-
 func TestMain(m *testing.M) {
-	adminPort, httpPort = caddytesting.FreePort(), caddytesting.FreePort()
 	os.Exit(caddytesting.Main(m))
 }
 
@@ -60,7 +56,7 @@ func oauth2ProxyBinary(t *testing.T) string {
 // oauth2-proxy binary with its config, an OpenID Connect provider, an SMTP
 // server and a report server.
 type deployment struct {
-	t       *testing.T
+	*caddytesting.Env
 	oidc    *mockoidc.MockOIDC
 	smtp    *notifytest.SMTPServer
 	manage  string // the management site
@@ -74,8 +70,9 @@ func newDeployment(t *testing.T) *deployment {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = oidc.Shutdown() })
-	d := &deployment{t: t, oidc: oidc, smtp: notifytest.NewSMTPServer(t, "none"),
-		manage: fmt.Sprintf("http://localhost:%d", httpPort), reports: fmt.Sprintf("http://127.0.0.1:%d", httpPort)}
+	e := caddytesting.New(t)
+	d := &deployment{Env: e, oidc: oidc, smtp: notifytest.NewSMTPServer(t, "none"),
+		manage: e.Base, reports: fmt.Sprintf("http://127.0.0.1:%d", caddytesting.HTTPPort)}
 	upstream := caddytesting.NewUpstream(t)
 	proxyAddr := fmt.Sprintf("127.0.0.1:%d", caddytesting.FreePort())
 
@@ -99,25 +96,19 @@ func newDeployment(t *testing.T) *deployment {
 			t.Logf("oauth2-proxy's log:\n%s", logs.String())
 		}
 	})
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	caddytesting.Eventually(t, 20*time.Second, "oauth2-proxy answering /ping", func() bool {
 		res, err := http.Get("http://" + proxyAddr + "/ping")
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode == 200 {
-				break
-			}
+		if err != nil {
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("oauth2-proxy did not answer /ping in 20s:\n%s", logs.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		res.Body.Close()
+		return res.StatusCode == http.StatusOK
+	})
 
 	// Caddy, with the example's Caddyfile and this test's addresses.
 	for k, v := range map[string]string{
-		"CADDY_ADMIN": fmt.Sprintf("localhost:%d", adminPort), "HTTP_PORT": fmt.Sprint(httpPort),
-		"APITOKENS_DB": t.TempDir() + "/t.db", "APITOKENS_SIGNING_KEY": apitoken.GenerateKeySecret(),
+		"CADDY_ADMIN": strings.TrimPrefix(e.Admin, "http://"), "HTTP_PORT": fmt.Sprint(caddytesting.HTTPPort),
+		"APITOKENS_DB": e.Dir + "/t.db", "APITOKENS_SIGNING_KEY": apitoken.GenerateKeySecret(),
 		"APITOKENS_ADMINS": "root", "SMTP_ADDR": d.smtp.Addr, "SMTP_TLS": "none",
 		"MANAGE_SITE": d.manage, "REPORTS_SITE": d.reports, "OAUTH2_PROXY": proxyAddr,
 		"REPORTS_UPSTREAM": strings.TrimPrefix(upstream.URL, "http://"),
@@ -128,11 +119,7 @@ func newDeployment(t *testing.T) *deployment {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tester := caddytesting.NewTester(t, adminPort)
-	tester.InitServer(string(caddyfile), "caddyfile")
-	if t.Failed() {
-		t.FailNow()
-	}
+	e.Load(string(caddyfile))
 	return d
 }
 
@@ -146,66 +133,41 @@ func (d *deployment) browser() *http.Client {
 // signIn signs the browser in as u at the provider: the cookie flow of
 // oauth2-proxy, from the management site to the provider and back.
 func (d *deployment) signIn(b *http.Client, u *mockoidc.MockUser) {
-	d.t.Helper()
+	d.T.Helper()
 	d.oidc.QueueUser(u)
 	res, err := b.Get(d.manage + "/oauth2/start?rd=/")
 	if err != nil {
-		d.t.Fatal(err)
+		d.T.Fatal(err)
 	}
 	body, _ := io.ReadAll(res.Body)
 	res.Body.Close()
 	if res.StatusCode != 200 || res.Request.URL.Path != "/" {
-		d.t.Fatalf("sign-in of %s ended at %s with %d: %s", u.Email, res.Request.URL, res.StatusCode, body)
+		d.T.Fatalf("sign-in of %s ended at %s with %d: %s", u.Email, res.Request.URL, res.StatusCode, body)
 	}
 }
 
 // call sends a management request as the browser and returns its status and
 // JSON body.
 func (d *deployment) call(b *http.Client, method, path, body string, header ...string) (int, map[string]any) {
-	d.t.Helper()
-	req, _ := http.NewRequest(method, d.manage+path, strings.NewReader(body))
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	res, err := b.Do(req)
-	if err != nil {
-		d.t.Fatal(err)
-	}
-	defer res.Body.Close()
-	raw, _ := io.ReadAll(res.Body)
-	var m map[string]any
-	_ = json.Unmarshal(raw, &m)
-	return res.StatusCode, m
+	d.T.Helper()
+	a := caddytesting.Send(d.T, b, caddytesting.Call{Method: method, Path: path, Body: body, Header: header, Base: d.manage})
+	return a.Status, a.JSON
 }
 
-// operator reads a user through the admin API on Caddy's admin endpoint.
+// user reads a user through the admin API on Caddy's admin endpoint.
 func (d *deployment) user(id string) map[string]any {
-	d.t.Helper()
-	res, err := http.Get(fmt.Sprintf("http://localhost:%d/api-tokens/users?q=%s", adminPort, url.QueryEscape(id)))
-	if err != nil {
-		d.t.Fatal(err)
-	}
-	defer res.Body.Close()
+	d.T.Helper()
 	var l struct{ Users []map[string]any }
-	if err := json.NewDecoder(res.Body).Decode(&l); err != nil || len(l.Users) != 1 {
-		d.t.Fatalf("users matching %q: %v %v", id, l.Users, err)
+	caddytesting.Send(d.T, http.DefaultClient, caddytesting.Call{Method: "GET", Base: d.Admin, Path: "/api-tokens/users?q=" + url.QueryEscape(id)}).Decode(&l)
+	if len(l.Users) != 1 {
+		d.T.Fatalf("users matching %q: %v", id, l.Users)
 	}
 	return l.Users[0]
 }
 
 func (d *deployment) report(jwt string) int {
-	d.t.Helper()
-	req, _ := http.NewRequest("GET", d.reports+"/meta", nil)
-	req.Header.Set("Authorization", "Bearer "+jwt)
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		d.t.Fatal(err)
-	}
-	res.Body.Close()
-	return res.StatusCode
+	d.T.Helper()
+	return caddytesting.Send(d.T, http.DefaultClient, caddytesting.Call{Method: "GET", Base: d.reports, Path: "/meta", Header: []string{"Authorization", "Bearer " + jwt}}).Status
 }
 
 func TestSSO_SignInMakesTheUserAndGroupsGiveAndTakeTheTokenRole(t *testing.T) {
@@ -327,10 +289,10 @@ func TestSSO_AuthentikGroupsSeparatedByAPipeGiveRoles(t *testing.T) {
 		w.Header().Set("X-Authentik-Groups", "staff|report-users")
 		w.WriteHeader(http.StatusOK)
 	})
-	tester := caddytesting.NewTester(t, adminPort)
-	tester.InitServer(fmt.Sprintf(authentikSite, adminPort, httpPort, t.TempDir()+"/t.db", apitoken.GenerateKeySecret(),
-		strings.TrimPrefix(outpost.URL, "http://")), "caddyfile")
-	d := &deployment{t: t, manage: fmt.Sprintf("http://localhost:%d", httpPort)}
+	e := caddytesting.New(t)
+	e.Load(fmt.Sprintf(authentikSite, caddytesting.AdminPort, caddytesting.HTTPPort, e.Dir+"/t.db", apitoken.GenerateKeySecret(),
+		strings.TrimPrefix(outpost.URL, "http://")))
+	d := &deployment{Env: e, manage: e.Base}
 	bob := d.browser()
 	u, _ := url.Parse(d.manage)
 	bob.Jar.SetCookies(u, []*http.Cookie{{Name: "authentik_proxy", Value: "bob-session"}})
