@@ -2,6 +2,7 @@ package apitokencmd
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -689,12 +690,18 @@ func TestBinary_AnAdminEndpointOnAUnixSocket(t *testing.T) {
 	conf := fmt.Sprintf("{\n\tadmin unix/%s\n\tpersist_config off\n\tapi_tokens {\n\t\tstorage sqlite %s\n\t}\n}\n", sock, filepath.Join(dir, "t.db"))
 	p := caddytesting.StartProcess(t, "socket", conf)
 	caddyfile := filepath.Join(p.Dir, "Caddyfile")
+	// The admin endpoint listens before the config's apps have started:
+	// ready is when the api_tokens app answers on it.
+	overSocket := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+	}}}
 	p.WaitReady(t, func() bool {
-		conn, err := net.Dial("unix", sock)
-		if err == nil {
-			conn.Close()
+		res, err := overSocket.Get("http://127.0.0.1/api-tokens/users")
+		if err != nil {
+			return false
 		}
-		return err == nil
+		res.Body.Close()
+		return res.StatusCode == http.StatusOK
 	})
 
 	runBinary(t, bin, "api-tokens", "users", "grant-role", "svc", "api_tokens", "--config", caddyfile, "--adapter", "caddyfile").want(ExitOK, "")
