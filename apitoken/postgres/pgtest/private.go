@@ -2,6 +2,8 @@ package pgtest
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net"
 	"os"
@@ -50,16 +52,8 @@ func Private(t testing.TB) *Server {
 		s.run("pg_ctl", "-D", s.data(), "-m", "immediate", "stop")
 		os.RemoveAll(dir)
 	})
-	if os.Geteuid() == 0 {
-		pg, err := user.Lookup("postgres")
-		if err != nil {
-			t.Fatalf("running as root and there is no postgres user: %v", err)
-		}
-		uid, _ := strconv.Atoi(pg.Uid)
-		gid, _ := strconv.Atoi(pg.Gid)
-		if err := os.Chown(dir, uid, gid); err != nil {
-			t.Fatal(err)
-		}
+	if err := serverOwns(dir); err != nil {
+		t.Fatal(err)
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -68,8 +62,12 @@ func Private(t testing.TB) *Server {
 	s.port = l.Addr().(*net.TCPAddr).Port
 	l.Close()
 	s.DSN = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable&connect_timeout=2", s.port)
-	if out, err := s.run("initdb", "-D", s.data(), "-U", "postgres", "--auth=trust", "--no-sync"); err != nil {
-		t.Fatalf("initdb: %v\n%s", err, out)
+	tmpl, err := template(s.bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("cp", "-a", tmpl, s.data()).CombinedOutput(); err != nil {
+		t.Fatalf("copying the initdb template: %v\n%s", err, out)
 	}
 	s.Start()
 	return s
@@ -79,11 +77,85 @@ func (s *Server) data() string { return filepath.Join(s.dir, "data") }
 
 // run runs a PostgreSQL binary, as the postgres user when this is root.
 func (s *Server) run(name string, args ...string) ([]byte, error) {
-	cmd := exec.Command(filepath.Join(s.bin, name), args...)
+	return run(s.bin, name, args...)
+}
+
+func run(bin, name string, args ...string) ([]byte, error) {
+	cmd := exec.Command(filepath.Join(bin, name), args...)
 	if os.Geteuid() == 0 {
-		cmd = exec.Command("runuser", append([]string{"-u", "postgres", "--", filepath.Join(s.bin, name)}, args...)...)
+		cmd = exec.Command("runuser", append([]string{"-u", "postgres", "--", filepath.Join(bin, name)}, args...)...)
 	}
 	return cmd.CombinedOutput()
+}
+
+// serverOwns gives dir to the postgres user when this is root.
+func serverOwns(dir string) error {
+	if os.Geteuid() != 0 {
+		return nil
+	}
+	pg, err := user.Lookup("postgres")
+	if err != nil {
+		return fmt.Errorf("running as root and there is no postgres user: %v", err)
+	}
+	uid, _ := strconv.Atoi(pg.Uid)
+	gid, _ := strconv.Atoi(pg.Gid)
+	return os.Chown(dir, uid, gid)
+}
+
+// template is the data folder of an initdb of bin's PostgreSQL, which each
+// Private server copies instead of running initdb (seconds, where a copy
+// takes a fraction). It is made once under the system's temporary folder
+// and kept between runs; a lock lets the test binaries of two packages
+// that start together make it once.
+func template(bin string) (string, error) {
+	sum := sha256.Sum256([]byte(bin))
+	base := filepath.Join(os.TempDir(), fmt.Sprintf("pgtest-initdb-%d-%s", os.Geteuid(), hex.EncodeToString(sum[:6])))
+	lock, err := os.OpenFile(base+".lock", os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return "", err
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		return "", err
+	}
+	data := filepath.Join(base, "data")
+	if _, err := os.Stat(filepath.Join(data, "PG_VERSION")); err == nil {
+		return data, trusted(base)
+	}
+	os.RemoveAll(base) // an initdb that did not finish
+	if err := os.Mkdir(base, 0o700); err != nil {
+		return "", err
+	}
+	if err := serverOwns(base); err != nil {
+		return "", err
+	}
+	if out, err := run(bin, "initdb", "-D", data+".new", "-U", "postgres", "--auth=trust", "--no-sync"); err != nil {
+		return "", fmt.Errorf("initdb: %v\n%s", err, out)
+	}
+	// Only a finished initdb is found under the template's name.
+	return data, os.Rename(data+".new", data)
+}
+
+// trusted checks that only this user (or the postgres user, when this is
+// root) can change the template.
+func trusted(base string) error {
+	fi, err := os.Lstat(base)
+	if err != nil {
+		return err
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	owner := os.Geteuid()
+	if owner == 0 {
+		pg, err := user.Lookup("postgres")
+		if err != nil {
+			return err
+		}
+		owner, _ = strconv.Atoi(pg.Uid)
+	}
+	if !ok || !fi.IsDir() || int(st.Uid) != owner || fi.Mode().Perm()&0o022 != 0 {
+		return fmt.Errorf("%s is not a folder of the server user's that only it can write to", base)
+	}
+	return nil
 }
 
 // Start starts the server and waits until it takes connections.
