@@ -21,10 +21,10 @@ func init() {
 	caddy.RegisterModule(App{})
 }
 
-// clock is the time of every app's cached state, audit writer and fail
-// limit: time.Now, but for the tests, which set theirs once before any
-// app starts, and move it to see a cache age or a window pass without
-// waiting.
+// clock is the time of every app's cached state, authenticator, audit
+// writer and fail limit: time.Now, but for the tests, which set theirs once
+// before any app starts, and move it to see a cache age, a window or an
+// overlap pass without waiting.
 var clock = time.Now
 
 // App is the api_tokens app: the state shared by every api_token_auth and
@@ -239,6 +239,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 		State:        a.backend.state,
 		CacheTTL:     time.Duration(a.CacheTTL),
 		StaleIfError: time.Duration(a.StaleIfError),
+		Now:          clock,
 	})
 	if err != nil {
 		return err
