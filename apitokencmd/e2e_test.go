@@ -804,3 +804,34 @@ func jwtKid(t *testing.T, jwt string) string {
 	}
 	return h.Kid
 }
+
+func TestCommands_CreateTakesAllowedIPsShowsThemAndTheGuardEnforcesThem(t *testing.T) {
+	e := newEnv(t)
+	e.serviceAccount("svc")
+	e.run("tokens", "create", "--owner", "svc", "--name", "bad", "--expires", "30d", "--scopes", "meta",
+		"--allowed-ips", "10.1.2.3/24").want(ExitUsage, "write the network 10.1.2.0/24")
+
+	r := e.run("tokens", "create", "--owner", "svc", "--name", "office", "--expires", "30d", "--scopes", "meta",
+		"--allowed-ips", "198.51.100.0/24,2001:db8::1").want(ExitOK, "")
+	rows := r.rows()
+	if len(rows) != 2 || !strings.HasSuffix(rows[0], " ALLOWED IPS") || !strings.HasSuffix(rows[1], " 198.51.100.0/24,2001:db8::1/128") {
+		t.Fatalf("tokens create table:\n%s", r.stdout)
+	}
+	office := strings.Fields(rows[1])[0]
+	var loop wire.Token
+	e.run("tokens", "create", "--owner", "svc", "--name", "loopback", "--expires", "30d", "--scopes", "meta",
+		"--allowed-ips", "127.0.0.1,::1", "--json").want(ExitOK, "").json(&loop)
+	if fmt.Sprint(loop.AllowedIPs) != "[127.0.0.1/32 ::1/128]" {
+		t.Fatalf("allowed_ips in --json: %v", loop.AllowedIPs)
+	}
+	// The test's client is on loopback: outside the office, inside loopback.
+	for id, want := range map[string]int{office: 401, loop.ID: 200} {
+		jwt := strings.TrimSpace(e.run("tokens", "generate", id).want(ExitOK, "").stdout)
+		if status, _ := e.Get("/meta", jwt); status != want {
+			t.Errorf("token %s used from loopback: %d, want %d", id, status, want)
+		}
+	}
+	if r := e.run("tokens", "list", "--owner", "svc").want(ExitOK, ""); !strings.Contains(r.stdout, " any\n") {
+		t.Errorf("a token without allowed_ips is not listed as any:\n%s", r.stdout)
+	}
+}

@@ -121,10 +121,14 @@ func (o *output) tokens(raw []byte, ts []wire.Token, next *string) error {
 	}
 	rows := make([][]string, len(ts))
 	for i, t := range ts {
+		allowed := "any"
+		if len(t.AllowedIPs) > 0 {
+			allowed = strings.Join(t.AllowedIPs, ",")
+		}
 		rows[i] = []string{t.ID, t.Name, t.Owner, strings.Join(t.Scopes, ","), string(t.Expires), t.StatusLabel,
-			when(t.ExpiresAt), when(t.LastUsedAt), str(t.LastUsedIP)}
+			when(t.ExpiresAt), when(t.LastUsedAt), str(t.LastUsedIP), allowed}
 	}
-	return o.table("tokens", []string{"ID", "NAME", "OWNER", "SCOPES", "EXPIRES", "STATUS", "EXPIRES AT", "LAST USED", "LAST IP"}, rows, next)
+	return o.table("tokens", []string{"ID", "NAME", "OWNER", "SCOPES", "EXPIRES", "STATUS", "EXPIRES AT", "LAST USED", "LAST IP", "ALLOWED IPS"}, rows, next)
 }
 
 func (o *output) logs(raw []byte, ls []wire.Log, next *string) error {

@@ -42,7 +42,7 @@ func (c *cli) tokensCommand() *cobra.Command {
 	})
 
 	create := &cobra.Command{
-		Use:   "create --owner <service-account> --name <name> --expires <expiry> --scopes <scope,...>",
+		Use:   "create --owner <service-account> --name <name> --expires <expiry> --scopes <scope,...> [--allowed-ips <cidr,...>]",
 		Short: "Creates a token for a service account",
 		Long: `Creates a token owned by the service account given (a user of kind service:
 "caddy api-tokens users set <id> --kind service"), which must hold the
@@ -50,7 +50,9 @@ api_tokens role (and be neither view-only nor disabled). A person's tokens
 are the person's own: they are refused here, so no admin ever holds a
 person's JWT. Every rule of the management routes
 applies: the name is unique among the owner's tokens that are not revoked,
-the expiry is within the configured max_lifetime. The token is created not
+the expiry is within the configured max_lifetime. With --allowed-ips, only
+clients in those networks may use it (Caddy's client IP, trusted_proxies
+aware); others get 401 like any invalid token. The token is created not
 generated: generate its JWT with "caddy api-tokens tokens generate <id>".`,
 		Args: cobra.NoArgs,
 	}
@@ -58,6 +60,7 @@ generated: generate its JWT with "caddy api-tokens tokens generate <id>".`,
 	create.Flags().String("name", "", "Token name, 1 to 100 characters, unique among the owner's tokens (required)")
 	create.Flags().String("expires", "", "Lifetime from each generation: 1d, 7d, 30d, 60d, 90d, 1y or never, within max_lifetime (required)")
 	create.Flags().StringSlice("scopes", nil, "Scopes, comma-separated, among the declared ones (see caddy api-tokens scopes) (required)")
+	create.Flags().StringSlice("allowed-ips", nil, "Client networks the token may be used from: CIDRs or addresses, IPv4 or IPv6, comma-separated, at most 20 (default: any client)")
 	for _, f := range []string{"owner", "name", "expires", "scopes"} {
 		_ = create.MarkFlagRequired(f) // the flags exist
 	}
@@ -67,6 +70,7 @@ generated: generate its JWT with "caddy api-tokens tokens generate <id>".`,
 		in.Name, _ = create.Flags().GetString("name")
 		in.Expires, _ = create.Flags().GetString("expires")
 		in.Scopes, _ = create.Flags().GetStringSlice("scopes")
+		in.AllowedIPs, _ = create.Flags().GetStringSlice("allowed-ips")
 		var t wire.Token
 		raw, err := cl.call(ctx, "POST", tokenadmin.BasePath+"users/"+url.PathEscape(owner)+"/tokens", nil, in, &t)
 		if err != nil {

@@ -245,6 +245,25 @@ func testDeployment(t *testing.T, driver, dsn string) {
 		}
 	})
 
+	t.Run("allowed networks", func(t *testing.T) {
+		// Not part of the JWT: narrowing and widening them on A both reach
+		// B's cached state through the change sequence.
+		id, jwt := a.newToken(t, "networks")
+		if got := b.use(t, "/data/sales", jwt); got != http.StatusOK {
+			t.Fatalf("B answers %d, want 200", got)
+		}
+		a.call(t, "alice", http.MethodPatch, "/tokens/"+id, map[string]any{"allowed_ips": []string{"198.51.100.0/24"}}, http.StatusOK, nil)
+		lag := b.until(t, "/data/sales", jwt, http.StatusUnauthorized)
+		t.Logf("allowed_ips narrowed on A (B's client left out) are enforced by B after %v", lag)
+		if lag >= time.Second {
+			t.Errorf("a narrowing of allowed_ips took %v to reach B, want under 1s", lag)
+		}
+		a.call(t, "alice", http.MethodPatch, "/tokens/"+id, map[string]any{"allowed_ips": []string{"198.51.100.0/24", "127.0.0.1"}}, http.StatusOK, nil)
+		if lag := b.until(t, "/data/sales", jwt, http.StatusOK); lag >= time.Second {
+			t.Errorf("a widening of allowed_ips took %v to reach B, want under 1s", lag)
+		}
+	})
+
 	t.Run("role removal", func(t *testing.T) {
 		_, jwt := a.newToken(t, "role")
 		if got := b.use(t, "/data/sales", jwt); got != http.StatusOK {
