@@ -15,6 +15,13 @@ func (b *tab) phone() {
 	b.do(chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile))
 }
 
+// scrollTo scrolls the page to the top of the element sel, for a
+// screenshot of what is below it.
+func (b *tab) scrollTo(sel string) {
+	b.t.Helper()
+	eval[any](b, fmt.Sprintf(`(() => { document.querySelector(%s).scrollIntoView(); return null; })()`, js(sel)))
+}
+
 // offScreen lists the buttons of the rows of tbody that a person cannot
 // tap: the page is scrolled down to each (never sideways), which must then lie
 // inside the viewport's width and be the element at its own centre (not
@@ -90,6 +97,7 @@ func TestBrowser_PhoneShowsEachTokenAsACardWithEveryAction(t *testing.T) {
 	if bad := r.offScreen("#tokens tbody"); len(bad) > 0 {
 		t.Fatalf("on a phone, on All API Tokens, these cannot be tapped: %s", strings.Join(bad, "; "))
 	}
+	r.scrollTo(".list-tools")
 	r.shot("admin-tokens-phone")
 	r.click(`button[aria-label="Logs Excel – monthly sales by region of alice"]`)
 	r.waitFor("the logs", `document.querySelectorAll("#logs-table tbody tr").length >= 2`)
@@ -104,6 +112,7 @@ func TestBrowser_PhoneShowsEachTokenAsACardWithEveryAction(t *testing.T) {
 	if bad := r.offScreen("#users tbody"); len(bad) > 0 {
 		t.Fatalf("on a phone, on Users and Roles, these cannot be tapped: %s", strings.Join(bad, "; "))
 	}
+	r.scrollTo("#users")
 	r.shot("admin-users-phone")
 	r.click(`button[aria-label="Edit alice"]`)
 	r.waitFor("alice's dialog", `document.querySelector("#user-dialog").open`)
