@@ -46,8 +46,20 @@ function row(t) {
 		el("td", {}, statusBadge(t)),
 		el("td", {}, scopeTags(t)),
 		el("td", {}, expiryCell(t)),
+		el("td", {}, networksCell(t)),
 		el("td", {}, lastUsedCell(t)),
 		el("td", { class: "actions" }, actions));
+}
+
+// networksCell: the networks the token may be used from, or Any.
+function networksCell(t) {
+	return t.allowed_ips.length ? t.allowed_ips.map((n) => el("span", { class: "tag" }, n)) : el("span", {}, "Any");
+}
+
+// networksOf reads the allowed networks field: one per line, or separated
+// by commas or spaces.
+function networksOf(text) {
+	return text.split(/[\s,]+/).filter((n) => n !== "");
 }
 
 function find(id) {
@@ -83,6 +95,7 @@ function openForm(t) {
 		}
 		select.value = t.expires;
 		for (const box of scopeBoxes()) box.checked = t.scopes.includes(box.value);
+		form.elements.allowed_ips.value = t.allowed_ips.join("\n");
 	}
 	openDialog(tokenDialog, form.elements.name);
 }
@@ -97,6 +110,7 @@ async function submitForm(e) {
 	const name = form.elements.name.value.trim();
 	const expires = form.elements.expires.value;
 	const scopes = scopeBoxes().filter((b) => b.checked).map((b) => b.value);
+	const allowed = networksOf(form.elements.allowed_ips.value);
 	if (!name) {
 		formError(tokenDialog, new Error("Give the token a name."));
 		form.elements.name.focus();
@@ -110,7 +124,9 @@ async function submitForm(e) {
 	await busy($("#token-submit"), async () => {
 		try {
 			if (!editing) {
-				const t = await api("POST", "tokens", { name, expires, scopes });
+				const body = { name, expires, scopes };
+				if (allowed.length > 0) body.allowed_ips = allowed;
+				const t = await api("POST", "tokens", body);
 				upsert(t);
 				returnFocusTo(tokenDialog, t.id, "generate");
 				tokenDialog.close();
@@ -121,6 +137,7 @@ async function submitForm(e) {
 			if (name !== editing.name) patch.name = name;
 			if (expires !== editing.expires) patch.expires = expires;
 			if ([...scopes].sort().join(" ") !== [...editing.scopes].sort().join(" ")) patch.scopes = scopes;
+			if (allowed.join(" ") !== editing.allowed_ips.join(" ")) patch.allowed_ips = allowed;
 			if (Object.keys(patch).length > 0) {
 				const t = await api("PATCH", `tokens/${enc(editing.id)}`, patch);
 				upsert(t);
