@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -15,8 +16,9 @@ import (
 )
 
 // benchGuard builds the guard on a real SQLite store with one generated
-// token, outside a running Caddy, and returns it with the token's JWT.
-func benchGuard(b *testing.B) (*Auth, string) {
+// token (limited to the allowed networks, if any), outside a running Caddy,
+// and returns it with the token's JWT.
+func benchGuard(b *testing.B, allowed ...string) (*Auth, string) {
 	ctx := context.Background()
 	store, err := sqlite.Open(ctx, b.TempDir()+"/bench.db")
 	if err != nil {
@@ -39,7 +41,12 @@ func benchGuard(b *testing.B) (*Auth, string) {
 		b.Fatal(err)
 	}
 	alice, _ := svc.Caller(ctx, "alice")
-	tok, err := svc.CreateToken(ctx, alice, apitoken.TokenInput{Name: "bench", Expires: apitoken.Expiry30d, Scopes: apitoken.DefaultScopes})
+	nets, err := apitoken.ParseNetworks(allowed)
+	if err != nil {
+		b.Fatal(err)
+	}
+	tok, err := svc.CreateToken(ctx, alice, apitoken.TokenInput{Name: "bench", Expires: apitoken.Expiry30d, Scopes: apitoken.DefaultScopes,
+		AllowedIPs: nets})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -98,7 +105,22 @@ func reportCPU(b *testing.B) func() {
 // Compare with BenchmarkGuardBaseline, which does the same request set-up
 // without the guard.
 func BenchmarkGuard(b *testing.B) {
-	h, jwt := benchGuard(b)
+	benchmarkGuard(b)
+}
+
+// BenchmarkGuardAllowedIPs is BenchmarkGuard for a token limited to 20
+// networks, the client's the last one compared.
+func BenchmarkGuardAllowedIPs(b *testing.B) {
+	nets := make([]string, apitoken.MaxAllowedIPs)
+	for i := range nets[1:] {
+		nets[i] = fmt.Sprintf("10.%d.0.0/16", i)
+	}
+	nets[len(nets)-1] = "192.0.2.0/24" // guardRequest's client
+	benchmarkGuard(b, nets...)
+}
+
+func benchmarkGuard(b *testing.B, allowed ...string) {
+	h, jwt := benchGuard(b, allowed...)
 	r, w := guardRequest(jwt)
 	if err := h.ServeHTTP(w, r, okNext); err != nil || w.(*httptest.ResponseRecorder).Code != 200 {
 		b.Fatalf("warm-up refused: %v %d", err, w.(*httptest.ResponseRecorder).Code)
