@@ -41,6 +41,9 @@ type Authenticator struct {
 	cfg   AuthConfig
 	state *State
 	fresh freshness
+	// jwts is read with Peek: a read lock, which readers share, and no
+	// move in the LRU list, so a full cache drops the JWT verified first
+	// (it is verified again at its next use).
 	jwts  *lru.Cache[string, *Verified]
 	stats struct{ jwtHits, jwtMisses atomic.Uint64 }
 }
@@ -144,7 +147,7 @@ func (a *Authenticator) InvalidateAll() { a.state.InvalidateAll() }
 // the Failure is nil.
 func (a *Authenticator) Authenticate(ctx context.Context, raw string) (Principal, *Failure) {
 	now := a.cfg.Now()
-	v, ok := a.jwts.Get(raw)
+	v, ok := a.jwts.Peek(raw)
 	if ok && !a.cfg.Signer.Trusts(v) {
 		// Verified before the signer's keys changed: its key may be
 		// retired. Verify it again (one signature check).
@@ -173,7 +176,11 @@ func (a *Authenticator) Authenticate(ctx context.Context, raw string) (Principal
 	if !v.Exp.IsZero() && !now.Before(v.Exp.Add(Leeway)) {
 		return fail(ReasonExpired)
 	}
-	t, err := a.state.token(ctx, v.TokenID, a.fresh)
+	// One reading of the State's clock serves both lookups: the user's is
+	// at most the token's lookup behind, and a clock read costs about as
+	// much as a cache hit.
+	stateNow := a.state.cfg.Now()
+	t, err := a.state.token(ctx, v.TokenID, a.fresh, stateNow)
 	if err != nil {
 		return Principal{}, &Failure{Reason: ReasonUnavailable, TokenID: v.TokenID, Unavailable: true, Err: err}
 	}
@@ -207,7 +214,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, raw string) (Principal
 	if !end.IsZero() && !now.Before(end) {
 		return fail(ReasonExpired)
 	}
-	u, err := a.state.user(ctx, t.Owner, a.fresh)
+	u, err := a.state.user(ctx, t.Owner, a.fresh, stateNow)
 	if err != nil {
 		return Principal{}, &Failure{Reason: ReasonUnavailable, TokenID: v.TokenID, Unavailable: true, Err: err}
 	}

@@ -50,7 +50,10 @@ type StateConfig struct {
 // Follow keeps trying. One State serves every config of a Caddy instance in
 // turn, so a reload keeps what is cached.
 type State struct {
-	cfg    StateConfig
+	cfg StateConfig
+	// tokens and users are read with Peek (a shared read lock, no move in
+	// the LRU list); an entry is added again at each cache_ttl, so a full
+	// cache drops the state read longest ago.
 	tokens *lru.Cache[string, cached[*Token]]
 	users  *lru.Cache[string, cached[*User]]
 	flight singleflight.Group
@@ -240,15 +243,17 @@ func (s *State) trusted(now time.Time) bool {
 // to stale past it while the store is down.
 type freshness struct{ ttl, stale time.Duration }
 
-func (s *State) token(ctx context.Context, id string, f freshness) (*Token, error) {
-	return lookup(s, s.tokens, ctx, "t", id, f, func(ctx context.Context) (*Token, error) {
+// token and user take the State's clock reading (s.cfg.Now) from the
+// caller, so that one authentication reads the clock once for both.
+func (s *State) token(ctx context.Context, id string, f freshness, now time.Time) (*Token, error) {
+	return lookup(s, s.tokens, ctx, "t", id, f, now, func(ctx context.Context) (*Token, error) {
 		t, err := s.cfg.Store.GetToken(ctx, id)
 		return &t, err
 	})
 }
 
-func (s *State) user(ctx context.Context, id string, f freshness) (*User, error) {
-	return lookup(s, s.users, ctx, "u", id, f, func(ctx context.Context) (*User, error) {
+func (s *State) user(ctx context.Context, id string, f freshness, now time.Time) (*User, error) {
+	return lookup(s, s.users, ctx, "u", id, f, now, func(ctx context.Context) (*User, error) {
 		u, err := s.cfg.Store.GetUser(ctx, id)
 		return &u, err
 	})
@@ -261,14 +266,13 @@ var errStoreDown = errors.New("the token store failed its last query; waiting fo
 // for all concurrent callers of the same epoch. A missing object is cached
 // as nil. While the store is down nothing waits on it: an entry within
 // f.stale past its TTL is served, else the request fails at once.
-func lookup[T any](s *State, c *lru.Cache[string, cached[*T]], ctx context.Context, kind, id string, f freshness, get func(context.Context) (*T, error)) (*T, error) {
-	now := s.cfg.Now()
-	e, hit := c.Get(id)
+func lookup[T any](s *State, c *lru.Cache[string, cached[*T]], ctx context.Context, kind, id string, f freshness, now time.Time, get func(context.Context) (*T, error)) (*T, error) {
+	e, hit := c.Peek(id)
 	fresh := func() bool { return hit && now.Sub(e.at) < f.ttl }
 	if fresh() && !s.trusted(now) && !s.down.Load() && s.Sync(ctx) == nil {
 		// The change sequence had not been read for a while; it is now,
 		// which may have dropped this entry.
-		e, hit = c.Get(id)
+		e, hit = c.Peek(id)
 	}
 	if fresh() && s.trusted(now) {
 		s.stats.hits.Add(1)
