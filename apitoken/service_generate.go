@@ -235,6 +235,9 @@ func (s *Service) revoke(ctx context.Context, id string, r revocation) (Token, e
 		t.PrevJTIHash, t.PrevUntil = nil, nil // revoking ends any overlap
 		reason := r.reason
 		log := Log{TokenID: t.ID, TokenName: t.Name, Activity: ActivityRevoke, ActivityOn: now, ActivityBy: r.by, ClientIP: r.clientIP}
+		if r.unusedSince != nil {
+			log.Reason = "not used since " + r.unusedSince.UTC().Format(time.RFC3339)
+		}
 		if reason == RevokeByAdmin {
 			if t.Owner == r.by {
 				reason = RevokeByOwner

@@ -91,8 +91,23 @@ type ServiceStore interface {
 	// ListLogs lists log rows matching f, newest first.
 	ListLogs(ctx context.Context, f LogFilter) ([]Log, string, error)
 
-	// ListNotifications is Outbox's (notification.go).
+	// ListNotifications and EnqueueNotifications are Outbox's
+	// (notification.go).
 	ListNotifications(ctx context.Context, f NotificationFilter) ([]Notification, string, error)
+	EnqueueNotifications(ctx context.Context, ns []Notification) (int, error)
+
+	// ListUnusedTokens lists the generated tokens that are not revoked and
+	// not expired at f.Now and whose UnusedSince is after f.After (any, when
+	// zero) and at or before f.Until, by UnusedSince then id. It reads an
+	// index of the live tokens by UnusedSince, never the whole table.
+	ListUnusedTokens(ctx context.Context, f UnusedFilter) ([]Token, string, error)
+}
+
+// UnusedFilter selects the tokens of ListUnusedTokens.
+type UnusedFilter struct {
+	After, Until time.Time
+	Now          time.Time
+	Page
 }
 
 // Waker is implemented by a Store that can tell at once that a change may

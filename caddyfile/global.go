@@ -27,6 +27,7 @@ import (
 //		audit_window   <duration>
 //		cache_ttl      <duration>
 //		stale_if_error <duration>
+//		revoke_unused_after <period>|off # e.g. 90d; revoke tokens unused that long
 //		manage_url     <http(s) URL>     # linked from every email
 //		notify email { smtp <host:port>; from <address>; username ...; password ...; tls none|starttls|tls }
 //		notify webhook <url> { secret <secret> }   # may be repeated
@@ -116,6 +117,14 @@ func unmarshalApp(d *cf.Dispenser, a *caddymodule.App) error {
 		case "stale_if_error":
 			if err := parseDuration(d, &a.StaleIfError); err != nil {
 				return err
+			}
+		case "revoke_unused_after":
+			var v string
+			if !d.AllArgs(&v) {
+				return d.Errf("revoke_unused_after takes one period, e.g. `revoke_unused_after 90d` (or off)")
+			}
+			if v != "off" {
+				a.RevokeUnusedAfter = v
 			}
 		case "manage_url":
 			if !d.AllArgs(&a.ManageURL) {

@@ -19,6 +19,9 @@ func TestCaddyfile_BadInputSaysWhatToFix(t *testing.T) {
 		{"scope needs a path", `api_token_auth {
 			scope meta
 		}`, "scope takes one or more scopes and at least one path", false},
+		{"revoke_unused_after without a period", `api_tokens {
+			revoke_unused_after
+		}`, "revoke_unused_after takes one period", true},
 		{"manage_url without a URL", `api_tokens {
 			manage_url
 		}`, "manage_url takes one URL", true},

@@ -4,7 +4,6 @@
 package caddymodule
 
 import (
-	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -109,6 +108,12 @@ type App struct {
 	// a-z 0-9 . _ : -. Default: meta and report.
 	Scopes []ScopeDecl `json:"scopes,omitempty"`
 
+	// RevokeUnusedAfter revokes a generated token not used for this long
+	// (since its generation or last use): one of 14d 30d 60d 90d 1y or a
+	// Caddy duration of at least 14 days; the owner is reminded 7 days
+	// before (unused.go). Default: off.
+	RevokeUnusedAfter string `json:"revoke_unused_after,omitempty"`
+
 	// ManageURL is where token owners manage their tokens (the site of
 	// api_token_admin, e.g. https://manage.example.com/): every email links
 	// to it. An absolute http or https URL. Default: no link.
@@ -132,26 +137,13 @@ type App struct {
 	senders  []notify.Sender
 	keyFile  string       // the keyring in Caddy's data directory; "" when the config names the keys
 	limiter  *failLimiter // nil when fail_limit is 0
+	unused   *unusedSweep // nil when revoke_unused_after is off
 }
 
 // ScopeDecl declares one scope.
 type ScopeDecl struct {
 	Name        string `json:"name"`
 	Description string `json:"description,omitempty"`
-}
-
-// Storage selects the token store.
-type Storage struct {
-	// Driver is "sqlite" (one instance) or "postgres" (several instances on
-	// one database make one deployment; needs signing_keys).
-	Driver string `json:"driver"`
-	// DSN is the database file for sqlite; for postgres, a pgx connection
-	// string (postgres://user:password@host:5432/db?search_path=apitokens,
-	// pool settings in pool_* parameters). Placeholders such as
-	// {env.APITOKENS_DATABASE_URL} are replaced at provision.
-	DSN string `json:"dsn,omitempty"`
-
-	dsn string // DSN with its placeholders replaced
 }
 
 // CaddyModule returns the Caddy module information.
@@ -279,78 +271,21 @@ func (a *App) Provision(ctx caddy.Context) error {
 	return nil
 }
 
-// Validate checks the configuration.
-func (a *App) Validate() error {
-	if _, err := apitoken.ParseExpiry(a.MaxLifetime); err != nil {
-		return fmt.Errorf("api_tokens: max_lifetime: %s", apitoken.Message(err))
-	}
-	if a.Storage != nil {
-		switch a.Storage.Driver {
-		case "sqlite":
-		case "postgres":
-			if a.Storage.DSN == "" {
-				return errors.New("api_tokens: storage postgres needs a DSN, e.g. `storage postgres {env.APITOKENS_DATABASE_URL}`")
-			}
-			if len(a.SigningKeys) == 0 && len(a.VerifyKeys) == 0 {
-				return errors.New("api_tokens: storage postgres needs signing_key: every instance of a PostgreSQL deployment " +
-					"must sign and verify with the same key, and a generated key would stay in one instance's data directory; " +
-					"create one with `openssl rand -base64 64` and give it to every instance (signing_key {env.APITOKENS_SIGNING_KEY})")
-			}
-		default:
-			return fmt.Errorf("api_tokens: storage: unknown driver %q (use sqlite or postgres)", a.Storage.Driver)
-		}
-	}
-	for name, d := range map[string]caddy.Duration{"audit_window": a.AuditWindow, "cache_ttl": a.CacheTTL, "stale_if_error": a.StaleIfError} {
-		if d < 0 {
-			return fmt.Errorf("api_tokens: %s must not be negative", name)
-		}
-	}
-	if a.SigningAlg != "" {
-		if err := apitoken.CheckAlg(a.SigningAlg); err != nil {
-			return fmt.Errorf("api_tokens: signing_alg: %s", apitoken.Message(err))
-		}
-	}
-	if len(a.VerifyKeys) > 0 && a.SigningAlg != apitoken.AlgEdDSA {
-		return fmt.Errorf("api_tokens: verify_key needs signing_alg %s; an HS512 key is a secret that both signs and verifies: give it as another signing_key", apitoken.AlgEdDSA)
-	}
-	if a.FailLimit < 0 {
-		return fmt.Errorf("api_tokens: fail_limit must not be negative (0 turns it off)")
-	}
-	if a.MaxTokensPerUser < 0 {
-		return fmt.Errorf("api_tokens: max_tokens_per_user must not be negative (0 or unset is the default, %d)", apitoken.DefaultMaxTokensPerUser)
-	}
-	for _, id := range a.Admins {
-		if err := apitoken.CheckUserID(id); err != nil {
-			return fmt.Errorf("api_tokens: admins: %q: %s", id, apitoken.Message(err))
-		}
-	}
-	for g, r := range a.Groups {
-		if n, err := apitoken.NormalizeGroups([]string{g}); err != nil || len(n) != 1 || n[0] != g {
-			return fmt.Errorf("api_tokens: groups: %q is not a group name (printable text, no spaces at either end)", g)
-		}
-		if _, err := apitoken.ParseRole(r); err != nil {
-			return fmt.Errorf("api_tokens: groups: %q: %s", g, apitoken.Message(err))
-		}
-	}
-	if a.ManageURL != "" {
-		if err := checkManageURL(a.ManageURL); err != nil {
-			return fmt.Errorf("api_tokens: manage_url %q %v", a.ManageURL, err)
-		}
-	}
-	return a.validateNotify()
-}
-
 // Start implements caddy.App; the audit writer and the notification
 // deliverer started with the backend, which delivers from now on to this
 // config's destinations.
 func (a *App) Start() error {
 	a.startNotify()
+	a.startUnusedSweep()
 	return nil
 }
 
 // Stop implements caddy.App. Queued audit events are flushed when the last
 // config using the backend is cleaned up, so a reload loses none.
-func (a *App) Stop() error { return nil }
+func (a *App) Stop() error {
+	a.stopUnusedSweep()
+	return nil
+}
 
 // Cleanup releases this config's hold on the backend; the last one out
 // flushes the audit queue and closes the store. Safe after a failed

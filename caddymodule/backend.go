@@ -17,6 +17,20 @@ import (
 	"github.com/caddy-apitokens/caddy-apitokens/notify"
 )
 
+// Storage selects the token store.
+type Storage struct {
+	// Driver is "sqlite" (one instance) or "postgres" (several instances on
+	// one database make one deployment; needs signing_keys).
+	Driver string `json:"driver"`
+	// DSN is the database file for sqlite; for postgres, a pgx connection
+	// string (postgres://user:password@host:5432/db?search_path=apitokens,
+	// pool settings in pool_* parameters). Placeholders such as
+	// {env.APITOKENS_DATABASE_URL} are replaced at provision.
+	DSN string `json:"dsn,omitempty"`
+
+	dsn string // DSN with its placeholders replaced
+}
+
 // backends holds the store, the cached state, the audit writer and the
 // notification deliverer of each storage, shared across config reloads so
 // no queued audit event or cached state is lost and no connection churns.

@@ -113,7 +113,7 @@ func (a *App) startNotify() {
 // startNotifier starts the backend's deliverer: it lives with the pooled
 // backend, across config reloads, until Destruct.
 func (b *backend) startNotifier(logger *zap.Logger) {
-	b.notifier = &notify.Deliverer{Store: b.store, Logger: logger}
+	b.notifier = &notify.Deliverer{Store: b.store, Logger: logger, Now: clock}
 	ctx, stop := context.WithCancel(context.Background())
 	b.stopNotifier, b.notifierDone = stop, make(chan struct{})
 	go func() {

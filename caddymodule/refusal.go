@@ -56,7 +56,7 @@ func (h *Auth) record(r *http.Request, tokenID, result, reason string) {
 	}
 	ip, _ := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string)
 	h.app.backend.auditor.Record(apitoken.AuthEvent{TokenID: tokenID, ActivityBy: h.appName(r), Result: result, Reason: reason,
-		ClientIP: ip, UserAgent: r.UserAgent(), At: time.Now()})
+		ClientIP: ip, UserAgent: r.UserAgent(), At: clock()})
 }
 
 // clientIP is Caddy's client IP of r (trusted_proxies aware).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -221,5 +222,61 @@ func TestRun_DeliversAtOnceWhenWokenAndStopsWithItsContext(t *testing.T) {
 	case <-done:
 	case <-time.After(10 * time.Second):
 		t.Fatal("Run did not return after its context ended")
+	}
+}
+
+// Two instances on one PostgreSQL schema sweeping for unused tokens at
+// once, at each moment: every reminder and revocation happens once, so
+// each owner gets one email of each.
+func TestTwoInstances_OnOnePostgreSQLRemindAndRevokeUnusedTokensOnce(t *testing.T) {
+	b := postgresBackend(t)
+	srv := notifytest.NewSMTPServer(t, "starttls", notifytest.WithAuth("mailer", "mail-secret"))
+	hook := notifytest.NewReceiver(t, 0)
+	c := &clock{now: t0}
+	e := newEnv(t, envOptions{backend: b, smtp: srv, hook: hook, clock: c})
+	store2 := b.open(t)
+	cfg2 := e.svc.Config()
+	cfg2.Store = store2
+	const after = 30 * day
+	sweepers := []*apitoken.UnusedSweeper{{Service: e.svc, After: after}, {Service: apitoken.NewService(cfg2), After: after}}
+
+	const n = 12
+	for i := range n {
+		e.token(fmt.Sprint("token ", i), apitoken.Expiry1y)
+	}
+	e.deliver()
+	for _, at := range []time.Time{t0.Add(23*day + time.Minute), t0.Add(25 * day), t0.Add(30*day + time.Minute), t0.Add(31 * day)} {
+		c.Set(at)
+		for range 2 {
+			var wg sync.WaitGroup
+			for _, w := range sweepers {
+				wg.Go(func() {
+					if _, _, err := w.Sweep(context.Background()); err != nil {
+						t.Error(err)
+					}
+				})
+			}
+			wg.Wait()
+		}
+		e.deliver()
+	}
+	emails, hooks := received(t, srv, hook)
+	exactlyOnce(t, "emails", emails, 3*n)
+	exactlyOnce(t, "webhook events", hooks, 3*n)
+	var reminders, revocations int
+	for _, m := range srv.Messages() {
+		switch {
+		case strings.Contains(m.Subject, "will be revoked on"):
+			reminders++
+		case strings.HasSuffix(m.Subject, "was revoked"):
+			revocations++
+		}
+	}
+	if reminders != n || revocations != n {
+		t.Errorf("%d reminders and %d revocations, want %d of each", reminders, revocations, n)
+	}
+	logs, _, err := e.store.ListLogs(context.Background(), apitoken.LogFilter{Activity: apitoken.ActivityRevoke, Page: apitoken.Page{Limit: 100}})
+	if err != nil || len(logs) != n {
+		t.Errorf("%d REVOKE logs (%v), want %d", len(logs), err, n)
 	}
 }

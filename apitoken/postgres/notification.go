@@ -261,3 +261,42 @@ func (s *Store) ListExpiringTokens(ctx context.Context, from, until time.Time, p
 	}
 	return out, next, nil
 }
+
+// unusedSince is Token.UnusedSince in SQL, as the index tokens_unused has it
+// (GREATEST ignores a NULL last_used_at).
+const unusedSince = `GREATEST(generated_at, last_used_at)`
+
+// ListUnusedTokens lists the live tokens unused since a time in (f.After,
+// f.Until], by that time then id, through the index tokens_unused.
+func (s *Store) ListUnusedTokens(ctx context.Context, f apitoken.UnusedFilter) ([]apitoken.Token, string, error) {
+	n := cursor.Limit(f.Page)
+	var a args
+	where := `revoked_at IS NULL AND generated_at IS NOT NULL AND ` + unusedSince + ` <= ` + a.add(stored(f.Until)) +
+		` AND (expires_at IS NULL OR expires_at > ` + a.add(stored(f.Now)) + `)`
+	if !f.After.IsZero() {
+		where += ` AND ` + unusedSince + ` > ` + a.add(stored(f.After))
+	}
+	if f.Cursor != "" {
+		since, id, err := cursor.ParseTime("u", f.Cursor)
+		if err != nil {
+			return nil, "", err
+		}
+		where += ` AND (` + unusedSince + `, id) > (` + a.add(time.UnixMicro(since).UTC()) + `, ` + a.add(id) + `)`
+	}
+	rows, err := s.pool.Query(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE `+where+
+		` ORDER BY `+unusedSince+`, id LIMIT `+a.add(n+1), a...)
+	if err != nil {
+		return nil, "", fmt.Errorf("listing unused tokens: %w", dbErr(err))
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (apitoken.Token, error) { return scanToken(r) })
+	if err != nil {
+		return nil, "", fmt.Errorf("listing unused tokens: %w", dbErr(err))
+	}
+	next := ""
+	if len(out) > n {
+		out = out[:n]
+		last := out[n-1]
+		next = cursor.Time("u", last.UnusedSince().UnixMicro(), last.ID)
+	}
+	return out, next, nil
+}

@@ -263,3 +263,40 @@ func (s *Store) ListExpiringTokens(ctx context.Context, from, until time.Time, p
 	}
 	return out, next, nil
 }
+
+// unusedSince is Token.UnusedSince in SQL, as the index tokens_unused has it.
+const unusedSince = `max(generated_at, coalesce(last_used_at, 0))`
+
+// ListUnusedTokens lists the live tokens unused since a time in (f.After,
+// f.Until], by that time then id, through the index tokens_unused.
+func (s *Store) ListUnusedTokens(ctx context.Context, f apitoken.UnusedFilter) ([]apitoken.Token, string, error) {
+	n := cursor.Limit(f.Page)
+	where := `revoked_at IS NULL AND generated_at IS NOT NULL AND ` + unusedSince + ` > ? AND ` + unusedSince + ` <= ?
+		AND (expires_at IS NULL OR expires_at > ?)`
+	after := int64(-1 << 62)
+	if !f.After.IsZero() {
+		after = micros(f.After)
+	}
+	args := []any{after, micros(f.Until), micros(f.Now)}
+	if f.Cursor != "" {
+		since, id, err := cursor.ParseTime("u", f.Cursor)
+		if err != nil {
+			return nil, "", err
+		}
+		where += ` AND (` + unusedSince + `, id) > (?, ?)`
+		args = append(args, since, id)
+	}
+	args = append(args, n+1)
+	out, err := queryRows(ctx, s.r, "listing unused tokens", `SELECT `+tokenColumns+` FROM tokens INDEXED BY tokens_unused
+		WHERE `+where+` ORDER BY `+unusedSince+`, id LIMIT ?`, args, scanToken)
+	if err != nil {
+		return nil, "", err
+	}
+	next := ""
+	if len(out) > n {
+		out = out[:n]
+		last := out[n-1]
+		next = cursor.Time("u", micros(last.UnusedSince()), last.ID)
+	}
+	return out, next, nil
+}

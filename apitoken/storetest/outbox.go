@@ -31,6 +31,7 @@ var outboxTests = []struct {
 	{"PruneDeletesOnlyNotificationsDoneBefore", testPruneNotifications},
 	{"ListExpiringTokensIsTheLiveTokensExpiringInTheWindow", testListExpiringTokens},
 	{"OutboxCursorsOfAnotherListAreInvalid", testOutboxCursors},
+	{"ListUnusedTokensIsTheLiveTokensUnusedSinceTheWindow", testListUnusedTokens},
 }
 
 // note is a pending notification of an event of tok to dest, at at.
