@@ -234,7 +234,7 @@ func TestCommands_AServiceAccountTokenFromCreationToRevocation(t *testing.T) {
 		t.Fatalf("generate printed %q, want the JWT alone", r.stdout)
 	}
 	jwt := strings.TrimSpace(r.stdout)
-	if strings.Contains(r.errs, jwt) || !strings.Contains(r.errs, "shown this once") || !strings.Contains(r.errs, id) {
+	if strings.Contains(r.errs, jwt) || !strings.Contains(r.errs, "shown this once") || !strings.HasPrefix(r.errs, "Generated the JWT of token "+id) {
 		t.Fatalf("generate stderr %q", r.errs)
 	}
 	// The JWT opens the report API as the service account, within its scope.

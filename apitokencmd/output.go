@@ -156,7 +156,7 @@ func (o *output) generated(raw []byte, g tokenadmin.Generated) error {
 	if g.ExpiresAt != nil {
 		expires = "expires " + when(g.ExpiresAt)
 	}
-	o.note("tokenadmin.Generated the JWT of token %s %q of %s: scopes %s, %s.\nIt is shown this once and never stored; generating again replaces it.",
+	o.note("Generated the JWT of token %s %q of %s: scopes %s, %s.\nIt is shown this once and never stored; generating again replaces it.",
 		g.Details.ID, g.Details.Name, g.Details.Owner, strings.Join(g.Details.Scopes, ","), expires)
 	return nil
 }
