@@ -3,7 +3,9 @@ package caddymodule
 import (
 	"context"
 	"io"
+	"mime"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"strings"
@@ -333,4 +335,55 @@ func TestRevoke_AStoreThatCannotWriteSaysTryAgain(t *testing.T) {
 		t.Errorf("REVOKE logs %+v, want one", logs)
 	}
 	e.noSecretsInLogs(t)
+}
+
+// FuzzRevokeForm: a hostile body or content type never panics, and the
+// endpoint takes a token only from a form holding exactly one non-empty
+// token parameter; what it says is wrong never repeats the body.
+//
+//	go test -run '^$' -fuzz FuzzRevokeForm -fuzztime 15s ./caddymodule/
+func FuzzRevokeForm(f *testing.F) {
+	const form = "application/x-www-form-urlencoded"
+	for _, s := range [][2]string{
+		{form, "token=a.b.c"},
+		{form, "token=a.b.c&token_type_hint=access_token"},
+		{form + "; charset=utf-8", "token_type_hint=refresh_token&token=a.b.c"},
+		{form, "token=a&token=b"},
+		{form, "token=&token=a"},
+		{form, "token=%zz"},
+		{form, "token=a;b=c"},
+		{form, "token=a%00b"},
+		{form, "token"},
+		{form, "=&&&=="},
+		{form, strings.Repeat("token=x&", 3000)},
+		{form, "token=" + strings.Repeat("%41", 6000)},
+		{"FORM", "token=a"},
+		{"application/json", `{"token":"a.b.c"}`},
+		{"multipart/form-data; boundary=x", "--x\r\nContent-Disposition: form-data; name=\"token\"\r\n\r\na\r\n--x--"},
+		{form + "; ;", "token=a"},
+		{"", "token=a"},
+	} {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, contentType, body string) {
+		r, _ := http.NewRequest(http.MethodPost, "/oauth/revoke", strings.NewReader(body))
+		r.Header.Set("Content-Type", contentType)
+		raw, msg := revokeForm(httptest.NewRecorder(), r)
+		if (raw == "") == (msg == "") {
+			t.Fatalf("token %q and message %q: want exactly one", raw, msg)
+		}
+		if msg != "" {
+			if len(body) > 8 && strings.Contains(msg, body) {
+				t.Fatalf("the message %q repeats the body", msg)
+			}
+			return
+		}
+		vals, err := url.ParseQuery(body)
+		if err != nil || len(vals["token"]) != 1 || vals.Get("token") != raw || len(body) > revokeMaxBody {
+			t.Fatalf("took %q from %q (%v)", raw, body, err)
+		}
+		if mt, _, _ := mime.ParseMediaType(contentType); mt != form {
+			t.Fatalf("took a token from a %q body", contentType)
+		}
+	})
 }

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"testing"
@@ -57,6 +59,13 @@ http://localhost:%[2]d {
 	basic_auth {
 %[7]s	}
 	api_token_admin
+}
+http://127.0.0.1:%[2]d {
+	api_token_revoke /oauth/revoke
+	api_token_auth {
+		scope report /data/*
+	}
+	respond "report rows"
 }
 `
 
@@ -264,4 +273,95 @@ func TestE2E_AWebhookURLIsShownAndLoggedWithoutItsPath(t *testing.T) {
 			t.Errorf("%s shows a webhook URL's path:\n%s", what, text)
 		}
 	}
+}
+
+// A leaked JWT, reported to the revocation endpoint or sent in a URL to the
+// guard, revokes its token, and the owner is told why by email and the
+// webhooks by the actor, never with the JWT.
+func TestE2E_ALeakedJWTsRevocationTellsTheOwnerWhy(t *testing.T) {
+	hook := notifytest.NewReceiver(t, 0)
+	e := newEnv(t, hook.URL+"/tokens")
+	reportedID, reported := e.generate("reported")
+	inURLID, inURL := e.generate("in a URL")
+	e.smtp.WaitFor(t, 2, 10*time.Second)
+	guarded := fmt.Sprintf("http://127.0.0.1:%d", caddytesting.HTTPPort)
+	get := func(path, jwt string) int {
+		t.Helper()
+		req, _ := http.NewRequest("GET", guarded+path, nil)
+		if jwt != "" {
+			req.Header.Set("Authorization", "Bearer "+jwt)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	if s := get("/data/sales", reported); s != 200 {
+		t.Fatalf("control: the JWT got %d", s)
+	}
+	res, err := http.PostForm(guarded+"/oauth/revoke", url.Values{"token": {reported}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 200 {
+		t.Fatalf("the report got %d, want 200", res.StatusCode)
+	}
+	if s := get("/data/sales?access_token="+inURL, ""); s != 400 {
+		t.Fatalf("a JWT in the URL got %d, want 400", s)
+	}
+	if get("/data/sales", reported) != 401 || get("/data/sales", inURL) != 401 {
+		t.Fatal("a leaked JWT still opens the API")
+	}
+
+	msgs := e.smtp.WaitFor(t, 4, 10*time.Second)
+	bySubject := map[string]notifytest.Message{}
+	for _, m := range msgs {
+		bySubject[m.Subject] = m
+		noJWT(t, "an email", string(m.Raw), reported)
+		noJWT(t, "an email", string(m.Raw), inURL)
+	}
+	for name, want := range map[string][]string{
+		"reported": {"By:       the system (revocation endpoint)", "reported it as leaked"},
+		"in a URL": {"By:       the system (exposed in a URL)", "its JWT was sent in a URL"},
+	} {
+		m, ok := bySubject[`Your API token "`+name+`" was revoked`]
+		if !ok || m.To[0] != "alice@example.com" {
+			t.Errorf("no revocation email to alice for %q", name)
+			continue
+		}
+		for _, w := range want {
+			if !strings.Contains(m.Body, w) {
+				t.Errorf("the revocation email of %q lacks %q:\n%s", name, w, m.Body)
+			}
+		}
+	}
+	actors := map[string]string{}
+	for _, r := range hook.WaitFor(t, 4, 10*time.Second) {
+		var p wire.Webhook
+		if err := json.Unmarshal(r.Body, &p); err != nil {
+			t.Fatal(err)
+		}
+		if p.Type == apitoken.EventRevoked && p.Actor != nil {
+			actors[p.TokenID] = *p.Actor
+		}
+		noJWT(t, "a webhook", string(r.Body), reported)
+	}
+	if actors[reportedID] != apitoken.RevokedByEndpoint || actors[inURLID] != apitoken.RevokedExposedInURL {
+		t.Errorf("the webhooks' revocation actors %v", actors)
+	}
+	for id, by := range map[string]string{reportedID: apitoken.RevokedByEndpoint, inURLID: apitoken.RevokedExposedInURL} {
+		logs := e.call("root", "GET", "/admin/logs?activity=REVOKE&token="+id, "", 200)["logs"].([]any)
+		if len(logs) != 1 || logs[0].(map[string]any)["activity_by"] != by || logs[0].(map[string]any)["client_ip"] != "127.0.0.1" {
+			t.Errorf("REVOKE logs of %s: %v, want one by %q from 127.0.0.1", id, logs, by)
+		}
+	}
+	caddyLog, err := os.ReadFile(e.Log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	noJWT(t, "Caddy's log", string(caddyLog), reported)
+	noJWT(t, "Caddy's log", string(caddyLog), inURL)
 }
