@@ -160,3 +160,20 @@ func TestCaddyfile_StoragePostgresKeepsThePlaceholderForProvision(t *testing.T) 
 		t.Errorf("storage = %s", b)
 	}
 }
+
+// revoke_unused_after off is the default: nothing in the JSON.
+func TestCaddyfile_RevokeUnusedAfterOffIsTheDefault(t *testing.T) {
+	a := new(caddymodule.App)
+	d := cf.NewTestDispenser(`api_tokens {
+		revoke_unused_after off
+	}`)
+	if err := unmarshalApp(d, a); err != nil || a.RevokeUnusedAfter != "" {
+		t.Errorf("off: %q, %v; want unset", a.RevokeUnusedAfter, err)
+	}
+	d = cf.NewTestDispenser(`api_tokens {
+		revoke_unused_after 60d
+	}`)
+	if err := unmarshalApp(d, a); err != nil || a.RevokeUnusedAfter != "60d" {
+		t.Errorf("60d: %q, %v", a.RevokeUnusedAfter, err)
+	}
+}
