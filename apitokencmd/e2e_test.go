@@ -259,6 +259,37 @@ func TestCommands_AServiceAccountTokenFromCreationToRevocation(t *testing.T) {
 		t.Fatalf("superseded JWT: %d, want 401", status)
 	}
 	jwt = g.Token
+
+	// --overlap keeps the previous JWT working that long; a bad one is
+	// refused with what to give, and nothing is generated.
+	e.run("tokens", "generate", id, "--overlap", "2d").want(ExitUsage, "at most 24h")
+	if status, _ := e.Get("/data/sales", jwt); status != 200 {
+		t.Fatalf("the JWT after a refused --overlap: %d, want 200", status)
+	}
+	r = e.run("tokens", "generate", id, "--overlap", "1h").want(ExitOK, "")
+	next := strings.TrimSpace(r.stdout)
+	if !jwtShape.MatchString(r.stdout) || !strings.Contains(r.errs, "The previous JWT keeps working until ") {
+		t.Fatalf("generate --overlap 1h: stdout %q, stderr %q", r.stdout, r.errs)
+	}
+	for _, j := range []string{jwt, next} {
+		if status, _ := e.Get("/data/sales", j); status != 200 {
+			t.Fatalf("during the overlap: %d, want 200 for both JWTs", status)
+		}
+	}
+	r = e.run("tokens", "list", "--owner", "svc-export", "--json").want(ExitOK, "")
+	if !strings.Contains(r.stdout, `"previous_valid_until":"`) && !strings.Contains(r.stdout, `"previous_valid_until": "`) {
+		t.Fatalf("the listed token has no previous_valid_until: %s", r.stdout)
+	}
+	r = e.run("tokens", "generate", id).want(ExitOK, "")
+	if !strings.Contains(r.errs, "The previous JWT, if any, stopped at once.") {
+		t.Fatalf("generate without --overlap: stderr %q", r.errs)
+	}
+	for _, j := range []string{jwt, next} {
+		if status, _ := e.Get("/data/sales", j); status != 401 {
+			t.Fatalf("after a generation without overlap: %d, want 401", status)
+		}
+	}
+	jwt = strings.TrimSpace(r.stdout)
 	if status, _ := e.Get("/data/sales", jwt); status != 200 {
 		t.Fatalf("new JWT: %d", status)
 	}
@@ -311,7 +342,7 @@ func TestCommands_AServiceAccountTokenFromCreationToRevocation(t *testing.T) {
 			made = append(made, string(l.Activity)+" by "+l.ActivityBy)
 		}
 	}
-	if got := strings.Join(made, ", "); got != "REVOKE by caddy/admin, GENERATE by caddy/admin, GENERATE by caddy/admin, CREATE by caddy/admin" {
+	if got := strings.Join(made, ", "); got != "REVOKE by caddy/admin, GENERATE by caddy/admin, GENERATE by caddy/admin, GENERATE by caddy/admin, GENERATE by caddy/admin, CREATE by caddy/admin" {
 		t.Fatalf("logs, newest first: %s", got)
 	}
 	r = e.run("logs", "--token", id, "--activity", "authenticate").want(ExitOK, "")

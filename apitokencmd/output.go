@@ -156,7 +156,11 @@ func (o *output) generated(raw []byte, g tokenadmin.Generated) error {
 	if g.ExpiresAt != nil {
 		expires = "expires " + when(g.ExpiresAt)
 	}
-	o.note("Generated the JWT of token %s %q of %s: scopes %s, %s.\nIt is shown this once and never stored; generating again replaces it.",
-		g.Details.ID, g.Details.Name, g.Details.Owner, strings.Join(g.Details.Scopes, ","), expires)
+	previous := "The previous JWT, if any, stopped at once."
+	if g.Details.PreviousValidUntil != nil {
+		previous = "The previous JWT keeps working until " + when(g.Details.PreviousValidUntil) + "."
+	}
+	o.note("Generated the JWT of token %s %q of %s: scopes %s, %s.\nIt is shown this once and never stored; generating again replaces it. %s",
+		g.Details.ID, g.Details.Name, g.Details.Owner, strings.Join(g.Details.Scopes, ","), expires, previous)
 	return nil
 }

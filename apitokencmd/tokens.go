@@ -84,19 +84,27 @@ generated: generate its JWT with "caddy api-tokens tokens generate <id>".`,
 	})
 
 	generate := &cobra.Command{
-		Use:   "generate <token-id>",
+		Use:   "generate <token-id> [--overlap <duration>]",
 		Short: "Generates a service account token's JWT and prints it, this once",
 		Long: `Issues a new JWT for the token and prints it on standard output, alone, so
 that a script can capture it: TOKEN=$(caddy api-tokens tokens generate <id>).
 It is shown this once and never stored. Generating again replaces the
-previous JWT at once. The owner must be a service account holding the
-api_tokens role. The token's
-log records the generation by the acting system admin.`,
+previous JWT at once, or, with --overlap (e.g. 1h, at most 24h), when that
+overlap ends, so that the service can switch without failing; only the
+latest previous JWT overlaps, and revoking ends it. The owner must be a
+service account holding the api_tokens role. The token's log records the
+generation, and its overlap, by the acting system admin.`,
 		Args: cobra.ExactArgs(1),
 	}
+	generate.Flags().String("overlap", "", "Keep the previous JWT working this long: a duration such as 30m, 1h or 24h (at most 24h); default: it stops at once")
 	generate.RunE = c.action(func(ctx context.Context, out *output, cl *client, args []string) error {
+		var in any // no body: no overlap
+		if generate.Flags().Changed("overlap") {
+			overlap, _ := generate.Flags().GetString("overlap")
+			in = tokenadmin.GenerateOptions{Overlap: &overlap} // checked by the server, which says what to fix
+		}
 		var g tokenadmin.Generated
-		raw, err := cl.call(ctx, "POST", tokenadmin.BasePath+"tokens/"+url.PathEscape(args[0])+"/generate", nil, nil, &g)
+		raw, err := cl.call(ctx, "POST", tokenadmin.BasePath+"tokens/"+url.PathEscape(args[0])+"/generate", nil, in, &g)
 		if err != nil {
 			return err
 		}

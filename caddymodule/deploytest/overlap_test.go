@@ -22,7 +22,9 @@ func TestPostgresDeployment_OverlapHoldsOnEveryInstance(t *testing.T) {
 	testOverlap(t, "postgres", dsn)
 }
 
-// go test -run TestSQLiteDeployment_Overlap -v ./caddymodule/deploytest/
+// The same with two processes on one SQLite file:
+//
+//	go test -run TestSQLiteDeployment_Overlap -v ./caddymodule/deploytest/
 func TestSQLiteDeployment_OverlapHoldsOnEveryProcess(t *testing.T) {
 	t.Parallel()
 	testOverlap(t, "sqlite", filepath.Join(t.TempDir(), "apitokens.db"))

@@ -4,7 +4,7 @@
 import {
 	$, api, enc, el, notify, showError, clearMessages, confirmAction, showLogs, focusAction,
 	statusBadge, scopeTags, expiryCell, lastUsedCell, actionButton, showServiceJWT,
-	filteredList, renderGrid, revokedSwitch, notRevoked,
+	filteredList, renderGrid, revokedSwitch, notRevoked, overlapChoice,
 } from "./common.js";
 
 const table = $("#tokens");
@@ -83,13 +83,16 @@ async function generate(id) {
 	const t = tokens.find((x) => x.id === id);
 	if (!t) return;
 	clearMessages();
-	if (t.status !== "not_generated" && !await confirmAction({
+	const again = t.status !== "not_generated";
+	const overlap = overlapChoice();
+	if (again && !await confirmAction({
 		title: `Generate “${t.name}” of ${t.owner} again?`,
-		text: "The token in use stops working at once; the service needs the new one.",
+		text: "The token in use stops working at once, or later if you choose so below; the service needs the new one.",
 		ok: "Generate",
+		extra: overlap.field,
 	})) return;
 	try {
-		const res = await api("POST", `admin/tokens/${enc(id)}/generate`);
+		const res = await api("POST", `admin/tokens/${enc(id)}/generate`, again ? overlap.body() : undefined);
 		tokens = tokens.map((x) => (x.id === id ? res.details : x));
 		render();
 		showServiceJWT(res);

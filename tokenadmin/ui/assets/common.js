@@ -98,8 +98,9 @@ export const expiryLabels = {
 // statusBadge: the status, and "Regenerate to apply" while a widening edit
 // waits for the next generation.
 export function statusBadge(t) {
-	const badge = el("span", { class: "badge status-" + t.status }, t.status_label);
-	return t.regenerate_to_apply ? [badge, sub(el("strong", { class: "pending" }, "Regenerate to apply"))] : [badge];
+	return [el("span", { class: "badge status-" + t.status }, t.status_label),
+		t.regenerate_to_apply ? sub(el("strong", { class: "pending" }, "Regenerate to apply")) : null,
+		t.previous_valid_until ? sub("Previous token valid until ", timeEl(t.previous_valid_until)) : null];
 }
 
 // scopeTags: the token's scopes; one that the token in use cannot use (added
@@ -234,18 +235,36 @@ document.addEventListener("click", (e) => {
 	if (b) b.closest("dialog").close();
 });
 
+// overlapChoice is the question of a regeneration: when the token in use
+// stops working (at once, or after an overlap, so that a scheduled refresh
+// can switch to the new one without failing). field goes in confirmAction's
+// extra; body() is the request body the choice asks for.
+export function overlapChoice() {
+	const select = el("select", { id: "confirm-overlap" },
+		el("option", { value: "" }, "at once"),
+		el("option", { value: "1h" }, "in 1 hour"),
+		el("option", { value: "24h" }, "in 24 hours"));
+	return {
+		field: el("div", { class: "field" }, el("label", { for: "confirm-overlap" }, "The token in use stops working"), select),
+		body: () => (select.value ? { overlap: select.value } : undefined),
+	};
+}
+
 // confirmAction asks before a destructive action; Cancel has the focus.
+// extra, an element, is shown under the text: a choice the caller reads
+// once the answer is yes.
 // It answers on the click or the Escape key itself, not on the dialog's
 // close event, which comes later and may belong to a previous question.
 let pendingConfirm = null;
 
-export function confirmAction({ title, text, ok }) {
+export function confirmAction({ title, text, ok, extra }) {
 	const dlg = $("#confirm-dialog");
 	const okBtn = $("#confirm-ok");
 	const cancelBtn = $("#confirm-cancel");
 	if (pendingConfirm) pendingConfirm(false);
 	$("#confirm-title").textContent = title;
 	$("#confirm-text").textContent = text;
+	$("#confirm-extra").replaceChildren(...(extra ? [extra] : []));
 	okBtn.textContent = ok;
 	return new Promise((resolve) => {
 		const listening = new AbortController();

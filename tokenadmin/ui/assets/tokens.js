@@ -3,7 +3,7 @@
 import {
 	$, api, enc, el, busy, notify, showError, clearMessages, formError, openDialog, returnFocusTo,
 	confirmAction, showLogs, focusAction, statusBadge, scopeTags, expiryCell, lastUsedCell, actionButton, fmtTime, expiryLabels, copy, renderGrid,
-	revokedSwitch, notRevoked,
+	revokedSwitch, notRevoked, overlapChoice,
 } from "./common.js";
 import { clients, defaultURL } from "./clients.js";
 
@@ -163,13 +163,15 @@ async function generate(id, again) {
 	const t = find(id);
 	if (!t) return;
 	clearMessages();
+	const overlap = overlapChoice();
 	if (again && !await confirmAction({
 		title: `Regenerate “${t.name}”?`,
-		text: "The token in use stops working at once. Everything that uses it (Excel, Power BI, scripts) must be given the new one.",
+		text: "The token in use stops working at once, or later if you choose so below. Everything that uses it (Excel, Power BI, scripts) must be given the new one.",
 		ok: "Regenerate",
+		extra: overlap.field,
 	})) return;
 	try {
-		const res = await api("POST", `tokens/${enc(id)}/generate`);
+		const res = await api("POST", `tokens/${enc(id)}/generate`, again ? overlap.body() : undefined);
 		upsert(res.details);
 		$("#jwt-name").textContent = res.details.name;
 		$("#jwt-expires").textContent = res.expires_at ? fmtTime(res.expires_at) : "never";
