@@ -24,8 +24,9 @@ func init() {
 // whoever finds a JWT of this deployment: a colleague, a secret scanner.
 // A POST with the form body token=<JWT> revokes the JWT's token when the
 // JWT can still open something (its signature is this deployment's and it
-// is its token's current JWT, or one still in its overlap): REVOKE log by
-// "revocation endpoint" with the client IP, and the owner notified. A JWT
+// is its token's current JWT): REVOKE log by "revocation endpoint" with
+// the client IP, and the owner notified; the token's previous JWT, still
+// in a regeneration's overlap, only ends that overlap (revokeLeaked). A JWT
 // that is already dead (expired, superseded by a newer generation,
 // revoked) revokes nothing: an old leaked JWT must not let whoever holds
 // it kill the token's new one.
