@@ -232,7 +232,8 @@ func Render(n apitoken.Notification, manageURL string) (subject, body string) {
 		fmt.Fprintf(&b, "A new JWT was generated for your API token %q.\n\n", n.TokenName)
 		details()
 		fmt.Fprintf(&b, "  By:       %s\n  At:       %s\n\n", actor(n), fmtTime(n.At))
-		b.WriteString("The token's previous JWT, if it had one, no longer works.\n\n")
+		b.WriteString("The token's previous JWT, if it had one, no longer works, unless an overlap\n" +
+			"was asked for: then it works until the time the token's page shows.\n\n")
 		b.WriteString("If you did not do this, revoke the token now and tell your administrator:\n" +
 			"someone may be using your account.\n")
 	case apitoken.EventRevoked:
