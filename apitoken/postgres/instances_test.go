@@ -31,6 +31,12 @@ type instance struct {
 	auditor *apitoken.Auditor
 	stop    context.CancelFunc
 	done    sync.WaitGroup
+	// down is whether the last read of the change sequence failed, and
+	// lapses counts the reads that failed: a starved test machine can time
+	// one out (the instance then fails closed until the next read), but
+	// an instance must not stay cut off from its store.
+	down   atomic.Bool
+	lapses atomic.Int32
 }
 
 func startInstance(t *testing.T, dsn string, signer *apitoken.Signer, window time.Duration) *instance {
@@ -66,8 +72,10 @@ func startInstance(t *testing.T, dsn string, signer *apitoken.Signer, window tim
 	go func() {
 		defer in.done.Done()
 		in.state.Follow(ctx, wake, func(err error) {
+			in.down.Store(err != nil)
 			if err != nil {
-				t.Errorf("instance lost its store: %v", err)
+				in.lapses.Add(1)
+				t.Logf("instance could not read its store's changes (it fails closed until it can): %v", err)
 			}
 		})
 	}()
@@ -84,6 +92,9 @@ func (in *instance) close(t *testing.T) {
 	in.stop()
 	in.done.Wait()
 	in.store.Close()
+	if in.down.Load() {
+		t.Errorf("instance lost its store: its last read of the changes failed (%d failed in all)", in.lapses.Load())
+	}
 }
 
 // instancesSize is how large TestInstances runs.
