@@ -208,11 +208,7 @@ func (s *Store) ListNotifications(ctx context.Context, f apitoken.NotificationFi
 	if err != nil {
 		return nil, "", fmt.Errorf("listing notifications: %w", dbErr(err))
 	}
-	next := ""
-	if len(out) > n {
-		out = out[:n]
-		next = cursor.ID("n", out[n-1].ID)
-	}
+	out, next := cursor.Page(out, n, func(last apitoken.Notification) string { return cursor.ID("n", last.ID) })
 	return out, next, nil
 }
 
@@ -253,12 +249,7 @@ func (s *Store) ListExpiringTokens(ctx context.Context, from, until time.Time, p
 	if err != nil {
 		return nil, "", fmt.Errorf("listing expiring tokens: %w", dbErr(err))
 	}
-	next := ""
-	if len(out) > n {
-		out = out[:n]
-		last := out[n-1]
-		next = cursor.Time("x", last.ExpiresAt().UnixMicro(), last.ID)
-	}
+	out, next := cursor.Page(out, n, func(last apitoken.Token) string { return cursor.Time("x", last.ExpiresAt().UnixMicro(), last.ID) })
 	return out, next, nil
 }
 
@@ -292,11 +283,6 @@ func (s *Store) ListUnusedTokens(ctx context.Context, f apitoken.UnusedFilter) (
 	if err != nil {
 		return nil, "", fmt.Errorf("listing unused tokens: %w", dbErr(err))
 	}
-	next := ""
-	if len(out) > n {
-		out = out[:n]
-		last := out[n-1]
-		next = cursor.Time("u", last.UnusedSince().UnixMicro(), last.ID)
-	}
+	out, next := cursor.Page(out, n, func(last apitoken.Token) string { return cursor.Time("u", last.UnusedSince().UnixMicro(), last.ID) })
 	return out, next, nil
 }

@@ -233,12 +233,7 @@ func (s *Store) ListTokens(ctx context.Context, f apitoken.TokenFilter) ([]apito
 	if err != nil {
 		return nil, "", fmt.Errorf("listing tokens: %w", dbErr(err))
 	}
-	next := ""
-	if len(tokens) > n {
-		tokens = tokens[:n]
-		last := tokens[n-1]
-		next = cursor.Time("t", last.CreatedAt.UnixMicro(), last.ID)
-	}
+	tokens, next := cursor.Page(tokens, n, func(last apitoken.Token) string { return cursor.Time("t", last.CreatedAt.UnixMicro(), last.ID) })
 	return tokens, next, nil
 }
 

@@ -93,12 +93,7 @@ func (s *Store) ListUsers(ctx context.Context, f apitoken.UserFilter) ([]apitoke
 	if err != nil {
 		return nil, "", fmt.Errorf("listing users: %w", dbErr(err))
 	}
-	next := ""
-	if len(users) > n {
-		users = users[:n]
-		last := users[n-1]
-		next = cursor.Time("u", last.CreatedAt.UnixMicro(), last.ID)
-	}
+	users, next := cursor.Page(users, n, func(last apitoken.User) string { return cursor.Time("u", last.CreatedAt.UnixMicro(), last.ID) })
 	return users, next, nil
 }
 

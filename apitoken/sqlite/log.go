@@ -99,11 +99,7 @@ func (s *Store) ListLogs(ctx context.Context, f apitoken.LogFilter) ([]apitoken.
 	if err != nil {
 		return nil, "", err
 	}
-	next := ""
-	if len(logs) > n {
-		logs = logs[:n]
-		next = cursor.ID("l", logs[n-1].ID)
-	}
+	logs, next := cursor.Page(logs, n, func(last apitoken.Log) string { return cursor.ID("l", last.ID) })
 	return logs, next, nil
 }
 

@@ -94,12 +94,7 @@ func (s *Store) ListUsers(ctx context.Context, f apitoken.UserFilter) ([]apitoke
 	if err != nil {
 		return nil, "", err
 	}
-	next := ""
-	if len(users) > n {
-		users = users[:n]
-		last := users[n-1]
-		next = cursor.Time("u", micros(last.CreatedAt), last.ID)
-	}
+	users, next := cursor.Page(users, n, func(last apitoken.User) string { return cursor.Time("u", micros(last.CreatedAt), last.ID) })
 	return users, next, nil
 }
 

@@ -87,3 +87,13 @@ func ParseID(kind, c string) (int64, error) {
 	}
 	return id, nil
 }
+
+// Page cuts rows, read with a limit of n+1, to a page of n and names the
+// cursor of the next page: key of the page's last row, or "" when rows held
+// no more than n.
+func Page[T any](rows []T, n int, key func(last T) string) ([]T, string) {
+	if len(rows) <= n {
+		return rows, ""
+	}
+	return rows[:n], key(rows[n-1])
+}
