@@ -124,3 +124,27 @@ func fits(widths string) bool {
 	_, err := fmt.Sscanf(widths, "%d in %d", &content, &box)
 	return err == nil && content <= box
 }
+
+// On a desktop (1280 px), every action of every token is on screen too,
+// with every column shown: a token limited to networks, in an overlap,
+// with both scopes, on My tokens and on All tokens.
+func TestBrowser_DesktopShowsEveryActionOfEveryToken(t *testing.T) {
+	e := newEnv(t)
+	id := e.api("alice", "POST", "/tokens", `{"name": "Excel – monthly sales by region", "expires": "90d", "scopes": ["meta", "report"], "allowed_ips": ["198.51.100.0/24", "2001:db8:1234::/48"]}`, 201)["id"].(string)
+	e.api("alice", "POST", "/tokens/"+id+"/generate", "", 200)
+	e.api("alice", "POST", "/tokens/"+id+"/generate", `{"overlap": "1h"}`, 200)
+	e.api("alice", "POST", "/tokens", `{"name": "Power BI finance", "expires": "7d", "scopes": ["report"]}`, 201)
+
+	b := e.tab("alice")
+	b.open("/")
+	b.waitRow("Power BI finance", "Not Generated")
+	if bad := b.offScreen("#tokens tbody"); len(bad) > 0 {
+		t.Fatalf("at 1280 px, these cannot be clicked: %s", strings.Join(bad, "; "))
+	}
+	r := e.tab("root")
+	r.open("/ui/admin/tokens")
+	r.waitRow("Excel – monthly sales by region", "alice")
+	if bad := r.offScreen("#tokens tbody"); len(bad) > 0 {
+		t.Fatalf("at 1280 px, on All API Tokens, these cannot be clicked: %s", strings.Join(bad, "; "))
+	}
+}
