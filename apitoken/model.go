@@ -173,13 +173,16 @@ type Token struct {
 	RevokedBy  string
 }
 
-// SetStoredScopes sets Scopes and GeneratedScopes from the form the store
-// keeps them in (ScopesOf).
-func (t *Token) SetStoredScopes(scopes, generated string) (err error) {
+// SetStored sets Scopes, GeneratedScopes and AllowedIPs from the forms the
+// store keeps them in (ScopesOf, NetworksOf).
+func (t *Token) SetStored(scopes, generated, allowed string) (err error) {
 	if t.Scopes, err = ScopesOf(scopes); err != nil {
 		return err
 	}
-	t.GeneratedScopes, err = ScopesOf(generated)
+	if t.GeneratedScopes, err = ScopesOf(generated); err != nil {
+		return err
+	}
+	t.AllowedIPs, err = NetworksOf(allowed)
 	return err
 }
 

@@ -28,11 +28,7 @@ func scanToken(row interface{ Scan(...any) error }) (apitoken.Token, error) {
 		&used, &t.LastUsedIP, &revoked, &t.RevokedBy, &genScopes, &allowed, &t.PrevJTIHash, &prevUntil); err != nil {
 		return apitoken.Token{}, err
 	}
-	if err := t.SetStoredScopes(scopes, genScopes); err != nil {
-		return apitoken.Token{}, err
-	}
-	var err error
-	if t.AllowedIPs, err = apitoken.NetworksOf(allowed); err != nil {
+	if err := t.SetStored(scopes, genScopes, allowed); err != nil {
 		return apitoken.Token{}, err
 	}
 	t.CreatedAt = fromMicros(created)
